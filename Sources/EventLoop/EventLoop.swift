@@ -1,0 +1,1 @@
+// Module EventLoop: built under its own issue; see Package.swift.

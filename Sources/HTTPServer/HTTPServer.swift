@@ -1,0 +1,1 @@
+// Module HTTPServer: built under its own issue; see Package.swift.

@@ -1,0 +1,1 @@
+// Module Posix: built under its own issue; see Package.swift.

@@ -1,0 +1,1 @@
+// RaftNode: implemented next (see Ready.swift for the contract).

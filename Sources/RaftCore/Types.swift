@@ -1,0 +1,96 @@
+/// NodeID names one member of the group. The agent maps its configured names
+/// (`n1`, `n2`, …) to these; the core only needs identity and a stable order
+/// (used for the early-campaign rank).
+public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt32
+    @inlinable public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public static func < (a: NodeID, b: NodeID) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { "n\(rawValue)" }
+}
+
+/// Term is Raft's logical clock and Baton's fencing token (design S3).
+public typealias Term = UInt64
+/// LogIndex is a 1-based position in the replicated log; 0 means "before the first entry".
+public typealias LogIndex = UInt64
+
+/// Entry is one record of the replicated log.
+public struct Entry: Hashable, Sendable {
+    public enum Payload: Hashable, Sendable {
+        /// The empty entry every leader appends at the start of its term (Raft §8),
+        /// so that it can commit entries of earlier terms.
+        case noop
+        /// Opaque application bytes (the simulator uses them to exercise replication).
+        case data([UInt8])
+    }
+    public var index: LogIndex
+    public var term: Term
+    public var payload: Payload
+    @inlinable public init(index: LogIndex, term: Term, payload: Payload) {
+        self.index = index; self.term = term; self.payload = payload
+    }
+}
+
+/// HardState is what must be durable before any message that depends on it is sent
+/// (Raft Figure 2 "persistent state", design S5). Distinct from volatile state (style 4).
+public struct HardState: Hashable, Sendable {
+    public var term: Term
+    public var votedFor: NodeID?
+    public var commitIndex: LogIndex
+    public init(term: Term = 0, votedFor: NodeID? = nil, commitIndex: LogIndex = 0) {
+        self.term = term; self.votedFor = votedFor; self.commitIndex = commitIndex
+    }
+}
+
+/// Configuration is the voter set, kept as data so membership change can come later.
+public struct Configuration: Hashable, Sendable {
+    /// Every voter, witnesses included, in ascending order.
+    public var voters: [NodeID]
+    /// Voters that vote and acknowledge but never campaign nor hold office.
+    public var witnesses: Set<NodeID>
+
+    public init(voters: [NodeID], witnesses: Set<NodeID> = []) {
+        self.voters = voters.sorted()
+        self.witnesses = witnesses
+    }
+
+    /// The number of votes or acknowledgements that form a majority.
+    @inlinable public var quorum: Int { voters.count / 2 + 1 }
+}
+
+/// Role of a node in Raft's state machine; `preCandidate` is the pre-vote phase
+/// (Raft thesis §9.6), which does not change the term.
+public enum Role: String, Hashable, Sendable {
+    case follower, preCandidate, candidate, leader
+}
+
+/// Why a node left office; carried to hooks as BATON_REASON.
+public enum LeaveReason: String, Hashable, Sendable {
+    /// The lease lapsed without renewal (check-quorum): the node also stepped down.
+    case leaseLost = "lease-lost"
+    /// A message of a higher term arrived.
+    case higherTerm = "higher-term"
+    /// A leadership transfer was requested (`baton resign`, `POST /resign`).
+    case transfer
+    /// The agent is shutting down and hands leadership over.
+    case shutdown
+}
+
+/// OfficeChange is the core's decision that this node starts or stops being the
+/// application's leader (design §1 "in office").
+public enum OfficeChange: Hashable, Sendable {
+    /// Entered office in `term` (the fencing token); the lease runs until `leaseDeadline`
+    /// on this node's clock unless renewed.
+    case enter(term: Term, leaseDeadline: Instant)
+    /// Left office of `term`; the node never re-enters office in that term.
+    case leave(term: Term, reason: LeaveReason)
+}
+
+/// Office describes the current term of office, if any.
+public struct Office: Hashable, Sendable {
+    public var term: Term
+    /// When this node entered office, on its own clock.
+    public var since: Instant
+    /// The office ends at this instant unless the lease is renewed; every
+    /// "I am the leader" answer must compare it with the clock at answer time.
+    public var leaseDeadline: Instant
+}

@@ -1,0 +1,1 @@
+// Module RaftSimulation: built under its own issue; see Package.swift.

@@ -1,0 +1,1 @@
+print("baton-bench-server: not built yet")

@@ -1,0 +1,1 @@
+print("baton-sim: not built yet"); while false {}
