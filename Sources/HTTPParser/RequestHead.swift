@@ -108,3 +108,21 @@ public enum HTTPParseResult: Hashable, Sendable {
     case partial
     case invalid(HTTPParseError)
 }
+
+// parseRequestHead(_:limits:head:headers:) is the parser's entry point:
+//
+//     public func parseRequestHead(_ bytes: UnsafeRawBufferPointer, limits: HTTPLimits,
+//                                  head: inout HTTPRequestHead,
+//                                  headers: UnsafeMutableBufferPointer<HeaderSlot>) -> HTTPParseResult
+//
+// It parses from the start of `bytes` each time it is called (so a request split at
+// any byte is handled by calling again with more bytes), fills `head` and up to
+// `headers.count` slots (the server passes `limits.headerCountMax` slots), and never
+// reads outside `bytes`. Implemented in Parser.swift.
+
+/// parseRequestHead: see the comment above. (Skeleton until Parser.swift lands.)
+public func parseRequestHead(_ bytes: UnsafeRawBufferPointer, limits: HTTPLimits,
+                             head: inout HTTPRequestHead,
+                             headers: UnsafeMutableBufferPointer<HeaderSlot>) -> HTTPParseResult {
+    .partial
+}
