@@ -1,1 +1,0 @@
-// Module RaftSimulation: built under its own issue; see Package.swift.

@@ -1,0 +1,524 @@
+import RaftCore
+
+/// Simulation runs one seeded history of a Baton cluster: nodes running the real
+/// `RaftNode`, a simulated network and disks, drifting clocks, and faults, driven by an
+/// event queue whose time jumps from event to event (no fixed ticks). One seed decides
+/// every choice, so a failing seed replays exactly (TigerBeetle's VOPR and
+/// hashicorp/raft's fuzzy tests are the models for the idea, not the code).
+///
+/// The driver applies each `Ready` in the order its type prescribes: office changes at
+/// once; the durable part through the node's disk queue, becoming durable only after a
+/// simulated fsync; the messages only after that and every earlier write are durable.
+/// A crash drops the writes still in flight with their messages.
+///
+/// Phases: a safety phase with faults (random or a targeted scenario), then a liveness
+/// phase that heals a majority (delay bounded by δ, no loss) and requires a node of that
+/// majority in office within `Emin·(1+d) + 5·(Emax + 2δ)`.
+public final class Simulation {
+    enum Phase { case safety, liveness }
+
+    public let seed: UInt64
+    let settings: SimulationSettings
+    var rng: SeededGenerator
+    var nodes: [SimNode]
+    var network: Network
+    var queue: EventQueue
+    var checker: InvariantChecker
+    let configuration: Configuration
+    var options: Options
+    var nowNs: Int64 = 0
+    var phase = Phase.safety
+    var violation: Violation?
+    var finished = false
+    var trace: [String] = []
+    var traceDropped = 0
+    var digest: UInt64 = 0
+    var events = 0
+    var stats = RunStats()
+
+    // Liveness phase.
+    var healed: [Bool]
+    var healNs: Int64 = 0
+    var livenessDeltaNs: Int64
+    var healToOfficeNs: Int64?
+
+    // Fault schedule.
+    var chaos: ChaosProfile
+    var proposalsLeft = 0
+    var proposalCounter: UInt64 = 0
+    var scenarioNode = -1
+    var scenarioTargets: [Int] = []
+
+    var nodeCount: Int { nodes.count }
+
+    public init(seed: UInt64, settings: SimulationSettings) {
+        self.seed = seed
+        self.settings = settings
+        var root = SeededGenerator(seed: mix(seed, 0xBA70_0001))
+        rng = root.fork()
+
+        let n: Int
+        switch settings.shape {
+        case .three: n = 3
+        case .five: n = 5
+        case .seven: n = 7
+        case .mixed: n = [3, 5, 7][root.below(3)]
+        }
+        var witnessSet = Set<NodeID>()
+        if settings.witnesses {
+            let count = 1 + root.below((n - 1) / 2)
+            var candidates = Array(1...n)
+            for _ in 0..<count {
+                witnessSet.insert(NodeID(UInt32(candidates.remove(at: root.below(candidates.count)))))
+            }
+        }
+        configuration = Configuration(voters: (1...n).map { NodeID(UInt32($0)) }, witnesses: witnessSet)
+        options = ChaosProfile.drawOptions(&root, scenario: settings.scenario)
+        options.injectedBugs = settings.injectedBugs
+        chaos = ChaosProfile.draw(&root, scenario: settings.scenario)
+        livenessDeltaNs = root.uniform(500_000, 20_000_000)
+
+        var netGen = root.fork()
+        network = Network(nodeCount: n, generator: &netGen, slabLimit: settings.messagesInFlightLimit)
+        queue = EventQueue(capacity: settings.queueCapacity)
+        checker = InvariantChecker(nodeCount: n)
+        healed = Array(repeating: true, count: n)
+
+        let driftPpm = Int64(options.maxDrift * 1_000_000)
+        nodes = []
+        for i in 0..<n {
+            var g = root.fork()
+            let rate: Int64
+            switch g.below(4) {
+            case 0: rate = 1_000_000 - driftPpm
+            case 1: rate = 1_000_000 + driftPpm
+            default: rate = g.uniform(1_000_000 - driftPpm, 1_000_000 + driftPpm)
+            }
+            let clock = SimClock(offsetNs: g.uniform(0, 1_000_000_000_000), ratePpm: rate)
+            var node = SimNode(id: NodeID(UInt32(i + 1)), isWitness: witnessSet.contains(NodeID(UInt32(i + 1))),
+                               clock: clock, rng: g.fork())
+            chaos.drawDisk(&node.disk, &g)
+            nodes.append(node)
+        }
+        for from in 0..<n {
+            for to in 0..<n where from != to {
+                network.profiles[network.link(from, to)] = chaos.drawLink(&root)
+            }
+        }
+        setUpScenario()
+    }
+
+    /// run plays the whole history and returns what it found.
+    public func run() -> RunResult {
+        for i in 0..<nodeCount { startProcess(i) }
+        let safetyNs = settings.safetyPhase.nanoseconds
+        schedule(safetyNs, .heal, node: 0)
+        if chaos.enabled { schedule(chaos.nextGapNs(&rng), .chaos, node: 0) }
+        if chaos.proposalGapNs > 0 {
+            proposalsLeft = chaos.proposalLimit
+            schedule(chaos.proposalGapNs, .propose, node: 0)
+        }
+        schedule(chaos.probeGapNs, .probe, node: 0)
+        if settings.scenario != .random { schedule(scenarioStartNs(), .scenarioStep, node: 0, payload: 0) }
+
+        while violation == nil && !finished, let e = queue.pop() {
+            events += 1
+            if events > settings.eventLimit {
+                fail("simulator", "event limit \(settings.eventLimit) reached")
+                break
+            }
+            nowNs = e.timeNs
+            digest = mix(digest, mix(UInt64(bitPattern: e.timeNs), UInt64(e.kind.rawValue) << 8 | UInt64(e.node)))
+            dispatch(e)
+        }
+        if violation == nil && !finished { fail("simulator", "event queue ran dry") }
+        if traceDropped > 0 { trace.append("... \(traceDropped) trace lines dropped (limit \(settings.traceLimit))") }
+        stats.offices = checker.officesEntered
+        stats.elections = checker.elections
+        stats.commits = UInt64(checker.committedTerm.count)
+        return RunResult(seed: seed, nodeCount: nodeCount, witnessCount: configuration.witnesses.count,
+                         violation: violation, simulatedNs: nowNs, events: events,
+                         healToOfficeNs: healToOfficeNs, livenessBoundNs: livenessBoundNs,
+                         digest: digest, trace: trace, stats: stats)
+    }
+
+    /// livenessBoundNs is `Emin·(1+d) + 5·(Emax + 2δ)` in real nanoseconds.
+    var livenessBoundNs: Int64 {
+        options.electionTimeoutMin.scaled(by: 1 + options.maxDrift).nanoseconds
+            + 5 * (options.electionTimeoutMax.nanoseconds + 2 * livenessDeltaNs)
+    }
+
+    // MARK: - Events
+
+    func dispatch(_ e: EventQueue.ScheduledEvent) {
+        let i = Int(e.node)
+        switch e.kind {
+        case .deliver, .tick, .fsyncDone, .connectionLost, .demoteFinished:
+            if nodes[i].paused {
+                guard nodes[i].deferred.count < 100_000 else { return fail("simulator", "n\(i + 1) deferred-event limit") }
+                nodes[i].deferred.append(e)
+                return
+            }
+            switch e.kind {
+            case .deliver: deliver(e)
+            case .tick:
+                guard nodes[i].isUp, e.life == nodes[i].life, UInt32(e.payload) == nodes[i].tickToken else { return }
+                nodes[i].scheduledTickNs = SimClock.neverRealNs
+                step(i, .tick)
+            case .fsyncDone: fsyncDone(i, life: e.life)
+            case .connectionLost:
+                guard nodes[i].isUp, e.life == nodes[i].life else { return }
+                note { "n\(i + 1) hint: connection to leader lost" }
+                step(i, .leaderConnectionLost)
+            case .demoteFinished:
+                guard nodes[i].isUp, e.life == nodes[i].life else { return }
+                note { "n\(i + 1) demote hook finished (term \(e.payload))" }
+                step(i, .demoteFinished(term: Term(e.payload)))
+            default: break
+            }
+        case .crash:
+            guard nodes[i].isUp, e.life == nodes[i].life else { return }
+            if phase == .liveness && healed[i] { return }
+            crash(i, restartAfterNs: Int64(e.payload))
+        case .restart:
+            guard !nodes[i].isUp, e.life == nodes[i].life else { return }
+            if phase == .liveness && !healed[i] { return }
+            startProcess(i)
+        case .resume:
+            guard nodes[i].paused, UInt32(e.payload) == nodes[i].pauseToken else { return }
+            resume(i)
+        case .chaos:
+            guard phase == .safety else { return }
+            chaosAct()
+            schedule(nowNs + chaos.nextGapNs(&rng), .chaos, node: 0)
+        case .scenarioStep:
+            guard phase == .safety else { return }
+            scenarioStep(Int(e.payload))
+        case .propose:
+            guard phase == .safety, proposalsLeft > 0 else { return }
+            propose()
+            schedule(nowNs + chaos.proposalGapNs, .propose, node: 0)
+        case .probe:
+            let j = rng.below(nodeCount)
+            if nodes[j].isUp && !nodes[j].paused, let raft = nodes[j].raft {
+                if let v = checker.probe(j, realNs: nowNs, now: nodes[j].clock.reading(atReal: nowNs), raft: raft) { violation = v }
+            }
+            schedule(nowNs + chaos.probeGapNs, .probe, node: 0)
+        case .heal:
+            heal()
+        case .end:
+            if e.payload == 1 {
+                if healToOfficeNs == nil {
+                    fail("L1", "no node of the healed majority \(healedNames) in office within \(Interval(nanoseconds: livenessBoundNs)) of the heal (δ = \(Interval(nanoseconds: livenessDeltaNs)))")
+                }
+                finished = true
+            } else {
+                finished = true
+            }
+        }
+    }
+
+    func deliver(_ e: EventQueue.ScheduledEvent) {
+        let i = Int(e.node)
+        let m = network.take(Int32(truncatingIfNeeded: e.payload))
+        let from = Int(m.from.rawValue) - 1
+        guard nodes[i].isUp else { return }
+        if network.isBlocked(from: from, to: i) {
+            stats.messagesDropped += 1
+            note { "drop (partition) \(describe(m))" }
+            return
+        }
+        note { "deliver \(describe(m))" }
+        step(i, .message(m))
+    }
+
+    // MARK: - Driving one node
+
+    /// step hands one event to node i's core and applies the resulting Ready in order.
+    func step(_ i: Int, _ event: Event) {
+        let now = nodes[i].clock.reading(atReal: nowNs)
+        let ready = nodes[i].raft!.handle(event, now: now)
+        let raft = nodes[i].raft!
+        if let v = checker.afterStep(node: i, isWitness: nodes[i].isWitness, realNs: nowNs, now: now,
+                                     clock: nodes[i].clock, raft: raft, ready: ready, wasTick: event == .tick) {
+            violation = v
+        }
+        if ready.isEmpty {
+            scheduleTick(i)
+            return
+        }
+        // 1. Office changes: visible at once (the agent's HTTP state, then hooks).
+        for change in ready.officeChanges {
+            switch change {
+            case .enter(let term, let deadline):
+                note { "n\(i + 1) ENTER office term \(term) lease to \(deadline) (clock \(now))" }
+                if phase == .liveness && healed[i] && healToOfficeNs == nil { reachedOffice() }
+            case .leave(let term, let reason):
+                note { "n\(i + 1) LEAVE office term \(term) (\(reason.rawValue))" }
+                if reason == .transfer || reason == .shutdown {
+                    let hookNs: Int64 = rng.chance(ppm: 250_000) ? 0 : rng.uniform(0, rng.chance(ppm: 100_000) ? 400_000_000 : 30_000_000)
+                    schedule(nowNs + hookNs, .demoteFinished, node: i, payload: UInt64(term), life: nodes[i].life)
+                }
+            }
+        }
+        // 2. Durable part through the disk queue; 3. messages after it.
+        if ready.needsPersist || (!ready.messages.isEmpty && nodes[i].disk.hasPending) {
+            var latencyNs: Int64 = 0
+            if ready.needsPersist {
+                var g = nodes[i].rng
+                latencyNs = nodes[i].disk.sampleFsyncNs(&g)
+                nodes[i].rng = g
+            }
+            let completeNs = max(nowNs, nodes[i].disk.lastCompleteNs) + latencyNs
+            nodes[i].disk.lastCompleteNs = completeNs
+            guard nodes[i].disk.pending.count < 100_000 else { return fail("simulator", "n\(i + 1) disk queue limit") }
+            nodes[i].disk.pending.append(PendingWrite(hardState: ready.hardState, truncateFrom: ready.truncateFrom,
+                                                      entries: ready.entries, messages: ready.messages,
+                                                      completeAtNs: completeNs))
+            schedule(completeNs, .fsyncDone, node: i, life: nodes[i].life)
+        } else {
+            for m in ready.messages { send(i, m) }
+        }
+        scheduleTick(i)
+    }
+
+    func fsyncDone(_ i: Int, life: UInt32) {
+        guard nodes[i].isUp, life == nodes[i].life, nodes[i].disk.hasPending else { return }
+        let write = nodes[i].disk.popPending()
+        if let v = checker.durableWrite(node: i, disk: &nodes[i].disk, write: write, realNs: nowNs) {
+            violation = v
+            return
+        }
+        for m in write.messages { send(i, m) }
+    }
+
+    func send(_ i: Int, _ m: Message) {
+        let j = Int(m.to.rawValue) - 1
+        guard j >= 0, j < nodeCount, j != i else { return fail("simulator", "n\(i + 1) sent to unknown \(m.to)") }
+        if let v = checker.send(node: i, message: m, disk: nodes[i].disk, realNs: nowNs) {
+            violation = v
+            return
+        }
+        stats.messagesSent += 1
+        if case .timeoutNow = m.body, network.dropTimeoutNow {
+            stats.messagesDropped += 1
+            note { "lose (scenario) \(describe(m))" }
+            return
+        }
+        if settings.scenario == .crashAfterVote, case .voteResponse(true) = m.body, phase == .safety,
+           rng.chance(ppm: 500_000) {
+            let windowNs = max(nodes[i].disk.fsyncMaxNs, 1)
+            schedule(nowNs + rng.uniform(0, windowNs), .crash, node: i, payload: UInt64(rng.uniform(20_000_000, 400_000_000)), life: nodes[i].life)
+        }
+        let copies = network.draw(from: i, to: j)
+        if copies.count == 0 {
+            stats.messagesDropped += 1
+            note { "lose \(describe(m))" }
+            return
+        }
+        note { "send \(describe(m)) +\(Interval(nanoseconds: copies.firstDelayNs))\(copies.count == 2 ? " (dup +\(Interval(nanoseconds: copies.secondDelayNs)))" : "")" }
+        enqueueDelivery(m, to: j, atNs: nowNs + copies.firstDelayNs)
+        if copies.count == 2 { enqueueDelivery(m, to: j, atNs: nowNs + copies.secondDelayNs) }
+    }
+
+    func enqueueDelivery(_ m: Message, to j: Int, atNs: Int64) {
+        guard let slot = network.store(m) else { return fail("simulator", "messages in flight limit \(settings.messagesInFlightLimit)") }
+        schedule(atNs, .deliver, node: j, payload: UInt64(UInt32(bitPattern: slot)))
+    }
+
+    /// scheduleTick arms node i's timer for its core's next deadline, with up to 100 µs
+    /// of timer slack (the lease margin covers it). An earlier timer already armed stays:
+    /// an early tick is harmless, and this keeps at most a few timer events per node.
+    func scheduleTick(_ i: Int) {
+        guard let raft = nodes[i].raft else { return }
+        let dueNs = nodes[i].clock.realTime(reaching: raft.nextDeadline)
+        if dueNs >= SimClock.neverRealNs { return }
+        if nodes[i].scheduledTickNs <= dueNs && nodes[i].scheduledTickNs >= nowNs { return }
+        nodes[i].tickToken &+= 1
+        let atNs = max(nowNs, dueNs + nodes[i].rng.uniform(0, 100_000))
+        nodes[i].scheduledTickNs = atNs
+        schedule(atNs, .tick, node: i, payload: UInt64(nodes[i].tickToken), life: nodes[i].life)
+    }
+
+    // MARK: - Processes
+
+    /// startProcess starts (or restarts) node i's agent from its durable state. The
+    /// clock continues: CLOCK_BOOTTIME does not restart with the process.
+    func startProcess(_ i: Int) {
+        let state = PersistentState(hardState: nodes[i].disk.hardState, log: nodes[i].disk.log)
+        let now = nodes[i].clock.reading(atReal: nowNs)
+        do {
+            let raft = try RaftNode(id: nodes[i].id, configuration: configuration, options: options,
+                                    restoring: state, seed: nodes[i].rng.next(), now: now)
+            nodes[i].raft = raft
+            if let v = checker.restarted(node: i, raft: raft, disk: nodes[i].disk, realNs: nowNs) { violation = v }
+        } catch {
+            return fail("simulator", "n\(i + 1) options rejected: \(error.message)")
+        }
+        nodes[i].scheduledTickNs = SimClock.neverRealNs
+        note { "n\(i + 1) START term \(state.hardState.term) vote \(state.hardState.votedFor.map { "\($0)" } ?? "-") log \(state.log.count) (clock \(now))" }
+        scheduleTick(i)
+    }
+
+    /// crash kills node i's process: writes not yet durable vanish with their messages,
+    /// timers die, the office ends (nothing answers). Peers that followed it get the
+    /// truthful connection-lost hint a few milliseconds later.
+    func crash(_ i: Int, restartAfterNs: Int64) {
+        let leaderID = nodes[i].id
+        note { "n\(i + 1) CRASH (\(nodes[i].disk.pending.count - nodes[i].disk.pendingHead) writes lost)" }
+        checker.crashed(node: i, realNs: nowNs)
+        nodes[i].raft = nil
+        nodes[i].disk.dropPending()
+        nodes[i].disk.lastCompleteNs = 0
+        nodes[i].life &+= 1
+        nodes[i].paused = false
+        nodes[i].deferred.removeAll()
+        nodes[i].scheduledTickNs = SimClock.neverRealNs
+        stats.crashes += 1
+        for j in 0..<nodeCount where j != i && nodes[j].raft?.leader == leaderID {
+            schedule(nowNs + rng.uniform(1_000_000, 5_000_000), .connectionLost, node: j, life: nodes[j].life)
+        }
+        if restartAfterNs > 0 {
+            schedule(nowNs + restartAfterNs, .restart, node: i, life: nodes[i].life)
+        }
+    }
+
+    /// pause stops node i (SIGSTOP): it handles nothing, its clock runs on.
+    func pause(_ i: Int, forNs: Int64) {
+        guard nodes[i].isUp, !nodes[i].paused else { return }
+        nodes[i].paused = true
+        nodes[i].pauseToken &+= 1
+        stats.pauses += 1
+        note { "n\(i + 1) PAUSE for \(Interval(nanoseconds: forNs))" }
+        schedule(nowNs + forNs, .resume, node: i, payload: UInt64(nodes[i].pauseToken))
+    }
+
+    func resume(_ i: Int) {
+        nodes[i].paused = false
+        note { "n\(i + 1) RESUME (\(nodes[i].deferred.count) events waited)" }
+        let waiting = nodes[i].deferred
+        nodes[i].deferred.removeAll()
+        for var e in waiting {
+            e.timeNs = nowNs
+            if !queue.push(e) { return fail("simulator", "event queue limit \(settings.queueCapacity)") }
+        }
+    }
+
+    // MARK: - Application traffic
+
+    /// propose hands a command to a node that believes it leads (a client's guess).
+    func propose() {
+        var leaders: [Int] = []
+        for i in 0..<nodeCount where nodes[i].raft?.role == .leader && !nodes[i].paused { leaders.append(i) }
+        guard !leaders.isEmpty else { return }
+        let i = leaders[rng.below(leaders.count)]
+        proposalCounter += 1
+        proposalsLeft -= 1
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(8)
+        var v = proposalCounter ^ (seed << 20)
+        for _ in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v)); v >>= 8 }
+        note { "n\(i + 1) propose #\(proposalCounter)" }
+        step(i, .propose(bytes))
+    }
+
+    // MARK: - Liveness phase
+
+    var healedNames: String { (0..<nodeCount).filter { healed[$0] }.map { "n\($0 + 1)" }.joined(separator: ",") }
+
+    /// heal ends the safety phase: a random majority (with at least one non-witness) is
+    /// restarted, resumed and reconnected with delay at most δ and no loss; the rest stay
+    /// as they are and are cut off from it.
+    func heal() {
+        phase = .liveness
+        healNs = nowNs
+        network.dropTimeoutNow = false
+        let n = nodeCount
+        let size = configuration.quorum + rng.below(n - configuration.quorum + 1)
+        var order = Array(0..<n)
+        for k in stride(from: n - 1, to: 0, by: -1) { order.swapAt(k, rng.below(k + 1)) }
+        if let firstVoter = order.firstIndex(where: { !nodes[$0].isWitness }), firstVoter >= size {
+            order.swapAt(0, firstVoter)
+        }
+        for k in 0..<n { healed[order[k]] = k < size }
+        note { "HEAL majority \(healedNames); δ = \(Interval(nanoseconds: livenessDeltaNs)), bound \(Interval(nanoseconds: livenessBoundNs))" }
+        for from in 0..<n {
+            for to in 0..<n where from != to {
+                let inside = healed[from] && healed[to]
+                network.setBlocked(from: from, to: to, !inside)
+                if inside {
+                    network.profiles[network.link(from, to)] = LinkProfile(
+                        lossPpm: 0, duplicatePpm: network.profiles[network.link(from, to)].duplicatePpm,
+                        delayMinNs: min(50_000, livenessDeltaNs), delayMaxNs: livenessDeltaNs, tailPpm: 0, tailMaxNs: 0)
+                }
+            }
+        }
+        for i in 0..<n where healed[i] {
+            if nodes[i].paused { resume(i) }
+            if !nodes[i].isUp { startProcess(i) }
+        }
+        for i in 0..<n where healed[i] && checker.isInOffice(i, atReal: nowNs) {
+            reachedOffice()
+            break
+        }
+        schedule(nowNs + livenessBoundNs, .end, node: 0, payload: 1)
+    }
+
+    func reachedOffice() {
+        healToOfficeNs = nowNs - healNs
+        note { "liveness: office reached \(Interval(nanoseconds: nowNs - healNs)) after the heal" }
+        // Keep checking for one more maximum election timeout, then stop.
+        schedule(nowNs + options.electionTimeoutMax.nanoseconds * 2, .end, node: 0, payload: 0)
+    }
+
+    // MARK: - Helpers
+
+    func schedule(_ atNs: Int64, _ kind: EventKind, node: Int, payload: UInt64 = 0, life: UInt32 = 0) {
+        if !queue.push(timeNs: atNs, kind: kind, node: node, payload: payload, life: life) {
+            fail("simulator", "event queue limit \(settings.queueCapacity)")
+        }
+    }
+
+    func fail(_ property: String, _ detail: String) {
+        if violation == nil { violation = Violation(property: property, detail: detail, timeNs: nowNs) }
+    }
+
+    /// note records a trace line when tracing; the string is never built otherwise.
+    @inline(__always)
+    func note(_ line: () -> String) {
+        guard settings.traceLimit > 0 else { return }
+        if trace.count >= settings.traceLimit { traceDropped += 1; return }
+        trace.append("\(Interval(nanoseconds: nowNs)) \(line())")
+    }
+
+    /// officeHolder is a node the checker sees in office now, if any.
+    func officeHolder() -> Int? {
+        (0..<nodeCount).first { nodes[$0].isUp && checker.isInOffice($0, atReal: nowNs) }
+    }
+
+    /// setRate changes node i's clock rate from now on, keeping its reading continuous,
+    /// and re-derives everything that was converted with the old rate.
+    func setRate(_ i: Int, ratePpm: Int64) {
+        let reading = nodes[i].clock.reading(atReal: nowNs).nanoseconds
+        nodes[i].clock = SimClock(offsetNs: reading - (nowNs * ratePpm) / 1_000_000, ratePpm: ratePpm)
+        if checker.offices[i].open {
+            checker.offices[i].deadlineRealNs = max(nowNs, nodes[i].clock.realTime(reaching: checker.offices[i].deadline))
+        }
+        nodes[i].scheduledTickNs = SimClock.neverRealNs
+        scheduleTick(i)
+    }
+}
+
+/// describe renders a message for the trace.
+func describe(_ m: Message) -> String {
+    let head = "\(m.from)→\(m.to) t\(m.term)"
+    switch m.body {
+    case .preVote(let li, let lt): return "\(head) preVote last=(\(li),\(lt))"
+    case .preVoteResponse(let g, let s): return "\(head) preVoteResponse \(g ? "granted" : "refused")\(s > .zero ? " sticky \(s)" : "")"
+    case .vote(let li, let lt, let tr): return "\(head) vote last=(\(li),\(lt))\(tr ? " transfer" : "")"
+    case .voteResponse(let g): return "\(head) voteResponse \(g ? "granted" : "refused")"
+    case .append(let pi, let pt, let es, let c, let st): return "\(head) append prev=(\(pi),\(pt)) n=\(es.count) commit=\(c) sent=\(st)"
+    case .appendResponse(let ok, let mi, let hi, let st): return "\(head) appendResponse \(ok ? "ok match=\(mi)" : "reject hint=\(hi)") echo=\(st)"
+    case .timeoutNow: return "\(head) timeoutNow"
+    }
+}

@@ -1,0 +1,118 @@
+public import RaftCore
+
+/// ClusterShape says how many voters a run simulates; `mixed` draws 3, 5 or 7 per seed.
+public enum ClusterShape: String, CaseIterable, Sendable {
+    case three = "3", five = "5", seven = "7", mixed
+}
+
+/// Scenario names a fault schedule. `random` is the general chaos schedule; the others
+/// are targeted schedules, still seeded, that put a cluster in exactly the situation one
+/// injected bug needs to show (random faults rarely line up a drifted clock with an
+/// isolated leader, or a crash with the few milliseconds of an fsync).
+public enum Scenario: String, CaseIterable, Sendable {
+    /// Faults everywhere: loss, duplication, delay, partitions, crashes, pauses, drift,
+    /// transfers, false hints.
+    case random
+    /// Cut the leader off from one follower only; later give the still-connected
+    /// follower a false "connection lost" hint (stickiness of others, and of oneself).
+    case cutOneFollower = "cut-one-follower"
+    /// Slow the leader's clock to 1−d and speed the followers' to 1+d, then isolate
+    /// the leader (the lease must account for drift).
+    case driftedLeader = "drifted-leader"
+    /// Make acknowledgements to the leader slow, then cut the leader's outgoing links
+    /// (the lease must run from the echoed send time, not the ack's arrival).
+    case slowAcks = "slow-acks"
+    /// Random faults plus slow disks, and nodes that crash right after sending a vote,
+    /// inside the fsync window of what follows.
+    case crashAfterVote = "crash-after-vote"
+    /// Repeated leadership transfers whose TimeoutNow is always lost.
+    case lostTimeoutNow = "lost-timeout-now"
+    /// Isolate the leader completely, then heal (the leader must leave office when its
+    /// lease lapses).
+    case isolateLeader = "isolate-leader"
+
+    /// targeted is the scenario made for catching `bug` quickly.
+    public static func targeted(for bug: InjectedBug) -> Scenario {
+        switch bug {
+        case .skipLogCheck: return .random
+        case .noStickiness, .selfVoteIgnoresStickiness: return .cutOneFollower
+        case .sendBeforePersist: return .crashAfterVote
+        case .noLeaseCheck: return .isolateLeader
+        case .leaseIgnoresDrift: return .driftedLeader
+        case .leaseFromAckTime: return .slowAcks
+        case .resumeOfficeAfterTransfer: return .lostTimeoutNow
+        }
+    }
+}
+
+/// SimulationSettings are what the caller chooses; everything else about a run (timing
+/// options, fault rates, clocks, disks) is drawn from the seed.
+public struct SimulationSettings: Sendable {
+    public var shape: ClusterShape = .three
+    /// witnesses makes some voters witnesses (vote-only), e.g. 2 voters + 1 witness.
+    public var witnesses: Bool = false
+    /// safetyPhase is how long faults run before a majority is healed.
+    public var safetyPhase: Interval = .seconds(10)
+    public var injectedBugs: Set<InjectedBug> = []
+    public var scenario: Scenario = .random
+    /// traceLimit caps the recorded trace lines (0: no trace, the fast path).
+    public var traceLimit: Int = 0
+    /// eventLimit stops a runaway run with a simulator error (style rule 11).
+    public var eventLimit: Int = 50_000_000
+    /// queueCapacity bounds pending events; messagesInFlightLimit bounds the slab.
+    public var queueCapacity: Int = 1 << 20
+    public var messagesInFlightLimit: Int = 1 << 18
+
+    public init() {}
+}
+
+/// Violation is a broken property: its id from the design (S1, S2, ...), what was seen,
+/// and when (simulated real time).
+public struct Violation: Hashable, Sendable, CustomStringConvertible {
+    public var property: String
+    public var detail: String
+    public var timeNs: Int64
+    public var description: String {
+        "\(property) at \(Interval(nanoseconds: timeNs)): \(detail)"
+    }
+}
+
+/// RunResult is everything one seed produced.
+public struct RunResult: Sendable {
+    public var seed: UInt64
+    public var nodeCount: Int
+    public var witnessCount: Int
+    public var violation: Violation?
+    /// simulatedNs is how much simulated real time the run covered.
+    public var simulatedNs: Int64
+    public var events: Int
+    /// healToOfficeNs is the time from the heal to a healed node in office (nil when the
+    /// run stopped before, e.g. on a violation).
+    public var healToOfficeNs: Int64?
+    /// livenessBoundNs is `Emin·(1+d) + 5·(Emax + 2δ)` for this run's options and δ.
+    public var livenessBoundNs: Int64
+    /// digest hashes every processed event, so equal digests mean equal histories.
+    public var digest: UInt64
+    public var trace: [String]
+    public var stats: RunStats
+}
+
+/// RunStats count what a run exercised, so a summary can show the checkers had work.
+public struct RunStats: Sendable {
+    public var messagesSent = 0
+    public var messagesDropped = 0
+    public var crashes = 0
+    public var pauses = 0
+    public var offices = 0
+    public var elections = 0
+    public var commits: UInt64 = 0
+    public var transfers = 0
+
+    public init() {}
+
+    public mutating func add(_ o: RunStats) {
+        messagesSent += o.messagesSent; messagesDropped += o.messagesDropped
+        crashes += o.crashes; pauses += o.pauses; offices += o.offices
+        elections += o.elections; commits += o.commits; transfers += o.transfers
+    }
+}
