@@ -46,6 +46,9 @@ let package = Package(
         // Server-only process used by bench/http.
         .executableTarget(name: "baton-bench-server", dependencies: ["HTTPServer"], swiftSettings: sharedSettings),
 
+        // Durable term/vote and log in the data dir, behind a lock file.
+        .target(name: "Storage", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),

@@ -1,39 +1,741 @@
-/// RaftNode is one member's Raft state machine (skeleton: the interface is fixed,
-/// the behaviour lands next).
+/// RaftNode is one member's Raft state machine, with pre-vote, check-quorum, leader
+/// leases and leadership transfer, as design §2 specifies.
+///
+/// It does no I/O and reads no clock: every input is an `Event` with `now`, this node's
+/// monotonic clock, and every output is a `Ready` that the driver applies in the order
+/// that type documents (office changes, then fsync, then send). Randomness comes from a
+/// seeded generator, so a simulator seed replays one history exactly.
+///
+/// References: Ongaro & Ousterhout, "In Search of an Understandable Consensus Algorithm"
+/// (Figure 2, §5.4 log up-to-date check, §8 no-op entry); Ongaro's thesis §3.10
+/// (leadership transfer), §6.4 (leases), §9.6 (pre-vote, check-quorum).
 public struct RaftNode: Sendable {
     public let id: NodeID
     public let configuration: Configuration
     public let options: Options
-    public private(set) var role: Role = .follower
-    public private(set) var hardState: HardState
-    public private(set) var leader: NodeID? = nil
-    public private(set) var office: Office? = nil
-    public private(set) var log: [Entry]
-    public private(set) var lastContact: Instant
-    public private(set) var nextDeadline: Instant
-    var rng: SeededGenerator
 
+    // MARK: Durable state (Raft Figure 2), reported in Ready when it changes.
+
+    /// HardState as this node currently sees it (may be ahead of disk until the Ready
+    /// that carries it is applied).
+    public private(set) var hardState: HardState
+    /// The log; `log[i - 1]` holds the entry with index `i`.
+    public private(set) var log: [Entry]
+    /// What the last Ready told the driver to persist, to report only changes.
+    private var reportedHardState: HardState
+
+    // MARK: Volatile state
+
+    public private(set) var role: Role = .follower
+    /// The leader of the current term, when known.
+    public private(set) var leader: NodeID? = nil
+    /// The current term of office, if this node is in office (check `isInOffice(at:)`:
+    /// the lease may have lapsed since the last event).
+    public private(set) var office: Office? = nil
+    /// When this node last heard from a leader (design §2 "Stickiness"): an append of
+    /// the current leader, this node's own broadcast while it leads, or process start.
+    public private(set) var lastContact: Instant
+    /// The term of the leader heard at `lastContact` (the transfer exception is for
+    /// exactly one term above it).
+    public private(set) var lastContactTerm: Term
+
+    private var myIndex: Int
+    private var electionDeadline: Instant
+    /// Set after a dropped leader connection: campaign then, if earlier than the deadline.
+    private var earlyCampaignAt: Instant? = nil
+    private var tally: VoteTally
+    /// Pre-vote refusals for stickiness: when each voter will be free to grant.
+    private var preVoteReadyAt: [Instant?]
+
+    // Leader state.
+    private var progress: [Progress]
+    private var leaderSince: Instant = .distantPast
+    private var heartbeatDeadline: Instant = .distantFuture
+    /// Check-quorum: a leader steps down at this instant unless its lease moves it on.
+    private var stepDownDeadline: Instant = .distantFuture
+    /// The latest lease this leader holds (its own clock); `.distantPast` when none.
+    private var leaseDeadline: Instant = .distantPast
+    /// This leader's latest broadcast send time: its own echo in the lease quorum.
+    private var lastBroadcast: Instant = .distantPast
+    private var transfer: Transfer? = nil
+    /// The term whose office this node left: it never re-enters office in it (S3).
+    private var leftOfficeTerm: Term? = nil
+
+    private var rng: SeededGenerator
+    private var ready = Ready()
+
+    /// Progress is what a leader knows of one voter's log and lease echo.
+    struct Progress: Sendable {
+        var matchIndex: LogIndex = 0
+        var nextIndex: LogIndex = 1
+        /// The latest of this leader's send times that the voter echoed in this term.
+        var lastEcho: Instant = .distantPast
+    }
+
+    /// Transfer is a leadership hand-over in progress (design §2 "Planned hand-over").
+    struct Transfer: Sendable {
+        var target: NodeID
+        var reason: LeaveReason
+        /// TimeoutNow waits for the demote hook of the office this node left.
+        var demoteFinished: Bool
+        /// Give up (step down, ordinary election) if not done by then.
+        var deadline: Instant
+    }
+
+    /// Creates a node from its durable state; process start counts as contact with a
+    /// leader, so a (re)started node grants no vote and does not campaign for
+    /// `electionTimeoutMin` (it may have acknowledged a leader just before it stopped).
     public init(id: NodeID, configuration: Configuration, options: Options,
                 restoring state: PersistentState, seed: UInt64, now: Instant) throws(OptionsError) {
         try options.validate()
+        guard let index = configuration.voters.firstIndex(of: id) else {
+            throw OptionsError(message: "node \(id) is not among the voters \(configuration.voters)")
+        }
+        if Set(configuration.voters).count != configuration.voters.count {
+            throw OptionsError(message: "the voter list \(configuration.voters) names a node twice")
+        }
+        if configuration.voters.allSatisfy({ configuration.witnesses.contains($0) }) {
+            throw OptionsError(message: "every voter is a witness: at least one must be able to lead")
+        }
+        for (offset, entry) in state.log.enumerated() where entry.index != LogIndex(offset + 1) {
+            throw OptionsError(message: "restored log is not contiguous at position \(offset + 1) (index \(entry.index))")
+        }
+        if state.hardState.commitIndex > LogIndex(state.log.count) {
+            throw OptionsError(message: "restored commit index \(state.hardState.commitIndex) is beyond the log (\(state.log.count) entries)")
+        }
         self.id = id
         self.configuration = configuration
         self.options = options
         self.hardState = state.hardState
+        self.reportedHardState = state.hardState
         self.log = state.log
         self.lastContact = now
-        self.nextDeadline = now + options.electionTimeoutMax
+        self.lastContactTerm = state.hardState.term
+        self.myIndex = index
         self.rng = SeededGenerator(seed: seed)
+        let n = configuration.voters.count
+        self.tally = VoteTally(voterCount: n, quorum: configuration.quorum)
+        self.preVoteReadyAt = Array(repeating: nil, count: n)
+        self.progress = Array(repeating: Progress(), count: n)
+        self.electionDeadline = now
+        self.electionDeadline = now + randomElectionTimeout()
     }
+
+    // MARK: Queries
 
     public var term: Term { hardState.term }
     public var commitIndex: LogIndex { hardState.commitIndex }
+    public var lastLogIndex: LogIndex { LogIndex(log.count) }
+    public var lastLogTerm: Term { log.last?.term ?? 0 }
+    public var isWitness: Bool { configuration.witnesses.contains(id) }
+
+    /// isInOffice answers "is this node the application's leader right now?" from the
+    /// lease and the clock at answer time, never from a cached role (design §2).
     public func isInOffice(at now: Instant) -> Bool {
         guard let office else { return false }
         return now < office.leaseDeadline
     }
 
+    /// nextDeadline is when the driver must deliver `.tick` next.
+    public var nextDeadline: Instant {
+        switch role {
+        case .leader:
+            var d = min(heartbeatDeadline, stepDownDeadline)
+            if let t = transfer, t.demoteFinished { d = min(d, t.deadline) }
+            return d
+        case .follower, .preCandidate, .candidate:
+            if isWitness { return .distantFuture }
+            return min(electionDeadline, earlyCampaignAt ?? .distantFuture)
+        }
+    }
+
+    /// The match index and latest lease echo a leader holds for `peer` (for status).
+    public func progress(of peer: NodeID) -> (matchIndex: LogIndex, lastEcho: Instant)? {
+        guard role == .leader, let i = configuration.voters.firstIndex(of: peer) else { return nil }
+        return (progress[i].matchIndex, progress[i].lastEcho)
+    }
+
+    // MARK: Input
+
+    /// handle applies one input and returns what the driver must do about it.
     public mutating func handle(_ event: Event, now: Instant) -> Ready {
-        Ready()
+        ready = Ready()
+        // A process that was stopped must notice that its lease passed before anything
+        // else (design §2 "Answers check the clock").
+        checkLease(now)
+        switch event {
+        case .message(let m): step(m, now)
+        case .tick: tick(now)
+        case .leaderConnectionLost: scheduleEarlyCampaign(now)
+        case .transferLeadership(let target): beginTransfer(to: target, reason: .transfer, now)
+        case .shutdown: beginTransfer(to: nil, reason: .shutdown, now)
+        case .demoteFinished(let t): finishDemote(term: t, now)
+        case .propose(let bytes): propose(bytes, now)
+        }
+        if hardState != reportedHardState {
+            var durable = hardState
+            if has(.sendBeforePersist) && hardState.votedFor != reportedHardState.votedFor {
+                // The injected bug: the vote goes out before it is durable (breaks S5);
+                // it is reported one Ready late.
+                durable.votedFor = hardState.term == reportedHardState.term ? reportedHardState.votedFor : nil
+            }
+            if durable != reportedHardState {
+                ready.hardState = durable
+                reportedHardState = durable
+            }
+        }
+        let out = ready
+        ready = Ready()
+        return out
+    }
+
+    // MARK: Term check shared by all roles (style rule 3)
+
+    private mutating func step(_ m: Message, _ now: Instant) {
+        guard m.to == id, m.from != id, let fromIndex = configuration.voters.firstIndex(of: m.from) else { return }
+        if m.term > term {
+            switch m.body {
+            case .preVote:
+                // Never adopt a term from a pre-vote request: that is its point.
+                handlePreVote(m, fromIndex, now)
+                return
+            case .preVoteResponse(granted: true, _):
+                break  // carries the proposed term; handled by stepPreCandidate
+            case .vote(_, _, let isTransfer):
+                if inStickiness(now) && !transferExempt(isTransfer, m.term) {
+                    // In-lease nodes ignore higher-term votes without adopting the term,
+                    // so a rejoining node cannot depose a live leader (L3).
+                    return
+                }
+                becomeFollower(term: m.term, leader: nil, now, reason: .higherTerm)
+            case .append, .timeoutNow:
+                becomeFollower(term: m.term, leader: m.from, now, reason: .higherTerm)
+            case .preVoteResponse, .voteResponse, .appendResponse:
+                becomeFollower(term: m.term, leader: nil, now, reason: .higherTerm)
+            }
+        } else if m.term < term {
+            switch m.body {
+            case .append(_, _, _, _, let sendTime):
+                // Tell a stale leader about the newer term so it steps down.
+                send(to: m.from, .appendResponse(success: false, matchIndex: 0, hintIndex: 0, echoedSendTime: sendTime))
+            case .preVote:
+                send(to: m.from, .preVoteResponse(granted: false, stickinessRemaining: .zero))
+            default:
+                break
+            }
+            return
+        }
+
+        switch m.body {
+        case .preVote: handlePreVote(m, fromIndex, now)
+        case .vote: handleVote(m, now)
+        default:
+            switch role {
+            case .follower: stepFollower(m, fromIndex, now)
+            case .preCandidate: stepPreCandidate(m, fromIndex, now)
+            case .candidate: stepCandidate(m, fromIndex, now)
+            case .leader: stepLeader(m, fromIndex, now)
+            }
+        }
+    }
+
+    // MARK: Votes
+
+    /// inStickiness: this node heard from a leader less than `electionTimeoutMin` ago,
+    /// so it grants no vote, no pre-vote and does not campaign itself (design §2).
+    private func inStickiness(_ now: Instant) -> Bool {
+        if has(.noStickiness) { return false }
+        return now < lastContact + options.electionTimeoutMin
+    }
+
+    private func stickinessRemaining(_ now: Instant) -> Interval {
+        inStickiness(now) ? (lastContact + options.electionTimeoutMin) - now : .zero
+    }
+
+    /// transferExempt: a campaign started by TimeoutNow may skip stickiness, but only
+    /// for exactly the term after the one in which we last heard from the leader — that
+    /// leader left office before sending TimeoutNow and never returns to it (§2).
+    private func transferExempt(_ isTransfer: Bool, _ candidateTerm: Term) -> Bool {
+        isTransfer && candidateTerm == lastContactTerm + 1
+    }
+
+    /// logUpToDate is Raft §5.4.1: never vote for a candidate whose log is behind ours.
+    private func logUpToDate(lastIndex: LogIndex, lastTerm: Term) -> Bool {
+        if has(.skipLogCheck) { return true }
+        return lastTerm > lastLogTerm || (lastTerm == lastLogTerm && lastIndex >= lastLogIndex)
+    }
+
+    private mutating func handlePreVote(_ m: Message, _ fromIndex: Int, _ now: Instant) {
+        guard case .preVote(let lastIndex, let lastTerm) = m.body else { return }
+        let remaining = stickinessRemaining(now)
+        if remaining > .zero {
+            send(to: m.from, .preVoteResponse(granted: false, stickinessRemaining: remaining))
+            return
+        }
+        let grant = m.term > term && logUpToDate(lastIndex: lastIndex, lastTerm: lastTerm)
+        // A grant carries the proposed term, a refusal our own (so a lagging
+        // pre-candidate learns the current term).
+        sendMessage(Message(from: id, to: m.from, term: grant ? m.term : term,
+                            body: .preVoteResponse(granted: grant, stickinessRemaining: .zero)))
+    }
+
+    private mutating func handleVote(_ m: Message, _ now: Instant) {
+        guard case .vote(let lastIndex, let lastTerm, let isTransfer) = m.body else { return }
+        precondition(m.term == term, "handleVote: term check must have run")
+        let free = hardState.votedFor == m.from || (hardState.votedFor == nil && leader == nil)
+        let grant = free
+            && !(inStickiness(now) && !transferExempt(isTransfer, m.term))
+            && logUpToDate(lastIndex: lastIndex, lastTerm: lastTerm)
+            && !(role == .leader)
+        if grant {
+            hardState.votedFor = m.from
+            electionDeadline = now + randomElectionTimeout()
+        }
+        send(to: m.from, .voteResponse(granted: grant))
+    }
+
+    // MARK: Follower
+
+    private mutating func stepFollower(_ m: Message, _ fromIndex: Int, _ now: Instant) {
+        switch m.body {
+        case .append:
+            leader = m.from
+            handleAppend(m, now)
+        case .timeoutNow:
+            if isWitness { return }
+            // The leader of our term left office and asks us to campaign now (§2).
+            becomeCandidate(transfer: true, now)
+        default:
+            break
+        }
+    }
+
+    private mutating func handleAppend(_ m: Message, _ now: Instant) {
+        guard case .append(let prevIndex, let prevTerm, let entries, let leaderCommit, let sendTime) = m.body else { return }
+        lastContact = now
+        lastContactTerm = term
+        earlyCampaignAt = nil
+        electionDeadline = now + randomElectionTimeout()
+
+        if prevIndex > lastLogIndex || termAt(prevIndex) != prevTerm {
+            let hint: LogIndex
+            if prevIndex > lastLogIndex {
+                hint = lastLogIndex + 1
+            } else {
+                // Skip back over the whole run of the conflicting term (Raft §5.3 note).
+                var i = prevIndex
+                let conflictTerm = termAt(prevIndex)
+                while i > commitIndex + 1 && termAt(i - 1) == conflictTerm { i -= 1 }
+                hint = max(i, commitIndex + 1)
+            }
+            send(to: m.from, .appendResponse(success: false, matchIndex: 0, hintIndex: hint, echoedSendTime: sendTime))
+            return
+        }
+        // Refuse, changing nothing, an append that is malformed or that would rewrite a
+        // committed entry: a correct leader never sends one (Leader Completeness).
+        var expected = prevIndex + 1
+        for entry in entries {
+            let rewritesCommitted = entry.index <= commitIndex && termAt(entry.index) != entry.term
+            if entry.index != expected || entry.term > term || rewritesCommitted {
+                send(to: m.from, .appendResponse(success: false, matchIndex: 0, hintIndex: 0, echoedSendTime: sendTime))
+                return
+            }
+            expected += 1
+        }
+        for entry in entries {
+            if entry.index <= lastLogIndex {
+                if termAt(entry.index) == entry.term { continue }
+                truncateLog(from: entry.index)
+            }
+            appendToLog(entry)
+        }
+        let match = prevIndex + LogIndex(entries.count)
+        let newCommit = min(leaderCommit, match)
+        if newCommit > commitIndex { hardState.commitIndex = newCommit }
+        send(to: m.from, .appendResponse(success: true, matchIndex: match, hintIndex: 0, echoedSendTime: sendTime))
+    }
+
+    /// scheduleEarlyCampaign: the connection to the leader dropped (a hint). Campaign as
+    /// soon as stickiness allows, staggered by rank so that followers do not split the
+    /// vote (design §2 "Early campaign"). Safety never depends on this.
+    private mutating func scheduleEarlyCampaign(_ now: Instant) {
+        guard role == .follower, let current = leader, !isWitness else { return }
+        let eligible = configuration.voters.filter { $0 != current && !configuration.witnesses.contains($0) }
+        let rank = Int64(eligible.firstIndex(of: id) ?? 0)
+        let free = max(now, lastContact + options.electionTimeoutMin)
+        earlyCampaignAt = free + options.earlyCampaignStagger * rank
+    }
+
+    // MARK: Campaigns
+
+    private mutating func campaign(_ now: Instant) {
+        precondition(!isWitness, "campaign: a witness never campaigns")
+        if options.preVote { becomePreCandidate(now) } else { becomeCandidate(transfer: false, now) }
+    }
+
+    private mutating func becomePreCandidate(_ now: Instant) {
+        role = .preCandidate
+        leader = nil
+        earlyCampaignAt = nil
+        tally = VoteTally(voterCount: configuration.voters.count, quorum: configuration.quorum)
+        for i in preVoteReadyAt.indices { preVoteReadyAt[i] = nil }
+        tally.record(myIndex, granted: true)
+        electionDeadline = now + randomElectionTimeout()
+        for peer in configuration.voters where peer != id {
+            sendMessage(Message(from: id, to: peer, term: term + 1,
+                                body: .preVote(lastLogIndex: lastLogIndex, lastLogTerm: lastLogTerm)))
+        }
+        if tally.result == .won { becomeCandidate(transfer: false, now) }
+    }
+
+    private mutating func becomeCandidate(transfer isTransfer: Bool, _ now: Instant) {
+        precondition(!isWitness, "becomeCandidate: a witness never campaigns")
+        role = .candidate
+        hardState.term += 1
+        hardState.votedFor = id
+        leader = nil
+        earlyCampaignAt = nil
+        tally = VoteTally(voterCount: configuration.voters.count, quorum: configuration.quorum)
+        tally.record(myIndex, granted: true)
+        electionDeadline = now + randomElectionTimeout()
+        for peer in configuration.voters where peer != id {
+            send(to: peer, .vote(lastLogIndex: lastLogIndex, lastLogTerm: lastLogTerm, transfer: isTransfer))
+        }
+        if tally.result == .won { becomeLeader(now) }
+    }
+
+    private mutating func stepPreCandidate(_ m: Message, _ fromIndex: Int, _ now: Instant) {
+        switch m.body {
+        case .preVoteResponse(let granted, let remaining):
+            if granted {
+                guard m.term == term + 1 else { return }
+                tally.record(fromIndex, granted: true)
+            } else {
+                tally.record(fromIndex, granted: false)
+                if remaining > .zero { preVoteReadyAt[fromIndex] = now + remaining }
+            }
+            switch tally.result {
+            case .won: becomeCandidate(transfer: false, now)
+            case .lost: lostPreVote(now)
+            case .pending: break
+            }
+        case .append:
+            becomeFollower(term: term, leader: m.from, now, reason: nil)
+            handleAppend(m, now)
+        case .timeoutNow:
+            if !isWitness { becomeCandidate(transfer: true, now) }
+        default:
+            break
+        }
+    }
+
+    /// lostPreVote: back to follower; when refusals said how long their stickiness
+    /// runs, retry as soon as enough voters will be free to make a quorum.
+    private mutating func lostPreVote(_ now: Instant) {
+        var readyTimes: [Instant] = []
+        for (i, answer) in tally.answers.enumerated() {
+            if answer == true { readyTimes.append(now) } else if let t = preVoteReadyAt[i] { readyTimes.append(t) }
+        }
+        becomeFollower(term: term, leader: nil, now, reason: nil)
+        if readyTimes.count >= configuration.quorum {
+            readyTimes.sort()
+            let retry = readyTimes[configuration.quorum - 1] + .milliseconds(1)
+            let eligible = configuration.voters.filter { !configuration.witnesses.contains($0) }
+            let rank = Int64(eligible.firstIndex(of: id) ?? 0)
+            electionDeadline = min(electionDeadline, retry + options.earlyCampaignStagger * rank)
+        }
+    }
+
+    private mutating func stepCandidate(_ m: Message, _ fromIndex: Int, _ now: Instant) {
+        switch m.body {
+        case .voteResponse(let granted):
+            tally.record(fromIndex, granted: granted)
+            switch tally.result {
+            case .won: becomeLeader(now)
+            case .lost: becomeFollower(term: term, leader: nil, now, reason: nil)
+            case .pending: break
+            }
+        case .append:
+            becomeFollower(term: term, leader: m.from, now, reason: nil)
+            handleAppend(m, now)
+        default:
+            break
+        }
+    }
+
+    // MARK: Leader
+
+    private mutating func becomeLeader(_ now: Instant) {
+        precondition(role == .candidate, "becomeLeader: only a candidate wins")
+        role = .leader
+        leader = id
+        leaderSince = now
+        transfer = nil
+        leaseDeadline = .distantPast
+        for i in progress.indices { progress[i] = Progress(matchIndex: 0, nextIndex: lastLogIndex + 1, lastEcho: .distantPast) }
+        // A no-op at the start of the term lets the leader commit earlier entries (§8).
+        appendToLog(Entry(index: lastLogIndex + 1, term: term, payload: .noop))
+        maybeCommit()  // a one-voter group commits at once
+        // Check-quorum: without any acknowledgement within Emin, step down.
+        stepDownDeadline = now + options.electionTimeoutMin
+        broadcastAppend(now)
+    }
+
+    private mutating func stepLeader(_ m: Message, _ fromIndex: Int, _ now: Instant) {
+        guard case .appendResponse(let success, let matchIndex, let hintIndex, let echo) = m.body else { return }
+        // Only send times of this term, not later than our latest broadcast, count:
+        // anything else is stale or forged and must not extend the lease.
+        if echo >= leaderSince && echo <= lastBroadcast {
+            let t = has(.leaseFromAckTime) ? now : echo
+            if t > progress[fromIndex].lastEcho { progress[fromIndex].lastEcho = t }
+        }
+        if success {
+            if matchIndex > lastLogIndex { return }  // nonsense from a broken peer
+            if matchIndex > progress[fromIndex].matchIndex { progress[fromIndex].matchIndex = matchIndex }
+            progress[fromIndex].nextIndex = max(progress[fromIndex].nextIndex, matchIndex + 1)
+            maybeCommit()
+            if progress[fromIndex].nextIndex <= lastLogIndex { sendAppend(to: fromIndex, now) }
+        } else if hintIndex > 0 {
+            let p = progress[fromIndex]
+            let next = max(p.matchIndex + 1, min(hintIndex, lastLogIndex + 1))
+            // A fresh refusal always hints below nextIndex; anything else is stale.
+            if next < p.nextIndex {
+                progress[fromIndex].nextIndex = next
+                sendAppend(to: fromIndex, now)
+            }
+        }
+        updateLease(now)
+        if transfer != nil { advanceTransfer(now) }
+    }
+
+    private mutating func broadcastAppend(_ now: Instant) {
+        lastBroadcast = now
+        lastContact = now
+        lastContactTerm = term
+        heartbeatDeadline = now + options.heartbeatInterval
+        for i in configuration.voters.indices where i != myIndex { sendAppend(to: i, now) }
+        updateLease(now)
+    }
+
+    private mutating func sendAppend(to index: Int, _ now: Instant) {
+        let p = progress[index]
+        let prev = p.nextIndex - 1
+        let last = min(lastLogIndex, prev + LogIndex(options.maxEntriesPerAppend))
+        let entries = prev < last ? Array(log[Int(prev)..<Int(last)]) : []
+        send(to: configuration.voters[index],
+             .append(prevLogIndex: prev, prevLogTerm: termAt(prev), entries: entries,
+                     leaderCommit: commitIndex, sendTime: lastBroadcast))
+    }
+
+    private mutating func maybeCommit() {
+        var matches = progress.map(\.matchIndex)
+        matches[myIndex] = lastLogIndex
+        let n = quorumLargest(matches, quorum: configuration.quorum)
+        // Only entries of the current term are committed by counting (Raft §5.4.2).
+        if n > commitIndex && termAt(n) == term { hardState.commitIndex = n }
+    }
+
+    /// updateLease recomputes the lease from the quorum-th largest echoed send time and
+    /// enters office when the first lease is held (design §2 "The lease").
+    private mutating func updateLease(_ now: Instant) {
+        var echoes = progress.map(\.lastEcho)
+        echoes[myIndex] = lastBroadcast
+        let anchor = quorumLargest(echoes, quorum: configuration.quorum)
+        guard anchor > .distantPast else { return }
+        let deadline = anchor + options.leaseDuration
+        if deadline > leaseDeadline { leaseDeadline = deadline }
+        if leaseDeadline > stepDownDeadline { stepDownDeadline = leaseDeadline }
+        guard now < leaseDeadline else { return }
+        if var current = office {
+            current.leaseDeadline = has(.noLeaseCheck) ? .distantFuture : leaseDeadline
+            office = current
+        } else if transfer == nil && leftOfficeTerm != term && !isWitness {
+            let shown = has(.noLeaseCheck) ? Instant.distantFuture : leaseDeadline
+            office = Office(term: term, since: now, leaseDeadline: shown)
+            ready.officeChanges.append(.enter(term: term, leaseDeadline: leaseDeadline))
+        }
+    }
+
+    /// checkLease: the moment the lease lapses the leader leaves office and steps down
+    /// (check-quorum); it never re-enters office in that term.
+    private mutating func checkLease(_ now: Instant) {
+        guard role == .leader, options.checkQuorum, !has(.noLeaseCheck) else { return }
+        if now >= stepDownDeadline {
+            becomeFollower(term: term, leader: nil, now, reason: .leaseLost)
+        }
+    }
+
+    private mutating func leaveOffice(_ reason: LeaveReason) {
+        leftOfficeTerm = term
+        if let current = office {
+            office = nil
+            ready.officeChanges.append(.leave(term: current.term, reason: reason))
+        }
+    }
+
+    // MARK: Leadership transfer
+
+    private mutating func beginTransfer(to requested: NodeID?, reason: LeaveReason, _ now: Instant) {
+        guard role == .leader, transfer == nil else { return }
+        let target = transferTarget(requested)
+        // A named target that cannot lead is refused and changes nothing.
+        if requested != nil && target == nil { return }
+        let wasInOffice = office != nil
+        leaveOffice(reason)
+        guard let target else {
+            // Nobody to hand over to (one node, or only witnesses): just step down.
+            becomeFollower(term: term, leader: nil, now, reason: nil)
+            return
+        }
+        transfer = Transfer(target: target, reason: reason, demoteFinished: !wasInOffice,
+                            deadline: now + options.electionTimeoutMax)
+        advanceTransfer(now)
+    }
+
+    /// transferTarget: the requested voter if it may lead, else the most up-to-date
+    /// non-witness peer (ties: the freshest echo, then the lowest id).
+    private func transferTarget(_ requested: NodeID?) -> NodeID? {
+        if let requested {
+            guard requested != id, configuration.voters.contains(requested),
+                  !configuration.witnesses.contains(requested) else { return nil }
+            return requested
+        }
+        var best: Int? = nil
+        for (i, peer) in configuration.voters.enumerated() where i != myIndex && !configuration.witnesses.contains(peer) {
+            guard let b = best else { best = i; continue }
+            let (p, q) = (progress[i], progress[b])
+            if p.matchIndex > q.matchIndex || (p.matchIndex == q.matchIndex && p.lastEcho > q.lastEcho) { best = i }
+        }
+        return best.map { configuration.voters[$0] }
+    }
+
+    private mutating func finishDemote(term demotedTerm: Term, _ now: Instant) {
+        guard role == .leader, demotedTerm == term, var t = transfer, !t.demoteFinished else { return }
+        t.demoteFinished = true
+        t.deadline = now + options.electionTimeoutMax
+        transfer = t
+        advanceTransfer(now)
+    }
+
+    /// advanceTransfer sends TimeoutNow once the demote hook finished and the target's
+    /// log is caught up, then becomes a follower; until then it helps the target catch up.
+    private mutating func advanceTransfer(_ now: Instant) {
+        guard let t = transfer, let ti = configuration.voters.firstIndex(of: t.target) else { return }
+        guard t.demoteFinished else { return }
+        if progress[ti].matchIndex == lastLogIndex {
+            send(to: t.target, .timeoutNow)
+            if has(.resumeOfficeAfterTransfer) {
+                // Bug: stay leader and let the next acknowledgement re-enter office.
+                transfer = nil
+                leftOfficeTerm = nil
+                return
+            }
+            becomeFollower(term: term, leader: nil, now, reason: nil)
+        } else if progress[ti].nextIndex <= lastLogIndex {
+            sendAppend(to: ti, now)
+        }
+    }
+
+    // MARK: Timers
+
+    private mutating func tick(_ now: Instant) {
+        switch role {
+        case .leader:
+            if let t = transfer, t.demoteFinished, now >= t.deadline {
+                // The transfer did not complete: step down; an ordinary election follows.
+                if has(.resumeOfficeAfterTransfer) {
+                    transfer = nil
+                    leftOfficeTerm = nil
+                } else {
+                    becomeFollower(term: term, leader: nil, now, reason: nil)
+                    return
+                }
+            }
+            if now >= heartbeatDeadline { broadcastAppend(now) }
+        case .follower, .preCandidate, .candidate:
+            guard !isWitness else { return }
+            let due = min(electionDeadline, earlyCampaignAt ?? .distantFuture)
+            guard now >= due else { return }
+            if inStickiness(now) && !has(.selfVoteIgnoresStickiness) {
+                // Stickiness binds our own campaign too: wait until it ends.
+                let free = lastContact + options.electionTimeoutMin
+                if earlyCampaignAt != nil { earlyCampaignAt = max(earlyCampaignAt!, free) }
+                if electionDeadline <= now { electionDeadline = free + randomJitter() }
+                return
+            }
+            campaign(now)
+        }
+    }
+
+    // MARK: Role changes
+
+    /// becomeFollower moves to `newTerm` (≥ term) as a follower. Leaving office is done
+    /// first, so it is visible before any message of this step goes out.
+    private mutating func becomeFollower(term newTerm: Term, leader newLeader: NodeID?, _ now: Instant,
+                                         reason: LeaveReason?) {
+        precondition(newTerm >= term, "becomeFollower: terms never go backwards")
+        if role == .leader || office != nil { leaveOffice(reason ?? .leaseLost) }
+        if newTerm > term {
+            hardState.term = newTerm
+            hardState.votedFor = nil
+        }
+        role = .follower
+        leader = newLeader
+        transfer = nil
+        earlyCampaignAt = nil
+        heartbeatDeadline = .distantFuture
+        stepDownDeadline = .distantFuture
+        leaseDeadline = .distantPast
+        electionDeadline = now + randomElectionTimeout()
+    }
+
+    // MARK: Proposals
+
+    private mutating func propose(_ bytes: [UInt8], _ now: Instant) {
+        guard role == .leader, transfer == nil, log.count < options.maxLogEntries else { return }
+        appendToLog(Entry(index: lastLogIndex + 1, term: term, payload: .data(bytes)))
+        for i in configuration.voters.indices where i != myIndex && progress[i].nextIndex == lastLogIndex {
+            sendAppend(to: i, now)
+        }
+        maybeCommit()
+    }
+
+    // MARK: Log and output helpers
+
+    private func termAt(_ index: LogIndex) -> Term {
+        index == 0 || index > lastLogIndex ? 0 : log[Int(index) - 1].term
+    }
+
+    private mutating func appendToLog(_ entry: Entry) {
+        log.append(entry)
+        ready.entries.append(entry)
+    }
+
+    private mutating func truncateLog(from index: LogIndex) {
+        log.removeSubrange(Int(index - 1)...)
+        ready.entries.removeAll { $0.index >= index }
+        ready.truncateFrom = min(ready.truncateFrom ?? index, index)
+    }
+
+    private mutating func send(to peer: NodeID, _ body: Message.Body) {
+        sendMessage(Message(from: id, to: peer, term: term, body: body))
+    }
+
+    private mutating func sendMessage(_ m: Message) {
+        ready.messages.append(m)
+    }
+
+    private mutating func randomElectionTimeout() -> Interval {
+        let span = UInt64(options.electionTimeoutMax.nanoseconds - options.electionTimeoutMin.nanoseconds)
+        return options.electionTimeoutMin + Interval(nanoseconds: Int64(rng.next() % (span + 1)))
+    }
+
+    private mutating func randomJitter() -> Interval {
+        let span = UInt64(options.electionTimeoutMax.nanoseconds - options.electionTimeoutMin.nanoseconds)
+        return Interval(nanoseconds: Int64(rng.next() % (span + 1)))
+    }
+
+    private func has(_ bug: InjectedBug) -> Bool {
+        !options.injectedBugs.isEmpty && options.injectedBugs.contains(bug)
     }
 }

@@ -1,0 +1,1 @@
+// Module Storage: see issue 4.
