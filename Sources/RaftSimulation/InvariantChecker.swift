@@ -213,6 +213,9 @@ struct InvariantChecker {
 
     /// durableWrite checks a write as it becomes durable on node i's disk.
     mutating func durableWrite(node i: Int, disk: inout SimDisk, write: PendingWrite, realNs: Int64) -> Violation? {
+        // What was durably committed before this write must survive it unchanged.
+        let oldCommit = Int(min(disk.hardState.commitIndex, LogIndex(disk.log.count)))
+        let oldCommitHash = oldCommit > 0 ? disk.prefixHashes[oldCommit - 1] : 0
         if let hs = write.hardState {
             let old = disk.hardState
             if hs.term < old.term {
@@ -225,9 +228,6 @@ struct InvariantChecker {
         }
         if let from = write.truncateFrom {
             let keep = max(0, min(disk.log.count, Int(from) - 1))
-            if LogIndex(keep) < disk.hardState.commitIndex && from <= disk.hardState.commitIndex {
-                return Violation(property: "StateMachineSafety", detail: "n\(i + 1) truncated its log from \(from) at or below its commit index \(disk.hardState.commitIndex)", timeNs: realNs)
-            }
             disk.log.removeSubrange(keep...)
             disk.prefixHashes.removeSubrange(keep...)
         }
@@ -247,6 +247,9 @@ struct InvariantChecker {
             } else if logMatching.count < logMatchingLimit {
                 logMatching[key] = h
             }
+        }
+        if oldCommit > 0 && (disk.log.count < oldCommit || disk.prefixHashes[oldCommit - 1] != oldCommitHash) {
+            return Violation(property: "StateMachineSafety", detail: "n\(i + 1) rewrote its durably committed log prefix (commit index \(oldCommit), truncate from \(write.truncateFrom.map { "\($0)" } ?? "-"))", timeNs: realNs)
         }
         return nil
     }

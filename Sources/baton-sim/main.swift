@@ -1,1 +1,190 @@
-print("baton-sim: not built yet"); while false {}
+// baton-sim: runs the deterministic cluster simulator (RaftSimulation) over one seed
+// (replay, with an optional event trace) or many (a summary line), in parallel.
+import ArgumentParser
+import Dispatch
+import Glibc
+import RaftCore
+import RaftSimulation
+import Synchronization
+
+/// BatonSim is the command line: `--seed N [--trace]` replays one history,
+/// `--seeds COUNT` runs many and prints `SEEDS seeds, V violations, X simulated s per wall s`.
+@main
+struct BatonSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baton-sim",
+        abstract: "Deterministic simulator for Baton's Raft core: faults, then healing; checks S1–S5, Log Matching, Leader Completeness and liveness.")
+
+    @Option(help: "Replay exactly this seed.")
+    var seed: UInt64?
+
+    @Option(help: "Run this many seeds (from --first-seed on).")
+    var seeds: Int?
+
+    @Option(help: "The first seed of a --seeds run.")
+    var firstSeed: UInt64 = 1
+
+    @Option(help: "Cluster size: 3, 5, 7 or mixed (3/5/7 drawn per seed).")
+    var nodes: String = "3"
+
+    @Flag(help: "Make some voters witnesses (vote-only), e.g. 2 voters + 1 witness.")
+    var witnesses = false
+
+    @Option(help: "Parallel workers for --seeds (threads; each run is single-threaded).")
+    var jobs: Int = 1
+
+    @Option(help: "Length of the safety (fault) phase, e.g. 10s, 30s, 1500ms.")
+    var duration: String = "10s"
+
+    @Option(help: "Switch on a deliberate core bug in every node: \(InjectedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var injectBug: [String] = []
+
+    @Option(help: "Fault schedule: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")); 'targeted' picks the one made for --inject-bug.")
+    var scenario: String = "random"
+
+    @Flag(help: "Print the event trace of --seed.")
+    var trace = false
+
+    @Option(help: "Most trace lines kept.")
+    var traceLimit: Int = 200_000
+
+    @Flag(help: "Print one line per seed.")
+    var verbose = false
+
+    @Flag(help: "With --inject-bug: succeed when a violation is found (prints how many seeds it took).")
+    var expectViolation = false
+
+    func validate() throws {
+        if (seed == nil) == (seeds == nil) { throw ValidationError("give exactly one of --seed N or --seeds COUNT") }
+        if let seeds, seeds < 1 || seeds > 100_000_000 { throw ValidationError("--seeds must be in 1...100000000") }
+        if jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be in 1...256") }
+        if ClusterShape(rawValue: nodes) == nil { throw ValidationError("--nodes must be 3, 5, 7 or mixed") }
+        if parseDurationNs(duration) == nil { throw ValidationError("--duration must look like 10s, 1500ms, 2m, between 1s and 1h") }
+        for name in injectBug where InjectedBug(rawValue: name) == nil {
+            throw ValidationError("unknown bug '\(name)'; known: \(InjectedBug.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if scenario != "targeted" && Scenario(rawValue: scenario) == nil {
+            throw ValidationError("unknown scenario '\(scenario)'; known: targeted, \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if scenario == "targeted" && injectBug.count != 1 { throw ValidationError("--scenario targeted needs exactly one --inject-bug") }
+        if traceLimit < 1 || traceLimit > 10_000_000 { throw ValidationError("--trace-limit must be in 1...10000000") }
+    }
+
+    func settings() -> SimulationSettings {
+        var s = SimulationSettings()
+        s.shape = ClusterShape(rawValue: nodes)!
+        s.witnesses = witnesses
+        s.safetyPhase = Interval(nanoseconds: parseDurationNs(duration)!)
+        s.injectedBugs = Set(injectBug.compactMap(InjectedBug.init(rawValue:)))
+        if scenario == "targeted" {
+            s.scenario = Scenario.targeted(for: s.injectedBugs.first!)
+        } else {
+            s.scenario = Scenario(rawValue: scenario)!
+        }
+        return s
+    }
+
+    func run() throws {
+        var s = settings()
+        if let seed {
+            if trace { s.traceLimit = traceLimit }
+            let r = runSimulation(seed: seed, settings: s)
+            for line in r.trace { print(line) }
+            print(describeRun(r))
+            if r.violation != nil {
+                print("FAIL seed \(seed): \(r.violation!)")
+                throw ExitCode(1)
+            }
+            return
+        }
+        try runMany(s, count: seeds!)
+    }
+
+    func describeRun(_ r: RunResult) -> String {
+        let office = r.healToOfficeNs.map { "\(Interval(nanoseconds: $0))" } ?? "-"
+        return "seed \(r.seed): \(r.nodeCount) nodes (\(r.witnessCount) witnesses), \(Interval(nanoseconds: r.simulatedNs)) simulated, \(r.events) events, \(r.stats.elections) elections, \(r.stats.offices) offices, \(r.stats.commits) committed, \(r.stats.crashes) crashes, \(r.stats.pauses) pauses, \(r.stats.transfers) transfers, \(r.stats.messagesSent) sent/\(r.stats.messagesDropped) dropped; heal→office \(office) (bound \(Interval(nanoseconds: r.livenessBoundNs))); digest \(String(r.digest, radix: 16))"
+            + (r.violation.map { "; VIOLATION \($0)" } ?? "")
+    }
+
+    /// Aggregate is what the workers fold their results into, under a lock.
+    struct Aggregate {
+        var runs = 0
+        var violations: [(UInt64, Violation)] = []
+        var simulatedNs: Int64 = 0
+        var histogram = Histogram()
+        var stats = RunStats()
+        var firstViolationIndex: Int?
+    }
+
+    func runMany(_ s: SimulationSettings, count: Int) throws {
+        let next = Atomic<Int>(0)
+        let stop = Atomic<Bool>(false)
+        let aggregate = Mutex(Aggregate())
+        let first = firstSeed
+        let verbose = verbose
+        let expect = expectViolation
+        let start = monotonicNs()
+        let workers = min(jobs, count)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while !stop.load(ordering: .relaxed) {
+                let k = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if k >= count { break }
+                let seed = first &+ UInt64(k)
+                let r = runSimulation(seed: seed, settings: s)
+                if verbose { print(describeRun(r)) }
+                aggregate.withLock { a in
+                    a.runs += 1
+                    a.simulatedNs += r.simulatedNs
+                    a.stats.add(r.stats)
+                    if let ns = r.healToOfficeNs { a.histogram.add(ns) }
+                    if let v = r.violation {
+                        a.violations.append((seed, v))
+                        if a.firstViolationIndex == nil || k < a.firstViolationIndex! { a.firstViolationIndex = k }
+                    }
+                }
+                if expect && r.violation != nil { stop.store(true, ordering: .relaxed) }
+            }
+        }
+        let wallNs = max(1, monotonicNs() - start)
+        let a = aggregate.withLock { $0 }
+        let speed = Double(a.simulatedNs) / Double(wallNs)
+        print("\(a.runs) seeds, \(a.violations.count) violations, \(formatted(speed)) simulated s per wall s")
+        let h = a.histogram
+        print("liveness (heal to office, \(h.count) runs): p50 \(Interval(nanoseconds: h.percentile(50))), p99 \(Interval(nanoseconds: h.percentile(99))), max \(Interval(nanoseconds: h.maxNs))")
+        print("exercised: \(a.stats.elections) elections, \(a.stats.offices) offices, \(a.stats.commits) committed entries, \(a.stats.crashes) crashes, \(a.stats.pauses) pauses, \(a.stats.transfers) transfers, \(a.stats.messagesSent) messages (\(a.stats.messagesDropped) dropped); wall \(formatted(Double(wallNs) / 1e9)) s, \(workers) jobs")
+        for (seed, v) in a.violations.sorted(by: { $0.0 < $1.0 }).prefix(20) {
+            print("FAIL seed \(seed): \(v)")
+        }
+        if expect {
+            guard let k = a.firstViolationIndex else {
+                print("EXPECTED a violation with \(s.injectedBugs.map(\.rawValue)) (scenario \(s.scenario.rawValue)); none in \(a.runs) seeds")
+                throw ExitCode(1)
+            }
+            print("CAUGHT \(s.injectedBugs.map(\.rawValue).joined(separator: ",")) with scenario \(s.scenario.rawValue) at seed \(first &+ UInt64(k)) (\(k + 1) seeds)")
+            return
+        }
+        if !a.violations.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// parseDurationNs reads `10s`, `1500ms`, `2m`; nil outside 1 s ... 1 h.
+func parseDurationNs(_ text: String) -> Int64? {
+    let units: [(String, Int64)] = [("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000)]
+    for (suffix, scale) in units where text.hasSuffix(suffix) {
+        guard let v = Int64(text.dropLast(suffix.count)) else { continue }
+        let ns = v * scale
+        return ns >= 1_000_000_000 && ns <= 3_600_000_000_000 ? ns : nil
+    }
+    return nil
+}
+
+func monotonicNs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+func formatted(_ x: Double) -> String {
+    let scaled = (x * 10).rounded() / 10
+    return scaled >= 100 ? "\(Int(scaled))" : "\(scaled)"
+}
