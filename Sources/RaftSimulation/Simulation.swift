@@ -82,6 +82,7 @@ public final class Simulation {
         network = Network(nodeCount: n, generator: &netGen, slabLimit: settings.messagesInFlightLimit)
         queue = EventQueue(capacity: settings.queueCapacity)
         checker = InvariantChecker(nodeCount: n)
+        checker.tolerated = settings.tolerated
         healed = Array(repeating: true, count: n)
 
         let driftPpm = Int64(options.maxDrift * 1_000_000)
@@ -139,7 +140,7 @@ public final class Simulation {
         return RunResult(seed: seed, nodeCount: nodeCount, witnessCount: configuration.witnesses.count,
                          violation: violation, simulatedNs: nowNs, events: events,
                          healToOfficeNs: healToOfficeNs, livenessBoundNs: livenessBoundNs,
-                         digest: digest, trace: trace, stats: stats)
+                         digest: digest, toleratedCount: checker.toleratedCount, trace: trace, stats: stats)
     }
 
     /// livenessBoundNs is `Emin·(1+d) + 5·(Emax + 2δ)` in real nanoseconds.

@@ -55,6 +55,9 @@ public struct SimulationSettings: Sendable {
     public var safetyPhase: Interval = .seconds(10)
     public var injectedBugs: Set<InjectedBug> = []
     public var scenario: Scenario = .random
+    /// tolerated properties are counted but do not fail a run: only for a known core bug
+    /// that is being fixed, so the rest of the checkers can still be exercised.
+    public var tolerated: Set<String> = []
     /// traceLimit caps the recorded trace lines (0: no trace, the fast path).
     public var traceLimit: Int = 0
     /// eventLimit stops a runaway run with a simulator error (style rule 11).
@@ -93,6 +96,8 @@ public struct RunResult: Sendable {
     public var livenessBoundNs: Int64
     /// digest hashes every processed event, so equal digests mean equal histories.
     public var digest: UInt64
+    /// toleratedCount counts sightings of tolerated properties.
+    public var toleratedCount: Int
     public var trace: [String]
     public var stats: RunStats
 }
