@@ -71,6 +71,8 @@ struct SimNode {
     /// tickToken invalidates older timer events when the deadline moves.
     var tickToken: UInt32 = 0
     var scheduledTickNs: Int64 = SimClock.neverRealNs
+    /// spinTicks counts consecutive ticks after which the core's deadline was still due.
+    var spinTicks = 0
 
     init(id: NodeID, isWitness: Bool, clock: SimClock, rng: SeededGenerator) {
         self.id = id; self.isWitness = isWitness; self.clock = clock; self.rng = rng

@@ -50,6 +50,9 @@ public final class Simulation {
     var scenarioTargets: [Int] = []
 
     var nodeCount: Int { nodes.count }
+    /// spinTickLimit is how many back-to-back ticks that leave the deadline in the past
+    /// count as a livelock.
+    static let spinTickLimit = 1000
 
     public init(seed: UInt64, settings: SimulationSettings) {
         self.seed = seed
@@ -166,6 +169,18 @@ public final class Simulation {
                 guard nodes[i].isUp, e.life == nodes[i].life, UInt32(e.payload) == nodes[i].tickToken else { return }
                 nodes[i].scheduledTickNs = SimClock.neverRealNs
                 step(i, .tick)
+                // A core that still wants a tick right after one would spin an event loop;
+                // the timer floor (1 ms) keeps simulated time moving, the limit reports it.
+                if let raft = nodes[i].raft, raft.nextDeadline <= nodes[i].clock.reading(atReal: nowNs) {
+                    nodes[i].spinTicks += 1
+                    if nodes[i].spinTicks > Self.spinTickLimit {
+                        fail("timer-livelock", "n\(i + 1) asked for a tick at or before now after \(Self.spinTickLimit) ticks in a row (role \(raft.role), term \(raft.term))")
+                    }
+                    nodes[i].scheduledTickNs = SimClock.neverRealNs
+                    scheduleTick(i)
+                } else {
+                    nodes[i].spinTicks = 0
+                }
             case .fsyncDone: fsyncDone(i, life: e.life)
             case .connectionLost:
                 guard nodes[i].isUp, e.life == nodes[i].life else { return }
@@ -336,7 +351,8 @@ public final class Simulation {
         if dueNs >= SimClock.neverRealNs { return }
         if nodes[i].scheduledTickNs <= dueNs && nodes[i].scheduledTickNs >= nowNs { return }
         nodes[i].tickToken &+= 1
-        let atNs = max(nowNs, dueNs + nodes[i].rng.uniform(0, 100_000))
+        let floorNs = nodes[i].spinTicks > 0 ? nowNs + 1_000_000 : nowNs
+        let atNs = max(floorNs, dueNs + nodes[i].rng.uniform(0, 100_000))
         nodes[i].scheduledTickNs = atNs
         schedule(atNs, .tick, node: i, payload: UInt64(nodes[i].tickToken), life: nodes[i].life)
     }
@@ -375,6 +391,7 @@ public final class Simulation {
         nodes[i].paused = false
         nodes[i].deferred.removeAll()
         nodes[i].scheduledTickNs = SimClock.neverRealNs
+        nodes[i].spinTicks = 0
         stats.crashes += 1
         for j in 0..<nodeCount where j != i && nodes[j].raft?.leader == leaderID {
             schedule(nowNs + rng.uniform(1_000_000, 5_000_000), .connectionLost, node: j, life: nodes[j].life)
