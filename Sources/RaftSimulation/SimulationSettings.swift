@@ -92,6 +92,8 @@ public struct RunResult: Sendable {
     /// healToOfficeNs is the time from the heal to a healed node in office (nil when the
     /// run stopped before, e.g. on a violation).
     public var healToOfficeNs: Int64?
+    /// officeAtHeal: a healed node was already in office at the heal (time 0).
+    public var officeAtHeal: Bool
     /// livenessBoundNs is `Emin·(1+d) + 5·(Emax + 2δ)` for this run's options and δ.
     public var livenessBoundNs: Int64
     /// digest hashes every processed event, so equal digests mean equal histories.

@@ -116,6 +116,8 @@ struct BatonSim: ParsableCommand {
         var violations: [(UInt64, Violation)] = []
         var simulatedNs: Int64 = 0
         var histogram = Histogram()
+        /// elections: only the runs where nobody healed was in office at the heal.
+        var electionHistogram = Histogram()
         var stats = RunStats()
         var tolerated = 0
         var firstViolationIndex: Int?
@@ -143,7 +145,10 @@ struct BatonSim: ParsableCommand {
                     a.simulatedNs += r.simulatedNs
                     a.stats.add(r.stats)
                     a.tolerated += r.toleratedCount
-                    if let ns = r.healToOfficeNs { a.histogram.add(ns) }
+                    if let ns = r.healToOfficeNs {
+                        a.histogram.add(ns)
+                        if !r.officeAtHeal { a.electionHistogram.add(ns) }
+                    }
                     if let v = r.violation {
                         a.violations.append((seed, v))
                         if a.firstViolationIndex == nil || k < a.firstViolationIndex! { a.firstViolationIndex = k }
@@ -160,6 +165,8 @@ struct BatonSim: ParsableCommand {
         print("speed: \(formatted(Double(a.simulatedNs) / Double(cpuUsedNs))) simulated s per CPU s (one core's worth); \(formatted(Double(a.simulatedNs) / 1e9)) simulated s in total")
         let h = a.histogram
         print("liveness (heal to office, \(h.count) runs): p50 \(Interval(nanoseconds: h.percentile(50))), p99 \(Interval(nanoseconds: h.percentile(99))), max \(Interval(nanoseconds: h.maxNs))")
+        let e = a.electionHistogram
+        print("liveness (runs with nobody healed in office at the heal, \(e.count) runs): p50 \(Interval(nanoseconds: e.percentile(50))), p99 \(Interval(nanoseconds: e.percentile(99))), max \(Interval(nanoseconds: e.maxNs))")
         print("exercised: \(a.stats.elections) elections, \(a.stats.offices) offices, \(a.stats.commits) committed entries, \(a.stats.crashes) crashes, \(a.stats.pauses) pauses, \(a.stats.transfers) transfers, \(a.stats.messagesSent) messages (\(a.stats.messagesDropped) dropped); wall \(formatted(Double(wallNs) / 1e9)) s, \(workers) jobs")
         if !s.tolerated.isEmpty { print("tolerated \(s.tolerated.sorted()): seen \(a.tolerated) times") }
         for (seed, v) in a.violations.sorted(by: { $0.0 < $1.0 }).prefix(20) {
