@@ -77,32 +77,26 @@ import Testing
     /// seedLimit bounds how many seeds of its targeted scenario each bug may take.
     static let seedLimit: UInt64 = 40
 
-    /// knownCoreIssues are properties a known core bug breaks on clean seeds (reported,
-    /// being fixed): bug-catching tests tolerate them so that they show the injected
-    /// bug, not the known one. Empty it when the core is fixed.
-    static let knownCoreIssues: Set<String> = ["leave-on-lapse", "S3-lapse"]
+    /// expectedProperties: what each bug breaks, so a catch is for the right reason.
+    static func expectedProperties(_ bug: InjectedBug) -> Set<String> {
+        switch bug {
+        case .skipLogCheck: return ["LeaderCompleteness", "StateMachineSafety", "LogMatching"]
+        case .noStickiness, .selfVoteIgnoresStickiness, .noLeaseCheck, .leaseIgnoresDrift, .leaseFromAckTime: return ["S2"]
+        case .sendBeforePersist: return ["S5", "S1"]
+        case .resumeOfficeAfterTransfer: return ["S3"]
+        }
+    }
 
-    /// Every injected bug is caught by its targeted scenario within `seedLimit` seeds.
+    /// Every injected bug is caught by its targeted scenario within `seedLimit` seeds,
+    /// and by the property it breaks.
     @Test(arguments: InjectedBug.allCases)
     func injectedBugIsCaught(_ bug: InjectedBug) {
-        var s = Self.settings(.three, safetyS: 6, bugs: [bug], scenario: Scenario.targeted(for: bug))
-        s.tolerated = Self.knownCoreIssues
-        func hunt() {
-            var caught: (UInt64, Violation)?
-            for seed in 1...Self.seedLimit {
-                if let v = runSimulation(seed: seed, settings: s).violation { caught = (seed, v); break }
-            }
-            #expect(caught != nil, "\(bug.rawValue) not caught in \(Self.seedLimit) seeds")
-            if let (_, v) = caught { #expect(v.property != "simulator", "\(v)") }
+        let s = Self.settings(.three, safetyS: 6, bugs: [bug], scenario: Scenario.targeted(for: bug))
+        var caught: (UInt64, Violation)?
+        for seed in 1...Self.seedLimit {
+            if let v = runSimulation(seed: seed, settings: s).violation { caught = (seed, v); break }
         }
-        if bug == .selfVoteIgnoresStickiness {
-            // The core's injection only skips the stickiness test at the election
-            // deadline, which every path already sets ≥ Emin after the last contact, and
-            // the early-campaign hint waits for stickiness regardless: the bug changes no
-            // output, so no checker can see it. Reported; remove when the injection bites.
-            withKnownIssue("self-vote-ignores-stickiness is unobservable in this core") { hunt() }
-        } else {
-            hunt()
-        }
+        #expect(caught != nil, "\(bug.rawValue) not caught in \(Self.seedLimit) seeds")
+        if let (_, v) = caught { #expect(Self.expectedProperties(bug).contains(v.property), "\(v)") }
     }
 }
