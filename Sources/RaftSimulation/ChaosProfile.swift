@@ -97,7 +97,7 @@ struct ChaosProfile {
 
 extension Simulation {
     /// chaosAct takes one random fault action (the safety phase's generator).
-    func chaosAct() {
+    mutating func chaosAct() {
         let n = nodeCount
         let i = rng.below(n)
         let roll = rng.below(100)
@@ -164,7 +164,7 @@ extension Simulation {
     }
 
     /// drawWeather is a fresh random profile for one link (a congested or lossy path).
-    func drawWeather() -> LinkProfile {
+    mutating func drawWeather() -> LinkProfile {
         var l = chaos.drawLink(&rng)
         if rng.chance(ppm: 300_000) { l.delayMaxNs = l.delayMinNs + rng.uniform(10_000_000, 150_000_000) }
         return l
@@ -172,7 +172,7 @@ extension Simulation {
 
     /// hintCutFollowers sends the truthful connection-lost hint to followers whose link to
     /// their leader was just cut (TCP notices within milliseconds).
-    func hintCutFollowers(_ before: [Bool]) {
+    mutating func hintCutFollowers(_ before: [Bool]) {
         for j in 0..<nodeCount {
             guard let leaderID = nodes[j].raft?.leader else { continue }
             let l = Int(leaderID.rawValue) - 1

@@ -37,5 +37,6 @@ public struct Histogram: Sendable {
 
 /// runSimulation plays one seed with the given settings.
 public func runSimulation(seed: UInt64, settings: SimulationSettings) -> RunResult {
-    Simulation(seed: seed, settings: settings).run()
+    var simulation = Simulation(seed: seed, settings: settings)
+    return simulation.run()
 }

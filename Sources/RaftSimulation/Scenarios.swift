@@ -7,9 +7,9 @@ extension Simulation {
     /// retryNs is how long a scenario waits before looking for a leader again.
     static let retryNs: Int64 = 200_000_000
 
-    func scenarioStartNs() -> Int64 { 1_000_000_000 + rng.uniform(0, 500_000_000) }
+    mutating func scenarioStartNs() -> Int64 { 1_000_000_000 + rng.uniform(0, 500_000_000) }
 
-    func setUpScenario() {
+    mutating func setUpScenario() {
         switch settings.scenario {
         case .random, .crashAfterVote, .cutOneFollower, .slowAcks, .lostTimeoutNow, .isolateLeader:
             break
@@ -24,7 +24,7 @@ extension Simulation {
     }
 
     /// scenarioStep runs step `k` of the targeted scenario; each step schedules the next.
-    func scenarioStep(_ k: Int) {
+    mutating func scenarioStep(_ k: Int) {
         let n = nodeCount
         let emin = options.electionTimeoutMin.nanoseconds
         let fastest = emin + emin / 5

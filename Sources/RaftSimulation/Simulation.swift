@@ -14,7 +14,7 @@ import RaftCore
 /// Phases: a safety phase with faults (random or a targeted scenario), then a liveness
 /// phase that heals a majority (delay bounded by δ, no loss) and requires a node of that
 /// majority in office within `Emin·(1+d) + 5·(Emax + 2δ)`.
-public final class Simulation {
+public struct Simulation {
     enum Phase { case safety, liveness }
 
     public let seed: UInt64
@@ -30,8 +30,8 @@ public final class Simulation {
     var phase = Phase.safety
     var violation: Violation?
     var finished = false
-    var trace: [String] = []
-    var traceDropped = 0
+    /// traceLog is nil unless tracing (a reference, so that noting needs no mutation).
+    let traceLog: TraceLog?
     var digest: UInt64 = 0
     var events = 0
     var stats = RunStats()
@@ -61,6 +61,7 @@ public final class Simulation {
     public init(seed: UInt64, settings: SimulationSettings) {
         self.seed = seed
         self.settings = settings
+        traceLog = settings.traceLimit > 0 ? TraceLog(limit: settings.traceLimit) : nil
         var root = SeededGenerator(seed: mix(seed, 0xBA70_0001))
         rng = root.fork()
 
@@ -117,7 +118,7 @@ public final class Simulation {
     }
 
     /// run plays the whole history and returns what it found.
-    public func run() -> RunResult {
+    public mutating func run() -> RunResult {
         for i in 0..<nodeCount { startProcess(i) }
         let safetyNs = settings.safetyPhase.nanoseconds
         schedule(safetyNs, .heal, node: 0)
@@ -140,7 +141,8 @@ public final class Simulation {
             dispatch(e)
         }
         if violation == nil && !finished { fail("simulator", "event queue ran dry") }
-        if traceDropped > 0 { trace.append("... \(traceDropped) trace lines dropped (limit \(settings.traceLimit))") }
+        var trace = traceLog?.lines ?? []
+        if let log = traceLog, log.dropped > 0 { trace.append("... \(log.dropped) trace lines dropped (limit \(settings.traceLimit))") }
         stats.offices = checker.officesEntered
         stats.elections = checker.elections
         stats.commits = UInt64(checker.committedTerm.count)
@@ -158,7 +160,7 @@ public final class Simulation {
 
     // MARK: - Events
 
-    func dispatch(_ e: EventQueue.ScheduledEvent) {
+    mutating func dispatch(_ e: EventQueue.ScheduledEvent) {
         let i = Int(e.node)
         switch e.kind {
         case .deliver, .tick, .fsyncDone, .connectionLost, .demoteFinished:
@@ -238,7 +240,7 @@ public final class Simulation {
         }
     }
 
-    func deliver(_ e: EventQueue.ScheduledEvent) {
+    mutating func deliver(_ e: EventQueue.ScheduledEvent) {
         let i = Int(e.node)
         let m = network.take(Int32(truncatingIfNeeded: e.payload))
         let from = Int(m.from.rawValue) - 1
@@ -255,12 +257,11 @@ public final class Simulation {
     // MARK: - Driving one node
 
     /// step hands one event to node i's core and applies the resulting Ready in order.
-    func step(_ i: Int, _ event: Event) {
+    mutating func step(_ i: Int, _ event: Event) {
         let now = nodes[i].clock.reading(atReal: nowNs)
         let ready = nodes[i].raft!.handle(event, now: now)
-        let raft = nodes[i].raft!
         if let v = checker.afterStep(node: i, isWitness: nodes[i].isWitness, realNs: nowNs, now: now,
-                                     clock: nodes[i].clock, raft: raft, ready: ready, wasTick: event == .tick) {
+                                     clock: nodes[i].clock, raft: nodes[i].raft!, ready: ready, wasTick: event == .tick) {
             violation = v
         }
         if ready.isEmpty {
@@ -302,7 +303,7 @@ public final class Simulation {
         scheduleTick(i)
     }
 
-    func fsyncDone(_ i: Int, life: UInt32) {
+    mutating func fsyncDone(_ i: Int, life: UInt32) {
         guard nodes[i].isUp, life == nodes[i].life, nodes[i].disk.hasPending else { return }
         let write = nodes[i].disk.popPending()
         if let v = checker.durableWrite(node: i, disk: &nodes[i].disk, write: write, realNs: nowNs) {
@@ -312,7 +313,7 @@ public final class Simulation {
         for m in write.messages { send(i, m) }
     }
 
-    func send(_ i: Int, _ m: Message) {
+    mutating func send(_ i: Int, _ m: Message) {
         let j = Int(m.to.rawValue) - 1
         guard j >= 0, j < nodeCount, j != i else { return fail("simulator", "n\(i + 1) sent to unknown \(m.to)") }
         if let v = checker.send(node: i, message: m, disk: nodes[i].disk, realNs: nowNs) {
@@ -341,7 +342,7 @@ public final class Simulation {
         if copies.count == 2 { enqueueDelivery(m, to: j, atNs: nowNs + copies.secondDelayNs) }
     }
 
-    func enqueueDelivery(_ m: Message, to j: Int, atNs: Int64) {
+    mutating func enqueueDelivery(_ m: Message, to j: Int, atNs: Int64) {
         guard let slot = network.store(m) else { return fail("simulator", "messages in flight limit \(settings.messagesInFlightLimit)") }
         schedule(atNs, .deliver, node: j, payload: UInt64(UInt32(bitPattern: slot)))
     }
@@ -349,7 +350,7 @@ public final class Simulation {
     /// scheduleTick arms node i's timer for its core's next deadline, with up to 100 µs
     /// of timer slack (the lease margin covers it). An earlier timer already armed stays:
     /// an early tick is harmless, and this keeps at most a few timer events per node.
-    func scheduleTick(_ i: Int) {
+    mutating func scheduleTick(_ i: Int) {
         guard let raft = nodes[i].raft else { return }
         let dueNs = nodes[i].clock.realTime(reaching: raft.nextDeadline)
         if dueNs >= SimClock.neverRealNs { return }
@@ -365,7 +366,7 @@ public final class Simulation {
 
     /// startProcess starts (or restarts) node i's agent from its durable state. The
     /// clock continues: CLOCK_BOOTTIME does not restart with the process.
-    func startProcess(_ i: Int) {
+    mutating func startProcess(_ i: Int) {
         let state = PersistentState(hardState: nodes[i].disk.hardState, log: nodes[i].disk.log)
         let now = nodes[i].clock.reading(atReal: nowNs)
         do {
@@ -384,7 +385,7 @@ public final class Simulation {
     /// crash kills node i's process: writes not yet durable vanish with their messages,
     /// timers die, the office ends (nothing answers). Peers that followed it get the
     /// truthful connection-lost hint a few milliseconds later.
-    func crash(_ i: Int, restartAfterNs: Int64) {
+    mutating func crash(_ i: Int, restartAfterNs: Int64) {
         let leaderID = nodes[i].id
         note { "n\(i + 1) CRASH (\(nodes[i].disk.pending.count - nodes[i].disk.pendingHead) writes lost)" }
         checker.crashed(node: i, realNs: nowNs)
@@ -406,7 +407,7 @@ public final class Simulation {
     }
 
     /// pause stops node i (SIGSTOP): it handles nothing, its clock runs on.
-    func pause(_ i: Int, forNs: Int64) {
+    mutating func pause(_ i: Int, forNs: Int64) {
         guard nodes[i].isUp, !nodes[i].paused else { return }
         nodes[i].paused = true
         nodes[i].pauseToken &+= 1
@@ -415,7 +416,7 @@ public final class Simulation {
         schedule(nowNs + forNs, .resume, node: i, payload: UInt64(nodes[i].pauseToken))
     }
 
-    func resume(_ i: Int) {
+    mutating func resume(_ i: Int) {
         nodes[i].paused = false
         note { "n\(i + 1) RESUME (\(nodes[i].deferred.count) events waited)" }
         let waiting = nodes[i].deferred
@@ -429,7 +430,7 @@ public final class Simulation {
     // MARK: - Application traffic
 
     /// propose hands a command to a node that believes it leads (a client's guess).
-    func propose() {
+    mutating func propose() {
         var leaders: [Int] = []
         for i in 0..<nodeCount where nodes[i].raft?.role == .leader && !nodes[i].paused { leaders.append(i) }
         guard !leaders.isEmpty else { return }
@@ -451,7 +452,7 @@ public final class Simulation {
     /// heal ends the safety phase: a random majority (with at least one non-witness) is
     /// restarted, resumed and reconnected with delay at most δ and no loss; the rest stay
     /// as they are and are cut off from it.
-    func heal() {
+    mutating func heal() {
         phase = .liveness
         healNs = nowNs
         network.dropTimeoutNow = false
@@ -503,7 +504,7 @@ public final class Simulation {
         schedule(nowNs + livenessBoundNs, .end, node: 0, payload: 1)
     }
 
-    func reachedOffice() {
+    mutating func reachedOffice() {
         healToOfficeNs = nowNs - healNs
         note { "liveness: office reached \(Interval(nanoseconds: nowNs - healNs)) after the heal" }
         // Keep checking for one more maximum election timeout, then stop.
@@ -512,22 +513,21 @@ public final class Simulation {
 
     // MARK: - Helpers
 
-    func schedule(_ atNs: Int64, _ kind: EventKind, node: Int, payload: UInt64 = 0, life: UInt32 = 0) {
+    mutating func schedule(_ atNs: Int64, _ kind: EventKind, node: Int, payload: UInt64 = 0, life: UInt32 = 0) {
         if !queue.push(timeNs: atNs, kind: kind, node: node, payload: payload, life: life) {
             fail("simulator", "event queue limit \(settings.queueCapacity)")
         }
     }
 
-    func fail(_ property: String, _ detail: String) {
+    mutating func fail(_ property: String, _ detail: String) {
         if violation == nil { violation = Violation(property: property, detail: detail, timeNs: nowNs) }
     }
 
     /// note records a trace line when tracing; the string is never built otherwise.
     @inline(__always)
     func note(_ line: () -> String) {
-        guard settings.traceLimit > 0 else { return }
-        if trace.count >= settings.traceLimit { traceDropped += 1; return }
-        trace.append("\(Interval(nanoseconds: nowNs)) \(line())")
+        guard let log = traceLog else { return }
+        log.append("\(Interval(nanoseconds: nowNs)) \(line())")
     }
 
     /// officeHolder is a node the checker sees in office now, if any.
@@ -537,7 +537,7 @@ public final class Simulation {
 
     /// setRate changes node i's clock rate from now on, keeping its reading continuous,
     /// and re-derives everything that was converted with the old rate.
-    func setRate(_ i: Int, ratePpm: Int64) {
+    mutating func setRate(_ i: Int, ratePpm: Int64) {
         let reading = nodes[i].clock.reading(atReal: nowNs).nanoseconds
         nodes[i].clock = SimClock(offsetNs: reading - (nowNs * ratePpm) / 1_000_000, ratePpm: ratePpm)
         if checker.offices[i].open {
@@ -545,6 +545,17 @@ public final class Simulation {
         }
         nodes[i].scheduledTickNs = SimClock.neverRealNs
         scheduleTick(i)
+    }
+}
+
+/// TraceLog holds the trace lines of one run, up to `limit` (then it counts drops).
+final class TraceLog {
+    let limit: Int
+    var lines: [String] = []
+    var dropped = 0
+    init(limit: Int) { self.limit = limit }
+    func append(_ line: String) {
+        if lines.count >= limit { dropped += 1 } else { lines.append(line) }
     }
 }
 
