@@ -177,10 +177,10 @@ public struct Simulation {
                 step(i, .tick)
                 // A core that still wants a tick right after one would spin an event loop;
                 // the timer floor (1 ms) keeps simulated time moving, the limit reports it.
-                if let raft = nodes[i].raft, raft.nextDeadline <= nodes[i].clock.reading(atReal: nowNs) {
+                if nodes[i].isUp, nodes[i].raft!.nextDeadline <= nodes[i].clock.reading(atReal: nowNs) {
                     nodes[i].spinTicks += 1
                     if nodes[i].spinTicks > Self.spinTickLimit {
-                        fail("timer-livelock", "n\(i + 1) asked for a tick at or before now after \(Self.spinTickLimit) ticks in a row (role \(raft.role), term \(raft.term))")
+                        fail("timer-livelock", "n\(i + 1) asked for a tick at or before now after \(Self.spinTickLimit) ticks in a row (role \(nodes[i].raft!.role), term \(nodes[i].raft!.term))")
                     }
                     nodes[i].scheduledTickNs = SimClock.neverRealNs
                     scheduleTick(i)
@@ -222,8 +222,8 @@ public struct Simulation {
             schedule(nowNs + chaos.proposalGapNs, .propose, node: 0)
         case .probe:
             let j = rng.below(nodeCount)
-            if nodes[j].isUp && !nodes[j].paused, let raft = nodes[j].raft {
-                if let v = checker.probe(j, realNs: nowNs, now: nodes[j].clock.reading(atReal: nowNs), raft: raft) { violation = v }
+            if nodes[j].isUp && !nodes[j].paused {
+                if let v = checker.probe(j, realNs: nowNs, now: nodes[j].clock.reading(atReal: nowNs), raft: nodes[j].raft!) { violation = v }
             }
             schedule(nowNs + chaos.probeGapNs, .probe, node: 0)
         case .heal:
@@ -351,8 +351,8 @@ public struct Simulation {
     /// of timer slack (the lease margin covers it). An earlier timer already armed stays:
     /// an early tick is harmless, and this keeps at most a few timer events per node.
     mutating func scheduleTick(_ i: Int) {
-        guard let raft = nodes[i].raft else { return }
-        let dueNs = nodes[i].clock.realTime(reaching: raft.nextDeadline)
+        guard nodes[i].isUp else { return }
+        let dueNs = nodes[i].clock.realTime(reaching: nodes[i].raft!.nextDeadline)
         if dueNs >= SimClock.neverRealNs { return }
         if nodes[i].scheduledTickNs <= dueNs && nodes[i].scheduledTickNs >= nowNs { return }
         nodes[i].tickToken &+= 1
