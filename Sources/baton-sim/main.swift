@@ -104,6 +104,16 @@ struct BatonSim: ParsableCommand {
         try runMany(s, count: seeds!)
     }
 
+    /// replayFlags are the flags that, with `--seed N`, replay a run of this command.
+    var replayFlags: String {
+        var f = "--nodes \(nodes) --duration \(duration)"
+        if witnesses { f += " --witnesses" }
+        for b in injectBug { f += " --inject-bug \(b)" }
+        if scenario != "random" { f += " --scenario \(scenario)" }
+        for t in tolerate { f += " --tolerate \(t)" }
+        return f
+    }
+
     func describeRun(_ r: RunResult) -> String {
         let office = r.healToOfficeNs.map { "\(Interval(nanoseconds: $0))" } ?? "-"
         return "seed \(r.seed): \(r.nodeCount) nodes (\(r.witnessCount) witnesses), \(Interval(nanoseconds: r.simulatedNs)) simulated, \(r.events) events, \(r.stats.elections) elections, \(r.stats.offices) offices, \(r.stats.commits) committed, \(r.stats.crashes) crashes, \(r.stats.pauses) pauses, \(r.stats.transfers) transfers, \(r.stats.messagesSent) sent/\(r.stats.messagesDropped) dropped; heal→office \(office) (bound \(Interval(nanoseconds: r.livenessBoundNs))); digest \(String(r.digest, radix: 16))"
@@ -171,6 +181,7 @@ struct BatonSim: ParsableCommand {
         if !s.tolerated.isEmpty { print("tolerated \(s.tolerated.sorted()): seen \(a.tolerated) times") }
         for (seed, v) in a.violations.sorted(by: { $0.0 < $1.0 }).prefix(20) {
             print("FAIL seed \(seed): \(v)")
+            print("  replay: baton-sim --seed \(seed) \(replayFlags) --trace")
         }
         if expect {
             guard let k = a.firstViolationIndex else {
