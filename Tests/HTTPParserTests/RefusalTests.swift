@@ -112,6 +112,28 @@ import Testing
         }
     }
 
+    /// Long values are scanned eight bytes a step: a refused byte, or an HTAB, at any
+    /// offset of a long value is still seen.
+    @Test func longValuesAreCheckedAtEveryOffset() {
+        let value = Array("0123456789abcdefghijklmnopqrstuv".utf8)
+        for offset in 0..<value.count {
+            for (b, allowed) in [(UInt8(0x00), false), (0x1F, false), (0x7F, false), (0x0A, false), (0x09, true), (0x80, true)] {
+                var bytes = value
+                bytes[offset] = b
+                let p = parse(Array("GET / HTTP/1.1\r\nHost: a\r\nX: ".utf8) + bytes + Array("\r\n\r\n".utf8))
+                #expect((p.error == nil) == allowed, "byte \(b) at offset \(offset)")
+                if allowed {
+                    let slot = p.slots[1]
+                    let got = Array(p.bytes[Int(slot.value.start)..<Int(slot.value.start + slot.value.count)])
+                    var expected = bytes[...]
+                    while expected.first == 0x09 { expected.removeFirst() }
+                    while expected.last == 0x09 { expected.removeLast() }
+                    #expect(got == Array(expected), "value with byte \(b) at offset \(offset)")
+                }
+            }
+        }
+    }
+
     /// An error is decided by the bytes that prove it: extending a refused input never
     /// changes the answer.
     @Test(arguments: minimalExamples.map(\.0))
