@@ -79,6 +79,11 @@ enum DiskIO {
         _ = try retrying { Glibc.mkdir(path, directoryMode) }
     }
 
+    /// removeDirectory removes an empty directory.
+    static func removeDirectory(_ path: String) throws(Errno) {
+        _ = try retrying { Glibc.rmdir(path) }
+    }
+
     /// exists says whether `name` exists in `directory` (without following a symlink).
     static func exists(_ name: String, in directory: borrowing FileDescriptor) throws(Errno) -> Bool {
         var st = stat()

@@ -23,7 +23,7 @@ final class Monitor: @unchecked Sendable {
     }
 
     /// locked runs `body` with the mutex held.
-    func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    func locked<T: ~Copyable, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
