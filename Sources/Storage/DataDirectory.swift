@@ -465,11 +465,15 @@ struct FaultPlan: Sendable {
     enum Point: Sendable { case write, sync }
     var failingWrites: [Errno] = []
     var failingSyncs: [Errno] = []
+    /// skipSyncs lets this many syncs pass before `failingSyncs` apply.
+    var skipSyncs = 0
 
     mutating func check(_ point: Point) throws(Errno) {
         switch point {
         case .write: if !failingWrites.isEmpty { throw failingWrites.removeFirst() }
-        case .sync: if !failingSyncs.isEmpty { throw failingSyncs.removeFirst() }
+        case .sync:
+            if skipSyncs > 0 { skipSyncs -= 1; return }
+            if !failingSyncs.isEmpty { throw failingSyncs.removeFirst() }
         }
     }
 }

@@ -132,7 +132,7 @@ enum DiskIO {
         return (st.st_mode & S_IFMT) == S_IFREG
     }
 
-    /// readAll reads `count` bytes at `offset`; fewer only at end of file.
+    /// read reads `count` bytes at `offset`; fewer only at end of file.
     static func read(_ file: borrowing FileDescriptor, count: Int, at offset: UInt64) throws(Errno) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
