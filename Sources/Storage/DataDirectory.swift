@@ -187,10 +187,32 @@ public struct DataDirectory: ~Copyable, Sendable {
         }
         do {
             try DiskIO.makeDirectory(path)
-            return try DiskIO.openDirectory(path)
         } catch {
             throw .ioFailed(file: path, operation: "creating the data dir", errno: error.rawValue)
         }
+        // The new directory's name must be durable too, or a crash could take the whole
+        // data dir away after this member voted (and a restart with --bootstrap would then
+        // start from nothing).
+        let parent = parentPath(of: path)
+        do {
+            let parentDirectory = try DiskIO.openDirectory(parent)
+            try DiskIO.fsync(parentDirectory)
+        } catch {
+            throw .syncFailed(file: parent, operation: "fsync of the parent directory after creating \(path)", errno: error.rawValue)
+        }
+        do {
+            return try DiskIO.openDirectory(path)
+        } catch {
+            throw .ioFailed(file: path, operation: "opening the data dir", errno: error.rawValue)
+        }
+    }
+
+    /// parentPath is the directory holding `path` ("." for a bare name).
+    static func parentPath(of path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "." }
+        return slash == p.startIndex ? "/" : String(p[..<slash])
     }
 
     /// takeLock takes the exclusive flock on `DIR/lock` and writes our pid into it. The

@@ -70,7 +70,8 @@ public final class StorageWorker: Sendable {
         var stopping = false
         var history: [PersistCompletionSample] = []
         var historyNext = 0
-        var busy = false
+        /// writeStarted is when the write in progress began (0 when idle).
+        var writeStarted: UInt64 = 0
     }
 
     /// DirectoryBox hands the directory to the worker thread, the only one to touch it.
@@ -149,6 +150,15 @@ public final class StorageWorker: Sendable {
         thread?.join()
     }
 
+    /// writeInProgressNanoseconds is how long the current disk write has been running, nil
+    /// when idle. A write that hangs (a stuck fsync) is no error but leaves this member
+    /// unable to vote or acknowledge: the agent can report itself unhealthy past a bound.
+    public func writeInProgressNanoseconds() -> UInt64? {
+        shared.monitor.locked {
+            shared.writeStarted == 0 ? nil : DiskIO.monotonicNanoseconds() - shared.writeStarted
+        }
+    }
+
     /// latencies returns the recent writes' timings, oldest first (at most historyCapacity).
     public func latencies() -> [PersistCompletionSample] {
         shared.monitor.locked {
@@ -165,13 +175,15 @@ public final class StorageWorker: Sendable {
                 while shared.pending == nil && !shared.stopping { shared.monitor.wait() }
                 guard let job = shared.pending else { return nil }
                 shared.pending = nil
+                shared.writeStarted = DiskIO.monotonicNanoseconds()
                 return (job, shared.firstPending...(shared.nextID - 1))
             }
             guard let (job, ids) = taken else { break }
-            let started = DiskIO.monotonicNanoseconds()
+            let started = shared.monitor.locked { shared.writeStarted }
             let result = box.persist(job)
             let elapsed = DiskIO.monotonicNanoseconds() - started
             shared.monitor.locked {
+                shared.writeStarted = 0
                 let sample = PersistCompletionSample(jobs: ids.count, nanoseconds: elapsed,
                                                      timing: (try? result.get()) ?? SyncTiming(),
                                                      failed: (try? result.get()) == nil)

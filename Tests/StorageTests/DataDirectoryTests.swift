@@ -176,6 +176,14 @@ struct DataDirectoryTests {
         #expect(descriptorsOpen(on: tmp.path + "/fresh") == [])
     }
 
+    @Test func parentPaths() {
+        #expect(DataDirectory.parentPath(of: "/var/lib/baton") == "/var/lib")
+        #expect(DataDirectory.parentPath(of: "/var/lib/baton/") == "/var/lib")
+        #expect(DataDirectory.parentPath(of: "/baton") == "/")
+        #expect(DataDirectory.parentPath(of: "baton") == ".")
+        #expect(DataDirectory.parentPath(of: "a/b") == "a")
+    }
+
     @Test func crc32cKnownAnswer() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([]) == 0)

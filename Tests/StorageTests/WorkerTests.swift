@@ -46,6 +46,7 @@ struct WorkerTests {
         }
         #expect(expected == 201)
         #expect(worker.latencies().count == completions.count)
+        #expect(worker.writeInProgressNanoseconds() == nil)
         print("worker: 200 jobs in \(completions.count) writes; write latency \(LatencySummary(completions.map(\.nanoseconds)))")
         worker.stop()
         let dir = try openDir(tmp.dataDir)
