@@ -438,8 +438,10 @@ public struct DataDirectory: ~Copyable, Sendable {
         timing.logNanoseconds = logDone - started
         if durableHardState != state.hardState {
             durableHardState = nil // unknown until the write completes
-            try StateFile.write(state.hardState, in: directory, dataDir: path, faults: &faults)
+            let syncs = try StateFile.write(state.hardState, in: directory, dataDir: path, faults: &faults)
             durableHardState = state.hardState
+            timing.stateFileSyncNanoseconds = syncs.file
+            timing.directorySyncNanoseconds = syncs.directory
             timing.wroteState = true
             timing.stateNanoseconds = DiskIO.monotonicNanoseconds() - logDone
         }
@@ -478,6 +480,9 @@ public struct SyncTiming: Sendable, Equatable {
     public var logRecords = 0
     /// stateNanoseconds covers the state file's write, fsync, rename and directory fsync.
     public var stateNanoseconds: UInt64 = 0
+    /// stateFileSyncNanoseconds and directorySyncNanoseconds are the two fsyncs inside it.
+    public var stateFileSyncNanoseconds: UInt64 = 0
+    public var directorySyncNanoseconds: UInt64 = 0
     public var wroteState = false
     public init() {}
 }

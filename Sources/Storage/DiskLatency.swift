@@ -36,11 +36,24 @@ public struct DiskLatencyReport: Sendable, CustomStringConvertible {
     public var directory: String
     /// stateWrite is one hard-state write: temp file, write, fsync, rename, directory fsync.
     public var stateWrite: LatencySummary
+    /// stateFileSync and directorySync are the two fsyncs inside a state write.
+    public var stateFileSync: LatencySummary
+    public var directorySync: LatencySummary
     /// logAppend is one no-op record appended and fdatasync'd.
     public var logAppend: LatencySummary
+    /// inPlaceOverwrite is a 40-byte pwrite over an existing block + fdatasync: what a
+    /// two-slot, overwrite-in-place state file would cost (for comparison only).
+    public var inPlaceOverwrite: LatencySummary
 
     public var description: String {
-        "disk latency in \(directory): state write (fsync + rename + dir fsync) \(stateWrite); log append (fdatasync) \(logAppend)"
+        """
+        disk latency in \(directory):
+          state write (temp, fsync, rename, dir fsync) \(stateWrite)
+            of which fsync of the file                 \(stateFileSync)
+            of which fsync of the directory            \(directorySync)
+          log append (write, fdatasync)                \(logAppend)
+          for comparison, 40 bytes in place + fdatasync \(inPlaceOverwrite)
+        """
     }
 }
 
@@ -56,26 +69,54 @@ public enum DiskLatency {
         let path = parent + "/baton-disk-probe-\(DiskIO.processID)"
         defer { removeScratch(path) }
         var directory = try DataDirectory.open(path: path, bootstrap: true)
-        var state: [UInt64] = []
+        var state: [UInt64] = [], fileSync: [UInt64] = [], directorySync: [UInt64] = []
         var log: [UInt64] = []
         state.reserveCapacity(samples)
         log.reserveCapacity(samples)
         for i in 1...samples {
             try directory.persist(hardState: HardState(term: Term(i), votedFor: NodeID(1)), truncateFrom: nil, entries: [])
             state.append(directory.lastSync.stateNanoseconds)
+            fileSync.append(directory.lastSync.stateFileSyncNanoseconds)
+            directorySync.append(directory.lastSync.directorySyncNanoseconds)
         }
         for i in 1...samples {
             let entry = Entry(index: LogIndex(i), term: Term(samples), payload: .noop)
             try directory.persist(hardState: nil, truncateFrom: nil, entries: [entry])
             log.append(directory.lastSync.logNanoseconds)
         }
-        return DiskLatencyReport(directory: parent, stateWrite: LatencySummary(state), logAppend: LatencySummary(log))
+        let inPlace = try measureInPlace(path: path, samples: samples)
+        return DiskLatencyReport(directory: parent, stateWrite: LatencySummary(state),
+                                 stateFileSync: LatencySummary(fileSync), directorySync: LatencySummary(directorySync),
+                                 logAppend: LatencySummary(log), inPlaceOverwrite: LatencySummary(inPlace))
+    }
+
+    private static func measureInPlace(path: String, samples: Int) throws(StorageError) -> [UInt64] {
+        let name = "overwrite-probe"
+        do {
+            let dir = try DiskIO.openDirectory(path)
+            let file = try DiskIO.openFile(name, in: dir, create: true, truncate: true)
+            try DiskIO.writeAll(file, [UInt8](repeating: 0, count: 4096), at: 0)
+            try DiskIO.fsync(file)
+            var times: [UInt64] = []
+            times.reserveCapacity(samples)
+            for i in 0..<samples {
+                let bytes = StateFile.encode(HardState(term: Term(i)))
+                let t0 = DiskIO.monotonicNanoseconds()
+                try DiskIO.writeAll(file, bytes, at: 0)
+                try DiskIO.fdatasync(file)
+                times.append(DiskIO.monotonicNanoseconds() - t0)
+            }
+            try DiskIO.unlink(name, in: dir)
+            return times
+        } catch {
+            throw StorageError.from(error, file: path + "/" + name, operation: "fdatasync probe")
+        }
     }
 
     private static func removeScratch(_ path: String) {
         do {
             let dir = try DiskIO.openDirectory(path)
-            for name in [StateFile.name, LogFormat.name, "lock", StateFile.temporaryName, LogFormat.temporaryName] {
+            for name in [StateFile.name, LogFormat.name, "lock", StateFile.temporaryName, LogFormat.temporaryName, "overwrite-probe"] {
                 try DiskIO.unlink(name, in: dir)
             }
             try DiskIO.removeDirectory(path)

@@ -101,8 +101,10 @@ enum StateFile {
     /// file is untouched or already replaced by a whole new one, and the caller must treat
     /// the state as not durable and call write again later (a whole new temp file: nothing
     /// written before the failure is trusted).
+    /// Returns how long the file's fsync and the directory's fsync took, in nanoseconds.
+    @discardableResult
     static func write(_ state: HardState, in directory: borrowing FileDescriptor, dataDir: String,
-                      faults: inout FaultPlan) throws(StorageError) {
+                      faults: inout FaultPlan) throws(StorageError) -> (file: UInt64, directory: UInt64) {
         let temporaryPath = dataDir + "/" + temporaryName
         let path = dataDir + "/" + name
         var step = "creating"
@@ -114,13 +116,17 @@ enum StateFile {
             try DiskIO.writeAll(file, encode(state), at: 0)
             step = "fsync"
             try faults.check(.sync)
+            let t0 = DiskIO.monotonicNanoseconds()
             try DiskIO.fsync(file)
+            let t1 = DiskIO.monotonicNanoseconds()
             step = "rename to \(name)"
             try DiskIO.rename(temporaryName, to: name, in: directory)
             step = "fsync of the directory after renaming"
             stepPath = path
             try faults.check(.sync)
+            let t2 = DiskIO.monotonicNanoseconds()
             try DiskIO.fsync(directory)
+            return (t1 - t0, DiskIO.monotonicNanoseconds() - t2)
         } catch {
             // Best effort: a leftover temp file is harmless (open removes it) but wastes room.
             if stepPath == temporaryPath { try? DiskIO.unlink(temporaryName, in: directory) }
