@@ -399,12 +399,14 @@ public struct DataDirectory: ~Copyable, Sendable {
         var timing = SyncTiming()
         let started = DiskIO.monotonicNanoseconds()
         if logCutNeeded {
+            var step = "ftruncate (cutting the log to byte \(logEnd))"
             do {
                 try DiskIO.truncate(log, to: logEnd)
+                step = "fdatasync after cutting the log to byte \(logEnd)"
                 try faults.check(.sync)
                 try DiskIO.fdatasync(log)
             } catch {
-                throw StorageError.from(error, file: logPath, operation: "fdatasync after ftruncate (cutting the log to byte \(logEnd))")
+                throw StorageError.from(error, file: logPath, operation: step)
             }
             logCutNeeded = false
         }

@@ -112,10 +112,14 @@ struct PersistTests {
             var dir = try openDir(tmp.dataDir, bootstrap: true)
             try dir.persist(hardState: nil, truncateFrom: nil, entries: makeEntries(1...5, term: 1))
             dir.faults.failingSyncs = [.io]
-            #expect(throws: StorageError.self) {
+            let cut = LogFormat.fileHeaderSize + 2 * LogFormat.recordOverhead // entries 1 and 2 are no-ops
+            #expect(throws: StorageError.syncFailed(file: tmp.dataDir + "/log",
+                                                    operation: "fdatasync after cutting the log to byte \(cut)", errno: EIO)) {
                 try dir.persist(hardState: HardState(term: 2), truncateFrom: 3, entries: makeEntries(3...3, term: 2))
             }
+            #expect(dir.isDurable == false)
             try dir.sync()
+            #expect(dir.isDurable == true)
         }
         let dir = try openDir(tmp.dataDir)
         #expect(dir.state.log == makeEntries(1...2, term: 1) + makeEntries(3...3, term: 2))
