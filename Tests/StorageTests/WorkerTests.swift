@@ -54,6 +54,44 @@ struct WorkerTests {
         #expect(dir.state.hardState.commitIndex == 199)
     }
 
+    /// Random truncations and appends, submitted faster than the disk writes them (so they
+    /// merge), end up on disk exactly as if applied one by one.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func randomJobsMergeLikeSequentialPersists(seed: UInt64) throws {
+        let tmp = TempDir()
+        var rng = SeededGenerator(seed: seed)
+        var model: [Entry] = []
+        var term: Term = 1
+        var jobs: [PersistJob] = []
+        for _ in 0..<300 {
+            var job = PersistJob()
+            if !model.isEmpty && Int.random(in: 0..<5, using: &rng) == 0 {
+                let t = LogIndex.random(in: 1...LogIndex(model.count), using: &rng)
+                model.removeSubrange(Int(t - 1)...)
+                job.truncateFrom = t
+                term += 1 // a new leader's entries replace the suffix
+                job.hardState = HardState(term: term, votedFor: NodeID(UInt32(term % 3)))
+            }
+            for _ in 0..<Int.random(in: 0...3, using: &rng) {
+                let entry = Entry(index: LogIndex(model.count + 1), term: term,
+                                  payload: Bool.random(using: &rng) ? .noop : .data([UInt8(truncatingIfNeeded: model.count)]))
+                model.append(entry)
+                job.entries.append(entry)
+            }
+            jobs.append(job)
+        }
+        let done = Completions()
+        let worker = StorageWorker(directory: try openDir(tmp.dataDir, bootstrap: true), completion: { done.add($0) })
+        var last: UInt64 = 0
+        for job in jobs { last = worker.submit(job) }
+        #expect(done.wait(for: last))
+        #expect(done.all.allSatisfy { (try? $0.result.get()) != nil })
+        worker.stop()
+        let dir = try openDir(tmp.dataDir)
+        #expect(dir.state.log == model)
+        #expect(dir.state.hardState.term == term)
+    }
+
     @Test func failureIsReportedAndRetryRecovers() throws {
         let tmp = TempDir()
         var dir = try openDir(tmp.dataDir, bootstrap: true)
