@@ -54,8 +54,17 @@ import Testing
                 break  // later blocks usually differ as a consequence
             }
         }
-        // The checkers hold whatever the expected transcript says.
-        #expect(harness.violations.isEmpty, "\(name): \(harness.violations)")
+        // The checkers hold whatever the expected transcript says. A file that documents
+        // an unfixed core bug (a `# KNOWN BUG:` line) expects its violation; once the
+        // core is fixed the known issue stops occurring, the test fails, and the marker
+        // must go.
+        if text.contains("# KNOWN BUG:") {
+            withKnownIssue("\(name) documents an unfixed core bug") {
+                #expect(harness.violations.isEmpty, "\(name): \(harness.violations)")
+            }
+        } else {
+            #expect(harness.violations.isEmpty, "\(name): \(harness.violations)")
+        }
     }
 }
 
