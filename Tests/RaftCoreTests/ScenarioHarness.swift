@@ -290,9 +290,16 @@ struct ScenarioHarness {
             switch change {
             case .enter(let term, let deadline):
                 lines.append("\(id) OFFICE ENTER term=\(term) lease-until=\(deadline)")
-                if members[i].leftOfficeTerms.contains(term) { violation("S3: \(id) re-entered office in term \(term), which it left") }
-                if term <= latestOfficeTerm { violation("S3: \(id) entered office in term \(term), not above the latest office term \(latestOfficeTerm)") }
+                if members[i].leftOfficeTerms.contains(term) { violation(into: &lines, "S3: \(id) re-entered office in term \(term), which it left") }
+                if term <= latestOfficeTerm { violation(into: &lines, "S3: \(id) entered office in term \(term), not above the latest office term \(latestOfficeTerm)") }
                 latestOfficeTerm = max(latestOfficeTerm, term)
+                // §1: a node is in office until its agent decides it no longer is (the
+                // leave, just before the demote hook). A lapsed lease not yet left counts.
+                for other in members where other.id != id {
+                    if let o = other.node?.office {
+                        violation(into: &lines, "S2: \(id) entered office while \(other.id) has not left its office of term \(o.term) (lease until \(o.leaseDeadline))")
+                    }
+                }
             case .leave(let term, let reason):
                 lines.append("\(id) OFFICE LEAVE term=\(term) reason=\(reason.rawValue)")
                 members[i].leftOfficeTerms.insert(term)
@@ -310,9 +317,9 @@ struct ScenarioHarness {
         }
         if let hs = ready.hardState {
             let old = members[i].disk.hardState
-            if hs.term < old.term { violation("\(id) persisted term \(hs.term) below \(old.term)") }
+            if hs.term < old.term { violation(into: &lines, "\(id) persisted term \(hs.term) below \(old.term)") }
             if hs.term == old.term, let v = old.votedFor, hs.votedFor != v {
-                violation("\(id) changed its durable vote in term \(hs.term) from \(v) to \(hs.votedFor.map { "\($0)" } ?? "none")")
+                violation(into: &lines, "\(id) changed its durable vote in term \(hs.term) from \(v) to \(hs.votedFor.map { "\($0)" } ?? "none")")
             }
             members[i].disk.hardState = hs
             lines.append("\(id) persist term=\(hs.term) vote=\(hs.votedFor.map { "\($0)" } ?? "none") commit=\(hs.commitIndex)")
@@ -371,6 +378,13 @@ struct ScenarioHarness {
         if inOffice.count > 1 { violation("S2: in office at once: " + inOffice.map { "\($0)" }.joined(separator: " ")) }
     }
 
+    /// violation(into:) records a violation found while describing a Ready, so that it
+    /// prints after the line that shows it.
+    private mutating func violation(into lines: inout [String], _ text: String) {
+        violations.append(text)
+        lines.append("!! VIOLATION " + text)
+    }
+
     private mutating func violation(_ text: String) {
         violations.append(text)
         say("!! VIOLATION " + text)
@@ -400,6 +414,7 @@ struct ScenarioHarness {
                 ? " OFFICE term=\(office.term) lease-left=\(office.leaseDeadline - now)"
                 : " office term=\(office.term) LAPSED \(now - office.leaseDeadline) ago"
         }
+        if node.role != .leader { s += " heard=t\(node.lastContactTerm)\(node.lastContact)" }
         s += stickyNote(node)
         let next = node.nextDeadline
         s += next >= .distantFuture ? " next=never" : " next=\(next)"
