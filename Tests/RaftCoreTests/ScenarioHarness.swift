@@ -28,9 +28,14 @@ struct ScenarioHarness {
         var lastLeftTerm: Term? = nil
         /// The term of an office seen with its lease lapsed but not yet left.
         var lapsedOfficeTerm: Term? = nil
+        /// How fast this node's clock runs against the scenario clock (design §2 allows
+        /// rates within [1−d, 1+d]); its clock reads `rate·now`, across restarts too
+        /// (CLOCK_BOOTTIME).
+        var rate: Double = 1
     }
 
     private(set) var members: [Member] = []
+    /// The scenario clock ("real" time). A node's own clock is `local(i)`.
     private(set) var now = Instant.zero
     private(set) var violations: [String] = []
     private var configuration = Configuration(voters: [NodeID(1)])
@@ -111,6 +116,14 @@ struct ScenarioHarness {
         seed = UInt64(try args.optionalInt("seed") ?? 1)
         configuration = Configuration(voters: ids, witnesses: witnesses)
         members = ids.map { Member(id: $0) }
+        if let list = args.named["rates"] {
+            let rates = list.split(separator: ",").compactMap { Double($0) }
+            guard rates.count == count, rates.allSatisfy({ $0 > 0.5 && $0 < 1.5 }) else {
+                throw Failure(description: "rates= needs \(count) clock rates in (0.5, 1.5)")
+            }
+            for i in members.indices { members[i].rate = rates[i] }
+            say("clock rates: " + members.map { "\($0.id)×\($0.rate)" }.joined(separator: " "))
+        }
         say("options: Emin=\(options.electionTimeoutMin) Emax=\(options.electionTimeoutMax) hb=\(options.heartbeatInterval) drift=\(options.maxDrift) margin=\(options.leaseMargin) lease=\(options.leaseDuration) prevote=\(options.preVote ? "on" : "off") check-quorum=\(options.checkQuorum ? "on" : "off")")
         for i in members.indices { try start(i) }
         for i in members.indices { say(statusLine(i)) }
@@ -139,13 +152,14 @@ struct ScenarioHarness {
         let i = try args.node(0, of: members.count)
         guard let node = members[i].node else { throw Failure(description: "n\(i + 1) is crashed") }
         let deadline = node.nextDeadline
+        let drifting = members[i].rate != 1
         if deadline >= .distantFuture {
             say("\(node.id) has no timer (\(node.isWitness ? "a witness never campaigns" : "nothing scheduled"))")
             return
         }
-        if deadline > now {
-            advanceClock(to: deadline)
-            say("now \(now) (\(node.id)'s next deadline)")
+        if deadline > local(i) {
+            advanceClock(to: sceneTime(i, deadline))
+            say("now \(now) (\(node.id)'s next deadline\(drifting ? ", \(deadline) on its clock" : ""))")
             noteLapses()
         }
         handle(i, .tick, label: "tick")
@@ -219,7 +233,7 @@ struct ScenarioHarness {
         let nodeSeed = seed &* 100 &+ UInt64(m.id.rawValue) &+ UInt64(m.restarts) &* 10_000
         do {
             members[i].node = try RaftNode(id: m.id, configuration: configuration, options: options,
-                                           restoring: m.disk, seed: nodeSeed, now: now)
+                                           restoring: m.disk, seed: nodeSeed, now: local(i))
         } catch {
             throw Failure(description: "n\(i + 1) does not start: \(error)")
         }
@@ -228,7 +242,7 @@ struct ScenarioHarness {
     private mutating func crash(_ i: Int) {
         guard let node = members[i].node else { say("n\(i + 1) is already down"); return }
         var line = "\(node.id) crashed"
-        if node.isInOffice(at: now) { line += " in office (term \(node.term))" }
+        if node.isInOffice(at: local(i)) { line += " in office (term \(node.term))" }
         let d = members[i].disk
         line += "; on disk: term=\(d.hardState.term) vote=\(d.hardState.votedFor.map { "\($0)" } ?? "none") log=\(d.log.count) commit=\(d.hardState.commitIndex)"
         members[i].node = nil
@@ -247,14 +261,14 @@ struct ScenarioHarness {
     private mutating func handle(_ i: Int, _ event: Event, label: String, quietIfNothing: Bool = false) {
         guard var node = members[i].node else { say("n\(i + 1) is down: \(label) ignored"); return }
         let before = Snapshot(node)
-        let ready = node.handle(event, now: now)
+        let ready = node.handle(event, now: local(i))
         members[i].node = node
         let lines = reaction(i, before: before, ready: ready)
         if quietIfNothing && lines.isEmpty { return }
         say("\(node.id): \(label)")
         if lines.isEmpty {
             let next = node.nextDeadline >= .distantFuture ? "never" : "\(node.nextDeadline)"
-            say("  \(node.id) no output: \(Snapshot(node).brief)\(stickyNote(node)) next=\(next)")
+            say("  \(node.id) no output: \(Snapshot(node).brief)\(stickyNote(node, at: local(i))) next=\(next)")
         } else {
             for l in lines { say("  " + l) }
         }
@@ -269,11 +283,11 @@ struct ScenarioHarness {
         guard var node = members[to].node else { say("\(describe(m))  DROPPED (\(m.to) is down)"); return }
         say(describe(m))
         let before = Snapshot(node)
-        let ready = node.handle(.message(m), now: now)
+        let ready = node.handle(.message(m), now: local(to))
         members[to].node = node
         let lines = reaction(to, before: before, ready: ready)
         if lines.isEmpty {
-            say("  \(node.id) no output: \(Snapshot(node).brief)\(stickyNote(node))")
+            say("  \(node.id) no output: \(Snapshot(node).brief)\(stickyNote(node, at: local(to)))")
         } else {
             for l in lines { say("  " + l) }
         }
@@ -350,8 +364,8 @@ struct ScenarioHarness {
     /// not (yet) left office: design §2 wants the leave at that very moment.
     private mutating func noteLapses() {
         for i in members.indices {
-            guard let node = members[i].node, let office = node.office, !node.isInOffice(at: now),
-                  office.leaseDeadline < now, members[i].lapsedOfficeTerm != office.term else { continue }
+            guard let node = members[i].node, let office = node.office, !node.isInOffice(at: local(i)),
+                  office.leaseDeadline < local(i), members[i].lapsedOfficeTerm != office.term else { continue }
             members[i].lapsedOfficeTerm = office.term
             say("\(node.id) lease of its office (term \(office.term)) lapsed at \(office.leaseDeadline), not left yet (\(node.role.rawValue))")
         }
@@ -367,14 +381,14 @@ struct ScenarioHarness {
         }
         for k in members.indices {
             guard let n = members[k].node, let office = n.office else { continue }
-            if !n.isInOffice(at: now) {
+            if !n.isInOffice(at: local(k)) {
                 members[k].lapsedOfficeTerm = office.term
             } else if members[k].lapsedOfficeTerm == office.term {
                 members[k].lapsedOfficeTerm = nil
                 violation("S3: \(n.id)'s office of term \(office.term) lapsed and is live again without leaving (lease now until \(office.leaseDeadline))")
             }
         }
-        let inOffice = members.compactMap { $0.node }.filter { $0.isInOffice(at: now) }.map(\.id)
+        let inOffice = members.indices.filter { members[$0].node?.isInOffice(at: local($0)) == true }.map { members[$0].id }
         if inOffice.count > 1 { violation("S2: in office at once: " + inOffice.map { "\($0)" }.joined(separator: " ")) }
     }
 
@@ -410,21 +424,39 @@ struct ScenarioHarness {
         var s = "\(node.id) \(node.role.rawValue)\(node.isWitness ? " (witness)" : "") \(Snapshot(node).brief)"
         s += " log=\(node.lastLogIndex)@t\(node.lastLogTerm) commit=\(node.commitIndex)"
         if let office = node.office {
-            s += node.isInOffice(at: now)
-                ? " OFFICE term=\(office.term) lease-left=\(office.leaseDeadline - now)"
-                : " office term=\(office.term) LAPSED \(now - office.leaseDeadline) ago"
+            let t = local(i)
+            s += node.isInOffice(at: t)
+                ? " OFFICE term=\(office.term) lease-left=\(office.leaseDeadline - t)"
+                : " office term=\(office.term) LAPSED \(t - office.leaseDeadline) ago"
         }
         if node.role != .leader { s += " heard=t\(node.lastContactTerm)\(node.lastContact)" }
-        s += stickyNote(node)
+        s += stickyNote(node, at: local(i))
+        if members[i].rate != 1 { s += " clock=\(local(i))" }
         let next = node.nextDeadline
         s += next >= .distantFuture ? " next=never" : " next=\(next)"
         return s
     }
 
-    private func stickyNote(_ node: RaftNode) -> String {
+    private func stickyNote(_ node: RaftNode, at t: Instant) -> String {
         guard node.role != .leader else { return "" }
         let end = node.lastContact + node.options.electionTimeoutMin
-        return end > now ? " sticky-left=\(end - now)" : ""
+        return end > t ? " sticky-left=\(end - t)" : ""
+    }
+
+    /// local is node `i`'s own clock at the current scenario time.
+    private func local(_ i: Int) -> Instant {
+        let rate = members[i].rate
+        if rate == 1 { return now }
+        return Instant(nanoseconds: Int64((Double(now.nanoseconds) * rate).rounded(.down)))
+    }
+
+    /// sceneTime is the first scenario instant at which node `i`'s clock reads `t`.
+    private func sceneTime(_ i: Int, _ t: Instant) -> Instant {
+        let rate = members[i].rate
+        if rate == 1 { return t }
+        var n = Int64((Double(t.nanoseconds) / rate).rounded(.up))
+        while Double(n) * rate < Double(t.nanoseconds) { n += 1 }
+        return Instant(nanoseconds: n)
     }
 
     func describe(_ m: Message) -> String {
