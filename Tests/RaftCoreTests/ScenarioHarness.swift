@@ -8,9 +8,28 @@ import RaftCore
 ///
 /// Every command returns its transcript: for each input a node handles, the office
 /// changes, role and leader changes, what is persisted (in the order the `Ready`
-/// contract imposes: office, then fsync, then send) and the messages sent. Checkers sit
-/// outside the nodes (style rule 10) and report violations of S1, S2 and S3 as `!!`
+/// contract imposes: office, then fsync, then send) and the messages sent; an input
+/// that changes nothing prints `no output` with the node's term, vote, leader and
+/// stickiness left, so an ignored request is visibly ignored. Checkers sit outside the
+/// nodes (style rule 10) and report violations of S1, S2 and S3 as `!! VIOLATION`
 /// lines, which also fail the test whatever the expected transcript says.
+///
+/// Commands (nodes are numbered from 1):
+/// - `nodes N [witnesses=3,4] [prevote=off] [check-quorum=off] [seed=S] [rates=r1,r2,…]`
+///   starts N empty nodes now; `rates` are clock rates against the scenario clock.
+/// - `wait D` (`160ms`, `1.5ms`, `2s`) moves the scenario clock only.
+/// - `tick [N…]` delivers `.tick` now to those nodes, or to every node (quietly).
+/// - `campaign N` / `timer N`: move the clock to N's next deadline if later, tick N.
+/// - `deliver [from=N] [to=N] [type=T]` delivers once the matching queued messages;
+///   `stabilize` delivers until the mailbox is empty; `drop …` loses them.
+///   T is one of prevote, prevote-resp, vote, vote-resp, app, app-resp, timeout-now.
+/// - `partition 1 / 2 3` drops deliveries between groups (unlisted nodes are alone);
+///   `heal` ends it.
+/// - `conn-lost N…`, `transfer N [to=M]`, `shutdown N…`, `demote-done N [term=T]`
+///   (default: the term of N's last office), `propose N [text]`.
+/// - `crash N…` keeps only what N persisted; `restart N…` rebuilds N from it now.
+/// - `status [N…]`: role, term, vote, leader, log, commit, office and lease left,
+///   last contact (`heard=tTERM@TIME`), stickiness left, next deadline.
 struct ScenarioHarness {
     struct Failure: Error, CustomStringConvertible {
         var description: String
