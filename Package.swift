@@ -21,6 +21,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // swift-crypto 4.x for HMAC-SHA256 (3.x imports all of Foundation).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // The pure Raft state machine: no I/O, no clock reads, no Foundation.
@@ -49,6 +51,14 @@ let package = Package(
         // Durable term/vote and log in the data dir, behind a lock file.
         .target(name: "Storage", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"], swiftSettings: sharedSettings),
+        // CRC32C, shared by the stored records and the peer frames.
+        .target(name: "Checksum", swiftSettings: sharedSettings),
+        // Peer frames, the authenticated handshake and the Raft message codec (pure).
+        .target(
+            name: "PeerWire",
+            dependencies: ["RaftCore", "Checksum", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: sharedSettings),
+        .testTarget(name: "PeerWireTests", dependencies: ["PeerWire", "RaftCore", "Checksum"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),

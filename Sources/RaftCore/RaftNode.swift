@@ -417,7 +417,10 @@ public struct RaftNode: Sendable {
             switch tally.result {
             case .won: becomeCandidate(transfer: false, now)
             case .lost: lostPreVote(now)
-            case .pending: break
+            case .pending:
+                // Voters that never answer (a crashed leader) keep the round pending;
+                // the stickiness hints still say when a quorum will be free.
+                if let retry = preVoteRetryTime(now) { electionDeadline = min(electionDeadline, retry) }
             }
         case .append:
             becomeFollower(term: term, leader: m.from, now, reason: nil)
@@ -432,18 +435,24 @@ public struct RaftNode: Sendable {
     /// lostPreVote: back to follower; when refusals said how long their stickiness
     /// runs, retry as soon as enough voters will be free to make a quorum.
     private mutating func lostPreVote(_ now: Instant) {
+        let retry = preVoteRetryTime(now)
+        becomeFollower(term: term, leader: nil, now, reason: nil)
+        if let retry { electionDeadline = min(electionDeadline, retry) }
+    }
+
+    /// preVoteRetryTime: when enough voters (grants now, sticky refusals when their
+    /// stickiness ends) will be free to form a quorum, plus 1 ms and a stagger by rank
+    /// so that pre-candidates do not collide; nil when the refusals do not say.
+    private func preVoteRetryTime(_ now: Instant) -> Instant? {
         var readyTimes: [Instant] = []
         for (i, answer) in tally.answers.enumerated() {
             if answer == true { readyTimes.append(now) } else if let t = preVoteReadyAt[i] { readyTimes.append(t) }
         }
-        becomeFollower(term: term, leader: nil, now, reason: nil)
-        if readyTimes.count >= configuration.quorum {
-            readyTimes.sort()
-            let retry = readyTimes[configuration.quorum - 1] + .milliseconds(1)
-            let eligible = configuration.voters.filter { !configuration.witnesses.contains($0) }
-            let rank = Int64(eligible.firstIndex(of: id) ?? 0)
-            electionDeadline = min(electionDeadline, retry + options.earlyCampaignStagger * rank)
-        }
+        guard readyTimes.count >= configuration.quorum else { return nil }
+        readyTimes.sort()
+        let eligible = configuration.voters.filter { !configuration.witnesses.contains($0) }
+        let rank = Int64(eligible.firstIndex(of: id) ?? 0)
+        return readyTimes[configuration.quorum - 1] + .milliseconds(1) + options.earlyCampaignStagger * rank
     }
 
     private mutating func stepCandidate(_ m: Message, _ fromIndex: Int, _ now: Instant) {
@@ -544,8 +553,10 @@ public struct RaftNode: Sendable {
         guard anchor > .distantPast else { return }
         let deadline = anchor + options.leaseDuration
         if deadline > leaseDeadline { leaseDeadline = deadline }
-        if leaseDeadline > stepDownDeadline { stepDownDeadline = leaseDeadline }
         guard now < leaseDeadline else { return }
+        // Once a lease is held, it alone decides: the moment it lapses the leader leaves
+        // office and steps down (the initial grace of Emin applies only before it).
+        stepDownDeadline = leaseDeadline
         if var current = office {
             current.leaseDeadline = has(.noLeaseCheck) ? .distantFuture : leaseDeadline
             office = current

@@ -1,0 +1,102 @@
+public import RaftCore
+
+/// RaftMessageCodec turns a Raft message into a frame payload and back. Sender and
+/// receiver are not on the wire: an authenticated connection already says who is at
+/// either end, so a peer cannot speak for another node.
+///
+/// Tags are append-only: a new message kind gets a new number, never a reused one.
+public enum RaftMessageCodec {
+    /// The most entries one append may carry on the wire.
+    public static let maxEntriesPerMessage = 1024
+    /// The largest payload of one entry.
+    public static let maxEntryBytes = 64 * 1024
+
+    enum Tag: UInt8 {
+        case preVote = 1, preVoteResponse = 2, vote = 3, voteResponse = 4
+        case append = 5, appendResponse = 6, timeoutNow = 7
+    }
+
+    public static func encode(term: Term, body: Message.Body) -> [UInt8] {
+        var w = ByteWriter()
+        w.u64(term)
+        switch body {
+        case .preVote(let lastIndex, let lastTerm):
+            w.u8(Tag.preVote.rawValue); w.u64(lastIndex); w.u64(lastTerm)
+        case .preVoteResponse(let granted, let remaining):
+            w.u8(Tag.preVoteResponse.rawValue); w.u8(granted ? 1 : 0); w.i64(remaining.nanoseconds)
+        case .vote(let lastIndex, let lastTerm, let transfer):
+            w.u8(Tag.vote.rawValue); w.u64(lastIndex); w.u64(lastTerm); w.u8(transfer ? 1 : 0)
+        case .voteResponse(let granted):
+            w.u8(Tag.voteResponse.rawValue); w.u8(granted ? 1 : 0)
+        case .append(let prevIndex, let prevTerm, let entries, let commit, let sendTime):
+            precondition(entries.count <= maxEntriesPerMessage, "encode: the core caps entries per append")
+            w.u8(Tag.append.rawValue); w.u64(prevIndex); w.u64(prevTerm); w.u64(commit)
+            w.i64(sendTime.nanoseconds); w.u32(UInt32(entries.count))
+            for e in entries {
+                w.u64(e.index); w.u64(e.term)
+                switch e.payload {
+                case .noop: w.u8(0)
+                case .data(let bytes):
+                    precondition(bytes.count <= maxEntryBytes, "encode: entry larger than the wire allows")
+                    w.u8(1); w.u32(UInt32(bytes.count)); w.raw(bytes)
+                }
+            }
+        case .appendResponse(let success, let match, let hint, let echo):
+            w.u8(Tag.appendResponse.rawValue); w.u8(success ? 1 : 0); w.u64(match); w.u64(hint)
+            w.i64(echo.nanoseconds)
+        case .timeoutNow:
+            w.u8(Tag.timeoutNow.rawValue)
+        }
+        return w.bytes
+    }
+
+    /// Decodes a payload; anything malformed is an error, never a trap.
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(WireError) -> (term: Term, body: Message.Body) {
+        var r = ByteReader(payload)
+        let term = try r.u64("term")
+        guard let tag = Tag(rawValue: try r.u8("message tag")) else { throw .invalid(what: "message tag") }
+        let body: Message.Body
+        switch tag {
+        case .preVote:
+            body = .preVote(lastLogIndex: try r.u64("last index"), lastLogTerm: try r.u64("last term"))
+        case .preVoteResponse:
+            let granted = try r.bool("granted")
+            let remaining = try r.i64("stickiness remaining")
+            guard remaining >= 0 else { throw .invalid(what: "stickiness remaining") }
+            body = .preVoteResponse(granted: granted, stickinessRemaining: Interval(nanoseconds: remaining))
+        case .vote:
+            body = .vote(lastLogIndex: try r.u64("last index"), lastLogTerm: try r.u64("last term"),
+                         transfer: try r.bool("transfer flag"))
+        case .voteResponse:
+            body = .voteResponse(granted: try r.bool("granted"))
+        case .append:
+            let prevIndex = try r.u64("prev index"), prevTerm = try r.u64("prev term")
+            let commit = try r.u64("commit"), sendTime = try r.i64("send time")
+            let count = Int(try r.u32("entry count"))
+            guard count <= maxEntriesPerMessage, count * 17 <= r.remaining else { throw .invalid(what: "entry count") }
+            var entries: [Entry] = []
+            entries.reserveCapacity(count)
+            for _ in 0..<count {
+                let index = try r.u64("entry index"), eterm = try r.u64("entry term")
+                switch try r.u8("entry kind") {
+                case 0: entries.append(Entry(index: index, term: eterm, payload: .noop))
+                case 1:
+                    let n = Int(try r.u32("entry length"))
+                    guard n <= maxEntryBytes else { throw .invalid(what: "entry length") }
+                    entries.append(Entry(index: index, term: eterm, payload: .data(Array(try r.take(n, "entry data")))))
+                default: throw .invalid(what: "entry kind")
+                }
+            }
+            body = .append(prevLogIndex: prevIndex, prevLogTerm: prevTerm, entries: entries,
+                           leaderCommit: commit, sendTime: Instant(nanoseconds: sendTime))
+        case .appendResponse:
+            body = .appendResponse(success: try r.bool("success"), matchIndex: try r.u64("match index"),
+                                   hintIndex: try r.u64("hint index"),
+                                   echoedSendTime: Instant(nanoseconds: try r.i64("echoed send time")))
+        case .timeoutNow:
+            body = .timeoutNow
+        }
+        try r.expectEnd("message (trailing bytes)")
+        return (term, body)
+    }
+}

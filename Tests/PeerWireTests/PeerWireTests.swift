@@ -1,0 +1,206 @@
+import Testing
+import Checksum
+@testable import PeerWire
+@testable import RaftCore
+
+private let secret = (0..<32).map { UInt8($0 &* 7 &+ 3) }
+private let members: Set<String> = ["n1", "n2", "n3"]
+
+private func config(_ name: String, secret: [UInt8]? = secret, cluster: String = "baton") -> SessionConfig {
+    SessionConfig(clusterID: cluster, secret: secret,
+                  local: PeerIdentity(name: name, peerAddress: "127.0.0.1:700\(name.last!)", apiAddress: "127.0.0.1:800\(name.last!)"),
+                  members: members)
+}
+
+private func feed(_ s: inout PeerSession, _ bytes: [UInt8]) throws(WireError) -> [PeerSession.Output] {
+    var session = s
+    defer { s = session }
+    return try withBytes(bytes) { (p) throws(WireError) in try session.receive(p) }
+}
+
+private func sent(_ out: [PeerSession.Output]) -> [[UInt8]] {
+    out.compactMap { if case .send(let b) = $0 { b } else { nil } }
+}
+
+/// Runs the handshake between a client n1 and a server n2; returns both established.
+private func handshake(client: SessionConfig = config("n1"), server: SessionConfig = config("n2")) throws -> (PeerSession, PeerSession) {
+    var (c, hello) = PeerSession.client(config: client, target: "n2")
+    var s = PeerSession.server(config: server)
+    let challenge = sent(try feed(&s, hello))
+    #expect(challenge.count == 1)
+    let cOut = try feed(&c, challenge[0])
+    let proof = sent(cOut)
+    #expect(c.isEstablished)
+    _ = try feed(&s, proof[0])
+    #expect(s.isEstablished)
+    return (c, s)
+}
+
+@Suite struct CRCTests {
+    @Test func knownVector() {
+        // The CRC32C check value of "123456789" (RFC 3720 appendix B.4).
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+    }
+}
+
+@Suite struct MessageCodecTests {
+    static let bodies: [Message.Body] = [
+        .preVote(lastLogIndex: 9, lastLogTerm: 3),
+        .preVoteResponse(granted: false, stickinessRemaining: .milliseconds(42)),
+        .vote(lastLogIndex: 1 << 40, lastLogTerm: 7, transfer: true),
+        .voteResponse(granted: true),
+        .append(prevLogIndex: 4, prevLogTerm: 2, entries: [Entry(index: 5, term: 3, payload: .noop),
+                                                           Entry(index: 6, term: 3, payload: .data([1, 2, 3]))],
+                leaderCommit: 4, sendTime: Instant(nanoseconds: -5)),
+        .appendResponse(success: true, matchIndex: 6, hintIndex: 0, echoedSendTime: Instant(nanoseconds: 123_456_789)),
+        .timeoutNow,
+    ]
+
+    @Test(arguments: bodies)
+    func roundTrip(body: Message.Body) throws {
+        let bytes = RaftMessageCodec.encode(term: 77, body: body)
+        let decoded = try bytes.withUnsafeBytes { try RaftMessageCodec.decode($0) }
+        #expect(decoded.term == 77)
+        #expect(decoded.body == body)
+        // Every strict prefix is refused (truncated), never a trap, never a message.
+        for n in 0..<bytes.count {
+            #expect(throws: WireError.self) { try Array(bytes[..<n]).withUnsafeBytes { try RaftMessageCodec.decode($0) } }
+        }
+        // A trailing byte is refused too.
+        #expect(throws: WireError.self) { try (bytes + [0]).withUnsafeBytes { try RaftMessageCodec.decode($0) } }
+    }
+
+    @Test func hostileCountsAreRefusedBeforeAllocating() {
+        var w = ByteWriter()
+        w.u64(1); w.u8(5); w.u64(0); w.u64(0); w.u64(0); w.i64(0); w.u32(UInt32.max)
+        #expect(throws: WireError.invalid(what: "entry count")) { try w.bytes.withUnsafeBytes { try RaftMessageCodec.decode($0) } }
+        var bad = ByteWriter(); bad.u64(1); bad.u8(99)
+        #expect(throws: WireError.self) { try bad.bytes.withUnsafeBytes { try RaftMessageCodec.decode($0) } }
+        var negative = ByteWriter(); negative.u64(1); negative.u8(2); negative.u8(0); negative.i64(-1)
+        #expect(throws: WireError.self) { try negative.bytes.withUnsafeBytes { try RaftMessageCodec.decode($0) } }
+    }
+
+    @Test func randomBytesNeverTrap() {
+        var g = SeededGenerator(seed: 7)
+        for _ in 0..<20_000 {
+            let n = Int(g.next() % 64)
+            let bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+            _ = try? bytes.withUnsafeBytes { try RaftMessageCodec.decode($0) }
+        }
+    }
+}
+
+@Suite struct FrameTests {
+    @Test func oversizedLengthIsRefusedFromTheHeaderAlone() {
+        var d = FrameDecoder(maxPayloadBytes: 1024)
+        var w = ByteWriter()
+        w.raw(FrameFormat.magic); w.u8(1); w.u8(FrameType.raft.rawValue); w.u16(0); w.u32(1025)
+        w.bytes.withUnsafeBytes { d.feed($0) }
+        #expect(throws: WireError.frameTooLarge(length: 1025, limit: 1024)) { try d.next() }
+    }
+
+    @Test func badMagicVersionTypeFlagsAndChecksumAreRefused() {
+        let good = FrameFormat.build(type: .raft, payload: [1, 2, 3], mac: nil)
+        func decode(_ b: [UInt8]) throws(WireError) -> FrameDecoder.RawFrame? {
+            var d = FrameDecoder(); b.withUnsafeBytes { d.feed($0) }; return try d.next()
+        }
+        #expect(throws: Never.self) { _ = try decode(good) }
+        var m = good; m[0] = 0x58
+        #expect(throws: WireError.badMagic) { try decode(Array(m.prefix(2))) }
+        var v = good; v[4] = 9
+        #expect(throws: WireError.unsupportedVersion(9)) { try decode(v) }
+        var t = good; t[5] = 200
+        #expect(throws: WireError.unknownFrameType(200)) { try decode(t) }
+        var f = good; f[6] = 1
+        #expect(throws: WireError.reservedFlagsSet) { try decode(f) }
+        for i in 12..<good.count {
+            var c = good; c[i] ^= 0x40
+            #expect(throws: WireError.badChecksum) { try decode(c) }
+        }
+    }
+
+    @Test func framesSplitAtEveryByteReassemble() throws {
+        let a = FrameFormat.build(type: .raft, payload: Array(0..<50), mac: nil)
+        let b = FrameFormat.build(type: .raft, payload: [9], mac: nil)
+        let stream = a + b
+        for cut in 0...stream.count {
+            var d = FrameDecoder()
+            var frames: [FrameDecoder.RawFrame] = []
+            for part in [Array(stream[..<cut]), Array(stream[cut...])] {
+                part.withUnsafeBytes { d.feed($0) }
+                while let f = try d.next() { frames.append(f) }
+            }
+            #expect(frames.map(\.payload) == [Array(0..<50), [9]])
+            #expect(d.bufferedBytes == 0)
+        }
+    }
+}
+
+@Suite struct HandshakeTests {
+    @Test func authenticatedSessionCarriesMessagesBothWays() throws {
+        var (c, s) = try handshake()
+        #expect(s.peer == PeerIdentity(name: "n1", peerAddress: "127.0.0.1:7001", apiAddress: "127.0.0.1:8001"))
+        #expect(c.peer?.apiAddress == "127.0.0.1:8002")
+        for i in 0..<3 {
+            let frame = c.seal(term: UInt64(i), body: .voteResponse(granted: true))
+            let out = try feed(&s, frame)
+            guard case .message(let term, .voteResponse(true)) = out.first else { Issue.record("no message"); return }
+            #expect(term == UInt64(i))
+        }
+        let back = s.seal(term: 5, body: .timeoutNow)
+        guard case .message(5, .timeoutNow) = try feed(&c, back).first else { Issue.record("no reply"); return }
+    }
+
+    @Test func replayedFrameIsRefusedOnTheSameAndOnAnotherConnection() throws {
+        var (c1, s1) = try handshake()
+        let frame = c1.seal(term: 1, body: .voteResponse(granted: true))
+        _ = try feed(&s1, frame)
+        #expect(throws: WireError.badMAC) { try feed(&s1, frame) }
+        var (_, s2) = try handshake()
+        #expect(throws: WireError.badMAC) { try feed(&s2, frame) }
+    }
+
+    @Test func tamperedFrameIsRefused() throws {
+        var (c, s) = try handshake()
+        var frame = c.seal(term: 1, body: .voteResponse(granted: false))
+        let last = frame.count - 1
+        frame[last] ^= 1  // the MAC
+        #expect(throws: WireError.badMAC) { try feed(&s, frame) }
+    }
+
+    @Test func wrongSecretFailsOnBothSides() throws {
+        var other = secret; other[0] ^= 0xFF
+        // Server with the wrong secret: the client refuses its proof.
+        var (c, hello) = PeerSession.client(config: config("n1"), target: "n2")
+        var s = PeerSession.server(config: config("n2", secret: other))
+        let challenge = sent(try feed(&s, hello))[0]
+        #expect(throws: WireError.authenticationFailed) { try feed(&c, challenge) }
+        // Client with the wrong secret: the server refuses its proof.
+        var (c2, hello2) = PeerSession.client(config: config("n1", secret: other), target: "n2")
+        var s2 = PeerSession.server(config: config("n2"))
+        let challenge2 = sent(try feed(&s2, hello2))[0]
+        #expect(throws: WireError.authenticationFailed) { try feed(&c2, challenge2) }
+        #expect(!s2.isEstablished)
+    }
+
+    @Test func clusterNodeTargetAndSecurityMismatchesAreRefused() throws {
+        func hello(_ cfg: SessionConfig, to target: String = "n2") -> [UInt8] { PeerSession.client(config: cfg, target: target).hello }
+        var s = PeerSession.server(config: config("n2"))
+        #expect(throws: WireError.clusterMismatch(theirs: "other")) { try feed(&s, hello(config("n1", cluster: "other"))) }
+        s = PeerSession.server(config: config("n2"))
+        #expect(throws: WireError.unknownNode("n9")) { try feed(&s, hello(config("n9"))) }
+        s = PeerSession.server(config: config("n2"))
+        #expect(throws: WireError.wrongTarget("n3")) { try feed(&s, hello(config("n1"), to: "n3")) }
+        s = PeerSession.server(config: config("n2"))
+        #expect(throws: WireError.securityMismatch) { try feed(&s, hello(config("n1", secret: nil))) }
+        // A Raft frame before the handshake is refused.
+        s = PeerSession.server(config: config("n2"))
+        #expect(throws: WireError.self) { try feed(&s, FrameFormat.build(type: .raft, payload: [0], mac: nil)) }
+    }
+
+    @Test func insecureSessionsWorkWhenBothSidesAgree() throws {
+        var (c, s) = try handshake(client: config("n1", secret: nil), server: config("n2", secret: nil))
+        let out = try feed(&s, c.seal(term: 3, body: .timeoutNow))
+        guard case .message(3, .timeoutNow) = out.first else { Issue.record("no message"); return }
+    }
+}
