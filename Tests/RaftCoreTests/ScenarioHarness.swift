@@ -151,8 +151,9 @@ struct ScenarioHarness {
     /// `wait D`: the clock moves; nothing else happens.
     private mutating func cmdWait(_ args: Arguments) throws(Failure) {
         guard let text = args.positional.first, let d = parseInterval(text) else { throw Failure(description: "wait needs a duration like 160ms") }
-        advanceClock(to: now + d)
+        let notes = advanceClock(to: now + d)
         say("now \(now)")
+        for n in notes { say(n) }
         noteLapses()
     }
 
@@ -177,8 +178,9 @@ struct ScenarioHarness {
             return
         }
         if deadline > local(i) {
-            advanceClock(to: sceneTime(i, deadline))
+            let notes = advanceClock(to: sceneTime(i, deadline), for: i)
             say("now \(now) (\(node.id)'s next deadline\(drifting ? ", \(deadline) on its clock" : ""))")
+            for n in notes { say(n) }
             noteLapses()
         }
         handle(i, .tick, label: "tick")
@@ -374,9 +376,22 @@ struct ScenarioHarness {
 
     // MARK: Checkers (outside the nodes, style rule 10)
 
-    private mutating func advanceClock(to t: Instant) {
+    /// advanceClock moves the scenario clock and names every other node whose timer
+    /// fell due on the way: nobody ticks it unless a command says so, and the transcript
+    /// must not hide that.
+    private mutating func advanceClock(to t: Instant, for target: Int? = nil) -> [String] {
         precondition(t >= now, "the scenario clock never goes back")
+        let before = members.indices.map { local($0) }
         now = t
+        var notes: [String] = []
+        for j in members.indices where j != target {
+            guard let node = members[j].node else { continue }
+            let due = node.nextDeadline
+            if due < .distantFuture && due > before[j] && due <= local(j) {
+                notes.append("\(node.id)'s timer fell due at \(due) and was not ticked")
+            }
+        }
+        return notes
     }
 
     /// noteLapses reports offices whose lease has passed on the clock while the node has
