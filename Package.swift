@@ -59,6 +59,10 @@ let package = Package(
             dependencies: ["RaftCore", "Checksum", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: sharedSettings),
         .testTarget(name: "PeerWireTests", dependencies: ["PeerWire", "RaftCore", "Checksum"], swiftSettings: sharedSettings),
+        // The agent's settings: flags over environment over file, validated with
+        // errors that name the flag and the fix (pure; issue 4).
+        .target(name: "AgentConfig", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),

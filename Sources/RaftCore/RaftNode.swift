@@ -362,7 +362,8 @@ public struct RaftNode: Sendable {
         guard role == .follower, let current = leader, !isWitness else { return }
         let eligible = configuration.voters.filter { $0 != current && !configuration.witnesses.contains($0) }
         let rank = Int64(eligible.firstIndex(of: id) ?? 0)
-        let free = max(now, lastContact + options.electionTimeoutMin)
+        // The injected bug lets the node campaign inside its own stickiness window.
+        let free = has(.selfVoteIgnoresStickiness) ? now : max(now, lastContact + options.electionTimeoutMin)
         earlyCampaignAt = free + options.earlyCampaignStagger * rank
     }
 
@@ -570,7 +571,11 @@ public struct RaftNode: Sendable {
     /// checkLease: the moment the lease lapses the leader leaves office and steps down
     /// (check-quorum); it never re-enters office in that term.
     private mutating func checkLease(_ now: Instant) {
-        guard role == .leader, options.checkQuorum, !has(.noLeaseCheck) else { return }
+        guard role == .leader, options.checkQuorum else { return }
+        if has(.noLeaseCheck) {
+            stepDownDeadline = .distantFuture  // the injected bug: never step down
+            return
+        }
         if now >= stepDownDeadline {
             becomeFollower(term: term, leader: nil, now, reason: .leaseLost)
         }
