@@ -1,3 +1,4 @@
+import Checksum
 import RaftCore
 
 /// LogFormat is the format of `DIR/log`, the append-only Raft log. Little-endian.

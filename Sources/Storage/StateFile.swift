@@ -1,3 +1,4 @@
+import Checksum
 import RaftCore
 
 /// StateFile is the format of `DIR/state`, which holds the hard state (term, vote, commit
