@@ -49,8 +49,8 @@ let package = Package(
         .executableTarget(name: "baton-bench-server", dependencies: ["HTTPServer"], swiftSettings: sharedSettings),
 
         // Durable term/vote and log in the data dir, behind a lock file.
-        .target(name: "Storage", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"], swiftSettings: sharedSettings),
+        .target(name: "Storage", dependencies: ["RaftCore", "Checksum"], swiftSettings: sharedSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore", "Checksum"], swiftSettings: sharedSettings),
         // CRC32C, shared by the stored records and the peer frames.
         .target(name: "Checksum", swiftSettings: sharedSettings),
         // Peer frames, the authenticated handshake and the Raft message codec (pure).
@@ -59,7 +59,11 @@ let package = Package(
             dependencies: ["RaftCore", "Checksum", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: sharedSettings),
         .testTarget(name: "PeerWireTests", dependencies: ["PeerWire", "RaftCore", "Checksum"], swiftSettings: sharedSettings),
-        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], swiftSettings: sharedSettings),
+        // The agent's settings: flags over environment over file, validated with
+        // errors that name the flag and the fix (pure; issue 4).
+        .target(name: "AgentConfig", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], exclude: ["scenarios"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),
         .testTarget(name: "HTTPParserTests", dependencies: ["HTTPParser"], swiftSettings: sharedSettings),

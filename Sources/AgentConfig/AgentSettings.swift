@@ -1,0 +1,167 @@
+public import RaftCore
+
+/// AgentSettings is everything `baton agent` needs to start, resolved from flags, then
+/// the environment (`BATON_*`), then an optional file of `BATON_KEY=value` lines (the
+/// format of /etc/default/baton, which systemd's EnvironmentFile also reads). Flags win
+/// over environment over file.
+public struct AgentSettings: Hashable, Sendable {
+    public var id: String
+    public var members: [Member]
+    public var peerListen: HostPort
+    public var apiListen: HostPort
+    public var peerAdvertise: HostPort
+    public var apiAdvertise: HostPort
+    public var dataDir: String
+    public var clusterSecretFile: String?
+    public var insecurePeers: Bool
+    public var bootstrap: Bool
+    public var clusterID: String
+    public var witness: Bool
+    public var logFormat: LogFormat
+    public var raft: Options
+
+    public enum LogFormat: String, Hashable, Sendable { case text, json }
+
+    public static let defaultAPIListen = HostPort(host: "127.0.0.1", port: 7480)
+    public static let defaultDataDir = "/var/lib/baton"
+}
+
+/// SettingKey is one setting: its flag, its environment variable, its default and help.
+/// The table below is the single source for `--help`, the environment and the file.
+public struct SettingKey: Hashable, Sendable {
+    public var flag: String
+    public var isBoolean: Bool
+    public var defaultValue: String?
+    public var help: String
+
+    /// `--election-timeout` → `BATON_ELECTION_TIMEOUT`.
+    public var environmentName: String {
+        "BATON_" + String(flag.dropFirst(2).map { $0 == "-" ? "_" : Character($0.uppercased()) })
+    }
+}
+
+public enum AgentSettingKeys {
+    public static let all: [SettingKey] = [
+        SettingKey(flag: "--id", isBoolean: false, defaultValue: nil, help: "This member's name, one of --peers."),
+        SettingKey(flag: "--peers", isBoolean: false, defaultValue: nil, help: "Every voter, this one included: n1=HOST:PORT,n2=HOST:PORT,… (1 to 7)."),
+        SettingKey(flag: "--peer-listen", isBoolean: false, defaultValue: nil, help: "Where to accept peer connections (default: this member's --peers address)."),
+        SettingKey(flag: "--api-listen", isBoolean: false, defaultValue: AgentSettings.defaultAPIListen.description, help: "Where the HTTP API listens."),
+        SettingKey(flag: "--peer-advertise", isBoolean: false, defaultValue: nil, help: "Peer address told to others (default: --peer-listen)."),
+        SettingKey(flag: "--api-advertise", isBoolean: false, defaultValue: nil, help: "API address told to others, so any node can say where the leader's API is (default: --api-listen)."),
+        SettingKey(flag: "--data-dir", isBoolean: false, defaultValue: AgentSettings.defaultDataDir, help: "Where term, vote and log are kept (locked; one agent per dir)."),
+        SettingKey(flag: "--cluster-secret-file", isBoolean: false, defaultValue: nil, help: "File with the shared secret peers prove they hold (32 random bytes: head -c 32 /dev/urandom)."),
+        SettingKey(flag: "--insecure-peers", isBoolean: true, defaultValue: "false", help: "Run without a cluster secret (tests on one machine only)."),
+        SettingKey(flag: "--bootstrap", isBoolean: true, defaultValue: "false", help: "Allow starting with an empty data dir: only the first start of a new cluster."),
+        SettingKey(flag: "--cluster-id", isBoolean: false, defaultValue: "baton", help: "Name of this cluster; peers of another cluster are refused."),
+        SettingKey(flag: "--witness", isBoolean: true, defaultValue: "false", help: "Vote and acknowledge, but never campaign or hold office."),
+        SettingKey(flag: "--election-timeout", isBoolean: false, defaultValue: "150ms..300ms", help: "Randomized election timeout MIN..MAX; MIN is also the vote stickiness window."),
+        SettingKey(flag: "--heartbeat-interval", isBoolean: false, defaultValue: "50ms", help: "How often the leader renews its lease."),
+        SettingKey(flag: "--max-drift", isBoolean: false, defaultValue: "0.05", help: "Largest clock-rate drift between nodes, as a fraction (shortens the lease)."),
+        SettingKey(flag: "--log-format", isBoolean: false, defaultValue: "text", help: "text or json."),
+    ]
+
+    static func key(_ flag: String) -> SettingKey { all.first { $0.flag == flag }! }
+}
+
+extension AgentSettings {
+    /// resolve applies the precedence flags > environment > file > default and validates
+    /// every value. `flags` maps a flag (`--id`) to its text (`"true"` for a boolean given
+    /// without a value); `fileText` is the content of `--config FILE`, if any.
+    public static func resolve(flags: [String: String], environment: [String: String],
+                               fileText: String?, fileName: String = "config file") throws(ConfigError) -> AgentSettings {
+        let file = try fileText.map { (t) throws(ConfigError) in try parseSettingsFile(t, name: fileName) } ?? [:]
+        for flag in flags.keys where !AgentSettingKeys.all.contains(where: { $0.flag == flag }) {
+            throw ConfigError(flag: flag, "unknown setting")
+        }
+        func value(_ flag: String) -> String? {
+            let key = AgentSettingKeys.key(flag)
+            return flags[flag] ?? environment[key.environmentName] ?? file[key.environmentName] ?? key.defaultValue
+        }
+        func required(_ flag: String) throws(ConfigError) -> String {
+            guard let v = value(flag), !v.isEmpty else {
+                throw ConfigError(flag: flag, "required (or set \(AgentSettingKeys.key(flag).environmentName))")
+            }
+            return v
+        }
+        func bool(_ flag: String) throws(ConfigError) -> Bool {
+            switch value(flag)?.lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off", nil: return false
+            case let other?: throw ConfigError(flag: flag, "'\(other)' is not true or false")
+            }
+        }
+
+        let id = try required("--id")
+        let members = try parsePeers(try required("--peers"))
+        guard let me = members.first(where: { $0.name == id }) else {
+            throw ConfigError(flag: "--id", "'\(id)' is not one of --peers (\(members.map(\.name).joined(separator: ", ")))")
+        }
+        let peerListen = try value("--peer-listen").map { (s) throws(ConfigError) in try HostPort(parsing: s, flag: "--peer-listen") } ?? me.peerAddress
+        let apiListen = try HostPort(parsing: try required("--api-listen"), flag: "--api-listen")
+        let peerAdvertise = try value("--peer-advertise").map { (s) throws(ConfigError) in try HostPort(parsing: s, flag: "--peer-advertise") } ?? peerListen
+        let apiAdvertise = try value("--api-advertise").map { (s) throws(ConfigError) in try HostPort(parsing: s, flag: "--api-advertise") } ?? apiListen
+        if apiListen == peerListen {
+            throw ConfigError(flag: "--api-listen", "\(apiListen) is also the peer address; give the API its own port")
+        }
+        let clusterID = try required("--cluster-id")
+        guard clusterID.utf8.count <= 64, isValidMemberName(clusterID) else {
+            throw ConfigError(flag: "--cluster-id", "'\(clusterID)' must be 1–63 letters, digits, '-', '_', '.'")
+        }
+        let insecure = try bool("--insecure-peers")
+        let secretFile = value("--cluster-secret-file")
+        if secretFile == nil && !insecure {
+            throw ConfigError(flag: "--cluster-secret-file", "required: peers must prove they hold a shared secret. Create one with 'head -c 32 /dev/urandom > /etc/baton/secret; chmod 600 /etc/baton/secret' and copy it to every member, or pass --insecure-peers for a test cluster on one machine")
+        }
+        let logFormat = try required("--log-format")
+        guard let format = LogFormat(rawValue: logFormat) else {
+            throw ConfigError(flag: "--log-format", "'\(logFormat)' is not text or json")
+        }
+
+        var raft = Options()
+        (raft.electionTimeoutMin, raft.electionTimeoutMax) = try parseDurationRange(try required("--election-timeout"), flag: "--election-timeout")
+        raft.heartbeatInterval = try parseDuration(try required("--heartbeat-interval"), flag: "--heartbeat-interval")
+        let driftText = try required("--max-drift")
+        guard let drift = Double(driftText), drift >= 0, drift < 0.5 else {
+            throw ConfigError(flag: "--max-drift", "'\(driftText)' is not a fraction in [0, 0.5), e.g. 0.05 for 5 %")
+        }
+        raft.maxDrift = drift
+        do { try raft.validate() } catch {
+            let flag = error.message.contains("heartbeat") ? "--heartbeat-interval" : error.message.contains("drift") ? "--max-drift" : "--election-timeout"
+            throw ConfigError(flag: flag, error.message)
+        }
+        let witness = try bool("--witness")
+        if witness && members.count == 1 {
+            throw ConfigError(flag: "--witness", "a single-member cluster needs a member that can lead")
+        }
+        return AgentSettings(
+            id: id, members: members, peerListen: peerListen, apiListen: apiListen,
+            peerAdvertise: peerAdvertise, apiAdvertise: apiAdvertise,
+            dataDir: try required("--data-dir"), clusterSecretFile: secretFile, insecurePeers: insecure,
+            bootstrap: try bool("--bootstrap"), clusterID: clusterID, witness: witness,
+            logFormat: format, raft: raft)
+    }
+}
+
+/// parseSettingsFile reads `BATON_KEY=value` lines; `#` starts a comment; a value may be
+/// wrapped in single or double quotes. Unknown keys are refused (a typo would otherwise
+/// be silently ignored), naming the line.
+public func parseSettingsFile(_ text: String, name: String) throws(ConfigError) -> [String: String] {
+    let known = Set(AgentSettingKeys.all.map(\.environmentName))
+    var out: [String: String] = [:]
+    for (n, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let line = rawLine.trimmingSpaces
+        if line.isEmpty || line.hasPrefix("#") { continue }
+        let kv = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        let key = kv[0].trimmingSpaces
+        guard kv.count == 2 else { throw ConfigError(flag: "--config", "\(name) line \(n + 1): expected BATON_KEY=value") }
+        guard known.contains(String(key)) else {
+            throw ConfigError(flag: "--config", "\(name) line \(n + 1): unknown setting \(key)")
+        }
+        var value = kv[1].trimmingSpaces
+        if value.count >= 2, let q = value.first, q == "\"" || q == "'", value.last == q {
+            value = value.dropFirst().dropLast()
+        }
+        out[String(key)] = String(value)
+    }
+    return out
+}

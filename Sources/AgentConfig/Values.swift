@@ -1,0 +1,131 @@
+public import RaftCore
+
+/// ConfigError names the setting at fault, what is wrong, and how to fix it. The agent
+/// prints it and exits 2 (a bad flag must not restart in a loop under systemd).
+public struct ConfigError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The flag as the user would write it, e.g. `--election-timeout`.
+    public var flag: String
+    public var message: String
+    public init(flag: String, _ message: String) { self.flag = flag; self.message = message }
+    public var description: String { "\(flag): \(message)" }
+}
+
+/// parseDuration reads `150ms`, `2s` or `1.5s` (design: durations accept ms and s).
+/// A bare number is refused: the unit is what stops `--hook-timeout 30` meaning 30 ms
+/// to one reader and 30 s to another.
+public func parseDuration(_ text: String, flag: String) throws(ConfigError) -> Interval {
+    let t = text.trimmingSpaces
+    let (number, scale): (Substring, Double)
+    if t.hasSuffix("ms") { (number, scale) = (t.dropLast(2), 1e6) }
+    else if t.hasSuffix("s") { (number, scale) = (t.dropLast(1), 1e9) }
+    else { throw ConfigError(flag: flag, "'\(text)' has no unit; write it with ms or s, e.g. 150ms or 2s") }
+    guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+          let value = Double(number), value.isFinite else {
+        throw ConfigError(flag: flag, "'\(text)' is not a duration; write a number with ms or s, e.g. 150ms or 2s")
+    }
+    let ns = value * scale
+    guard ns <= 86_400e9 else { throw ConfigError(flag: flag, "'\(text)' is longer than a day") }
+    return Interval(nanoseconds: Int64(ns.rounded()))
+}
+
+/// parseDurationRange reads `MIN..MAX`, e.g. `150ms..300ms`.
+public func parseDurationRange(_ text: String, flag: String) throws(ConfigError) -> (min: Interval, max: Interval) {
+    let parts = text.split(separator: "..", omittingEmptySubsequences: false)
+    guard parts.count == 2 else {
+        throw ConfigError(flag: flag, "'\(text)' is not a range; write MIN..MAX, e.g. 150ms..300ms")
+    }
+    let lo = try parseDuration(String(parts[0]), flag: flag)
+    let hi = try parseDuration(String(parts[1]), flag: flag)
+    guard lo < hi else {
+        throw ConfigError(flag: flag, "'\(text)': the minimum must be below the maximum (the randomized range keeps elections from splitting forever)")
+    }
+    return (lo, hi)
+}
+
+/// HostPort is an address as written in settings: a DNS name (Kubernetes headless
+/// services), an IPv4 address or a bracketed IPv6 address, and a port. Names are
+/// resolved by the transport, off the event loop, and again on every reconnect.
+public struct HostPort: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) { self.host = host; self.port = port }
+
+    public init(parsing text: String, flag: String) throws(ConfigError) {
+        let t = text.trimmingSpaces
+        let hostPart: Substring, portPart: Substring
+        if t.hasPrefix("[") {
+            guard let close = t.firstIndex(of: "]"), t[t.index(after: close)...].hasPrefix(":") else {
+                throw ConfigError(flag: flag, "'\(text)' is not [IPv6]:PORT")
+            }
+            hostPart = t[t.index(after: t.startIndex)..<close]
+            portPart = t[t.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = t.lastIndex(of: ":") else {
+                throw ConfigError(flag: flag, "'\(text)' has no port; write HOST:PORT, e.g. 127.0.0.1:7001")
+            }
+            hostPart = t[..<colon]
+            portPart = t[t.index(after: colon)...]
+            if hostPart.contains(":") {
+                throw ConfigError(flag: flag, "'\(text)': put an IPv6 address in brackets, e.g. [::1]:7001")
+            }
+        }
+        guard !hostPart.isEmpty, hostPart.count <= 253,
+              hostPart.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._:".contains($0)) }) else {
+            throw ConfigError(flag: flag, "'\(text)' has an invalid host")
+        }
+        guard let port = UInt16(portPart), port > 0 else {
+            throw ConfigError(flag: flag, "'\(text)' has a port that is not a number in 1...65535")
+        }
+        self.host = String(hostPart)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Member is one entry of `--peers`: a name and the address its peer transport listens on.
+public struct Member: Hashable, Sendable {
+    public var name: String
+    public var peerAddress: HostPort
+    public init(name: String, peerAddress: HostPort) { self.name = name; self.peerAddress = peerAddress }
+}
+
+/// isValidMemberName: 1–63 characters of letters, digits, `-`, `_`, `.`; these names
+/// appear in logs, headers, hook environments and the peer handshake.
+public func isValidMemberName(_ s: String) -> Bool {
+    !s.isEmpty && s.utf8.count <= 63 && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+}
+
+/// parsePeers reads `n1=127.0.0.1:7001,n2=127.0.0.1:7002,…` (1 to 7 members, names unique).
+public func parsePeers(_ text: String, flag: String = "--peers") throws(ConfigError) -> [Member] {
+    var members: [Member] = []
+    for item in text.split(separator: ",") {
+        let kv = item.split(separator: "=", maxSplits: 1)
+        guard kv.count == 2 else {
+            throw ConfigError(flag: flag, "'\(item)' is not NAME=HOST:PORT (e.g. n1=127.0.0.1:7001)")
+        }
+        let name = String(kv[0]).trimmingSpaces
+        guard isValidMemberName(String(name)) else {
+            throw ConfigError(flag: flag, "'\(name)' is not a valid member name (1–63 letters, digits, '-', '_', '.')")
+        }
+        guard !members.contains(where: { $0.name == name }) else {
+            throw ConfigError(flag: flag, "member '\(name)' is listed twice")
+        }
+        members.append(Member(name: String(name), peerAddress: try HostPort(parsing: String(kv[1]), flag: flag)))
+    }
+    guard !members.isEmpty else { throw ConfigError(flag: flag, "no members; write n1=HOST:PORT,n2=HOST:PORT,…") }
+    guard members.count <= 7 else {
+        throw ConfigError(flag: flag, "\(members.count) members; Baton supports 1 to 7 voters (more slow every election)")
+    }
+    return members
+}
+
+extension StringProtocol {
+    var trimmingSpaces: Substring {
+        let s = self[...]
+        guard let first = s.firstIndex(where: { $0 != " " && $0 != "\t" }) else { return Substring("") }
+        let last = s.lastIndex(where: { $0 != " " && $0 != "\t" })!
+        return Substring(s[first...last])
+    }
+}
