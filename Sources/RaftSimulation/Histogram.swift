@@ -34,9 +34,3 @@ public struct Histogram: Sendable {
         return sorted[Swift.min(Swift.max(rank, 0), sorted.count - 1)]
     }
 }
-
-/// runSimulation plays one seed with the given settings.
-public func runSimulation(seed: UInt64, settings: SimulationSettings) -> RunResult {
-    var simulation = Simulation(seed: seed, settings: settings)
-    return simulation.run()
-}

@@ -548,6 +548,12 @@ public struct Simulation {
     }
 }
 
+/// runSimulation plays one seed with the given settings.
+public func runSimulation(seed: UInt64, settings: SimulationSettings) -> RunResult {
+    var simulation = Simulation(seed: seed, settings: settings)
+    return simulation.run()
+}
+
 /// TraceLog holds the trace lines of one run, up to `limit` (then it counts drops).
 final class TraceLog {
     let limit: Int

@@ -106,3 +106,23 @@ import Testing
         #expect(q.push(timeNs: 0, kind: .tick, node: 0) == false)
     }
 }
+
+@Suite struct HistogramTests {
+    @Test func percentilesByNearestRank() {
+        var h = Histogram(limit: 1000)
+        for v: Int64 in 1...100 { h.add(v) }
+        #expect(h.percentile(50) == 50)
+        #expect(h.percentile(99) == 99)
+        #expect(h.maxNs == 100)
+        #expect(h.count == 100)
+    }
+
+    @Test func staysBoundedAndKeepsTheMax() {
+        var h = Histogram(limit: 64)
+        for v: Int64 in 1...10_000 { h.add(v) }
+        #expect(h.samples.count < 64)
+        #expect(h.maxNs == 10_000)
+        let p50 = h.percentile(50)
+        #expect(p50 > 4_000 && p50 < 6_000)
+    }
+}
