@@ -53,6 +53,9 @@ extension Simulation {
             case 1...6:
                 // A false hint to one follower that still hears the leader (two at once
                 // would split the cut followers' votes between them).
+                // Its acks stop reaching the leader, so the leader cannot learn a higher
+                // term from it while its last echo still holds the lease up.
+                if k == 1, let c = scenarioTargets.first { network.setBlocked(from: c, to: scenarioNode, true) }
                 for c in scenarioTargets.prefix(1) where nodes[c].isUp {
                     note { "SCENARIO n\(c + 1) false hint" }
                     step(c, .leaderConnectionLost)
