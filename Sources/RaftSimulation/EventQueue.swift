@@ -111,14 +111,15 @@ enum EventKind: UInt8 {
     case fsyncDone
     /// The transport tells `node` its connection to the leader dropped; `payload` is its life.
     case connectionLost
-    /// The demote hook of `node` finished for term `payload`'s slot in `pendingDemotes`.
+    /// The demote hook of `node` finished for the office of term `payload`.
     case demoteFinished
     /// The process of `node` dies (kill -9): everything not yet durable is lost.
     case crash
     /// The process of `node` starts again from its durable state.
     case restart
-    /// The fault generator acts (random schedule), or a targeted scenario step `payload`.
+    /// The fault generator acts (random schedule).
     case chaos
+    /// Step `payload` of a targeted scenario.
     case scenarioStep
     /// The application proposes a command to whoever it believes leads.
     case propose

@@ -64,7 +64,8 @@ struct SimNode {
     var rng: SeededGenerator
     /// life counts process starts; events addressed to an earlier life are stale.
     var life: UInt32 = 0
-    /// pausedUntilNs > now means the process is stopped (SIGSTOP); events wait in `deferred`.
+    /// paused: the process is stopped (SIGSTOP); its events wait in `deferred` until the
+    /// resume event whose payload matches `pauseToken`.
     var paused = false
     var pauseToken: UInt32 = 0
     var deferred: [EventQueue.ScheduledEvent] = []
