@@ -42,6 +42,8 @@ struct InvariantChecker {
     var lastGrantCandidate: [NodeID?]
     /// lastTerm[i]: the term node i last showed, for "term never goes back".
     var lastTerm: [Term]
+    /// maxSentTerm[i]: the highest term of any non-pre-vote message node i sent.
+    var maxSentTerm: [Term]
     var wasLeader: [Bool]
     var commitSeen: [LogIndex]
     /// committedTerm[i-1] is the term of the committed entry at index i; commitTermOf is
@@ -60,6 +62,10 @@ struct InvariantChecker {
     /// core bug being fixed); toleratedCount says how often they were seen.
     var tolerated: Set<String> = []
     var toleratedCount = 0
+    /// checkDurableBeforeSend compares each send with the durable state (S5 directly).
+    /// Off, a send-before-persist defect must show through its consequences after a
+    /// crash (a vote forgotten, then given twice), which proves the crash model.
+    var checkDurableBeforeSend = true
     var elections = 0
 
     init(nodeCount: Int) {
@@ -69,6 +75,7 @@ struct InvariantChecker {
         lastGrantTerm = Array(repeating: 0, count: nodeCount)
         lastGrantCandidate = Array(repeating: nil, count: nodeCount)
         lastTerm = Array(repeating: 0, count: nodeCount)
+        maxSentTerm = Array(repeating: 0, count: nodeCount)
         wasLeader = Array(repeating: false, count: nodeCount)
         commitSeen = Array(repeating: 0, count: nodeCount)
     }
@@ -281,7 +288,7 @@ struct InvariantChecker {
         case .voteResponse(let granted):
             if granted {
                 let hs = disk.hardState
-                if !(hs.term > m.term || (hs.term == m.term && hs.votedFor == m.to)) {
+                if checkDurableBeforeSend && !(hs.term > m.term || (hs.term == m.term && hs.votedFor == m.to)) {
                     return Violation(property: "S5", detail: "n\(i + 1) sent a vote for \(m.to) in term \(m.term) before persisting it (durable term \(hs.term), vote \(hs.votedFor.map { "\($0)" } ?? "none"))", timeNs: realNs)
                 }
                 if m.term < lastGrantTerm[i] || (m.term == lastGrantTerm[i] && lastGrantCandidate[i] != nil && lastGrantCandidate[i] != m.to) {
@@ -291,13 +298,14 @@ struct InvariantChecker {
                 lastGrantCandidate[i] = m.to
             }
         case .appendResponse(let success, let matchIndex, _, _):
-            if success && matchIndex > LogIndex(disk.log.count) {
+            if checkDurableBeforeSend && success && matchIndex > LogIndex(disk.log.count) {
                 return Violation(property: "S5", detail: "n\(i + 1) acknowledged index \(matchIndex) with only \(disk.log.count) entries durable", timeNs: realNs)
             }
         case .vote, .append, .timeoutNow:
             break
         }
-        if m.term > disk.hardState.term {
+        if m.term > maxSentTerm[i] { maxSentTerm[i] = m.term }
+        if checkDurableBeforeSend && m.term > disk.hardState.term {
             return Violation(property: "S5", detail: "n\(i + 1) sent a term-\(m.term) message (\(kindName(m.body))) before persisting that term (durable term \(disk.hardState.term))", timeNs: realNs)
         }
         return nil
@@ -317,6 +325,15 @@ struct InvariantChecker {
         commitSeen[i] = min(commitSeen[i], raft.commitIndex)
         if raft.term < disk.hardState.term || raft.log.count != disk.log.count {
             return Violation(property: "S5", detail: "n\(i + 1) restarted with term \(raft.term), \(raft.log.count) entries; durable: term \(disk.hardState.term), \(disk.log.count) entries", timeNs: realNs)
+        }
+        // What the node said before it died binds what it restarts with: the term of
+        // any message it sent, and the vote it granted in its durable term.
+        let hs = disk.hardState
+        if hs.term < maxSentTerm[i] {
+            return Violation(property: "S5", detail: "n\(i + 1) restarted in term \(hs.term) after sending messages of term \(maxSentTerm[i]): its term went back", timeNs: realNs)
+        }
+        if lastGrantTerm[i] == hs.term, let granted = lastGrantCandidate[i], hs.votedFor != granted {
+            return Violation(property: "S5", detail: "n\(i + 1) restarted in term \(hs.term) with vote \(hs.votedFor.map { "\($0)" } ?? "none") after granting \(granted) in that term: its vote went back", timeNs: realNs)
         }
         lastTerm[i] = raft.term
         return nil

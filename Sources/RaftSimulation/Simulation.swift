@@ -91,6 +91,7 @@ public struct Simulation {
         queue = EventQueue(capacity: settings.queueCapacity)
         checker = InvariantChecker(nodeCount: n)
         checker.tolerated = settings.tolerated
+        checker.checkDurableBeforeSend = settings.checkDurableBeforeSend
         healed = Array(repeating: true, count: n)
 
         let driftPpm = Int64(options.maxDrift * 1_000_000)

@@ -58,6 +58,9 @@ public struct SimulationSettings: Sendable {
     /// tolerated properties are counted but do not fail a run: only for a known core bug
     /// that is being fixed, so the rest of the checkers can still be exercised.
     public var tolerated: Set<String> = []
+    /// checkDurableBeforeSend: compare every send with the durable state (see
+    /// `InvariantChecker.checkDurableBeforeSend`); off only to test the crash model.
+    public var checkDurableBeforeSend = true
     /// traceLimit caps the recorded trace lines (0: no trace, the fast path).
     public var traceLimit: Int = 0
     /// eventLimit stops a runaway run with a simulator error (style rule 11).

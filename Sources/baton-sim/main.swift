@@ -45,6 +45,9 @@ struct BatonSim: ParsableCommand {
     @Option(help: "Count but do not fail on this property (repeatable): only while a known core bug is being fixed.")
     var tolerate: [String] = []
 
+    @Flag(help: "Do not compare sends with durable state: a send-before-persist defect must then show after a crash.")
+    var noDurableSendCheck = false
+
     @Flag(help: "Print the event trace of --seed.")
     var trace = false
 
@@ -80,6 +83,7 @@ struct BatonSim: ParsableCommand {
         s.safetyPhase = Interval(nanoseconds: parseDurationNs(duration)!)
         s.injectedBugs = Set(injectBug.compactMap(InjectedBug.init(rawValue:)))
         s.tolerated = Set(tolerate)
+        s.checkDurableBeforeSend = !noDurableSendCheck
         if scenario == "targeted" {
             s.scenario = Scenario.targeted(for: s.injectedBugs.first!)
         } else {
@@ -111,6 +115,7 @@ struct BatonSim: ParsableCommand {
         for b in injectBug { f += " --inject-bug \(b)" }
         if scenario != "random" { f += " --scenario \(scenario)" }
         for t in tolerate { f += " --tolerate \(t)" }
+        if noDurableSendCheck { f += " --no-durable-send-check" }
         return f
     }
 

@@ -99,4 +99,18 @@ import Testing
         #expect(caught != nil, "\(bug.rawValue) not caught in \(Self.seedLimit) seeds")
         if let (_, v) = caught { #expect(Self.expectedProperties(bug).contains(v.property), "\(v)") }
     }
+
+    /// With the direct send check off, send-before-persist must still show through a
+    /// crash inside the fsync window: the restarted node has forgotten a vote it gave.
+    @Test func crashInsideTheFsyncWindowExposesSendBeforePersist() {
+        var s = Self.settings(.three, safetyS: 6, bugs: [.sendBeforePersist], scenario: .crashAfterVote)
+        s.checkDurableBeforeSend = false
+        let caught = (UInt64(1)...Self.seedLimit).lazy.compactMap { runSimulation(seed: $0, settings: s).violation }.first
+        #expect(caught?.property == "S5", "\(String(describing: caught))")
+        #expect(caught?.detail.contains("restarted") == true, "\(String(describing: caught))")
+        // And the same schedule is legal: without the bug it passes.
+        var clean = s
+        clean.injectedBugs = []
+        #expect(Self.failures(clean, seeds: 1...10).isEmpty)
+    }
 }
