@@ -42,7 +42,7 @@ public struct TimerFD: ~Copyable {
 }
 
 /// EventFD is a counter another thread increments to wake the loop.
-public struct EventFD: ~Copyable {
+public struct EventFD: ~Copyable, Sendable {
     public let descriptor: FileDescriptor
 
     public init(nonBlocking: Bool = true) throws(Errno) {
@@ -119,5 +119,14 @@ public enum ChildProcess {
         }
         if result != 0 { throw Errno(rawValue: result) }
         return pid
+    }
+}
+
+/// EventFDSignal signals an eventfd known only by number, for a thread that must not
+/// own it (the owner is guaranteed by the caller to outlive the call).
+public enum EventFDSignal {
+    public static func signal(_ descriptor: Int32) {
+        var one: UInt64 = 1
+        _ = try? retryingNonBlocking("write") { Glibc.write(descriptor, &one, 8) }
     }
 }

@@ -5,7 +5,7 @@ import Glibc
 
 /// FileDescriptor owns an open descriptor and closes it when it goes out of scope, so a
 /// descriptor can neither leak on an error path nor be closed twice.
-public struct FileDescriptor: ~Copyable {
+public struct FileDescriptor: ~Copyable, Sendable {
     /// rawValue is the kernel's number for the descriptor; valid while `self` lives.
     public let rawValue: Int32
 
