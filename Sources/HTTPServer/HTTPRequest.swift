@@ -28,8 +28,12 @@ public struct HTTPRequest: ~Copyable {
     /// head is what the parser found (method, version, keep-alive, ranges).
     public let head: HTTPRequestHead
     /// base is the first byte of the request; ranges in `head` are relative to it.
-    let base: UnsafeRawPointer
-    let headerSlots: UnsafeBufferPointer<HeaderSlot>
+    var base: UnsafeRawPointer { headBytes.baseAddress! }
+    /// headBytes is the request line and header section; every range in `head` and in
+    /// the header slots lies inside it (for the parser's helpers such as `firstHeader`).
+    public let headBytes: UnsafeRawBufferPointer
+    /// headerSlots are the parsed fields (`head.headerCount` of them).
+    public let headerSlots: UnsafeBufferPointer<HeaderSlot>
     /// body is the request body (`head.contentLength` bytes).
     public let body: UnsafeRawBufferPointer
     /// held is the name to use with `HTTPServer.complete` if the handler returns `.hold`.
@@ -65,54 +69,19 @@ public struct HTTPRequest: ~Copyable {
         }
     }
 
-    /// queryParameter returns the decoded value of the first `name=value` pair in the
-    /// query string (`%XX` and `+` decoded), "" for a bare `name`, nil when absent or
-    /// when the encoding is invalid.
+    /// queryParameter returns the decoded value (`%XX` and `+` decoded, by the
+    /// parser's helpers) of the first `name=value` pair in the query, "" for a bare
+    /// `name`, nil when absent or badly encoded. Allocates: for handlers off the hot path.
     public func queryParameter(_ name: String) -> String? {
-        let query = bytes(head.query)
-        var start = 0
-        while start <= query.count {
-            var end = start
-            while end < query.count && query[end] != UInt8(ascii: "&") { end += 1 }
-            let pair = UnsafeRawBufferPointer(rebasing: query[start..<end])
-            var equals = 0
-            while equals < pair.count && pair[equals] != UInt8(ascii: "=") { equals += 1 }
-            if let key = percentDecode(UnsafeRawBufferPointer(rebasing: pair[0..<equals])), key == name {
-                if equals >= pair.count { return "" }
-                return percentDecode(UnsafeRawBufferPointer(rebasing: pair[(equals + 1)...]))
-            }
-            start = end + 1
+        let buffer = headBytes
+        for pair in QueryParameters(head.query, in: buffer) {
+            guard let key = try? percentDecoded(pair.name.bytes(in: buffer), plusAsSpace: true),
+                  key.elementsEqual(name.utf8) else { continue }
+            guard let value = try? percentDecoded(pair.value.bytes(in: buffer), plusAsSpace: true) else { return nil }
+            return String(validating: value, as: UTF8.self)
         }
         return nil
     }
-}
-
-/// percentDecode decodes `%XX` and `+` (form encoding) to a String; nil on a bad escape
-/// or invalid UTF-8.
-public func percentDecode(_ bytes: UnsafeRawBufferPointer) -> String? {
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count)
-    var i = 0
-    func hex(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
-    while i < bytes.count {
-        let c = bytes[i]
-        if c == UInt8(ascii: "%") {
-            guard i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) else { return nil }
-            out.append(h << 4 | l)
-            i += 3
-        } else {
-            out.append(c == UInt8(ascii: "+") ? UInt8(ascii: " ") : c)
-            i += 1
-        }
-    }
-    return String(validating: out, as: UTF8.self)
 }
 
 /// asciiCaseInsensitiveEqual compares header names (which are ASCII tokens).

@@ -65,7 +65,7 @@ public final class HTTPServer: EventHandler {
         notImplementedMethod = PreparedResponse(status: 501, text: "method not implemented\n")
         for (status, text) in [(400, "bad request\n"), (408, "request timeout\n"), (413, "content too large\n"),
                                (414, "URI too long\n"), (431, "request header fields too large\n"),
-                               (501, "not implemented\n"), (505, "HTTP version not supported\n"),
+                               (501, "not implemented\n"), (505, "HTTP version not supported\n"), (417, "expectation failed\n"),
                                (500, "internal server error\n")] {
             errorResponses[status] = PreparedResponse(status: status, text: text)
         }
@@ -416,7 +416,7 @@ public final class HTTPServer: EventHandler {
         let serial = connection.nextSerial
         connection.nextSerial &+= 1
         let request = HTTPRequest(
-            head: head, base: base, headerSlots: UnsafeBufferPointer(rebasing: headerSlots[0..<head.headerCount]),
+            head: head, headBytes: UnsafeRawBufferPointer(start: base, count: consumed), headerSlots: UnsafeBufferPointer(rebasing: headerSlots[0..<head.headerCount]),
             body: UnsafeRawBufferPointer(start: base + consumed, count: head.contentLength),
             held: HeldRequest(descriptor: connection.descriptor, generation: connection.generation, serial: serial))
         switch handler(route, head.method)!(request) {

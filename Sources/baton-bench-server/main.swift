@@ -2,11 +2,12 @@
 // GET /leader, for bench/http to compare with nginx. Flags are parsed by hand so the
 // binary stays small (its idle RSS is one of the benchmark's figures).
 import EventLoop
+import HTTPParser
 import HTTPServer
 import Posix
 
 #if canImport(Glibc)
-import Glibc  // exit, stderr output only
+import Glibc  // exit and write(2) for messages only
 #endif
 
 let usage = "usage: baton-bench-server --listen HOST:PORT [--max-connections N]"
@@ -46,8 +47,9 @@ do {
     let loop = try EventLoop()
     let server = try HTTPServer(loop: loop, address: address, configuration: configuration)
     server.route(.get, "/leader") { _ in .respond(leader) }
-    print("baton-bench-server listening on \(server.localAddress)")
-    fflush(stdout)
+    // Written unbuffered: the benchmark waits for this line before starting load.
+    var ready = "baton-bench-server listening on \(server.localAddress)\n"
+    ready.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
     try loop.run()
 } catch {
     fail("\(error)")
