@@ -357,7 +357,7 @@ import Testing
     // MARK: connection cap
 
     @Test func connectionsOverTheCapGet503AndOthersKeepWorking() throws {
-        let server = try TestServer { $0.connectionsMax = 2 }
+        let server = try TestServer { $0.connectionsMax = 2; $0.lingerTimeoutMs = 200 }
         defer { server.stop() }
         let first = try server.client()
         let second = try server.client()
