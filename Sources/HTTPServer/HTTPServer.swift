@@ -79,9 +79,16 @@ public final class HTTPServer: EventHandler {
 
     // MARK: routing
 
+    /// HandlerBox holds a handler in a concrete struct field: an `Array<HTTPHandler?>`
+    /// would store closures at generic abstraction, and reading one back would allocate
+    /// a reabstraction thunk on every request.
+    private struct HandlerBox {
+        let call: HTTPHandler
+    }
+
     private struct Route {
         var path: [UInt8]
-        var handlers: [HTTPHandler?] = Array(repeating: nil, count: 10)
+        var handlers: [HandlerBox?] = Array(repeating: nil, count: 10)
         var methodNotAllowed: PreparedResponse
     }
 
@@ -98,7 +105,7 @@ public final class HTTPServer: EventHandler {
             routes.append(Route(path: bytes, methodNotAllowed: notFound))
             index = routes.count - 1
         }
-        routes[index].handlers[Int(method.rawValue)] = handler
+        routes[index].handlers[Int(method.rawValue)] = HandlerBox(call: handler)
         // 405 must list what is allowed (RFC 9110 §15.5.6), so rebuild it now.
         var allowed: [String] = []
         let names: [(HTTPMethod, String)] = [(.get, "GET"), (.head, "HEAD"), (.post, "POST"), (.put, "PUT"),
@@ -398,7 +405,7 @@ public final class HTTPServer: EventHandler {
         return nil
     }
 
-    private func handler(_ route: Route, _ method: HTTPMethod) -> HTTPHandler? {
+    private func handler(_ route: Route, _ method: HTTPMethod) -> HandlerBox? {
         if let h = route.handlers[Int(method.rawValue)] { return h }
         if method == .head { return route.handlers[Int(HTTPMethod.get.rawValue)] }
         return nil
@@ -419,7 +426,7 @@ public final class HTTPServer: EventHandler {
             head: head, headBytes: UnsafeRawBufferPointer(start: base, count: consumed), headerSlots: UnsafeBufferPointer(rebasing: headerSlots[0..<head.headerCount]),
             body: UnsafeRawBufferPointer(start: base + consumed, count: head.contentLength),
             held: HeldRequest(descriptor: connection.descriptor, generation: connection.generation, serial: serial))
-        switch handler(route, head.method)!(request) {
+        switch handler(route, head.method)!.call(request) {
         case .respond(let response):
             appendResponse(connection, response, isHead: isHead, versionMinor: head.versionMinor)
         case .hold(let timeoutMs, let onTimeout):
