@@ -35,6 +35,10 @@ public final class HTTPServer: EventHandler {
     /// discard is scratch space for input read and thrown away (lingering close).
     private let discard: UnsafeMutableRawBufferPointer
     private let inputBytesMax: Int
+    /// reparseStrideBytes: with no new line end, the parser is called again only after
+    /// this many more bytes; small enough that a request line over its limit is still
+    /// refused promptly.
+    private let reparseStrideBytes: Int
     private let holdRefused: PreparedResponse
     private let notFound: PreparedResponse
     private let notImplementedMethod: PreparedResponse
@@ -57,6 +61,7 @@ public final class HTTPServer: EventHandler {
         listenerDescriptor = listener.rawValue
         self.listener = listener
         inputBytesMax = configuration.inputBytesMax
+        reparseStrideBytes = max(16, min(1024, configuration.limits.requestLineBytesMax / 4))
         headerSlots = .allocate(capacity: max(configuration.limits.headerCountMax, 1))
         headerSlots.initialize(repeating: HeaderSlot())
         discard = .allocate(byteCount: 4096, alignment: 16)
@@ -335,11 +340,21 @@ public final class HTTPServer: EventHandler {
                 return
             }
             let base = connection.input + connection.inputStart
+            // The parser starts over on every call (its contract), so a client that
+            // dribbles bytes would cost quadratic time. Call it only when it can say
+            // something new: the body it waits for is complete, a line ended, or a
+            // stride of bytes arrived (so a limit is still caught within a stride).
+            if connection.awaitedBytes > 0 && available < connection.awaitedBytes { return }
+            if connection.scannedBytes > 0 && available - connection.scannedBytes < reparseStrideBytes
+                && !containsLineFeed(base, from: connection.scannedBytes, to: available) {
+                return
+            }
             var head = HTTPRequestHead()
             let result = parseRequestHead(UnsafeRawBufferPointer(start: base, count: available),
                                           limits: configuration.limits, head: &head, headers: headerSlots)
             switch result {
             case .partial:
+                connection.scannedBytes = available
                 if connection.phase != .readingHead {
                     connection.phase = .readingHead
                     connection.deadlineNs = now + Self.ns(configuration.headerReadTimeoutMs)
@@ -355,7 +370,9 @@ public final class HTTPServer: EventHandler {
                 return
             case .complete(let consumed):
                 let total = consumed + head.contentLength
+                connection.scannedBytes = 0
                 if available < total {
+                    connection.awaitedBytes = total
                     if connection.phase != .readingBody {
                         connection.phase = .readingBody
                         connection.deadlineNs = now + Self.ns(configuration.bodyReadTimeoutMs)
@@ -378,6 +395,7 @@ public final class HTTPServer: EventHandler {
                     return
                 }
                 connection.sentContinue = false
+                connection.awaitedBytes = 0
                 connection.phase = .waiting
                 connection.deadlineNs = now + Self.ns(configuration.idleTimeoutMs)
                 dispatch(connection, head, base: base, consumed: consumed)
@@ -607,6 +625,18 @@ public final class HTTPServer: EventHandler {
     }
 
     @inline(__always) private static func ns(_ ms: Int) -> UInt64 { UInt64(ms) * 1_000_000 }
+}
+
+/// containsLineFeed says whether a LF is among the bytes `from..<to` of `base`, looking
+/// one byte back so a CRLF split across reads is seen.
+@inline(__always)
+private func containsLineFeed(_ base: UnsafeRawPointer, from: Int, to: Int) -> Bool {
+    var i = max(0, from - 1)
+    while i < to {
+        if base.load(fromByteOffset: i, as: UInt8.self) == 10 { return true }
+        i += 1
+    }
+    return false
 }
 
 @inline(__always)
