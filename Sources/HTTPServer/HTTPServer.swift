@@ -193,7 +193,7 @@ public final class HTTPServer: EventHandler {
             if connection.isClosed { return }
         }
         if !events.isDisjoint(with: [.readable, .hangup, .error]) {
-            readAndServe(connection)
+            readAndServe(connection, failing: !events.isDisjoint(with: [.hangup, .error]))
         }
     }
 
@@ -291,13 +291,14 @@ public final class HTTPServer: EventHandler {
 
     // MARK: reading
 
-    private func readAndServe(_ connection: Connection) {
+    private func readAndServe(_ connection: Connection, failing: Bool = false) {
         if connection.inputEnd == connection.inputCapacity {
-            let room = connection.inputCapacity - connection.inputAvailable
-            if !connection.makeInputRoom(total: connection.inputAvailable + max(room, 1), limit: inputBytesMax) {
-                // Full of a request we cannot consume yet (held or backpressured): the
-                // interest update below stops reading until that changes.
-                updateInterest(connection)
+            let wanted = min(inputBytesMax, connection.inputAvailable + configuration.inputChunkBytes)
+            if wanted <= connection.inputAvailable || !connection.makeInputRoom(total: wanted, limit: inputBytesMax) {
+                // Full of requests we cannot consume yet (held or backpressured): stop
+                // reading until that changes. Hang-up and error are reported whatever the
+                // interest, so on those close now rather than be woken again and again.
+                if failing { close(connection) } else { updateInterest(connection) }
                 return
             }
         }

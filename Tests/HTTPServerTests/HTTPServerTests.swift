@@ -99,6 +99,30 @@ import Testing
         #expect(c.buffer.isEmpty)
     }
 
+    @Test func servesOverIPv6() throws {
+        let server = try TestServer(listen: "[::1]:0")
+        defer { server.stop() }
+        #expect(server.address.isIPv6)
+        let c = try server.client()
+        try c.send("GET /a HTTP/1.1\r\nHost: [::1]\r\n\r\n")
+        #expect(try c.readResponse().body == "A")
+    }
+
+    @Test func halfClosedClientGetsItsPipelinedAnswersThenClose() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let c = try server.client()
+        try c.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n")
+        Socket.shutdownWrite(c.socket)  // like `printf ... | nc`
+        let first = try c.readResponse()
+        let second = try c.readResponse()
+        #expect(first.body == "A")
+        #expect(second.body == "B")
+        // Whether the last answer says `Connection: close` depends on whether the FIN
+        // arrived with the requests or after; either way the server then closes.
+        #expect(try c.isClosedByServer())
+    }
+
     @Test func queryStringsAndHeadersReachHandlersDecoded() throws {
         let server = try TestServer()
         defer { server.stop() }
@@ -366,6 +390,7 @@ import Testing
             #expect(try c.readResponse().status == 200)
         }
         let third = try server.client()
+        try third.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
         let refused = try third.readResponse()
         #expect(refused.status == 503)
         #expect(refused.headers["connection"] == "close")

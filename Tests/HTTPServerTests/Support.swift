@@ -12,14 +12,14 @@ final class TestServer: Sendable {
     let thread: EventLoopThread
     let address: SocketAddress
 
-    init(_ configure: @Sendable (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
+    init(listen: String = "127.0.0.1:0", _ configure: @Sendable (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
         var configuration = HTTPServerConfiguration()
         // Short timeouts so timeout tests run fast; tests that need them tune further.
         configuration.timeoutCheckIntervalMs = 10
         configure(&configuration)
         let frozen = configuration
         (thread, address) = try EventLoopThread.start { loop in
-            let server = try HTTPServer(loop: loop, address: SocketAddress(parsing: "127.0.0.1:0"), configuration: frozen)
+            let server = try HTTPServer(loop: loop, address: SocketAddress(parsing: listen), configuration: frozen)
             installRoutes(server)
             return server.localAddress
         }
