@@ -43,6 +43,10 @@ public final class HTTPServer: EventHandler {
     private let notFound: PreparedResponse
     private let notImplementedMethod: PreparedResponse
     private var errorResponses: [Int: PreparedResponse] = [:]
+    /// handlerRunning is true while a handler runs (see `answerHold`).
+    private var handlerRunning = false
+    /// resumeAfterHandler: connections to serve once the running handler returns.
+    private var resumeAfterHandler: [Connection] = []
 
     private static let continueLine: StaticString = "HTTP/1.1 100 Continue\r\n\r\n"
     private static let closeLine: StaticString = "Connection: close\r\n"
@@ -161,8 +165,23 @@ public final class HTTPServer: EventHandler {
         appendResponse(connection, response, isHead: hold.isHead, versionMinor: hold.versionMinor)
         connection.phase = .waiting
         connection.deadlineNs = loop.nowNs + Self.ns(configuration.idleTimeoutMs)
+        if handlerRunning {
+            // Called from inside a handler: parsing this connection's next requests now
+            // would overwrite the header slots that handler's request still points into.
+            resumeAfterHandler.append(connection)
+            return
+        }
         processRequests(connection)
         flush(connection)
+    }
+
+    /// resumeDeferred serves connections whose held request a handler completed.
+    private func resumeDeferred() {
+        while let connection = resumeAfterHandler.popLast() {
+            guard !connection.isClosed else { continue }
+            processRequests(connection)
+            flush(connection)
+        }
     }
 
     // MARK: shutting down
@@ -445,7 +464,11 @@ public final class HTTPServer: EventHandler {
             head: head, headBytes: UnsafeRawBufferPointer(start: base, count: consumed), headerSlots: UnsafeBufferPointer(rebasing: headerSlots[0..<head.headerCount]),
             body: UnsafeRawBufferPointer(start: base + consumed, count: head.contentLength),
             held: HeldRequest(descriptor: connection.descriptor, generation: connection.generation, serial: serial))
-        switch handler(route, head.method)!.call(request) {
+        handlerRunning = true
+        let result = handler(route, head.method)!.call(request)
+        handlerRunning = false
+        if !resumeAfterHandler.isEmpty { resumeDeferred() }
+        switch result {
         case .respond(let response):
             appendResponse(connection, response, isHead: isHead, versionMinor: head.versionMinor)
         case .hold(let timeoutMs, let onTimeout):
