@@ -617,6 +617,9 @@ public final class HTTPServer: EventHandler {
         let now = loop.nowNs
         if connectionCount == 0 {
             if let t = sweepTimer { loop.cancel(t); sweepTimer = nil }
+            // Idle now: hand the closed connections' buffer pages back, so RSS after a
+            // burst of connections returns to the idle figure.
+            Memory.trimHeap()
             return
         }
         for case let connection? in connections {
