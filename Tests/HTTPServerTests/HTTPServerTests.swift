@@ -332,6 +332,54 @@ import Testing
         #expect(stats["connectionCount"] == 1)  // only the statistics connection itself
     }
 
+    @Test func lingeringCloseEndsForAClientThatKeepsSending() throws {
+        let server = try TestServer { $0.lingerTimeoutMs = 200 }
+        defer { server.stop() }
+        let c = try server.client()
+        try c.send("GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        #expect(try c.readResponse().body == "A")
+        // The answer arrived intact and the server sent FIN; input sent after it is
+        // discarded, and once the linger time is up the server closes for good (our
+        // sends then fail with a reset).
+        #expect(try c.isClosedByServer())
+        let start = Clock.boottime()
+        var closed = false
+        while !closed && Clock.boottime() - start < 3_000_000_000 {
+            do { try c.send("more garbage\r\n") } catch { closed = true }
+            try PosixThread.sleepMs(20)
+        }
+        #expect(closed)
+        #expect(Clock.boottime() - start >= 150_000_000)
+        #expect(Clock.boottime() - start < 2_000_000_000)
+        #expect(try server.statistics()["connectionCount"] == 1)
+    }
+
+    @Test func randomBytesNeverStopTheServer() throws {
+        let server = try TestServer { $0.headerReadTimeoutMs = 300 }
+        defer { server.stop() }
+        var generator = SystemRandomNumberGenerator()
+        var clients: [TestClient] = []
+        for i in 0..<100 {
+            let c = try server.client()
+            let count = Int.random(in: 1...600, using: &generator)
+            var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            if i % 2 == 0 { bytes = Array("GET /a HTTP/1.1\r\n".utf8) + bytes }  // deeper into the head
+            try? c.send(bytes)
+            clients.append(c)
+        }
+        // Every one of them is answered with an error (or timed out) and closed.
+        for c in clients {
+            #expect(try c.isClosedByServer(timeoutMs: 3000))
+            if !c.buffer.isEmpty {
+                let status = try c.readResponse().status
+                #expect([400, 404, 405, 408, 414, 431, 501, 505].contains(status) || status == 200)
+            }
+        }
+        let ok = try server.client()
+        try ok.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try ok.readResponse().body == "A")
+    }
+
     // MARK: backpressure
 
     @Test func outputIsBoundedForAClientThatReadsSlowly() throws {
