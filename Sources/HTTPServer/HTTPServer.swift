@@ -141,6 +141,10 @@ public final class HTTPServer: EventHandler {
         return true
     }
 
+    /// holdTimeoutResponder, when set, is asked for the answer to a held request whose
+    /// time ran out; nil (or no responder) sends the `onTimeout` given when holding.
+    public var holdTimeoutResponder: ((HeldRequest) -> PreparedResponse?)?
+
     /// isHeld says whether a held request still waits for an answer.
     public func isHeld(_ held: HeldRequest) -> Bool {
         guard let connection = connection(held), let hold = connection.hold else { return false }
@@ -156,7 +160,10 @@ public final class HTTPServer: EventHandler {
     private func holdExpired(_ held: HeldRequest) {
         guard let connection = connection(held), let hold = connection.hold, hold.serial == held.serial else { return }
         statistics.holdTimeouts += 1
-        answerHold(connection, hold, hold.onTimeout)
+        // The application may answer from its state at expiry rather than at hold time
+        // (a leader answer must check the lease when it is sent, design §2).
+        let response = holdTimeoutResponder?(held) ?? hold.onTimeout
+        answerHold(connection, hold, response)
     }
 
     private func answerHold(_ connection: Connection, _ hold: Connection.Hold, _ response: PreparedResponse) {

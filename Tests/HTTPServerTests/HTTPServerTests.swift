@@ -486,6 +486,14 @@ import Testing
         #expect(stats["heldCount"] == 0)
     }
 
+    @Test func expiredHoldCanBeAnsweredFromStateAtExpiry() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let c = try server.client()
+        try c.send("GET /wait-fresh HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try c.readResponse().body == "fresh at expiry")
+    }
+
     @Test func holdTimeIsCappedByConfiguration() throws {
         let server = try TestServer { $0.holdTimeoutMsMax = 100 }
         defer { server.stop() }

@@ -80,6 +80,15 @@ func installRoutes(_ server: HTTPServer) {
         let ms = request.queryParameter("ms").flatMap { Int($0) } ?? 10_000
         return .hold(timeoutMs: ms, onTimeout: timedOut)
     }
+    let freshHolds = HeldList()
+    server.route(.get, "/wait-fresh") { request in
+        // Timed out with an answer computed at expiry (holdTimeoutResponder below).
+        freshHolds.requests.append(request.held)
+        return .hold(timeoutMs: 50, onTimeout: timedOut)
+    }
+    server.holdTimeoutResponder = { held in
+        freshHolds.requests.contains(held) ? PreparedResponse(status: 200, text: "fresh at expiry") : nil
+    }
     server.route(.post, "/release") { [unowned server] _ in
         var released = 0
         for h in held.requests where server.complete(h, with: PreparedResponse(status: 200, text: "released")) {
