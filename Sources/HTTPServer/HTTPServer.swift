@@ -410,7 +410,9 @@ public final class HTTPServer: EventHandler {
                     }
                     if head.expectContinue && !connection.sentContinue {
                         connection.sentContinue = true
-                        if let refusal = refusal(for: head, base: base) {
+                        // makeInputRoom may have moved the bytes: `base` is stale.
+                        let movedBase = connection.input + connection.inputStart
+                        if let refusal = refusal(for: head, base: movedBase) {
                             // Refuse before the client sends the body (RFC 9110 §10.1.1);
                             // its body may still follow, so the framing ends here.
                             connection.closeAfterWrite = true

@@ -261,6 +261,18 @@ import Testing
         #expect(direct.body == "got 2: hi")
     }
 
+    @Test func expectContinueWithABodyLargerThanTheReadBuffer() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let c = try server.client()
+        // 20 000 bytes do not fit the initial 4 KiB buffer: it grows before the 100.
+        try c.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 20000\r\n\r\n")
+        #expect(try c.readResponse().status == 100)
+        try c.send(String(repeating: "z", count: 20000))
+        #expect(try c.readResponse().body.hasPrefix("got 20000: zzz"))
+        try expectRefusal("POST /missing HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 20000\r\n\r\n", status: 404)
+    }
+
     @Test func expectContinueIsRefusedBeforeTheBody() throws {
         try expectRefusal("POST /missing HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", status: 404)
         try expectRefusal("POST /a HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", status: 405)
