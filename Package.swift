@@ -68,6 +68,9 @@ let package = Package(
         // errors that name the flag and the fix (pure; issue 4).
         .target(name: "AgentConfig", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
+        // TCP between agents on the event loop: dial, handshake, bounded queues, back-off.
+        .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),
