@@ -54,8 +54,8 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux]))]),
 
         // Durable term/vote and log in the data dir, behind a lock file.
-        .target(name: "Storage", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"], swiftSettings: sharedSettings),
+        .target(name: "Storage", dependencies: ["RaftCore", "Checksum"], swiftSettings: sharedSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore", "Checksum"], swiftSettings: sharedSettings),
         // CRC32C, shared by the stored records and the peer frames.
         .target(name: "Checksum", swiftSettings: sharedSettings),
         // Peer frames, the authenticated handshake and the Raft message codec (pure).
@@ -71,7 +71,7 @@ let package = Package(
         // TCP between agents on the event loop: dial, handshake, bounded queues, back-off.
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
-        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], swiftSettings: sharedSettings),
+        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], exclude: ["scenarios"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),
         .testTarget(name: "HTTPParserTests", dependencies: ["HTTPParser"], swiftSettings: sharedSettings),

@@ -43,3 +43,10 @@ let crc32cTable: [UInt32] = (0..<256).map { (n: Int) -> UInt32 in
     for _ in 0..<8 { c = (c & 1) != 0 ? (0x82F6_3B78 ^ (c >> 1)) : (c >> 1) }
     return c
 }
+
+extension CRC32C {
+    /// The checksum of `bytes[range]` (stored records checksum parts of a buffer).
+    public static func checksum(_ bytes: [UInt8], _ range: Range<Int>) -> UInt32 {
+        bytes.withUnsafeBytes { checksum(UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+}

@@ -1,0 +1,137 @@
+import Checksum
+import RaftCore
+
+/// StateFile is the format of `DIR/state`, which holds the hard state (term, vote, commit
+/// index). It is never modified in place: each write makes a new file and renames it over
+/// the old one (style rule 17), so after a crash the file is either the old or the new
+/// state, whole. Layout, 40 bytes, little-endian:
+///
+///     0  magic        u32  "BTST"
+///     4  version      u16  1
+///     6  flags        u16  bit 0: a vote is recorded; other bits zero
+///     8  bodyLength   u32  24
+///    12  term         u64
+///    20  commitIndex  u64
+///    28  votedFor     u32  (0 when flags bit 0 is clear)
+///    32  reserved     u32  0
+///    36  crc32c       u32  over bytes 0..<36
+enum StateFile {
+    static let name = "state"
+    static let temporaryName = "state.tmp"
+    static let magic: UInt32 = 0x5453_5442 // "BTST" read as little-endian
+    static let version: UInt16 = 1
+    static let headerSize = 12
+    static let bodySize = 24
+    static let size = headerSize + bodySize + 4
+    static let hasVoteFlag: UInt16 = 1
+
+    static func encode(_ state: HardState) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(size)
+        bytes.appendLE(magic)
+        bytes.appendLE(version)
+        bytes.appendLE(state.votedFor == nil ? 0 : hasVoteFlag)
+        bytes.appendLE(UInt32(bodySize))
+        bytes.appendLE(state.term)
+        bytes.appendLE(state.commitIndex)
+        bytes.appendLE(state.votedFor?.rawValue ?? 0)
+        bytes.appendLE(UInt32(0))
+        bytes.appendLE(CRC32C.checksum(bytes))
+        return bytes
+    }
+
+    /// decode verifies every field and names the first thing wrong; `file` is for messages.
+    static func decode(_ bytes: [UInt8], file: String) throws(StorageError) -> HardState {
+        func damaged(_ problem: String, at offset: UInt64? = nil) -> StorageError {
+            .damaged(file: file, offset: offset, problem: problem)
+        }
+        if bytes.count < headerSize {
+            throw damaged("it is truncated: \(bytes.count) bytes where a state file has \(size)")
+        }
+        let foundMagic = bytes.readLE(UInt32.self, at: 0)
+        if foundMagic != magic {
+            throw damaged("bad magic \(hex(foundMagic)) (a state file starts with \(hex(magic)), \"BTST\")", at: 0)
+        }
+        let foundVersion = bytes.readLE(UInt16.self, at: 4)
+        if foundVersion > version { throw .unsupportedVersion(file: file, found: foundVersion, supported: version) }
+        if foundVersion == 0 { throw damaged("format version 0 does not exist", at: 4) }
+        let bodyLength = bytes.readLE(UInt32.self, at: 8)
+        if bodyLength != UInt32(bodySize) {
+            throw damaged("impossible body length \(bodyLength) (version 1 has \(bodySize))", at: 8)
+        }
+        if bytes.count != size {
+            let what = bytes.count < size ? "truncated" : "longer than it should be"
+            throw damaged("it is \(what): \(bytes.count) bytes where a state file has \(size)")
+        }
+        let stored = bytes.readLE(UInt32.self, at: size - 4)
+        let computed = CRC32C.checksum(bytes, 0..<(size - 4))
+        if stored != computed {
+            throw damaged("checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
+        }
+        let flags = bytes.readLE(UInt16.self, at: 6)
+        if flags & ~hasVoteFlag != 0 { throw damaged("unknown flags \(hex(flags))", at: 6) }
+        let term = bytes.readLE(UInt64.self, at: 12)
+        let commitIndex = bytes.readLE(UInt64.self, at: 20)
+        let vote = bytes.readLE(UInt32.self, at: 28)
+        return HardState(term: term, votedFor: flags & hasVoteFlag != 0 ? NodeID(vote) : nil,
+                         commitIndex: commitIndex)
+    }
+
+    /// read loads and verifies `DIR/state` (the caller checked that it exists).
+    static func read(in directory: borrowing FileDescriptor, path: String) throws(StorageError) -> HardState {
+        do {
+            let file = try DiskIO.openFile(name, in: directory)
+            if !(try DiskIO.isRegularFile(file)) { throw StorageError.damaged(file: path, offset: nil, problem: "it is not a regular file") }
+            let length = try DiskIO.size(file)
+            // Cap before allocating: a state file is 40 bytes; anything much larger is not one.
+            if length > 4096 {
+                throw StorageError.damaged(file: path, offset: nil, problem: "it is \(length) bytes where a state file has \(size)")
+            }
+            return try decode(try DiskIO.read(file, count: Int(length), at: 0), file: path)
+        } catch let error as StorageError {
+            throw error
+        } catch let error as Errno {
+            throw .ioFailed(file: path, operation: "reading", errno: error.rawValue)
+        } catch {
+            preconditionFailure("unexpected \(error)")
+        }
+    }
+
+    /// write replaces `DIR/state` atomically: temp file → write → fsync → rename → fsync
+    /// the directory. It returns only when the new state is durable. On any failure the old
+    /// file is untouched or already replaced by a whole new one, and the caller must treat
+    /// the state as not durable and call write again later (a whole new temp file: nothing
+    /// written before the failure is trusted).
+    /// Returns how long the file's fsync and the directory's fsync took, in nanoseconds.
+    @discardableResult
+    static func write(_ state: HardState, in directory: borrowing FileDescriptor, dataDir: String,
+                      faults: inout FaultPlan) throws(StorageError) -> (file: UInt64, directory: UInt64) {
+        let temporaryPath = dataDir + "/" + temporaryName
+        let path = dataDir + "/" + name
+        var step = "creating"
+        var stepPath = temporaryPath
+        do {
+            let file = try DiskIO.openFile(temporaryName, in: directory, create: true, truncate: true)
+            step = "writing"
+            try faults.check(.write)
+            try DiskIO.writeAll(file, encode(state), at: 0)
+            step = "fsync"
+            try faults.check(.sync)
+            let t0 = DiskIO.monotonicNanoseconds()
+            try DiskIO.fsync(file)
+            let t1 = DiskIO.monotonicNanoseconds()
+            step = "rename to \(name)"
+            try DiskIO.rename(temporaryName, to: name, in: directory)
+            step = "fsync of the directory after renaming"
+            stepPath = path
+            try faults.check(.sync)
+            let t2 = DiskIO.monotonicNanoseconds()
+            try DiskIO.fsync(directory)
+            return (t1 - t0, DiskIO.monotonicNanoseconds() - t2)
+        } catch {
+            // Best effort: a leftover temp file is harmless (open removes it) but wastes room.
+            if stepPath == temporaryPath { try? DiskIO.unlink(temporaryName, in: directory) }
+            throw StorageError.from(error, file: stepPath, operation: step)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Module Storage: see issue 4.
