@@ -16,6 +16,7 @@ let package = Package(
     name: "baton",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "baton", targets: ["baton"]),
         .executable(name: "baton-sim", targets: ["baton-sim"]),
         .executable(name: "baton-bench-server", targets: ["baton-bench-server"]),
     ],
@@ -68,6 +69,16 @@ let package = Package(
         // errors that name the flag and the fix (pure; issue 4).
         .target(name: "AgentConfig", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
+        // TCP between agents on the event loop: dial, handshake, bounded queues, back-off.
+        .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
+        // The driver joining core, storage, transport and HTTP on the loop (issue 4).
+        .target(name: "Agent", dependencies: ["RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig"], swiftSettings: sharedSettings),
+        .executableTarget(
+            name: "baton",
+            dependencies: ["Agent", "AgentConfig", "EventLoop", "Posix", "Storage",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: sharedSettings),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], exclude: ["scenarios"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),
