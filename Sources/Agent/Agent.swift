@@ -1,0 +1,348 @@
+// The driver: joins the Raft core, the storage thread, the peer transport and the HTTP
+// API on one event loop. Data flows one way (design §3): bytes in → events → core →
+// Ready → office changes (the HTTP view), then fsync on the storage thread, then sends.
+public import AgentConfig
+public import EventLoop
+import HTTPParser
+import HTTPServer
+public import PeerTransport
+public import PeerWire
+public import Posix
+public import RaftCore
+public import Storage
+
+/// nodeID derives a member's core id from its name (FNV-1a, 32 bits), so a persisted
+/// vote keeps naming the same member when the member list is reordered or grows.
+/// Collisions are refused at start-up by `Agent.memberIDs`.
+public func nodeID(forName name: String) -> NodeID {
+    var h: UInt32 = 2_166_136_261
+    for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+    return NodeID(h == 0 ? 1 : h)
+}
+
+/// Agent is one `baton agent`: everything runs on `loop`'s thread except the fsyncs.
+public final class Agent: PeerTransportDelegate {
+    public let settings: AgentSettings
+    let loop: EventLoop
+    let log: AgentLog
+    private(set) var raft: RaftNode
+    let me: NodeID
+    let nameOf: [NodeID: String]
+    let idOf: [String: NodeID]
+
+    private var transport: PeerTransport!
+    private var storage: StorageWorker!
+    private var api: HTTPServer!
+    private var tickTimer: TimerID?
+
+    // The persistence pipeline: messages wait for the job that made their state durable.
+    private var lastSubmittedJob: UInt64 = 0
+    private var durableJob: UInt64 = 0
+    private var waiting: [(job: UInt64, messages: [Message])] = []
+    private var storageError: String? = nil
+    private var storageRetryTimer: TimerID?
+
+    // What HTTP answers are built from.
+    private var peerAPI: [String: String] = [:]
+    private var lastRole: Role = .follower
+    private var lastTerm: Term = 0
+    private var lastLeader: NodeID? = nil
+    private var leaderSinceWallNs: Int64 = 0
+    private var responses: Responses
+    private var shuttingDown = false
+    public private(set) var boundAPI: SocketAddress? = nil
+    public private(set) var boundPeer: SocketAddress? = nil
+
+    struct Responses {
+        var inOffice: PreparedResponse
+        var follower: PreparedResponse
+        var none: PreparedResponse
+    }
+
+    /// memberIDs maps every member name to its core id, refusing a hash collision.
+    public static func memberIDs(_ members: [Member]) throws(ConfigError) -> [String: NodeID] {
+        var ids: [String: NodeID] = [:]
+        for m in members {
+            let id = nodeID(forName: m.name)
+            if let other = ids.first(where: { $0.value == id }) {
+                throw ConfigError(flag: "--peers", "member names '\(other.key)' and '\(m.name)' collide in Baton's 32-bit id; rename one")
+            }
+            ids[m.name] = id
+        }
+        return ids
+    }
+
+    public init(settings: AgentSettings, secret: [UInt8]?, directory: consuming DataDirectory,
+                loop: EventLoop, log: AgentLog) throws {
+        self.settings = settings
+        self.loop = loop
+        self.log = log
+        idOf = try Self.memberIDs(settings.members)
+        nameOf = Dictionary(uniqueKeysWithValues: idOf.map { ($0.value, $0.key) })
+        me = idOf[settings.id]!
+        let configuration = Configuration(voters: Array(idOf.values), witnesses: settings.witness ? [me] : [])
+        let now = Instant(nanoseconds: Int64(Clock.boottime()))
+        raft = try RaftNode(id: me, configuration: configuration, options: settings.raft,
+                            restoring: directory.state, seed: Clock.boottime() ^ UInt64(UInt32(bitPattern: Process.id)), now: now)
+        lastTerm = raft.term
+        let placeholder = PreparedResponse(status: 503, body: Array("{\"reason\":\"starting\"}".utf8))
+        responses = Responses(inOffice: placeholder, follower: placeholder, none: placeholder)
+        peerAPI[settings.id] = settings.apiAdvertise.description
+
+        // Completions arrive on the storage thread; they are posted to the loop, the only
+        // thread that touches the agent.
+        let remote = loop.remote
+        let sink = CompletionSink()
+        storage = StorageWorker(directory: directory) { completion in
+            remote.post { _ in sink.agent?.persisted(completion) }
+        }
+        sink.agent = self
+
+        let sessionConfig = SessionConfig(
+            clusterID: settings.clusterID, secret: secret,
+            local: PeerIdentity(name: settings.id, peerAddress: settings.peerAdvertise.description,
+                                apiAddress: settings.apiAdvertise.description),
+            members: Set(settings.members.map(\.name)))
+        transport = PeerTransport(loop: loop, config: sessionConfig, members: settings.members, delegate: self)
+        rebuildResponses()
+    }
+
+    /// start binds both listeners (a failure here is fatal: exit 2) and starts the timers.
+    public func start() throws {
+        boundPeer = try transport.start(listen: try SocketAddress(parsing: settings.peerListen.description))
+        let server = try HTTPServer(loop: loop, address: try SocketAddress(parsing: settings.apiListen.description))
+        api = server
+        boundAPI = server.localAddress
+        server.route(.get, "/leader") { [unowned self] _ in .respond(self.leaderAnswer()) }
+        server.route(.get, "/health") { [unowned self] _ in .respond(self.healthAnswer()) }
+        log.event("started", term: raft.term, role: raft.role.rawValue, [
+            ("peer_listen", "\(boundPeer!)"), ("api_listen", "\(boundAPI!)"),
+            ("members", settings.members.map(\.name).joined(separator: ",")),
+            ("witness", "\(settings.witness)"), ("log_entries", "\(raft.lastLogIndex)"),
+            ("election_timeout", "\(settings.raft.electionTimeoutMin)..\(settings.raft.electionTimeoutMax)"),
+            ("heartbeat", "\(settings.raft.heartbeatInterval)")])
+        rescheduleTick()
+    }
+
+    // MARK: The core's inputs
+
+    private func step(_ event: Event) {
+        let now = Instant(nanoseconds: Int64(Clock.boottime()))
+        let ready = raft.handle(event, now: now)
+        apply(ready)
+    }
+
+    private func apply(_ ready: Ready) {
+        // 1. Office changes first: the view that answers HTTP must not say "in office"
+        //    a moment after the core decided otherwise (design §2).
+        for change in ready.officeChanges { logOffice(change) }
+        noteStateChanges()
+        // 2. Durable state goes to the storage thread; 3. messages wait for it.
+        if ready.needsPersist {
+            lastSubmittedJob = storage.submit(PersistJob(ready))
+            if !ready.messages.isEmpty { waiting.append((lastSubmittedJob, ready.messages)) }
+        } else if !ready.messages.isEmpty {
+            if storageError != nil {
+                // A node whose disk fails neither votes nor acknowledges (issue 4): what
+                // it would say may rest on state it could not make durable.
+            } else if lastSubmittedJob <= durableJob {
+                send(ready.messages)
+            } else {
+                // An earlier write is still in flight: these may rest on it (a term
+                // adopted without a message of its own), so they wait for it too.
+                waiting.append((lastSubmittedJob, ready.messages))
+            }
+        }
+        rescheduleTick()
+    }
+
+    private func send(_ messages: [Message]) {
+        for m in messages {
+            guard let name = nameOf[m.to] else { continue }
+            transport.send(to: name, term: m.term, body: m.body)
+        }
+    }
+
+    private func rescheduleTick() {
+        let deadline = raft.nextDeadline
+        if let t = tickTimer { loop.cancel(t); tickTimer = nil }
+        guard deadline < .distantFuture else { return }
+        let at = UInt64(max(0, deadline.nanoseconds))
+        tickTimer = loop.schedule(atNs: at) { [unowned self] _ in
+            self.tickTimer = nil
+            self.step(.tick)
+        }
+    }
+
+    /// persisted runs on the loop when the storage thread finished a batch of jobs.
+    func persisted(_ completion: PersistCompletion) {
+        switch completion.result {
+        case .success:
+            durableJob = max(durableJob, completion.jobs.upperBound)
+            if storageError != nil {
+                log.event("storage-recovered", term: raft.term, role: raft.role.rawValue)
+                storageError = nil
+                rebuildResponses()
+            }
+            while let first = waiting.first, first.job <= durableJob {
+                waiting.removeFirst()
+                send(first.messages)
+            }
+        case .failure(let error):
+            let first = storageError == nil
+            storageError = error.description
+            // Never send what rests on state that is not on disk.
+            waiting.removeAll { $0.job <= completion.jobs.upperBound }
+            if first {
+                log.event("storage-failed", term: raft.term, role: raft.role.rawValue,
+                          [("error", error.description), ("action", "not voting or acknowledging until the disk recovers")])
+                rebuildResponses()
+            }
+            if storageRetryTimer == nil {
+                storageRetryTimer = loop.schedule(afterMs: 500) { [unowned self] _ in
+                    self.storageRetryTimer = nil
+                    if self.storageError != nil { self.lastSubmittedJob = self.storage.retry() }
+                }
+            }
+        }
+    }
+
+    // MARK: Transport events
+
+    public func transport(received term: Term, _ body: Message.Body, from peer: String) {
+        guard let from = idOf[peer], !shuttingDown || raft.role == .leader else { return }
+        step(.message(Message(from: from, to: me, term: term, body: body)))
+    }
+
+    public func transport(peerConnected peer: PeerIdentity) {
+        if peerAPI[peer.name] != peer.apiAddress {
+            peerAPI[peer.name] = peer.apiAddress
+            rebuildResponses()
+        }
+    }
+
+    public func transport(peerDisconnected peer: String) {
+        if let id = idOf[peer], raft.leader == id, raft.role == .follower {
+            log.event("leader-connection-lost", term: raft.term, role: raft.role.rawValue, [("leader", peer)])
+            step(.leaderConnectionLost)
+        }
+    }
+
+    public func transport(rejected reason: String, address: String) {
+        log.event("peer-rejected", term: raft.term, role: raft.role.rawValue, [("peer", address), ("reason", reason)])
+    }
+
+    // MARK: Shutdown
+
+    /// beginShutdown: a leader leaves office and hands over (TimeoutNow) before the
+    /// process exits; `done` runs once the hand-over had its chance (bounded).
+    public func beginShutdown(_ done: @escaping () -> Void) {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        log.event("stopping", term: raft.term, role: raft.role.rawValue)
+        if raft.role == .leader {
+            let term = raft.term
+            step(.shutdown)
+            // No hooks yet (a later issue): the demote is done as soon as office is left.
+            step(.demoteFinished(term: term))
+        }
+        // Let TimeoutNow and the last persisted messages leave, within a bound.
+        let deadline = Clock.boottime() + 2_000_000_000
+        func waitFlush(_ loop: EventLoop) {
+            if waiting.isEmpty || Clock.boottime() > deadline {
+                loop.schedule(afterMs: 20) { [unowned self] _ in
+                    self.transport.stop()
+                    self.storage.stop()
+                    done()
+                }
+            } else {
+                loop.schedule(afterMs: 5) { waitFlush($0) }
+            }
+        }
+        waitFlush(loop)
+    }
+
+    // MARK: The view answered over HTTP
+
+    private func noteStateChanges() {
+        let role = raft.role, term = raft.term, leader = raft.leader
+        if role != lastRole || term != lastTerm || leader != lastLeader {
+            if leader != lastLeader || term != lastTerm { leaderSinceWallNs = Clock.realtimeNanoseconds() }
+            var fields: [(String, String)] = [("from_role", lastRole.rawValue)]
+            if let leader, let name = nameOf[leader] { fields.append(("leader", name)) }
+            log.event("role", term: term, role: role.rawValue, fields)
+            lastRole = role; lastTerm = term; lastLeader = leader
+            rebuildResponses()
+        }
+    }
+
+    private func logOffice(_ change: OfficeChange) {
+        switch change {
+        case .enter(let term, let leaseDeadline):
+            leaderSinceWallNs = Clock.realtimeNanoseconds()
+            log.event("office-enter", term: term, role: raft.role.rawValue,
+                      [("token", "\(term)"), ("lease_deadline_boottime_ns", "\(leaseDeadline.nanoseconds)")])
+        case .leave(let term, let reason):
+            log.event("office-leave", term: term, role: raft.role.rawValue,
+                      [("token", "\(term)"), ("reason", reason.rawValue)])
+        }
+        rebuildResponses()
+    }
+
+    private func rebuildResponses() {
+        let term = raft.term
+        let myName = settings.id
+        func leaderJSON(_ name: String) -> String {
+            let api = peerAPI[name] ?? ""
+            let peer = settings.members.first { $0.name == name }?.peerAddress.description ?? ""
+            return "{\"id\":\(AgentLog.json(name)),\"api\":\(AgentLog.json(api)),\"peer\":\(AgentLog.json(peer))}"
+        }
+        let since = AgentLog.json(AgentLog.rfc3339(leaderSinceWallNs))
+        let officeTerm = raft.office?.term ?? term
+        responses.inOffice = PreparedResponse(
+            status: 200, headers: [("X-Baton-Term", "\(officeTerm)"), ("X-Baton-Leader", myName)],
+            body: Array("{\"leader\":\(leaderJSON(myName)),\"term\":\(officeTerm),\"self\":true,\"since\":\(since)}\n".utf8))
+        if let leader = raft.leader, leader != me, let name = nameOf[leader] {
+            responses.follower = PreparedResponse(
+                status: 200, headers: [("X-Baton-Term", "\(term)"), ("X-Baton-Leader", name)],
+                body: Array("{\"leader\":\(leaderJSON(name)),\"term\":\(term),\"self\":false,\"since\":\(since)}\n".utf8))
+        } else {
+            responses.follower = responses.none
+        }
+        let reason = storageError != nil ? "this node's storage is failing" : "no leader in office is known to this node"
+        responses.none = PreparedResponse(
+            status: 503, headers: [("X-Baton-Term", "\(term)"), ("Retry-After", "1")],
+            body: Array("{\"reason\":\(AgentLog.json(reason)),\"term\":\(term)}\n".utf8))
+        if raft.leader == nil || raft.leader == me { responses.follower = responses.none }
+    }
+
+    /// leaderAnswer decides "this node is in office" from the lease and the clock at
+    /// answer time, never from a cached role (design §2 "Answers check the clock"); a
+    /// follower names the leader only while it heard from it within Emin.
+    private func leaderAnswer() -> PreparedResponse {
+        let now = Instant(nanoseconds: Int64(Clock.boottime()))
+        if storageError == nil && raft.isInOffice(at: now + settings.raft.leaseMargin) { return responses.inOffice }
+        if storageError == nil, raft.role == .follower, raft.leader != nil,
+           now < raft.lastContact + settings.raft.electionTimeoutMin {
+            return responses.follower
+        }
+        return responses.none
+    }
+
+    private func healthAnswer() -> PreparedResponse {
+        let role = raft.role.rawValue
+        if let error = storageError {
+            return PreparedResponse(status: 503, headers: [("X-Baton-Term", "\(raft.term)")],
+                                    body: Array("{\"status\":\"unhealthy\",\"failing\":{\"storage\":\(AgentLog.json(error))},\"role\":\"\(role)\",\"term\":\(raft.term)}\n".utf8))
+        }
+        return PreparedResponse(status: 200, headers: [("X-Baton-Term", "\(raft.term)")],
+                                body: Array("{\"status\":\"ok\",\"role\":\"\(role)\",\"term\":\(raft.term)}\n".utf8))
+    }
+}
+
+/// CompletionSink carries storage completions to the agent. @unchecked Sendable: the
+/// storage thread only captures it; `agent` is read on the loop thread, inside work
+/// the loop runs, and written once before the worker's first job.
+final class CompletionSink: @unchecked Sendable {
+    weak var agent: Agent?
+}

@@ -1,0 +1,116 @@
+import AgentConfig
+import EventLoop
+import PeerWire
+import Posix
+import RaftCore
+
+/// OutboundPeer keeps one connection to one peer open: resolve (off the loop, again on
+/// every reconnect, so a Kubernetes pod that moved is found), connect without blocking,
+/// handshake, and on any failure retry after a jittered, doubling back-off.
+final class OutboundPeer {
+    unowned let transport: PeerTransport
+    let member: Member
+    private var connection: PeerConnection?
+    private var hello: [UInt8] = []
+    private var backoffMs: Int
+    private var retryTimer: TimerID?
+    private var resolving = false
+    private var stopped = false
+    private var resolveGeneration = 0
+
+    init(transport: PeerTransport, member: Member) {
+        self.transport = transport
+        self.member = member
+        self.backoffMs = transport.limits.reconnectInitialMs
+    }
+
+    func connect() {
+        guard !stopped, connection == nil, !resolving else { return }
+        if let numeric = try? SocketAddress(parsing: member.peerAddress.description) {
+            dial(numeric)
+            return
+        }
+        resolving = true
+        resolveGeneration += 1
+        let generation = resolveGeneration
+        let host = member.peerAddress.host, port = member.peerAddress.port
+        let remote = transport.loop.remote
+        // The posted work runs on the loop thread, the only thread that touches self.
+        nonisolated(unsafe) let peer = self
+        do {
+            _ = try PosixThread.spawn {
+                let result = Result { () throws(Resolver.ResolveError) in try Resolver.resolve(host: host, port: port) }
+                remote.post { _ in peer.resolved(result, generation: generation) }
+            }
+        } catch {
+            resolving = false
+            failed("cannot start a resolver thread: \(error)")
+        }
+    }
+
+    private func resolved(_ result: Result<[SocketAddress], Resolver.ResolveError>, generation: Int) {
+        guard generation == resolveGeneration else { return }
+        resolving = false
+        guard !stopped else { return }
+        switch result {
+        case .success(let addresses): dial(addresses[0])
+        case .failure(let error): failed(error.description)
+        }
+    }
+
+    private func dial(_ address: SocketAddress) {
+        let fd: FileDescriptor
+        do { fd = try Socket.connect(to: address, nonBlocking: true) } catch {
+            failed("connect to \(address) failed: \(error)")
+            return
+        }
+        let (session, hello) = PeerSession.client(config: transport.config, target: member.name)
+        self.hello = hello
+        let c = PeerConnection(transport: transport, socket: SocketBox(fd), session: session, outbound: self)
+        connection = c
+        c.start(connecting: true)
+    }
+
+    func connectionOpened(_ c: PeerConnection) {
+        _ = c.enqueue(hello)
+    }
+
+    func connectionEstablished(_ c: PeerConnection) {
+        backoffMs = transport.limits.reconnectInitialMs
+        transport.noteConnected(member.name, true)
+    }
+
+    func connectionClosed(_ c: PeerConnection, reason: String?) {
+        guard connection === c else { return }
+        let wasEstablished = c.established
+        connection = nil
+        if wasEstablished { transport.noteConnected(member.name, false) }
+        if stopped { return }
+        // A connection that had worked is retried at once: a restarted peer is back fast.
+        if wasEstablished { backoffMs = transport.limits.reconnectInitialMs }
+        failed(reason ?? "closed")
+    }
+
+    private func failed(_ reason: String) {
+        transport.noteConnectFailure(member.name, reason)
+        guard !stopped, retryTimer == nil else { return }
+        let delay = transport.jitteredBackoffMs(backoffMs)
+        backoffMs = min(transport.limits.reconnectMaxMs, backoffMs * 2)
+        retryTimer = transport.loop.schedule(afterMs: delay) { [weak self] _ in
+            guard let self else { return }
+            self.retryTimer = nil
+            self.connect()
+        }
+    }
+
+    func send(term: Term, body: Message.Body) -> Bool {
+        connection?.send(term: term, body: body) ?? false
+    }
+
+    func shutdown() {
+        stopped = true
+        if let t = retryTimer { transport.loop.cancel(t); retryTimer = nil }
+        connection?.close(reason: nil)
+        connection = nil
+    }
+}

@@ -1,0 +1,177 @@
+import AgentConfig
+import EventLoop
+import PeerWire
+import Posix
+import RaftCore
+
+/// PeerConnection is one TCP connection to or from a peer: its session (handshake,
+/// then authenticated frames) and its bounded output buffer. Level-triggered: it asks
+/// for writability only while output is pending.
+final class PeerConnection: EventHandler {
+    unowned let transport: PeerTransport
+    private var socket: SocketBox?
+    private var session: PeerSession
+    /// The outbound peer this connection belongs to; nil for an inbound connection.
+    weak var outbound: OutboundPeer?
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var connecting = false
+    private var wantsWrite = false
+    private var handshakeTimer: TimerID?
+    private(set) var established = false
+    private var remoteName: String? = nil
+
+    /// One read buffer shared by all connections (the loop is single-threaded).
+    nonisolated(unsafe) static var readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+
+    init(transport: PeerTransport, socket: SocketBox, session: PeerSession, outbound: OutboundPeer?) {
+        self.transport = transport
+        self.socket = socket
+        self.session = session
+        self.outbound = outbound
+    }
+
+    var isOpen: Bool { socket != nil }
+
+    func start(connecting: Bool) {
+        guard let s = socket else { return }
+        self.connecting = connecting
+        wantsWrite = connecting
+        do {
+            try transport.loop.register(s.raw, interest: connecting ? [.readable, .writable] : .readable, handler: self)
+        } catch {
+            close(reason: "cannot watch the socket: \(error)")
+            return
+        }
+        handshakeTimer = transport.loop.schedule(afterMs: transport.limits.handshakeTimeoutMs) { [weak self] _ in
+            guard let self, !self.established else { return }
+            self.handshakeTimer = nil
+            self.close(reason: "peer handshake timed out", rejected: true)
+        }
+    }
+
+    func handleEvents(_ events: EpollEvents, descriptor: Int32) {
+        if connecting {
+            guard let s = socket else { return }
+            if let error = Socket.pendingError(s.fd) {
+                close(reason: "connect failed: \(error)")
+                return
+            }
+            guard events.contains(.writable) || events.contains(.hangup) || events.contains(.error) else { return }
+            connecting = false
+            outbound?.connectionOpened(self)
+            updateInterest()
+        }
+        if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) || events.contains(.peerClosedWrite) {
+            readAvailable()
+        }
+        if socket != nil && events.contains(.writable) { flush() }
+    }
+
+    private func readAvailable() {
+        while let s = socket {
+            let result: IOResult<Int>
+            do { result = try s.fd.read(into: Self.readBuffer) } catch {
+                close(reason: "read failed: \(error)")
+                return
+            }
+            switch result {
+            case .wouldBlock: return
+            case .ready(0):
+                close(reason: "closed by peer")
+                return
+            case .ready(let n):
+                let outputs: [PeerSession.Output]
+                do {
+                    outputs = try session.receive(UnsafeRawBufferPointer(rebasing: Self.readBuffer[0..<n]))
+                } catch {
+                    close(reason: error.description, rejected: true)
+                    return
+                }
+                for o in outputs {
+                    guard socket != nil else { return }
+                    switch o {
+                    case .send(let bytes): _ = enqueue(bytes)
+                    case .established(let identity):
+                        established = true
+                        remoteName = identity.name
+                        if let t = handshakeTimer { transport.loop.cancel(t); handshakeTimer = nil }
+                        if let peer = outbound { peer.connectionEstablished(self) } else {
+                            transport.inboundEstablished(fd: s.raw, identity: identity)
+                        }
+                    case .message(let term, let body):
+                        guard let name = remoteName else { return }
+                        transport.noteReceived(from: name)
+                        transport.delegate?.transport(received: term, body, from: name)
+                    }
+                }
+            }
+        }
+    }
+
+    /// send frames one message; false when not established or the buffer is full.
+    func send(term: Term, body: Message.Body) -> Bool {
+        guard established, socket != nil else { return false }
+        let pending = output.count - outputOffset
+        guard pending < transport.limits.sendQueueBytesMax else { return false }
+        return enqueue(session.seal(term: term, body: body))
+    }
+
+    func enqueue(_ bytes: [UInt8]) -> Bool {
+        guard socket != nil else { return false }
+        if output.count - outputOffset + bytes.count > transport.limits.sendQueueBytesMax { return false }
+        if outputOffset > 0 && outputOffset == output.count {
+            output.removeAll(keepingCapacity: true); outputOffset = 0
+        }
+        output.append(contentsOf: bytes)
+        if !connecting { flush() }
+        return true
+    }
+
+    private func flush() {
+        while let s = socket, outputOffset < output.count {
+            let result: IOResult<Int>
+            do {
+                result = try output.withUnsafeBytes { try s.fd.write(UnsafeRawBufferPointer(rebasing: $0[outputOffset...])) }
+            } catch {
+                close(reason: "write failed: \(error)")
+                return
+            }
+            switch result {
+            case .ready(let n): outputOffset += n
+            case .wouldBlock:
+                if !wantsWrite { wantsWrite = true; updateInterest() }
+                return
+            }
+        }
+        if outputOffset == output.count {
+            output.removeAll(keepingCapacity: output.capacity <= 64 * 1024)
+            outputOffset = 0
+            if wantsWrite { wantsWrite = false; updateInterest() }
+        }
+    }
+
+    private func updateInterest() {
+        guard let s = socket else { return }
+        let interest: EpollEvents = wantsWrite || connecting ? [.readable, .writable] : .readable
+        do { try transport.loop.modify(s.raw, interest: interest) } catch {
+            close(reason: "cannot watch the socket: \(error)")
+        }
+    }
+
+    /// close releases the socket once; `reason` nil means a deliberate close.
+    func close(reason: String?, rejected: Bool = false) {
+        guard let s = socket else { return }
+        let raw = s.raw
+        transport.loop.unregister(raw)
+        socket = nil  // closes the descriptor
+        if let t = handshakeTimer { transport.loop.cancel(t); handshakeTimer = nil }
+        output = []; outputOffset = 0
+        if rejected, let reason { transport.noteRejected(reason, address: remoteName ?? outbound?.member.name ?? "inbound") }
+        if let peer = outbound {
+            peer.connectionClosed(self, reason: reason)
+        } else {
+            transport.inboundClosed(fd: raw, peer: established ? remoteName : nil)
+        }
+    }
+}

@@ -1,0 +1,191 @@
+// The peer transport: TCP between agents on the event loop, one outbound connection per
+// peer for what this node sends and the peers' outbound connections (inbound here) for
+// what it receives, so a slow or dead peer only ever fills its own queue.
+public import AgentConfig
+public import EventLoop
+public import PeerWire
+public import Posix
+public import RaftCore
+
+/// PeerTransportDelegate hears what arrives. Called on the loop thread.
+public protocol PeerTransportDelegate: AnyObject {
+    /// A Raft message from `peer` (authenticated; the connection says who sent it).
+    func transport(received term: Term, _ body: Message.Body, from peer: String)
+    /// `peer` connected to us and proved it holds the secret; carries its addresses.
+    func transport(peerConnected peer: PeerIdentity)
+    /// The connection `peer` sends on closed (a crashed process closes it within
+    /// milliseconds): the early-campaign hint when `peer` leads.
+    func transport(peerDisconnected peer: String)
+    /// A connection was refused and closed (bad secret, other cluster, bad frame…).
+    func transport(rejected reason: String, address: String)
+}
+
+/// TransportLimits bounds everything the transport holds.
+public struct TransportLimits: Sendable {
+    /// Queued outbound bytes per peer; past it new messages to that peer are dropped
+    /// (Raft tolerates loss; blocking would delay heartbeats to everyone).
+    public var sendQueueBytesMax = 4 << 20
+    /// Largest frame payload accepted (checked from the header, before allocating).
+    public var framePayloadBytesMax = FrameFormat.defaultMaxPayloadBytes
+    /// A connection must finish the handshake within this.
+    public var handshakeTimeoutMs = 2_000
+    /// Reconnect back-off: starts here, doubles, capped, with ±50 % jitter.
+    public var reconnectInitialMs = 20
+    public var reconnectMaxMs = 2_000
+    /// Inbound connections at once (members × 4 by default is plenty).
+    public var inboundConnectionsMax = 32
+    public init() {}
+}
+
+/// PeerStats are counters for /status and /metrics.
+public struct PeerStats: Sendable {
+    public var connected = false
+    public var framesSent: UInt64 = 0
+    public var framesDropped: UInt64 = 0
+    public var framesReceived: UInt64 = 0
+    public var connectFailures: UInt64 = 0
+    public var lastError: String? = nil
+}
+
+/// PeerTransport owns the listener, the outbound connections and the inbound ones.
+public final class PeerTransport {
+    let loop: EventLoop
+    let config: SessionConfig
+    let limits: TransportLimits
+    let members: [Member]
+    weak var delegate: (any PeerTransportDelegate)?
+    private var listener: Listener?
+    private var outbound: [String: OutboundPeer] = [:]
+    var inbound: [Int32: PeerConnection] = [:]
+    /// The latest inbound connection per peer name (a newer one replaces an older one).
+    var inboundByPeer: [String: Int32] = [:]
+    public private(set) var stats: [String: PeerStats] = [:]
+    public private(set) var rejectedConnections: UInt64 = 0
+    var rng = SystemRandomNumberGenerator()
+
+    public init(loop: EventLoop, config: SessionConfig, members: [Member], limits: TransportLimits = TransportLimits(),
+                delegate: any PeerTransportDelegate) {
+        self.loop = loop
+        self.config = config
+        self.limits = limits
+        self.members = members
+        self.delegate = delegate
+        for m in members where m.name != config.local.name { stats[m.name] = PeerStats() }
+    }
+
+    /// start binds the listener (an error here is fatal for the agent: the address is
+    /// taken or not ours) and starts dialing every peer.
+    public func start(listen address: SocketAddress) throws(Errno) -> SocketAddress {
+        let l = try Listener(transport: self, address: address)
+        listener = l
+        for m in members where m.name != config.local.name {
+            let peer = OutboundPeer(transport: self, member: m)
+            outbound[m.name] = peer
+            peer.connect()
+        }
+        return l.boundAddress
+    }
+
+    /// send queues one message for `peer`; it is dropped (and counted) when the peer is
+    /// not connected or its queue is full.
+    public func send(to peer: String, term: Term, body: Message.Body) {
+        guard let p = outbound[peer] else { return }
+        if p.send(term: term, body: body) {
+            stats[peer]?.framesSent += 1
+        } else {
+            stats[peer]?.framesDropped += 1
+        }
+    }
+
+    /// stop closes every connection and the listener.
+    public func stop() {
+        listener?.close()
+        listener = nil
+        for p in outbound.values { p.shutdown() }
+        outbound.removeAll()
+        for c in Array(inbound.values) { c.close(reason: nil) }
+    }
+
+    func noteReceived(from peer: String) { stats[peer]?.framesReceived += 1 }
+    func noteConnected(_ peer: String, _ up: Bool) { stats[peer]?.connected = up }
+    func noteConnectFailure(_ peer: String, _ error: String) {
+        stats[peer]?.connectFailures += 1
+        stats[peer]?.lastError = error
+    }
+    func noteRejected(_ reason: String, address: String) {
+        rejectedConnections += 1
+        delegate?.transport(rejected: reason, address: address)
+    }
+
+    func inboundClosed(fd: Int32, peer: String?) {
+        inbound[fd] = nil
+        if let peer, inboundByPeer[peer] == fd {
+            inboundByPeer[peer] = nil
+            delegate?.transport(peerDisconnected: peer)
+        }
+    }
+
+    func inboundEstablished(fd: Int32, identity: PeerIdentity) {
+        if let old = inboundByPeer[identity.name], old != fd, let c = inbound[old] {
+            inboundByPeer[identity.name] = nil
+            c.close(reason: nil)  // a restarted peer: its old connection is dead
+        }
+        inboundByPeer[identity.name] = fd
+        delegate?.transport(peerConnected: identity)
+    }
+
+    func jitteredBackoffMs(_ base: Int) -> Int {
+        let half = max(1, base / 2)
+        return base - half + Int.random(in: 0...(2 * half), using: &rng)
+    }
+}
+
+/// Listener accepts peer connections and gives each a server-side session.
+final class Listener: EventHandler {
+    unowned let transport: PeerTransport
+    var socket: SocketBox?
+    let boundAddress: SocketAddress
+
+    init(transport: PeerTransport, address: SocketAddress) throws(Errno) {
+        self.transport = transport
+        let box = SocketBox(try Socket.listen(on: address))
+        boundAddress = try Socket.localAddress(box.fd)
+        socket = box
+        try transport.loop.register(box.raw, interest: .readable, handler: self)
+    }
+
+    func handleEvents(_ events: EpollEvents, descriptor: Int32) {
+        while let box = socket {
+            let result: AcceptResult
+            do { result = try Socket.accept(box.fd) } catch {
+                // EMFILE and friends: stop for now; the next readiness retries.
+                return
+            }
+            switch consume result {
+            case .wouldBlock: return
+            case .accepted(let fd):
+                if transport.inbound.count >= transport.limits.inboundConnectionsMax {
+                    transport.noteRejected("too many inbound peer connections", address: "inbound")
+                    continue  // fd closes here
+                }
+                let session = PeerSession.server(config: transport.config)
+                let box = SocketBox(fd)
+                let c = PeerConnection(transport: transport, socket: box, session: session, outbound: nil)
+                transport.inbound[box.raw] = c
+                c.start(connecting: false)
+            }
+        }
+    }
+
+    func close() {
+        if let s = socket?.raw { transport.loop.unregister(s) }
+        socket = nil
+    }
+}
+
+/// SocketBox lets a class hold a descriptor it may give up (closing it in deinit).
+final class SocketBox {
+    let fd: FileDescriptor
+    var raw: Int32 { fd.rawValue }
+    init(_ fd: consuming FileDescriptor) { self.fd = fd }
+}

@@ -1,0 +1,178 @@
+// baton: the command line. `baton agent` runs the daemon; client commands come later.
+import Agent
+import AgentConfig
+import ArgumentParser
+import EventLoop
+import Posix
+import RaftCore
+import Storage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let batonVersion = "0.1.0-dev"
+
+/// die prints `baton: message` and exits 2 — the status systemd's unit treats as "do
+/// not restart" (a bad flag or damaged state must not restart in a loop).
+func die(_ message: String) -> Never {
+    var line = "baton: \(message)\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    Glibc.exit(2)
+}
+
+struct Baton: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baton",
+        abstract: "Leader election for the copies of your service: exactly one of them leads.",
+        version: batonVersion,
+        subcommands: [AgentCommand.self])
+}
+
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the agent beside one copy of your application.",
+        discussion: """
+        Every option can also be set in the environment (BATON_ID, BATON_PEERS, …) or in a
+        --config file of BATON_KEY=value lines; flags win over the environment, which wins
+        over the file. Durations take ms or s. Exit status 2 means a bad setting or a
+        damaged or missing data dir: fix what the message says, do not just restart.
+        """)
+
+    @Option(help: "This member's name, one of --peers.") var id: String?
+    @Option(help: "Every voter, this one included: n1=HOST:PORT,n2=HOST:PORT,… (1 to 7).") var peers: String?
+    @Option(help: "Where to accept peer connections (default: this member's --peers address).") var peerListen: String?
+    @Option(help: "Where the HTTP API listens (default: 127.0.0.1:7480).") var apiListen: String?
+    @Option(help: "Peer address told to others (default: --peer-listen).") var peerAdvertise: String?
+    @Option(help: "API address told to others (default: --api-listen).") var apiAdvertise: String?
+    @Option(help: "Where term, vote and log are kept (default: /var/lib/baton).") var dataDir: String?
+    @Option(help: "File holding the cluster secret: head -c 32 /dev/urandom > FILE.") var clusterSecretFile: String?
+    @Flag(help: "Run without a cluster secret (a test cluster on one machine only).") var insecurePeers = false
+    @Flag(help: "Allow an empty data dir: only the first start of a new cluster.") var bootstrap = false
+    @Option(help: "Cluster name; peers of another cluster are refused (default: baton).") var clusterId: String?
+    @Flag(help: "Vote and acknowledge, but never campaign or lead.") var witness = false
+    @Option(help: "Randomized election timeout MIN..MAX (default: 150ms..300ms).") var electionTimeout: String?
+    @Option(help: "Leader heartbeat interval (default: 50ms).") var heartbeatInterval: String?
+    @Option(help: "Largest clock-rate drift between nodes, a fraction (default: 0.05).") var maxDrift: String?
+    @Option(help: "Log format: text or json (default: text).") var logFormat: String?
+    @Option(help: "A file of BATON_KEY=value lines (the format of /etc/default/baton).") var config: String?
+
+    func run() throws {
+        var flags: [String: String] = [:]
+        let pairs: [(String, String?)] = [
+            ("--id", id), ("--peers", peers), ("--peer-listen", peerListen), ("--api-listen", apiListen),
+            ("--peer-advertise", peerAdvertise), ("--api-advertise", apiAdvertise), ("--data-dir", dataDir),
+            ("--cluster-secret-file", clusterSecretFile), ("--cluster-id", clusterId),
+            ("--election-timeout", electionTimeout), ("--heartbeat-interval", heartbeatInterval),
+            ("--max-drift", maxDrift), ("--log-format", logFormat)]
+        for (k, v) in pairs { if let v { flags[k] = v } }
+        if insecurePeers { flags["--insecure-peers"] = "true" }
+        if bootstrap { flags["--bootstrap"] = "true" }
+        if witness { flags["--witness"] = "true" }
+
+        var environment: [String: String] = [:]
+        var envp = environ
+        while let p = envp.pointee {
+            let entry = String(cString: p)
+            if entry.hasPrefix("BATON_"), let eq = entry.firstIndex(of: "=") {
+                environment[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
+            }
+            envp += 1
+        }
+        let configPath = config ?? environment["BATON_CONFIG"]
+        var fileText: String? = nil
+        if let path = configPath {
+            guard let bytes = try? readSmallFile(path, limit: 64 * 1024) else { die("--config: cannot read \(path)") }
+            fileText = String(decoding: bytes, as: UTF8.self)
+        }
+        let settings: AgentSettings
+        do { settings = try AgentSettings.resolve(flags: flags, environment: environment, fileText: fileText, fileName: configPath ?? "") }
+        catch { die("\(error)") }
+
+        var secret: [UInt8]? = nil
+        if let path = settings.clusterSecretFile {
+            guard let bytes = try? readSmallFile(path, limit: 4096) else {
+                die("--cluster-secret-file: cannot read \(path); create it with 'head -c 32 /dev/urandom > \(path)' and copy it to every member")
+            }
+            guard bytes.count >= 16 else {
+                die("--cluster-secret-file: \(path) holds \(bytes.count) bytes; a secret needs at least 16 (use head -c 32 /dev/urandom)")
+            }
+            secret = bytes
+        }
+        let log = AgentLog(format: settings.logFormat, node: settings.id)
+        if settings.insecurePeers {
+            log.event("warning", term: 0, role: "follower", [("message", "--insecure-peers: peers are not authenticated; anyone who can reach the peer port can vote")])
+        }
+
+        let directory: DataDirectory
+        do { directory = try DataDirectory.open(path: settings.dataDir, bootstrap: settings.bootstrap) }
+        catch { die("\(error)") }
+        for notice in directory.report.notices {
+            log.event("storage-notice", term: directory.state.hardState.term, role: "follower", [("message", notice)])
+        }
+        if directory.report.bootstrapIgnored {
+            log.event("notice", term: directory.state.hardState.term, role: "follower",
+                      [("message", "--bootstrap ignored: \(settings.dataDir) already holds this member's state")])
+        }
+
+        // Block the shutdown signals before any thread starts, and read them on the loop.
+        let signals: SignalFD
+        do { signals = try SignalFD(signals: [SignalNumber.terminate, SignalNumber.interrupt]) }
+        catch { die("cannot watch signals: \(error)") }
+        do {
+            let loop = try EventLoop()
+            let agent = try Agent(settings: settings, secret: secret, directory: directory, loop: loop, log: log)
+            do { try agent.start() } catch { die("cannot start: \(error) (is another process using the address?)") }
+            let watcher = SignalWatcher(signals: signals, agent: agent, loop: loop)
+            try loop.register(watcher.descriptor, interest: .readable, handler: watcher)
+            try loop.run()
+            Glibc.exit(0)
+        } catch {
+            die("\(error)")
+        }
+    }
+}
+
+/// SignalWatcher turns SIGTERM/SIGINT into a hand-over and a clean exit; a second
+/// signal exits at once.
+final class SignalWatcher: EventHandler {
+    let signals: SignalFD
+    let agent: Agent
+    let loop: EventLoop
+    var received = 0
+    var descriptor: Int32 { signals.descriptor.rawValue }
+
+    init(signals: consuming SignalFD, agent: Agent, loop: EventLoop) {
+        self.signals = signals
+        self.agent = agent
+        self.loop = loop
+    }
+
+    func handleEvents(_ events: EpollEvents, descriptor: Int32) {
+        while let _ = try? signals.next() {
+            received += 1
+            if received > 1 { Glibc.exit(0) }
+            agent.beginShutdown { [loop] in loop.stop() }
+        }
+    }
+}
+
+/// readSmallFile reads a whole file of at most `limit` bytes.
+func readSmallFile(_ path: String, limit: Int) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw Errno(rawValue: errno) }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { throw Errno(rawValue: errno) }
+        if n == 0 { break }
+        out += buffer[0..<n]
+        if out.count > limit { throw Errno.invalidArgument }
+    }
+    return out
+}
+
+Baton.main()

@@ -1,0 +1,131 @@
+import Testing
+import AgentConfig
+import EventLoop
+import PeerWire
+import Posix
+import RaftCore
+@testable import PeerTransport
+
+/// Recorder collects what a transport hands its node.
+final class Recorder: PeerTransportDelegate {
+    var received: [(from: String, term: Term, body: Message.Body)] = []
+    var connected: [PeerIdentity] = []
+    var disconnected: [String] = []
+    var rejected: [String] = []
+    func transport(received term: Term, _ body: Message.Body, from peer: String) { received.append((peer, term, body)) }
+    func transport(peerConnected peer: PeerIdentity) { connected.append(peer) }
+    func transport(peerDisconnected peer: String) { disconnected.append(peer) }
+    func transport(rejected reason: String, address: String) { rejected.append(reason) }
+}
+
+/// freePort asks the kernel for an unused loopback port.
+func freePort() throws -> UInt16 {
+    let fd = try Socket.listen(on: try SocketAddress(parsing: "127.0.0.1:0"))
+    return try Socket.localAddress(fd).port
+}
+
+struct Cluster {
+    let loop: EventLoop
+    var members: [Member]
+    var transports: [String: PeerTransport] = [:]
+    var recorders: [String: Recorder] = [:]
+
+    init(names: [String]) throws {
+        loop = try EventLoop()
+        members = try names.map { Member(name: $0, peerAddress: HostPort(host: "127.0.0.1", port: try freePort())) }
+    }
+
+    mutating func start(_ name: String, secret: [UInt8]? = Array(repeating: 7, count: 32), cluster: String = "baton") throws {
+        let m = members.first { $0.name == name }!
+        let config = SessionConfig(clusterID: cluster, secret: secret,
+                                   local: PeerIdentity(name: name, peerAddress: m.peerAddress.description, apiAddress: "127.0.0.1:1"),
+                                   members: Set(members.map(\.name)))
+        let r = Recorder()
+        var limits = TransportLimits()
+        limits.reconnectMaxMs = 100
+        let t = PeerTransport(loop: loop, config: config, members: members, limits: limits, delegate: r)
+        _ = try t.start(listen: try SocketAddress(parsing: m.peerAddress.description))
+        transports[name] = t
+        recorders[name] = r
+    }
+
+    /// Runs the loop until `done` or `timeoutMs` passes; returns whether `done` held.
+    func run(timeoutMs: Int = 3_000, until done: () -> Bool) throws -> Bool {
+        let end = Clock.boottime() + UInt64(timeoutMs) * 1_000_000
+        while !done() {
+            if Clock.boottime() > end { return false }
+            try loop.pollOnce(timeoutMs: 10)
+        }
+        return true
+    }
+}
+
+@Suite(.serialized) struct PeerTransportTests {
+    @Test func threeNodesConnectAndExchangeMessages() throws {
+        var c = try Cluster(names: ["n1", "n2", "n3"])
+        for n in ["n1", "n2", "n3"] { try c.start(n) }
+        #expect(try c.run { ["n1", "n2", "n3"].allSatisfy { c.transports[$0]!.stats.values.allSatisfy(\.connected) } })
+        for to in ["n2", "n3"] { c.transports["n1"]!.send(to: to, term: 4, body: .voteResponse(granted: true)) }
+        c.transports["n3"]!.send(to: "n1", term: 5, body: .timeoutNow)
+        #expect(try c.run { c.recorders["n2"]!.received.count == 1 && c.recorders["n3"]!.received.count == 1 && c.recorders["n1"]!.received.count == 1 })
+        #expect(c.recorders["n2"]!.received[0].from == "n1")
+        #expect(c.recorders["n2"]!.received[0].body == .voteResponse(granted: true))
+        #expect(c.recorders["n1"]!.received[0].from == "n3" && c.recorders["n1"]!.received[0].term == 5)
+        // Inbound identities carry the advertised addresses.
+        #expect(c.recorders["n2"]!.connected.contains { $0.name == "n1" && $0.apiAddress == "127.0.0.1:1" })
+        for t in c.transports.values { t.stop() }
+    }
+
+    @Test func wrongSecretIsRejectedAndDeliversNothing() throws {
+        var c = try Cluster(names: ["n1", "n2"])
+        try c.start("n1")
+        try c.start("n2", secret: Array(repeating: 9, count: 32))
+        c.transports["n1"]!.send(to: "n2", term: 1, body: .timeoutNow)
+        #expect(try c.run(timeoutMs: 1_000) { c.recorders["n1"]!.rejected.count + c.recorders["n2"]!.rejected.count >= 2 })
+        c.transports["n1"]!.send(to: "n2", term: 1, body: .timeoutNow)
+        _ = try c.run(timeoutMs: 200) { false }
+        #expect(c.recorders["n2"]!.received.isEmpty && c.recorders["n1"]!.received.isEmpty)
+        #expect(c.transports["n1"]!.stats["n2"]!.framesDropped >= 1)
+        #expect(!c.transports["n1"]!.stats["n2"]!.connected)
+        for t in c.transports.values { t.stop() }
+    }
+
+    @Test func otherClusterIsRejected() throws {
+        var c = try Cluster(names: ["n1", "n2"])
+        try c.start("n1")
+        try c.start("n2", cluster: "other")
+        #expect(try c.run(timeoutMs: 1_000) { c.recorders["n2"]!.rejected.contains { $0.contains("cluster") } })
+        for t in c.transports.values { t.stop() }
+    }
+
+    @Test func aStoppedPeerIsReportedAtOnceAndReconnectsWhenBack() throws {
+        var c = try Cluster(names: ["n1", "n2", "n3"])
+        for n in ["n1", "n2", "n3"] { try c.start(n) }
+        #expect(try c.run { c.recorders["n2"]!.connected.contains { $0.name == "n1" } && c.transports["n2"]!.stats["n3"]!.connected })
+        let stoppedAt = Clock.boottime()
+        c.transports["n1"]!.stop()
+        #expect(try c.run { c.recorders["n2"]!.disconnected.contains("n1") })
+        let detectMs = Double(Clock.boottime() - stoppedAt) / 1e6
+        #expect(detectMs < 100, "a closed peer is noticed in \(detectMs) ms")
+        // The survivors still talk while n1 is gone; messages to n1 are dropped, not queued.
+        c.transports["n2"]!.send(to: "n1", term: 2, body: .timeoutNow)
+        c.transports["n2"]!.send(to: "n3", term: 2, body: .timeoutNow)
+        #expect(try c.run { c.recorders["n3"]!.received.count == 1 })
+        // n1 comes back on the same address: n2 reconnects by itself.
+        try c.start("n1")
+        #expect(try c.run { c.transports["n2"]!.stats["n1"]!.connected })
+        c.transports["n2"]!.send(to: "n1", term: 3, body: .voteResponse(granted: false))
+        #expect(try c.run { c.recorders["n1"]!.received.contains { $0.term == 3 } })
+        for t in c.transports.values { t.stop() }
+    }
+
+    @Test func garbageOnThePeerPortIsRejectedAndClosed() throws {
+        var c = try Cluster(names: ["n1", "n2"])
+        try c.start("n1")
+        let fd = try Socket.connect(to: try SocketAddress(parsing: c.members[0].peerAddress.description))
+        try Array("GET / HTTP/1.1\r\n\r\n".utf8).withUnsafeBytes { try fd.writeAll($0) }
+        #expect(try c.run(timeoutMs: 1_000) { c.recorders["n1"]!.rejected.contains { $0.contains("magic") } })
+        #expect(c.transports["n1"]!.rejectedConnections == 1)
+        for t in c.transports.values { t.stop() }
+    }
+}

@@ -1,0 +1,184 @@
+"""Real `baton agent` processes on loopback, for the multi-process tests.
+
+Every agent gets its own data dir, peer port and API port; optional TCP proxies sit on
+the peer links so a test can cut a node off (a blackhole, like a partition: connections
+stay open and nothing arrives) and heal it again.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+BATON = os.environ.get("BATON_BIN", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "baton"))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Proxy:
+    """A TCP forwarder on loopback whose traffic can be blackholed and restored."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.cut = False
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=1)
+                upstream.settimeout(None)  # a link may be quiet one way for long
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        while not self.closed:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            if self.cut:
+                continue  # blackhole: swallow, like a partitioned network
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        for s in (src, dst):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+
+
+class Cluster:
+    def __init__(self, tmp, names, witnesses=(), secret=b"s" * 32, proxies=False, extra=()):
+        self.tmp = str(tmp)
+        self.names = list(names)
+        self.witnesses = set(witnesses)
+        self.peer_port = {n: free_port() for n in names}
+        self.api_port = {n: free_port() for n in names}
+        self.secret_file = os.path.join(self.tmp, "secret")
+        with open(self.secret_file, "wb") as f:
+            f.write(secret)
+        self.procs = {}
+        self.extra = list(extra)
+        # proxy[(a, b)] carries a's connections to b.
+        self.proxy = {}
+        if proxies:
+            for a in names:
+                for b in names:
+                    if a != b:
+                        self.proxy[(a, b)] = Proxy(self.peer_port[b])
+
+    def peers_for(self, name):
+        parts = []
+        for n in self.names:
+            port = self.peer_port[n] if n == name or not self.proxy else self.proxy[(name, n)].port
+            parts.append(f"{n}=127.0.0.1:{port}")
+        return ",".join(parts)
+
+    def data_dir(self, name):
+        return os.path.join(self.tmp, f"data-{name}")
+
+    def argv(self, name, bootstrap=True, extra=()):
+        args = [BATON, "agent", "--id", name, "--peers", self.peers_for(name),
+                "--peer-listen", f"127.0.0.1:{self.peer_port[name]}",
+                "--api-listen", f"127.0.0.1:{self.api_port[name]}",
+                "--data-dir", self.data_dir(name), "--cluster-secret-file", self.secret_file]
+        if bootstrap:
+            args.append("--bootstrap")
+        if name in self.witnesses:
+            args.append("--witness")
+        return args + self.extra + list(extra)
+
+    def start(self, name, bootstrap=True, extra=()):
+        log = open(os.path.join(self.tmp, f"{name}.log"), "ab")
+        self.procs[name] = subprocess.Popen(self.argv(name, bootstrap, extra), stdout=log, stderr=log)
+        return self.procs[name]
+
+    def start_all(self):
+        for n in self.names:
+            self.start(n)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        p = self.procs.pop(name)
+        p.send_signal(sig)
+        p.wait(timeout=10)
+
+    def stop_all(self):
+        for name in list(self.procs):
+            self.kill(name)
+        for p in self.proxy.values():
+            p.close()
+
+    def log(self, name):
+        with open(os.path.join(self.tmp, f"{name}.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def get(self, name, path="/leader", timeout=1.0):
+        """(status, headers dict, parsed JSON or None); (None, …) when unreachable."""
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.api_port[name], timeout=timeout)
+            c.request("GET", path)
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            return r.status, dict(r.getheaders()), data
+        except OSError:
+            return None, {}, None
+
+    def in_office(self):
+        """Names of the live nodes whose /leader says this node is in office."""
+        out = []
+        for n in self.procs:
+            status, _, data = self.get(n)
+            if status == 200 and data and data.get("self"):
+                out.append((n, data["term"]))
+        return out
+
+    def wait_leader(self, timeout=5.0, exclude=()):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            office = [o for o in self.in_office() if o[0] not in exclude]
+            if len(office) == 1:
+                return office[0]
+            time.sleep(0.01)
+        raise AssertionError(f"no single leader in office within {timeout}s: {self.in_office()}")
+
+    def cut(self, name, on=True):
+        """Blackholes every peer link to and from `name` (a partition)."""
+        for (a, b), p in self.proxy.items():
+            if name in (a, b):
+                p.cut = on
