@@ -78,6 +78,7 @@ struct InvariantChecker {
         maxSentTerm = Array(repeating: 0, count: nodeCount)
         wasLeader = Array(repeating: false, count: nodeCount)
         commitSeen = Array(repeating: 0, count: nodeCount)
+        crashedLeaseUntilRealNs = Array(repeating: .min, count: nodeCount)
     }
 
     /// isInOffice is the checker's own view: node i's office is open and its lease has
@@ -141,6 +142,12 @@ struct InvariantChecker {
         return commitAdvance(i, raft: raft, realNs: realNs)
     }
 
+    /// crashedLeaseUntilRealNs[i]: when the lease of node i's last office would have
+    /// ended had it not crashed. A crashed agent answers nothing, but the promise is
+    /// stronger (and what the real-process checker of issue 7 holds agents to): no
+    /// successor enters office before a dead leader's last lease deadline passes.
+    var crashedLeaseUntilRealNs: [Int64] = []
+
     mutating func enterOffice(_ i: Int, term: Term, deadline: Instant, realNs: Int64,
                                       clock: SimClock, isWitness: Bool) -> Violation? {
         if isWitness {
@@ -154,6 +161,9 @@ struct InvariantChecker {
         }
         if term <= clusterMaxOfficeTerm {
             return Violation(property: "S3", detail: "n\(i + 1) entered office with fencing token \(term), not above the latest office's \(clusterMaxOfficeTerm)", timeNs: realNs)
+        }
+        for j in 0..<nodeCount where j != i && crashedLeaseUntilRealNs[j] > realNs {
+            return Violation(property: "S2", detail: "n\(i + 1) entered office of term \(term) before crashed n\(j + 1)'s last lease ran out at \(Interval(nanoseconds: crashedLeaseUntilRealNs[j])) (real time)", timeNs: realNs)
         }
         for j in 0..<nodeCount where j != i && isInOffice(j, atReal: realNs) {
             return Violation(property: "S2", detail: "n\(i + 1) entered office of term \(term) while n\(j + 1) is in office of term \(offices[j].term) until \(Interval(nanoseconds: offices[j].deadlineRealNs)) (real time)", timeNs: realNs)
@@ -311,11 +321,15 @@ struct InvariantChecker {
         return nil
     }
 
-    /// crashed closes node i's office at the crash: a dead agent answers nothing.
+    /// crashed closes node i's office at the crash (a dead agent answers nothing) but
+    /// keeps its lease deadline: no successor may enter office before it passes.
     mutating func crashed(node i: Int, realNs: Int64) {
         if offices[i].open {
             offices[i].open = false
-            if realNs < offices[i].deadlineRealNs { offices[i].deadlineRealNs = realNs }
+            if realNs < offices[i].deadlineRealNs {
+                crashedLeaseUntilRealNs[i] = offices[i].deadlineRealNs
+                offices[i].deadlineRealNs = realNs
+            }
         }
         wasLeader[i] = false
     }
