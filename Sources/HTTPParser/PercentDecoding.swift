@@ -34,21 +34,27 @@ public func percentDecode(_ input: UnsafeRawBufferPointer, into output: UnsafeMu
     var o = 0
     let n = input.count
     while i < n {
-        var b = input[i]
-        if b == ASCII.percent {
-            guard i + 2 < n, let high = ByteClass.hexValue(input[i + 1]), let low = ByteClass.hexValue(input[i + 2])
-            else { throw .malformedEscape(offset: i) }
-            b = high << 4 | low
-            i += 3
-        } else {
-            if plusAsSpace && b == ASCII.plus { b = ASCII.sp }
-            i += 1
-        }
+        let b = try decodedByte(input, at: &i, plusAsSpace: plusAsSpace)
         guard o < output.count else { throw .outputTooSmall }
         output[o] = b
         o += 1
     }
     return o
+}
+
+/// decodedByte reads one decoded byte at `i` (a `%xx` escape or a plain byte, `+` as
+/// space when asked) and moves `i` past it; the one place both decoders share.
+@inlinable @inline(__always)
+func decodedByte(_ input: UnsafeRawBufferPointer, at i: inout Int, plusAsSpace: Bool) throws(PercentDecodingError) -> UInt8 {
+    let b = input[i]
+    if b == ASCII.percent {
+        guard i + 2 < input.count, let high = ByteClass.hexValue(input[i + 1]), let low = ByteClass.hexValue(input[i + 2])
+        else { throw .malformedEscape(offset: i) }
+        i += 3
+        return high << 4 | low
+    }
+    i += 1
+    return plusAsSpace && b == ASCII.plus ? ASCII.sp : b
 }
 
 /// percentDecoded(_:plusAsSpace:) is `percentDecode` into a new array (at most
@@ -76,16 +82,7 @@ public func percentDecodedEquals(_ input: UnsafeRawBufferPointer, _ expected: Un
     var e = 0
     let n = input.count
     while i < n {
-        var b = input[i]
-        if b == ASCII.percent {
-            guard i + 2 < n, let high = ByteClass.hexValue(input[i + 1]), let low = ByteClass.hexValue(input[i + 2])
-            else { throw .malformedEscape(offset: i) }
-            b = high << 4 | low
-            i += 3
-        } else {
-            if plusAsSpace && b == ASCII.plus { b = ASCII.sp }
-            i += 1
-        }
+        let b = try decodedByte(input, at: &i, plusAsSpace: plusAsSpace)
         guard e < expected.count && expected[e] == b else { return false }
         e += 1
     }
