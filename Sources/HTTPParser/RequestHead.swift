@@ -3,6 +3,8 @@
 // h2o/picohttpparser): no allocation, no Glibc, every size capped.
 
 /// HTTPLimits caps every size the parser accepts; each has a status when exceeded.
+/// The parser clamps each limit to `0...HTTPLimits.hardCap`, so every position it
+/// reports fits the `Int32` of `ByteRange`.
 public struct HTTPLimits: Hashable, Sendable {
     /// Longest request line (method SP target SP version), in bytes → 414 when over.
     public var requestLineBytesMax: Int = 8 * 1024
@@ -13,6 +15,9 @@ public struct HTTPLimits: Hashable, Sendable {
     /// Largest Content-Length accepted → 413 when over.
     public var bodyBytesMax: Int = 64 * 1024
     public init() {}
+    /// hardCap bounds every limit (256 MiB): a request line plus header section under
+    /// twice this still indexes with `Int32`.
+    public static let hardCap = 1 << 28
 }
 
 /// HTTPMethod is the request method; `other` covers any valid token we do not route.
@@ -76,6 +81,9 @@ public enum HTTPParseError: Hashable, Sendable {
     case notImplemented
     /// 505: a version other than HTTP/1.0 or HTTP/1.1.
     case versionNotSupported
+    /// 417: an HTTP/1.1 `Expect` other than `100-continue`, the only expectation
+    /// defined (RFC 9110 §10.1.1 lets a server answer 417 to any other).
+    case expectationFailed
 
     public var status: Int {
         switch self {
@@ -85,15 +93,19 @@ public enum HTTPParseError: Hashable, Sendable {
         case .contentTooLarge: 413
         case .notImplemented: 501
         case .versionNotSupported: 505
+        case .expectationFailed: 417
         }
     }
 
     public static func == (a: HTTPParseError, b: HTTPParseError) -> Bool {
         switch (a, b) {
-        case (.badRequest(let x), .badRequest(let y)): "\(x)" == "\(y)"
+        case (.badRequest(let x), .badRequest(let y)):
+            // Compares the reasons' bytes in place: no String is built.
+            x.withUTF8Buffer { a in y.withUTF8Buffer { b in a.elementsEqual(b) } }
         case (.uriTooLong, .uriTooLong), (.headerFieldsTooLarge, .headerFieldsTooLarge),
              (.contentTooLarge, .contentTooLarge), (.notImplemented, .notImplemented),
-             (.versionNotSupported, .versionNotSupported): true
+             (.versionNotSupported, .versionNotSupported),
+             (.expectationFailed, .expectationFailed): true
         default: false
         }
     }
@@ -109,7 +121,7 @@ public enum HTTPParseResult: Hashable, Sendable {
     case invalid(HTTPParseError)
 }
 
-// parseRequestHead(_:limits:head:headers:) is the parser's entry point:
+// parseRequestHead(_:limits:head:headers:) is the parser's entry point (Parser.swift):
 //
 //     public func parseRequestHead(_ bytes: UnsafeRawBufferPointer, limits: HTTPLimits,
 //                                  head: inout HTTPRequestHead,
@@ -118,11 +130,5 @@ public enum HTTPParseResult: Hashable, Sendable {
 // It parses from the start of `bytes` each time it is called (so a request split at
 // any byte is handled by calling again with more bytes), fills `head` and up to
 // `headers.count` slots (the server passes `limits.headerCountMax` slots), and never
-// reads outside `bytes`. Implemented in Parser.swift.
-
-/// parseRequestHead: see the comment above. (Skeleton until Parser.swift lands.)
-public func parseRequestHead(_ bytes: UnsafeRawBufferPointer, limits: HTTPLimits,
-                             head: inout HTTPRequestHead,
-                             headers: UnsafeMutableBufferPointer<HeaderSlot>) -> HTTPParseResult {
-    .partial
-}
+// reads outside `bytes`. `head` is written only on `.complete`; the slots are scratch
+// space until then.

@@ -1,1 +1,0 @@
-// Module Posix: built under its own issue; see Package.swift.
