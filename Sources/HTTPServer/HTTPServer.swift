@@ -462,6 +462,9 @@ public final class HTTPServer: EventHandler {
         at.storeBytes(of: 0x0a0d, as: UInt16.self)  // "\r\n", little-endian
         at += 2
         if body.count > 0 { at.copyMemory(from: body.baseAddress!, byteCount: body.count) }
+        if connection.outputPending > statistics.outputBytesPendingMax {
+            statistics.outputBytesPendingMax = connection.outputPending
+        }
     }
 
     /// fail answers an error after which the framing cannot be trusted, and closes.

@@ -93,5 +93,8 @@ public struct HTTPServerStatistics: Hashable, Sendable {
     public var holdTimeouts = 0
     /// holdsRefused: `.hold` answered 503 because `heldRequestsMax` were held.
     public var holdsRefused = 0
+    /// outputBytesPendingMax is the most unsent output any connection had (evidence
+    /// that backpressure bounds it near `outputBytesMax`).
+    public var outputBytesPendingMax = 0
     public init() {}
 }

@@ -110,12 +110,25 @@ public enum ChildProcess {
             for p in cArgs { free(p) }
             if let e = cEnv { for p in e { free(p) } }
         }
+        // The child starts with no blocked signals and default handlers: whatever this
+        // thread blocks or ignores (runtimes often block signals in worker threads)
+        // must not leak into a hook, or SIGTERM on timeout would never reach it.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
         let result: Int32
         if cEnv != nil {
-            result = posix_spawnp(&pid, cArgs[0]!, nil, nil, &cArgs, &cEnv!)
+            result = posix_spawnp(&pid, cArgs[0]!, nil, &attributes, &cArgs, &cEnv!)
         } else {
-            result = posix_spawnp(&pid, cArgs[0]!, nil, nil, &cArgs, environ)
+            result = posix_spawnp(&pid, cArgs[0]!, nil, &attributes, &cArgs, environ)
         }
         if result != 0 { throw Errno(rawValue: result) }
         return pid

@@ -59,6 +59,19 @@ public enum Socket {
         return fd
     }
 
+    /// connectWithReceiveBuffer is a blocking `connect` with SO_RCVBUF set first (the
+    /// window is fixed at connect time); tests use it to build a slow reader.
+    public static func connectWithReceiveBuffer(to address: SocketAddress, bytes: Int32) throws(Errno) -> FileDescriptor {
+        let family = address.isIPv6 ? AF_INET6 : AF_INET
+        let fd = FileDescriptor(adopting: try retrying("socket") {
+            socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        })
+        try setOption(fd, SOL_SOCKET, SO_RCVBUF, bytes)
+        let result = address.withSockaddr { sa, len in Glibc.connect(fd.rawValue, sa, len) }
+        if result == -1 { throw Errno.current }
+        return fd
+    }
+
     /// localAddress is the address a socket is bound to (the kernel's port for port 0).
     public static func localAddress(_ fd: borrowing FileDescriptor) throws(Errno) -> SocketAddress {
         var storage = sockaddr_storage()
@@ -92,6 +105,13 @@ public enum Socket {
     /// setSendBufferBytes sets SO_SNDBUF.
     public static func setSendBufferBytes(_ fd: borrowing FileDescriptor, _ bytes: Int32) throws(Errno) {
         try setOption(fd, SOL_SOCKET, SO_SNDBUF, bytes)
+    }
+
+    /// setReceiveTimeoutMs makes a blocking read give up with EAGAIN after `ms`
+    /// (SO_RCVTIMEO); for blocking clients such as tests and CLI commands.
+    public static func setReceiveTimeoutMs(_ fd: borrowing FileDescriptor, _ ms: Int) throws(Errno) {
+        var tv = timeval(tv_sec: ms / 1000, tv_usec: (ms % 1000) * 1000)
+        _ = try retrying("setsockopt") { setsockopt(fd.rawValue, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) }
     }
 
     static func setOption(_ fd: borrowing FileDescriptor, _ level: Int32, _ name: Int32, _ value: Int32) throws(Errno) {

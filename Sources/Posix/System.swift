@@ -72,3 +72,21 @@ public final class PosixThread: Sendable {
         _ = pthread_join(handle, nil)
     }
 }
+
+extension PosixThread {
+    /// sleepMs blocks the calling thread (never the loop thread: tests and start-up only).
+    public static func sleepMs(_ ms: Int) throws(Errno) {
+        var request = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) == -1 {
+            let error = Errno.current
+            guard error.rawValue == EINTR else { throw error }
+            request = remaining
+        }
+    }
+
+    /// kill sends `signal` to `pid` (hook timeouts; tests).
+    public static func kill(pid: Int32, signal: Int32) throws(Errno) {
+        _ = try retrying("kill") { Glibc.kill(pid, signal) }
+    }
+}

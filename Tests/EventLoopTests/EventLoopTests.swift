@@ -1,0 +1,207 @@
+import EventLoop
+import Posix
+import Synchronization
+import Testing
+
+/// Runs `loop.pollOnce` until `done()` or `timeoutMs` passes; false on timeout.
+func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) throws -> Bool {
+    let deadline = Clock.boottime() + UInt64(timeoutMs) * 1_000_000
+    while !done() {
+        if Clock.boottime() > deadline { return false }
+        try loop.pollOnce(timeoutMs: 50)
+    }
+    return true
+}
+
+@Suite struct EventLoopTests {
+    @Test func timersFireInDeadlineOrder() throws {
+        let loop = try EventLoop()
+        var fired: [Int] = []
+        let base = Clock.boottime()
+        for delay in [30, 10, 20, 0] {
+            loop.schedule(atNs: base + UInt64(delay) * 1_000_000) { _ in fired.append(delay) }
+        }
+        #expect(try pump(loop) { fired.count == 4 })
+        #expect(fired == [0, 10, 20, 30])
+        #expect(Clock.boottime() - base >= 30_000_000)
+    }
+
+    @Test func equalDeadlinesFireInSchedulingOrder() throws {
+        let loop = try EventLoop()
+        var fired: [Int] = []
+        let at = Clock.boottime() + 5_000_000
+        for i in 0..<5 { loop.schedule(atNs: at) { _ in fired.append(i) } }
+        #expect(try pump(loop) { fired.count == 5 })
+        #expect(fired == [0, 1, 2, 3, 4])
+    }
+
+    @Test func cancelledTimerDoesNotFire() throws {
+        let loop = try EventLoop()
+        var fired: [String] = []
+        let cancelled = loop.schedule(afterMs: 10) { _ in fired.append("cancelled") }
+        loop.schedule(afterMs: 40) { _ in fired.append("kept") }
+        loop.cancel(cancelled)
+        loop.cancel(cancelled)  // twice is harmless
+        #expect(!loop.isScheduled(cancelled))
+        #expect(try pump(loop) { fired.count == 1 })
+        try loop.pollOnce(timeoutMs: 30)
+        #expect(fired == ["kept"])
+        #expect(loop.scheduledTimerCount == 0)
+    }
+
+    @Test func repeatingTimerRepeatsUntilCancelled() throws {
+        let loop = try EventLoop()
+        var ticks = 0
+        var timer: TimerID?
+        timer = loop.schedule(afterMs: 5, repeatingEveryMs: 5) { loop in
+            ticks += 1
+            if ticks == 4 { loop.cancel(timer!) }
+        }
+        #expect(try pump(loop) { ticks == 4 })
+        try loop.pollOnce(timeoutMs: 30)
+        #expect(ticks == 4)
+        #expect(!loop.isScheduled(timer!))
+    }
+
+    @Test func rescheduleMovesATimer() throws {
+        let loop = try EventLoop()
+        var fired: [String] = []
+        let late = loop.schedule(afterMs: 1000) { _ in fired.append("moved") }
+        loop.schedule(afterMs: 30) { _ in fired.append("second") }
+        #expect(loop.reschedule(late, atNs: Clock.boottime() + 5_000_000))
+        #expect(try pump(loop) { fired.count == 2 })
+        #expect(fired == ["moved", "second"])
+        #expect(!loop.reschedule(late, atNs: 0))  // one-shot already fired
+    }
+
+    @Test func timerScheduledFromTimerRuns() throws {
+        let loop = try EventLoop()
+        var order: [Int] = []
+        loop.schedule(afterMs: 1) { loop in
+            order.append(1)
+            loop.schedule(afterMs: 1) { _ in order.append(2) }
+        }
+        #expect(try pump(loop) { order.count == 2 })
+        #expect(order == [1, 2])
+    }
+
+    @Test func workPostedFromAnotherThreadRunsOnTheLoopInOrder() throws {
+        let seen = Mutex<[Int]>([])
+        let (thread, _) = try EventLoopThread.start { _ in () }
+        let poster = try PosixThread.spawn {
+            for i in 0..<100 { thread.remote.post { _ in seen.withLock { $0.append(i) } } }
+        }
+        poster.join()
+        let deadline = Clock.boottime() + 3_000_000_000
+        while seen.withLock({ $0.count }) < 100 && Clock.boottime() < deadline { try PosixThread.sleepMs(5) }
+        thread.stop()
+        #expect(seen.withLock { $0 } == Array(0..<100))
+    }
+
+    @Test func stopFromRemoteEndsRun() throws {
+        let (thread, value) = try EventLoopThread.start { _ in 42 }
+        #expect(value == 42)
+        thread.stop()  // returns only once run() returned and the thread ended
+    }
+
+    @Test func setupErrorIsReported() throws {
+        struct Boom: Error {}
+        #expect(throws: EventLoopThread.SetupError.self) {
+            _ = try EventLoopThread.start { _ -> Int in throw Boom() }
+        }
+    }
+
+    @Test func childExitIsObservedThroughPidfd() throws {
+        let loop = try EventLoop()
+        var exits: [ChildExit] = []
+        let pid = try ChildProcess.spawn(["sh", "-c", "sleep 0.05; exit 3"])
+        try loop.watchChild(pid: pid) { exits.append($0) }
+        let killed = try ChildProcess.spawn(["sleep", "10"])
+        try loop.watchChild(pid: killed) { exits.append($0) }
+        #expect(try pump(loop) { exits.count == 1 })
+        #expect(exits == [.exited(code: 3)])
+        try PosixThread.kill(pid: killed, signal: 15)
+        #expect(try pump(loop) { exits.count == 2 })
+        #expect(exits.last == .signalled(signal: 15))
+    }
+
+    @Test func descriptorHandlersGetReadiness() throws {
+        final class Recorder: EventHandler {
+            var events: [Int32] = []
+            func handleEvents(_ events: EpollEvents, descriptor: Int32) { self.events.append(descriptor) }
+        }
+        let loop = try EventLoop()
+        let wake = try EventFD()
+        let recorder = Recorder()
+        try loop.register(wake.descriptor.rawValue, interest: .readable, handler: recorder)
+        wake.signal()
+        #expect(try pump(loop) { recorder.events.count >= 1 })
+        _ = try wake.drain()
+        loop.unregister(wake.descriptor.rawValue)
+        wake.signal()
+        let before = recorder.events.count
+        try loop.pollOnce(timeoutMs: 20)
+        #expect(recorder.events.count == before)
+    }
+}
+
+@Suite struct PosixTests {
+    @Test func errnoIsReadable() {
+        #expect(Errno.addressInUse.description == "EADDRINUSE (Address already in use)")
+        #expect(Errno(rawValue: 9999).name == "errno 9999")
+    }
+
+    @Test func addressesParse() throws {
+        #expect(try SocketAddress(parsing: "127.0.0.1:8080").description == "127.0.0.1:8080")
+        #expect(try SocketAddress(parsing: "[::1]:80").description == "[::1]:80")
+        #expect(try SocketAddress(parsing: "[::1]:80").isIPv6)
+        #expect(throws: SocketAddress.ParseError.missingPort("127.0.0.1")) { try SocketAddress(parsing: "127.0.0.1") }
+        #expect(throws: SocketAddress.ParseError.badPort("1.2.3.4:70000")) { try SocketAddress(parsing: "1.2.3.4:70000") }
+        #expect(throws: SocketAddress.ParseError.badHost("example.com:80")) { try SocketAddress(parsing: "example.com:80") }
+        #expect(throws: SocketAddress.ParseError.badHost("::1:80")) { try SocketAddress(parsing: "::1:80") }
+    }
+
+    @Test func listenOnIPv6AndConnect() throws {
+        let listener = try Socket.listen(on: SocketAddress(parsing: "[::1]:0"))
+        let address = try Socket.localAddress(listener)
+        #expect(address.port != 0)
+        let client = try Socket.connect(to: address)
+        var accepted = false
+        for _ in 0..<100 where !accepted {
+            switch try Socket.accept(listener) {
+            case .accepted: accepted = true
+            case .wouldBlock: try PosixThread.sleepMs(5)
+            }
+        }
+        #expect(accepted)
+        _ = consume client
+    }
+
+    @Test func bindingATakenPortIsATypedError() throws {
+        let first = try Socket.listen(on: SocketAddress(parsing: "127.0.0.1:0"))
+        let address = try Socket.localAddress(first)
+        // SO_REUSEADDR does not allow two listeners on one port.
+        #expect(throws: Errno.addressInUse) { _ = try Socket.listen(on: address) }
+    }
+
+    @Test func releaseGivesUpOwnership() throws {
+        let e = try EventFD()
+        let raw = e.descriptor.rawValue
+        _ = raw
+        let fd = FileDescriptor(adopting: try Socket.listen(on: SocketAddress(parsing: "127.0.0.1:0")).release())
+        let number = fd.release()
+        // Still open: we own it now, so adopt it again to close it.
+        _ = FileDescriptor(adopting: number)
+    }
+
+    @Test func boottimeAdvances() throws {
+        let a = Clock.boottime()
+        try PosixThread.sleepMs(2)
+        #expect(Clock.boottime() - a >= 2_000_000)
+    }
+
+    @Test func raiseOpenFilesReturnsTheSoftLimit() throws {
+        let limit = try ResourceLimits.raiseOpenFiles(to: 4096)
+        #expect(limit >= 1024)
+    }
+}
