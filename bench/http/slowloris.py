@@ -154,6 +154,7 @@ class Load:
         except asyncio.TimeoutError:
             pass
         snapshot = dict(self.stats)  # counts at the moment the harness asked to stop
+        snapshot["seconds"] = f"{time.monotonic() - started:.1f}"
         self.stopping.set()
         await asyncio.wait(watchers + slow, timeout=5)
         for writer in self.writers:
