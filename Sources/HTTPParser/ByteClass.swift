@@ -49,6 +49,19 @@
         (b >= ASCII.sp && b != 0x7F) || b == ASCII.htab
     }
 
+    /// hasControlOrDEL: whether any of the eight bytes of `word` is below 0x20 or is
+    /// 0x7F (the bytes `isFieldValueChar` refuses, and HTAB). Exact as a yes/no, by
+    /// the "has byte less than n" and "has zero byte" tricks of Bit Twiddling Hacks.
+    @inlinable @inline(__always)
+    static func hasControlOrDEL(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let below20 = (word &- ones &* 0x20) & ~word & highs
+        let del = word ^ (ones &* 0x7F)
+        let isDEL = (del &- ones) & ~del & highs
+        return below20 | isDEL != 0
+    }
+
     /// isOWS: optional whitespace, SP or HTAB (RFC 9110 §5.6.3).
     @inlinable @inline(__always)
     static func isOWS(_ b: UInt8) -> Bool { b == ASCII.sp || b == ASCII.htab }

@@ -57,8 +57,8 @@ public struct QueryParameters: Sequence, IteratorProtocol {
 
 /// queryValue(named:query:in:into:countMax:) finds the first pair whose decoded name is
 /// `name` and decodes its value (`+` as space) into `output`; returns the decoded length,
-/// or nil when no such pair is among the first `countMax`. A malformed escape in a name
-/// read on the way, or in the value, throws.
+/// or nil when no such pair is among the first `countMax`. A malformed escape met while
+/// comparing a name, or in the value, throws.
 @inlinable
 public func queryValue(named name: StaticString, query: ByteRange, in buffer: UnsafeRawBufferPointer,
                        into output: UnsafeMutableRawBufferPointer,

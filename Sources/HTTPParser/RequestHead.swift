@@ -48,20 +48,25 @@ public struct HTTPRequestHead: Hashable, Sendable {
     public var methodBytes: ByteRange = .empty
     /// The whole request target as sent.
     public var target: ByteRange = .empty
-    /// The path part of the target (before `?`), still percent-encoded.
+    /// The path part of the target (before the first `?`), still percent-encoded: for
+    /// absolute-form (`http://host/p`) the path after the authority, empty when there is
+    /// none, which means `/` (RFC 9112 §3.2.2); `*` for `OPTIONS *`.
     public var path: ByteRange = .empty
-    /// The query part after `?` (empty when none), still percent-encoded.
+    /// The query part after the first `?` (empty when none), still percent-encoded;
+    /// iterate it with `QueryParameters`.
     public var query: ByteRange = .empty
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     public var versionMinor: UInt8 = 1
-    /// How many of the caller's header slots are filled.
+    /// How many of the caller's header slots are filled, in the order sent; look one up
+    /// with `firstHeader(named:in:headers:)`.
     public var headerCount: Int = 0
     /// Body length from Content-Length (0 when absent).
     public var contentLength: Int = 0
     /// Whether the connection stays open after this exchange: HTTP/1.1 unless
     /// `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
     public var keepAlive: Bool = true
-    /// `Expect: 100-continue` was sent.
+    /// `Expect: 100-continue` was sent in HTTP/1.1 (ignored in HTTP/1.0, RFC 9110
+    /// §10.1.1): answer 100 before reading the body, or refuse without reading it.
     public var expectContinue: Bool = false
     public init() {}
 }

@@ -60,6 +60,11 @@ final class Connection {
     var peerClosed = false
     /// sentContinue: `100 Continue` already sent for the current request.
     var sentContinue = false
+    /// scannedBytes: how many bytes (from `inputStart`) the parser last saw and called
+    /// partial; it is not called again until a line ends or a stride more arrives.
+    var scannedBytes = 0
+    /// awaitedBytes: head + body size of a request whose body is still arriving (0: none).
+    var awaitedBytes = 0
     var hold: Hold?
     var nextSerial: UInt32 = 1
     var isClosed = false

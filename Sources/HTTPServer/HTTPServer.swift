@@ -35,6 +35,10 @@ public final class HTTPServer: EventHandler {
     /// discard is scratch space for input read and thrown away (lingering close).
     private let discard: UnsafeMutableRawBufferPointer
     private let inputBytesMax: Int
+    /// reparseStrideBytes: with no new line end, the parser is called again only after
+    /// this many more bytes; small enough that a request line over its limit is still
+    /// refused promptly.
+    private let reparseStrideBytes: Int
     private let holdRefused: PreparedResponse
     private let notFound: PreparedResponse
     private let notImplementedMethod: PreparedResponse
@@ -57,6 +61,7 @@ public final class HTTPServer: EventHandler {
         listenerDescriptor = listener.rawValue
         self.listener = listener
         inputBytesMax = configuration.inputBytesMax
+        reparseStrideBytes = max(16, min(1024, configuration.limits.requestLineBytesMax / 4))
         headerSlots = .allocate(capacity: max(configuration.limits.headerCountMax, 1))
         headerSlots.initialize(repeating: HeaderSlot())
         discard = .allocate(byteCount: 4096, alignment: 16)
@@ -79,9 +84,16 @@ public final class HTTPServer: EventHandler {
 
     // MARK: routing
 
+    /// HandlerBox holds a handler in a concrete struct field: an `Array<HTTPHandler?>`
+    /// would store closures at generic abstraction, and reading one back would allocate
+    /// a reabstraction thunk on every request.
+    private struct HandlerBox {
+        let call: HTTPHandler
+    }
+
     private struct Route {
         var path: [UInt8]
-        var handlers: [HTTPHandler?] = Array(repeating: nil, count: 10)
+        var handlers: [HandlerBox?] = Array(repeating: nil, count: 10)
         var methodNotAllowed: PreparedResponse
     }
 
@@ -98,7 +110,7 @@ public final class HTTPServer: EventHandler {
             routes.append(Route(path: bytes, methodNotAllowed: notFound))
             index = routes.count - 1
         }
-        routes[index].handlers[Int(method.rawValue)] = handler
+        routes[index].handlers[Int(method.rawValue)] = HandlerBox(call: handler)
         // 405 must list what is allowed (RFC 9110 §15.5.6), so rebuild it now.
         var allowed: [String] = []
         let names: [(HTTPMethod, String)] = [(.get, "GET"), (.head, "HEAD"), (.post, "POST"), (.put, "PUT"),
@@ -328,11 +340,21 @@ public final class HTTPServer: EventHandler {
                 return
             }
             let base = connection.input + connection.inputStart
+            // The parser starts over on every call (its contract), so a client that
+            // dribbles bytes would cost quadratic time. Call it only when it can say
+            // something new: the body it waits for is complete, a line ended, or a
+            // stride of bytes arrived (so a limit is still caught within a stride).
+            if connection.awaitedBytes > 0 && available < connection.awaitedBytes { return }
+            if connection.scannedBytes > 0 && available - connection.scannedBytes < reparseStrideBytes
+                && !containsLineFeed(base, from: connection.scannedBytes, to: available) {
+                return
+            }
             var head = HTTPRequestHead()
             let result = parseRequestHead(UnsafeRawBufferPointer(start: base, count: available),
                                           limits: configuration.limits, head: &head, headers: headerSlots)
             switch result {
             case .partial:
+                connection.scannedBytes = available
                 if connection.phase != .readingHead {
                     connection.phase = .readingHead
                     connection.deadlineNs = now + Self.ns(configuration.headerReadTimeoutMs)
@@ -348,7 +370,9 @@ public final class HTTPServer: EventHandler {
                 return
             case .complete(let consumed):
                 let total = consumed + head.contentLength
+                connection.scannedBytes = 0
                 if available < total {
+                    connection.awaitedBytes = total
                     if connection.phase != .readingBody {
                         connection.phase = .readingBody
                         connection.deadlineNs = now + Self.ns(configuration.bodyReadTimeoutMs)
@@ -371,6 +395,7 @@ public final class HTTPServer: EventHandler {
                     return
                 }
                 connection.sentContinue = false
+                connection.awaitedBytes = 0
                 connection.phase = .waiting
                 connection.deadlineNs = now + Self.ns(configuration.idleTimeoutMs)
                 dispatch(connection, head, base: base, consumed: consumed)
@@ -398,7 +423,7 @@ public final class HTTPServer: EventHandler {
         return nil
     }
 
-    private func handler(_ route: Route, _ method: HTTPMethod) -> HTTPHandler? {
+    private func handler(_ route: Route, _ method: HTTPMethod) -> HandlerBox? {
         if let h = route.handlers[Int(method.rawValue)] { return h }
         if method == .head { return route.handlers[Int(HTTPMethod.get.rawValue)] }
         return nil
@@ -419,7 +444,7 @@ public final class HTTPServer: EventHandler {
             head: head, headBytes: UnsafeRawBufferPointer(start: base, count: consumed), headerSlots: UnsafeBufferPointer(rebasing: headerSlots[0..<head.headerCount]),
             body: UnsafeRawBufferPointer(start: base + consumed, count: head.contentLength),
             held: HeldRequest(descriptor: connection.descriptor, generation: connection.generation, serial: serial))
-        switch handler(route, head.method)!(request) {
+        switch handler(route, head.method)!.call(request) {
         case .respond(let response):
             appendResponse(connection, response, isHead: isHead, versionMinor: head.versionMinor)
         case .hold(let timeoutMs, let onTimeout):
@@ -600,6 +625,18 @@ public final class HTTPServer: EventHandler {
     }
 
     @inline(__always) private static func ns(_ ms: Int) -> UInt64 { UInt64(ms) * 1_000_000 }
+}
+
+/// containsLineFeed says whether a LF is among the bytes `from..<to` of `base`, looking
+/// one byte back so a CRLF split across reads is seen.
+@inline(__always)
+private func containsLineFeed(_ base: UnsafeRawPointer, from: Int, to: Int) -> Bool {
+    var i = max(0, from - 1)
+    while i < to {
+        if base.load(fromByteOffset: i, as: UInt8.self) == 10 { return true }
+        i += 1
+    }
+    return false
 }
 
 @inline(__always)
