@@ -30,27 +30,24 @@ public final class EventLoopThread: Sendable {
     /// start creates the loop on a new thread, runs `setup` there, then runs the loop
     /// until `stop` or `remote.stop()`.
     public static func start<T: Sendable>(_ setup: @escaping @Sendable (EventLoop) throws -> T) throws -> (EventLoopThread, T) {
-        let started = try EventFD(nonBlocking: false)
+        let started = try StartSignal()
         let outcome = Mutex<Outcome>(.pending)
-        let startedFD = started.descriptor.rawValue
-        let thread = try withExtendedLifetime(started) { _ in
-            try PosixThread.spawn {
-                let loop: EventLoop
-                do {
-                    loop = try EventLoop()
-                    let value = try setup(loop)
-                    outcome.withLock { $0 = .ready(loop.remote, value) }
-                } catch {
-                    outcome.withLock { $0 = .failed("\(error)") }
-                    signalStarted(startedFD)
-                    return
-                }
-                signalStarted(startedFD)
-                do { try loop.run() } catch { fatalError("event loop stopped: \(error)") }
+        let thread = try PosixThread.spawn {
+            let loop: EventLoop
+            do {
+                loop = try EventLoop()
+                let value = try setup(loop)
+                outcome.withLock { $0 = .ready(loop.remote, value) }
+            } catch {
+                outcome.withLock { $0 = .failed("\(error)") }
+                started.event.signal()
+                return
             }
+            started.event.signal()
+            do { try loop.run() } catch { fatalError("event loop stopped: \(error)") }
         }
         // Blocks until the thread signals (the eventfd is blocking).
-        _ = try started.drain()
+        _ = try started.event.drain()
         let result = outcome.withLock { $0 }
         switch result {
         case .ready(let remote, let value):
@@ -72,8 +69,9 @@ public final class EventLoopThread: Sendable {
     }
 }
 
-/// signalStarted writes to the start-up eventfd by number: the owner (`started`)
-/// outlives this write because `start` blocks reading it until the write happens.
-private func signalStarted(_ descriptor: Int32) {
-    EventFDSignal.signal(descriptor)
+/// StartSignal is the blocking eventfd the new thread signals once setup is done,
+/// shared by reference so both threads keep it open.
+private final class StartSignal: Sendable {
+    let event: EventFD
+    init() throws(Errno) { event = try EventFD(nonBlocking: false) }
 }

@@ -43,6 +43,10 @@ public final class HTTPServer: EventHandler {
     private let notFound: PreparedResponse
     private let notImplementedMethod: PreparedResponse
     private var errorResponses: [Int: PreparedResponse] = [:]
+    /// handlerRunning is true while a handler runs (see `answerHold`).
+    private var handlerRunning = false
+    /// resumeAfterHandler: connections to serve once the running handler returns.
+    private var resumeAfterHandler: [Connection] = []
 
     private static let continueLine: StaticString = "HTTP/1.1 100 Continue\r\n\r\n"
     private static let closeLine: StaticString = "Connection: close\r\n"
@@ -137,6 +141,10 @@ public final class HTTPServer: EventHandler {
         return true
     }
 
+    /// holdTimeoutResponder, when set, is asked for the answer to a held request whose
+    /// time ran out; nil (or no responder) sends the `onTimeout` given when holding.
+    public var holdTimeoutResponder: ((HeldRequest) -> PreparedResponse?)?
+
     /// isHeld says whether a held request still waits for an answer.
     public func isHeld(_ held: HeldRequest) -> Bool {
         guard let connection = connection(held), let hold = connection.hold else { return false }
@@ -152,7 +160,10 @@ public final class HTTPServer: EventHandler {
     private func holdExpired(_ held: HeldRequest) {
         guard let connection = connection(held), let hold = connection.hold, hold.serial == held.serial else { return }
         statistics.holdTimeouts += 1
-        answerHold(connection, hold, hold.onTimeout)
+        // The application may answer from its state at expiry rather than at hold time
+        // (a leader answer must check the lease when it is sent, design §2).
+        let response = holdTimeoutResponder?(held) ?? hold.onTimeout
+        answerHold(connection, hold, response)
     }
 
     private func answerHold(_ connection: Connection, _ hold: Connection.Hold, _ response: PreparedResponse) {
@@ -161,8 +172,23 @@ public final class HTTPServer: EventHandler {
         appendResponse(connection, response, isHead: hold.isHead, versionMinor: hold.versionMinor)
         connection.phase = .waiting
         connection.deadlineNs = loop.nowNs + Self.ns(configuration.idleTimeoutMs)
+        if handlerRunning {
+            // Called from inside a handler: parsing this connection's next requests now
+            // would overwrite the header slots that handler's request still points into.
+            resumeAfterHandler.append(connection)
+            return
+        }
         processRequests(connection)
         flush(connection)
+    }
+
+    /// resumeDeferred serves connections whose held request a handler completed.
+    private func resumeDeferred() {
+        while let connection = resumeAfterHandler.popLast() {
+            guard !connection.isClosed else { continue }
+            processRequests(connection)
+            flush(connection)
+        }
     }
 
     // MARK: shutting down
@@ -193,7 +219,7 @@ public final class HTTPServer: EventHandler {
             if connection.isClosed { return }
         }
         if !events.isDisjoint(with: [.readable, .hangup, .error]) {
-            readAndServe(connection)
+            readAndServe(connection, failing: !events.isDisjoint(with: [.hangup, .error]))
         }
     }
 
@@ -291,13 +317,14 @@ public final class HTTPServer: EventHandler {
 
     // MARK: reading
 
-    private func readAndServe(_ connection: Connection) {
+    private func readAndServe(_ connection: Connection, failing: Bool = false) {
         if connection.inputEnd == connection.inputCapacity {
-            let room = connection.inputCapacity - connection.inputAvailable
-            if !connection.makeInputRoom(total: connection.inputAvailable + max(room, 1), limit: inputBytesMax) {
-                // Full of a request we cannot consume yet (held or backpressured): the
-                // interest update below stops reading until that changes.
-                updateInterest(connection)
+            let wanted = min(inputBytesMax, connection.inputAvailable + configuration.inputChunkBytes)
+            if wanted <= connection.inputAvailable || !connection.makeInputRoom(total: wanted, limit: inputBytesMax) {
+                // Full of requests we cannot consume yet (held or backpressured): stop
+                // reading until that changes. Hang-up and error are reported whatever the
+                // interest, so on those close now rather than be woken again and again.
+                if failing { close(connection) } else { updateInterest(connection) }
                 return
             }
         }
@@ -383,7 +410,9 @@ public final class HTTPServer: EventHandler {
                     }
                     if head.expectContinue && !connection.sentContinue {
                         connection.sentContinue = true
-                        if let refusal = refusal(for: head, base: base) {
+                        // makeInputRoom may have moved the bytes: `base` is stale.
+                        let movedBase = connection.input + connection.inputStart
+                        if let refusal = refusal(for: head, base: movedBase) {
                             // Refuse before the client sends the body (RFC 9110 §10.1.1);
                             // its body may still follow, so the framing ends here.
                             connection.closeAfterWrite = true
@@ -444,7 +473,11 @@ public final class HTTPServer: EventHandler {
             head: head, headBytes: UnsafeRawBufferPointer(start: base, count: consumed), headerSlots: UnsafeBufferPointer(rebasing: headerSlots[0..<head.headerCount]),
             body: UnsafeRawBufferPointer(start: base + consumed, count: head.contentLength),
             held: HeldRequest(descriptor: connection.descriptor, generation: connection.generation, serial: serial))
-        switch handler(route, head.method)!.call(request) {
+        handlerRunning = true
+        let result = handler(route, head.method)!.call(request)
+        handlerRunning = false
+        if !resumeAfterHandler.isEmpty { resumeDeferred() }
+        switch result {
         case .respond(let response):
             appendResponse(connection, response, isHead: isHead, versionMinor: head.versionMinor)
         case .hold(let timeoutMs, let onTimeout):
@@ -593,6 +626,9 @@ public final class HTTPServer: EventHandler {
         let now = loop.nowNs
         if connectionCount == 0 {
             if let t = sweepTimer { loop.cancel(t); sweepTimer = nil }
+            // Idle now: hand the closed connections' buffer pages back, so RSS after a
+            // burst of connections returns to the idle figure.
+            Memory.trimHeap()
             return
         }
         for case let connection? in connections {

@@ -135,11 +135,3 @@ public enum ChildProcess {
     }
 }
 
-/// EventFDSignal signals an eventfd known only by number, for a thread that must not
-/// own it (the owner is guaranteed by the caller to outlive the call).
-public enum EventFDSignal {
-    public static func signal(_ descriptor: Int32) {
-        var one: UInt64 = 1
-        _ = try? retryingNonBlocking("write") { Glibc.write(descriptor, &one, 8) }
-    }
-}

@@ -2,16 +2,17 @@
 // swift-nio's SelectorEpoll and redis ae_epoll.c).
 import Glibc
 
-/// EpollEvents is the interest/readiness bit set of one descriptor.
+/// EpollEvents is the interest/readiness bit set of one descriptor. The sets are
+/// inlinable constants (the EPOLL* values of the Linux UAPI) so the hot path reads no global.
 public struct EpollEvents: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
     @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let readable = EpollEvents(rawValue: LinuxConstants.epollIn)
-    public static let writable = EpollEvents(rawValue: LinuxConstants.epollOut)
+    @inlinable public static var readable: EpollEvents { EpollEvents(rawValue: 0x1) }
+    @inlinable public static var writable: EpollEvents { EpollEvents(rawValue: 0x4) }
     /// peerClosedWrite: the peer sent FIN (EPOLLRDHUP).
-    public static let peerClosedWrite = EpollEvents(rawValue: LinuxConstants.epollRdHup)
-    public static let hangup = EpollEvents(rawValue: LinuxConstants.epollHup)
-    public static let error = EpollEvents(rawValue: LinuxConstants.epollErr)
+    @inlinable public static var peerClosedWrite: EpollEvents { EpollEvents(rawValue: 0x2000) }
+    @inlinable public static var hangup: EpollEvents { EpollEvents(rawValue: 0x10) }
+    @inlinable public static var error: EpollEvents { EpollEvents(rawValue: 0x8) }
 }
 
 /// Epoll owns an epoll instance and a fixed buffer of ready events, so waiting

@@ -41,8 +41,9 @@ public struct FileDescriptor: ~Copyable, Sendable {
         try _write(rawValue, bytes)
     }
 
-    /// readBlocking fills `buffer` only partly when fewer bytes arrive; for blocking
-    /// descriptors (tests, start-up); `nil` is never returned on a blocking descriptor.
+    /// readBlocking reads what is available (at least one byte, or 0 at end of file) from
+    /// a blocking descriptor (tests, start-up); a receive timeout (SO_RCVTIMEO) that
+    /// expires throws `Errno.wouldBlock`.
     public borrowing func readBlocking(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         switch try _read(rawValue, buffer) {
         case .ready(let n): return n

@@ -1,5 +1,6 @@
 // Linux calls that Swift's Glibc module map does not expose (<sys/epoll.h>,
-// <sys/timerfd.h>, <sys/eventfd.h>, <sys/pidfd.h>, and accept4 which needs _GNU_SOURCE).
+// <sys/timerfd.h>, <sys/eventfd.h>, <sys/pidfd.h>, <malloc.h>, and accept4 which needs
+// _GNU_SOURCE).
 // Rather than a C shim module, they are looked up once with dlsym and called through
 // `@convention(c)` pointers, which use the C calling convention exactly.
 import Glibc
@@ -16,6 +17,7 @@ struct LinuxCalls: @unchecked Sendable {
     let timerfdSettime: @convention(c) (Int32, Int32, UnsafePointer<itimerspec>?, UnsafeMutablePointer<itimerspec>?) -> Int32
     let eventfd: @convention(c) (UInt32, Int32) -> Int32
     let pidfdOpen: @convention(c) (pid_t, UInt32) -> Int32
+    let mallocTrim: @convention(c) (Int) -> Int32
 
     init() {
         func find<F>(_ name: String, as: F.Type) -> F {
@@ -33,6 +35,7 @@ struct LinuxCalls: @unchecked Sendable {
         timerfdSettime = find("timerfd_settime", as: (@convention(c) (Int32, Int32, UnsafePointer<itimerspec>?, UnsafeMutablePointer<itimerspec>?) -> Int32).self)
         eventfd = find("eventfd", as: (@convention(c) (UInt32, Int32) -> Int32).self)
         pidfdOpen = find("pidfd_open", as: (@convention(c) (pid_t, UInt32) -> Int32).self)
+        mallocTrim = find("malloc_trim", as: (@convention(c) (Int) -> Int32).self)
     }
 }
 

@@ -90,3 +90,13 @@ extension PosixThread {
         _ = try retrying("kill") { Glibc.kill(pid, signal) }
     }
 }
+
+/// Memory gives freed heap memory back to the kernel.
+public enum Memory {
+    /// trimHeap returns free malloc pages to the kernel (glibc `malloc_trim`), so a
+    /// server that just closed its connections does not keep their buffers' pages
+    /// resident. Costs a walk of the free lists: call it when going idle, not per request.
+    public static func trimHeap() {
+        _ = linux.mallocTrim(0)
+    }
+}

@@ -35,6 +35,28 @@ func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) thro
         #expect(fired == [0, 1, 2, 3, 4])
     }
 
+    @Test func manyRandomTimersFireSortedAndCancelledOnesNever() throws {
+        let loop = try EventLoop()
+        var generator = SystemRandomNumberGenerator()
+        let base = Clock.boottime() + 2_000_000
+        var fired: [(deadline: UInt64, index: Int)] = []
+        var cancelled = Set<Int>()
+        var ids: [TimerID] = []
+        for i in 0..<1000 {
+            let deadline = base + UInt64.random(in: 0..<40_000_000, using: &generator)
+            ids.append(loop.schedule(atNs: deadline) { _ in fired.append((deadline, i)) })
+        }
+        for i in 0..<1000 where Bool.random(using: &generator) && i % 3 == 0 {
+            loop.cancel(ids[i])
+            cancelled.insert(i)
+        }
+        #expect(try pump(loop) { fired.count == 1000 - cancelled.count })
+        try loop.pollOnce(timeoutMs: 10)
+        #expect(fired.count == 1000 - cancelled.count)
+        #expect(fired.allSatisfy { !cancelled.contains($0.index) })
+        #expect(zip(fired, fired.dropFirst()).allSatisfy { $0.deadline <= $1.deadline })
+    }
+
     @Test func cancelledTimerDoesNotFire() throws {
         let loop = try EventLoop()
         var fired: [String] = []

@@ -12,14 +12,14 @@ final class TestServer: Sendable {
     let thread: EventLoopThread
     let address: SocketAddress
 
-    init(_ configure: @Sendable (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
+    init(listen: String = "127.0.0.1:0", _ configure: @Sendable (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
         var configuration = HTTPServerConfiguration()
         // Short timeouts so timeout tests run fast; tests that need them tune further.
         configuration.timeoutCheckIntervalMs = 10
         configure(&configuration)
         let frozen = configuration
         (thread, address) = try EventLoopThread.start { loop in
-            let server = try HTTPServer(loop: loop, address: SocketAddress(parsing: "127.0.0.1:0"), configuration: frozen)
+            let server = try HTTPServer(loop: loop, address: SocketAddress(parsing: listen), configuration: frozen)
             installRoutes(server)
             return server.localAddress
         }
@@ -79,6 +79,15 @@ func installRoutes(_ server: HTTPServer) {
         held.requests.append(request.held)
         let ms = request.queryParameter("ms").flatMap { Int($0) } ?? 10_000
         return .hold(timeoutMs: ms, onTimeout: timedOut)
+    }
+    let freshHolds = HeldList()
+    server.route(.get, "/wait-fresh") { request in
+        // Timed out with an answer computed at expiry (holdTimeoutResponder below).
+        freshHolds.requests.append(request.held)
+        return .hold(timeoutMs: 50, onTimeout: timedOut)
+    }
+    server.holdTimeoutResponder = { held in
+        freshHolds.requests.contains(held) ? PreparedResponse(status: 200, text: "fresh at expiry") : nil
     }
     server.route(.post, "/release") { [unowned server] _ in
         var released = 0
