@@ -8,6 +8,18 @@ public import Posix
 
 /// HTTPServer serves HTTP/1.1 on one `EventLoop`. Not Sendable: create it, route and
 /// complete held requests on the loop's thread.
+///
+///     let loop = try EventLoop()
+///     let server = try HTTPServer(loop: loop, address: SocketAddress(parsing: "127.0.0.1:8080"))
+///     var leader = PreparedResponse(status: 200, body: Array(json.utf8))  // rebuilt on state change
+///     server.route(.get, "/leader") { _ in .respond(leader) }
+///     try loop.run()
+///
+/// A request is answered from prepared bytes copied into the connection's reused output
+/// buffer, so a kept-alive `GET` allocates nothing. Pipelined requests are answered in
+/// order with one write per read; a held request (long-poll) keeps the ones behind it
+/// waiting. Every error the parser reports closes the connection after its answer
+/// (lingering, so the client reads it); 404, 405 and 501 for an unknown method keep it.
 public final class HTTPServer: EventHandler {
     public let configuration: HTTPServerConfiguration
     /// localAddress is the bound address (with the kernel's port when asked for port 0).
