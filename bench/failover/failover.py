@@ -422,22 +422,34 @@ class BatonCluster(Cluster):
         except (KeyError, TypeError, ValueError):
             return None
 
-    def office_enter_boottime_ns(self, m, term):
-        """CLOCK_BOOTTIME at which `m` logged entering office in `term`, if it did."""
+    def timeline(self, m, since_boot_ns, term):
+        """Milliseconds from `since_boot_ns` (CLOCK_BOOTTIME at the kill) to the first of
+        each step `m` logged towards office in `term`: leader connection lost,
+        pre-candidate, candidate, leader, office-enter."""
+        steps = {}
         try:
             with open(m.log_path, "rb") as f:
                 for line in f:
-                    if b"office-enter" not in line:
-                        continue
                     try:
                         j = json.loads(line)
                     except ValueError:
                         continue
-                    if j.get("event") == "office-enter" and int(j.get("term", -1)) == term:
-                        return int(j["boottime_ns"])
+                    b = int(j.get("boottime_ns", 0))
+                    if b < since_boot_ns:
+                        continue
+                    ev = j.get("event")
+                    key = None
+                    if ev == "leader-connection-lost":
+                        key = "conn_lost"
+                    elif ev == "role" and j.get("role") in ("preCandidate", "candidate", "leader"):
+                        key = j["role"]
+                    elif ev == "office-enter" and int(j.get("term", -1)) == term:
+                        key = "office_enter"
+                    if key and key not in steps:
+                        steps[key] = (b - since_boot_ns) / 1e6
         except OSError:
             pass
-        return None
+        return steps
 
 
 # ---------------------------------------------------------------------------------
@@ -645,8 +657,8 @@ def failover_round(cl, poll_interval_us, width):
         out["term_increment"] = result["new_term"] - term
         if isinstance(cl, BatonCluster):
             m = next(x for x in cl.members if x.name == result["new_leader"])
-            b = cl.office_enter_boottime_ns(m, result["new_term"])
-            out["office_enter_ms"] = (b - t_boot) / 1e6 if b else None
+            out["timeline"] = cl.timeline(m, t_boot, result["new_term"])
+            out["office_enter_ms"] = out["timeline"].get("office_enter")
     cl.start_member(victim, first=False)
     return out
 
@@ -741,6 +753,11 @@ def summarize(rounds):
     if firsts:
         s["first_self_p50"] = pct(firsts, 50)
         s["first_self_p99"] = pct(firsts, 99)
+    tl = [r["timeline"] for r in rounds if r.get("timeline")]
+    if tl:
+        s["timeline_p50"] = {k: pct([t[k] for t in tl if k in t], 50)
+                             for k in ("conn_lost", "preCandidate", "candidate", "leader", "office_enter")
+                             if any(k in t for t in tl)}
     oe = [r["office_enter_ms"] for r in rounds if r.get("office_enter_ms") is not None]
     if oe:
         s["office_enter_p50"] = pct(oe, 50)
@@ -763,7 +780,8 @@ def render(rep):
     L.append(f"versions: {rep['versions']}")
     L.append(f"settings: election timeout {EMIN_MS}..{EMAX_MS} ms, heartbeat {HB_MS} ms (etcd: --election-timeout={EMIN_MS} "
              f"--heartbeat-interval={rep.get('etcd_hb_ms', ETCD_HB_MS)} --pre-vote=true, as etcd 3.4 wants election ≥ 5 heartbeats), "
-             f"poll interval {rep['poll_interval_us']} µs per survivor, data dirs in {rep['workdir_fs']}")
+             f"poll interval {rep['poll_interval_us']} µs per survivor ({rep['poll_width']} connections each), "
+             f"niceness {rep['niceness']}, data dirs in {rep['workdir_fs']}")
     L.append("")
     fl = rep["floor"]
     L.append("Floor of design §2 (from latencies measured in this run):")
@@ -789,6 +807,9 @@ def render(rep):
     if b and b.get("office_enter_p50") is not None:
         L.append(f"  baton: kill → office-enter in the agent's log (CLOCK_BOOTTIME, no polling delay): "
                  f"p50 {fmt(b['office_enter_p50'])}, p99 {fmt(b['office_enter_p99'])} ms")
+    if b and b.get("timeline_p50"):
+        L.append("  baton: the new leader's own log, ms after the kill, p50 over rounds: " +
+                 ", ".join(f"{k} {fmt(v)}" for k, v in b["timeline_p50"].items()))
     if e:
         L.append(f"  etcd split votes (term rose by more than one): {e['split']} of {e['ok']} rounds")
     L.append("")
@@ -839,6 +860,8 @@ def main():
     ap.add_argument("--poll-width", type=int, default=4, help="keep-alive connections in flight per survivor (default 4)")
     ap.add_argument("--etcd-heartbeat-ms", type=int, default=ETCD_HB_MS, help="etcd heartbeat (default 30: etcd 3.4 wants election timeout >= 5 heartbeats)")
     ap.add_argument("--workdir", default=None, help="parent of the temp dir for data dirs (default $TMPDIR or /tmp)")
+    ap.add_argument("--nice", type=int, default=0, help="lower the niceness of this bench and everything it starts by N (needs root; "
+                    "on a shared machine this keeps other work from delaying the poller and the members; default 0)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data dirs) after the run")
     ap.add_argument("--command", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -855,6 +878,8 @@ def main():
     if "etcd" in systems and not os.access(a.etcd_bin, os.X_OK):
         sys.exit("bench/failover: etcd not found; apt-get install -y etcd-server etcd-client")
 
+    if a.nice:
+        os.nice(-a.nice)  # inherited by every member started below
     work = tempfile.mkdtemp(prefix="bench-failover-", dir=a.workdir)
     fs = subprocess.run(["df", "--output=fstype,source", work], capture_output=True, text=True).stdout.split("\n")[1:2]
     versions = {}
@@ -865,7 +890,8 @@ def main():
     rep = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "command": a.command or " ".join([sys.argv[0]] + sys.argv[1:]),
            "machine": machine(), "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
-           "poll_interval_us": a.poll_interval_us, "etcd_hb_ms": ETCD_HB_MS, "workdir_fs": f"{work} ({' '.join(fs).strip()})"}
+           "poll_interval_us": a.poll_interval_us, "etcd_hb_ms": ETCD_HB_MS, "poll_width": a.poll_width,
+           "niceness": os.getpriority(os.PRIO_PROCESS, 0), "workdir_fs": f"{work} ({' '.join(fs).strip()})"}
     clusters = []
     try:
         print(f"work dir {work}", file=sys.stderr)
