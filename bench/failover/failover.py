@@ -739,6 +739,10 @@ def summarize(rounds):
                   "mean": statistics.fmean(ok)})
     incs = [r["term_increment"] for r in rounds if r.get("term_increment") is not None]
     s["split"] = sum(1 for i in incs if i > 1)
+    # A term that rose between one round's new leader and the next round's kill: an
+    # election nobody asked for while the killed member restarted and the cluster settled.
+    s["unasked"] = sum(1 for a, b in zip(rounds, rounds[1:])
+                       if a.get("new_term") is not None and b["old_term"] > a["new_term"])
     gaps = [r["poll_gap_max_ms"] for r in rounds if r.get("poll_gap_max_ms") is not None]
     gp99 = [r["poll_gap_p99_ms"] for r in rounds if r.get("poll_gap_p99_ms") is not None]
     if gaps:
@@ -776,7 +780,7 @@ def render(rep):
     L.append(f"date:    {rep['date']}")
     L.append(f"command: {rep['command']}")
     L.append(f"machine: {mc['nproc']} CPUs ({mc['cpu']}), kernel {mc['kernel']}, {mc['os']}; "
-             f"loadavg at start {mc['loadavg_at_start']} (shared machine: other builds run beside this)")
+             f"loadavg at start {mc['loadavg_at_start']}, at end {rep.get('loadavg_at_end', '?')} (shared machine: other builds run beside this)")
     L.append(f"versions: {rep['versions']}")
     L.append(f"settings: election timeout {EMIN_MS}..{EMAX_MS} ms, heartbeat {HB_MS} ms (etcd: --election-timeout={EMIN_MS} "
              f"--heartbeat-interval={rep.get('etcd_hb_ms', ETCD_HB_MS)} --pre-vote=true, as etcd 3.4 wants election ≥ 5 heartbeats), "
@@ -812,6 +816,10 @@ def render(rep):
                  ", ".join(f"{k} {fmt(v)}" for k, v in b["timeline_p50"].items()))
     if e:
         L.append(f"  etcd split votes (term rose by more than one): {e['split']} of {e['ok']} rounds")
+    for sysname in ("baton", "etcd"):
+        s = sums.get(sysname)
+        if s and s.get("unasked"):
+            L.append(f"  {sysname}: {s['unasked']} times the term rose again while the killed member restarted and the cluster settled (between rounds)")
     L.append("")
     if b and e and b.get("p50") and e.get("p50"):
         r50, r99 = b["p50"] / e["p50"], b["p99"] / e["p99"]
@@ -928,6 +936,7 @@ def main():
         for cl in clusters:
             cl.wait_settled()
         rep["summary"] = {s: summarize(rs) for s, rs in rep["rounds"].items()}
+        rep["loadavg_at_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
     finally:
         cleanup()
         if a.keep:
