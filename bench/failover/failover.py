@@ -837,9 +837,9 @@ def render(rep):
     idle = rep.get("idle")
     if idle:
         L.append(f"Idle footprint over {idle['seconds']:.1f} s (both clusters idle side by side, nothing polling):")
-        L.append(f"  {'system':<7} {'member':<6} {'VmRSS MiB':>10} {'max MiB':>8} {'CPU %':>7} {'CPU s':>7}")
+        L.append(f"  {'system':<7} {'member':<6} {'VmRSS MiB':>10} {'max MiB':>8} {'CPU %':>7} {'CPU s':>7}  role")
         for p in idle["procs"]:
-            L.append(f"  {p['system']:<7} {p['member']:<6} {p['rss_mib']:>10.1f} {p['rss_max_mib']:>8.1f} {p['cpu_pct']:>7.2f} {p['cpu_s']:>7.2f}")
+            L.append(f"  {p['system']:<7} {p['member']:<6} {p['rss_mib']:>10.1f} {p['rss_max_mib']:>8.1f} {p['cpu_pct']:>7.2f} {p['cpu_s']:>7.2f}  {p.get('role', '')}")
         ag = [p for p in idle["procs"] if p["system"] == "baton"]
         if ag:
             rmax = max(p["rss_max_mib"] for p in ag)
@@ -915,12 +915,18 @@ def main():
             cl = EtcdCluster(work, a.etcd_bin) if s == "etcd" else BatonCluster(work, baton_bin, a.insecure_peers)
             cl.start()
             clusters.append(cl)
+        leaders = {}
         for cl in clusters:
-            print(f"{cl.system}: leader {cl.wait_settled(quiet=2.0)}", file=sys.stderr)
+            leaders[cl.system] = cl.wait_settled(quiet=2.0)[0]
+            print(f"{cl.system}: leader {leaders[cl.system]}", file=sys.stderr)
 
         if a.idle_seconds > 0:
             print(f"idle footprint: {a.idle_seconds:.0f} s", file=sys.stderr)
             rep["idle"] = idle_footprint(clusters, a.idle_seconds)
+            after = {cl.system: cl.wait_settled(quiet=0.2)[0] for cl in clusters}
+            for p in rep["idle"]["procs"]:
+                p["role"] = "leader" if leaders[p["system"]] == p["member"] == after[p["system"]] else (
+                    "leader?" if p["member"] in (leaders[p["system"]], after[p["system"]]) else "follower")
 
         # Rounds interleave the systems (alternating which goes first), so that the
         # machine's noise falls on both alike.
