@@ -12,6 +12,10 @@ let sharedSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// Executables whose idle RSS is a benchmark figure link without PIE (see the comment
+/// at baton-bench-server).
+let fixedAddressLinking: [LinkerSetting] = [.unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux]))]
+
 let package = Package(
     name: "baton",
     platforms: [.macOS(.v15)],
@@ -52,7 +56,7 @@ let package = Package(
         // pages and the .rela.dyn table read through fault-around), and idle RSS is one of
         // the benchmark's bars.
         .executableTarget(name: "baton-bench-server", dependencies: ["HTTPServer"], swiftSettings: sharedSettings,
-                          linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux]))]),
+                          linkerSettings: fixedAddressLinking),
 
         // Durable term/vote and log in the data dir, behind a lock file.
         .target(name: "Storage", dependencies: ["RaftCore", "Checksum"], swiftSettings: sharedSettings),
@@ -78,7 +82,7 @@ let package = Package(
             name: "baton",
             dependencies: ["Agent", "AgentConfig", "EventLoop", "Posix", "Storage",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: sharedSettings),
+            swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], exclude: ["scenarios"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation"], swiftSettings: sharedSettings),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),

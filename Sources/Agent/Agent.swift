@@ -145,9 +145,11 @@ public final class Agent: PeerTransportDelegate {
             if storageError != nil {
                 // A node whose disk fails neither votes nor acknowledges (issue 4): what
                 // it would say may rest on state it could not make durable.
-            } else if waiting.isEmpty {
+            } else if lastSubmittedJob <= durableJob {
                 send(ready.messages)
             } else {
+                // An earlier write is still in flight: these may rest on it (a term
+                // adopted without a message of its own), so they wait for it too.
                 waiting.append((lastSubmittedJob, ready.messages))
             }
         }
