@@ -762,6 +762,9 @@ def summarize(rounds):
         s["timeline_p50"] = {k: pct([t[k] for t in tl if k in t], 50)
                              for k in ("conn_lost", "preCandidate", "candidate", "leader", "office_enter")
                              if any(k in t for t in tl)}
+        steps = (("preCandidate", "candidate"), ("candidate", "leader"), ("leader", "office_enter"))
+        s["timeline_step_p50"] = {f"{a}->{b}": pct([t[b] - t[a] for t in tl if a in t and b in t], 50)
+                                  for a, b in steps if any(a in t and b in t for t in tl)}
     oe = [r["office_enter_ms"] for r in rounds if r.get("office_enter_ms") is not None]
     if oe:
         s["office_enter_p50"] = pct(oe, 50)
@@ -814,6 +817,12 @@ def render(rep):
     if b and b.get("timeline_p50"):
         L.append("  baton: the new leader's own log, ms after the kill, p50 over rounds: " +
                  ", ".join(f"{k} {fmt(v)}" for k, v in b["timeline_p50"].items()))
+        tl, st = b["timeline_p50"], b.get("timeline_step_p50", {})
+        if "preCandidate" in tl and len(st) == 3:
+            L.append(f"  baton: vs the floor: campaign starts {tl['preCandidate'] - fl['stickiness_ms']:+.1f} ms after Emin − hb/2; "
+                     f"per round (p50): pre-vote round {st['preCandidate->candidate']:.1f}, vote round {st['candidate->leader']:.1f}, "
+                     f"lease round {st['leader->office_enter']:.1f} ms (floor allows {fl['rtts_ms'] + fl['fsyncs_ms']:.1f} for all three; "
+                     f"a vote needs the candidate's and the voter's atomic state write, p50 {fl['atomic_ms']:.2f} ms each here)")
     if e:
         L.append(f"  etcd split votes (term rose by more than one): {e['split']} of {e['ok']} rounds")
     for sysname in ("baton", "etcd"):
