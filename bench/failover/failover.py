@@ -127,10 +127,10 @@ def measure_rtt_us(n=2000):
     finally:
         s.close()
         os.waitpid(pid, 0)
-    return {"p50": pct(samples, 50), "p99": pct(samples, 99), "n": len(samples)}
+    return {"p50": pct(samples, 50), "p99": pct(samples, 99), "n": len(samples), "samples": samples}
 
 
-def measure_fsync_ms(directory, n=200):
+def measure_fsync_ms(directory, n=200, n_atomic=50):
     """p50 of write(64 bytes at offset 0) + fsync of one file in `directory`, the pattern
     of a term/vote or log record write; also a full atomic state write
     (temp write + fsync + rename + fsync dir) for reference."""
@@ -150,7 +150,7 @@ def measure_fsync_ms(directory, n=200):
     atomic = []
     dfd = os.open(directory, os.O_RDONLY)
     try:
-        for i in range(max(20, n // 4)):
+        for i in range(n_atomic):
             t0 = time.perf_counter_ns()
             tmp = path + ".tmp"
             fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
@@ -165,7 +165,7 @@ def measure_fsync_ms(directory, n=200):
         if os.path.exists(path):
             os.unlink(path)
     return {"p50": pct(one, 50), "p99": pct(one, 99), "n": len(one),
-            "atomic_p50": pct(atomic, 50)}
+            "atomic_p50": pct(atomic, 50), "samples": one, "atomic_samples": atomic}
 
 
 # ---------------------------------------------------------------------------------
@@ -795,6 +795,9 @@ def render(rep):
     L.append(f"  Emin − hb/2                         {fmt(fl['stickiness_ms'], 3):>9} ms")
     L.append(f"  pre-vote + vote + first lease round {fmt(fl['rtts_ms'], 3):>9} ms  (3 × loopback TCP RTT p50 {fmt(fl['rtt_us'], 1)} µs)")
     L.append(f"  2 fsyncs                            {fmt(fl['fsyncs_ms'], 3):>9} ms  (2 × write+fsync p50 {fmt(fl['fsync_ms'], 3)} ms; p99 {fmt(fl['fsync_p99_ms'], 3)}; atomic state write p50 {fmt(fl['atomic_ms'], 3)} ms)")
+    if fl.get("fsync_n"):
+        L.append(f"  (pooled samples taken at the start, after every round and at the end: {fl['rtt_n']} round trips, {fl['fsync_n']} fsyncs; "
+                 f"fsync p50 at the start {fmt(rep.get('fsync_at_start_p50_ms'), 3)} ms, at the end {fmt(rep.get('fsync_at_end_p50_ms'), 3)} ms)")
     L.append(f"  floor                               {fmt(fl['floor_ms'], 3):>9} ms")
     L.append("")
     sums = rep["summary"]
@@ -912,13 +915,22 @@ def main():
     clusters = []
     try:
         print(f"work dir {work}", file=sys.stderr)
-        rtt = measure_rtt_us()
-        fsync = measure_fsync_ms(work)
-        rep["floor"] = {"stickiness_ms": EMIN_MS - HB_MS / 2, "rtt_us": rtt["p50"], "rtts_ms": 3 * rtt["p50"] / 1000,
-                        "fsync_ms": fsync["p50"], "fsync_p99_ms": fsync["p99"], "fsyncs_ms": 2 * fsync["p50"],
-                        "atomic_ms": fsync["atomic_p50"]}
-        rep["floor"]["floor_ms"] = rep["floor"]["stickiness_ms"] + rep["floor"]["rtts_ms"] + rep["floor"]["fsyncs_ms"]
-        print(f"floor {rep['floor']['floor_ms']:.2f} ms (rtt p50 {rtt['p50']:.1f} µs, fsync p50 {fsync['p50']:.3f} ms)", file=sys.stderr)
+        # The floor's latencies are sampled at the start, after every round and at the
+        # end, and pooled: a disk shared with other work has bursts of slow fsyncs, and
+        # one burst at the start should not set the floor of the whole run.
+        rtt_pool, fs_pool, at_pool = [], [], []
+
+        def sample(n_rtt, n_fs, n_at):
+            if n_rtt:
+                rtt_pool.extend(measure_rtt_us(n_rtt)["samples"])
+            f = measure_fsync_ms(work, n_fs, n_at)
+            fs_pool.extend(f["samples"])
+            at_pool.extend(f["atomic_samples"])
+            return f
+
+        f0 = sample(2000, 200, 50)
+        rep["fsync_at_start_p50_ms"] = f0["p50"]
+        print(f"fsync p50 {f0['p50']:.3f} ms, rtt p50 {pct(rtt_pool, 50):.1f} µs", file=sys.stderr)
 
         for s in systems:
             cl = EtcdCluster(work, a.etcd_bin) if s == "etcd" else BatonCluster(work, baton_bin, a.insecure_peers)
@@ -945,11 +957,20 @@ def main():
             for cl in order:
                 r = failover_round(cl, a.poll_interval_us, a.poll_width)
                 rep["rounds"][cl.system].append(r)
+                sample(0, 10, 2)
                 print(f"round {i + 1:>3} {cl.system:<5} {fmt(r.get('ms'))} ms victim {r['victim']} "
                       f"term {r['old_term']}→{r.get('new_term')} polls {r['polls']} gap max {fmt(r['poll_gap_max_ms'], 2)} ms answer p50 {fmt(r['answer_p50_ms'], 2)} max {fmt(r['answer_max_ms'], 2)} ms",
                       file=sys.stderr)
         for cl in clusters:
             cl.wait_settled()
+        f1 = sample(2000, 200, 50)
+        rep["fsync_at_end_p50_ms"] = f1["p50"]
+        rtt50, fs50 = pct(rtt_pool, 50), pct(fs_pool, 50)
+        rep["floor"] = {"stickiness_ms": EMIN_MS - HB_MS / 2, "rtt_us": rtt50, "rtts_ms": 3 * rtt50 / 1000,
+                        "rtt_n": len(rtt_pool), "fsync_n": len(fs_pool),
+                        "fsync_ms": fs50, "fsync_p99_ms": pct(fs_pool, 99), "fsyncs_ms": 2 * fs50,
+                        "atomic_ms": pct(at_pool, 50)}
+        rep["floor"]["floor_ms"] = rep["floor"]["stickiness_ms"] + rep["floor"]["rtts_ms"] + rep["floor"]["fsyncs_ms"]
         rep["summary"] = {s: summarize(rs) for s, rs in rep["rounds"].items()}
         rep["loadavg_at_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
     finally:
