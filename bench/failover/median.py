@@ -33,14 +33,26 @@ def main():
         r99 = [r["summary"]["baton"]["p99"] / r["summary"]["etcd"]["p99"] for r in reps]
         print(f"ours/etcd p50: {' '.join(f'{v:.2f}' for v in r50)} (median {med(r50):.2f}); "
               f"p99: {' '.join(f'{v:.2f}' for v in r99)} (median {med(r99):.2f})")
+    if "baton" in systems:
+        fl = med(r["floor"]["floor_ms"] for r in reps)
+        b50 = med(r["summary"]["baton"]["p50"] for r in reps)
+        b99 = med(r["summary"]["baton"]["p99"] for r in reps)
+        print(f"targets on the medians: p50 {b50:.1f} ≤ floor + 15 = {fl + 15:.1f}: {'yes' if b50 <= fl + 15 else 'NO'}; "
+              f"p99 {b99:.1f} ≤ floor + 100 = {fl + 100:.1f}: {'yes' if b99 <= fl + 100 else 'NO'}")
     idle = [r["idle"] for r in reps if r.get("idle")]
     if idle:
         for s in ("baton", "etcd"):
             rss = [p["rss_mib"] for i in idle for p in i["procs"] if p["system"] == s]
             cpu = [p["cpu_pct"] for i in idle for p in i["procs"] if p["system"] == s]
             if rss:
+                by_role = {}
+                for i in idle:
+                    for p in i["procs"]:
+                        if p["system"] == s and p.get("role") in ("leader", "follower"):
+                            by_role.setdefault(p["role"], []).append(p["cpu_pct"])
+                roles = "; ".join(f"{k} CPU % median {med(v):.2f} (n={len(v)})" for k, v in sorted(by_role.items()))
                 print(f"idle {s}: RSS MiB median {med(rss):.1f} (range {min(rss):.1f}–{max(rss):.1f}); "
-                      f"CPU % median {med(cpu):.2f} (range {min(cpu):.2f}–{max(cpu):.2f}) over {len(rss)} processes")
+                      f"CPU % median {med(cpu):.2f} (range {min(cpu):.2f}–{max(cpu):.2f}) over {len(rss)} processes" + (f"; {roles}" if roles else ""))
 
 
 if __name__ == "__main__":
