@@ -105,6 +105,10 @@ final class PeerConnection: EventHandler {
                         transport.delegate?.transport(received: term, body, from: name)
                     }
                 }
+                // A short read drained the socket: epoll is level-triggered and will say
+                // when more arrives, so skip the read that would only return EAGAIN (half
+                // of an idle leader's system calls).
+                if n < Self.readBuffer.count { return }
             }
         }
     }
