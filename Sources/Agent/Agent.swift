@@ -58,6 +58,8 @@ public final class Agent: PeerTransportDelegate {
         var inOffice: PreparedResponse
         var follower: PreparedResponse
         var none: PreparedResponse
+        var isLeader: PreparedResponse
+        var notLeader: PreparedResponse
     }
 
     /// memberIDs maps every member name to its core id, refusing a hash collision.
@@ -87,7 +89,8 @@ public final class Agent: PeerTransportDelegate {
                             restoring: directory.state, seed: Clock.boottime() ^ UInt64(UInt32(bitPattern: Process.id)), now: now)
         lastTerm = raft.term
         let placeholder = PreparedResponse(status: 503, body: Array("{\"reason\":\"starting\"}".utf8))
-        responses = Responses(inOffice: placeholder, follower: placeholder, none: placeholder)
+        responses = Responses(inOffice: placeholder, follower: placeholder, none: placeholder,
+                              isLeader: placeholder, notLeader: placeholder)
         peerAPI[settings.id] = settings.apiAdvertise.description
 
         // Completions arrive on the storage thread; they are posted to the loop, the only
@@ -121,6 +124,10 @@ public final class Agent: PeerTransportDelegate {
         boundAPI = server.localAddress
         server.route(.get, "/leader") { [unowned self] _ in .respond(self.leaderAnswer()) }
         server.route(.get, "/health") { [unowned self] _ in .respond(self.healthAnswer()) }
+        // For HAProxy `option httpchk` and readiness probes: 200 only on the node in office.
+        server.route(.get, "/is-leader") { [unowned self] _ in
+            .respond(self.leaderAnswer() === self.responses.inOffice ? self.responses.isLeader : self.responses.notLeader)
+        }
         log.event("started", term: raft.term, role: raft.role.rawValue, [
             ("peer_listen", "\(boundPeer!)"), ("api_listen", "\(boundAPI!)"),
             ("members", settings.members.map(\.name).joined(separator: ",")),
@@ -325,6 +332,14 @@ public final class Agent: PeerTransportDelegate {
             status: 503, headers: [("X-Baton-Term", "\(term)"), ("Retry-After", "1")],
             body: Array("{\"reason\":\(AgentLog.json(reason)),\"term\":\(term)}\n".utf8))
         if raft.leader == nil || raft.leader == me { responses.follower = responses.none }
+        responses.isLeader = PreparedResponse(
+            status: 200, contentType: "text/plain; charset=utf-8",
+            headers: [("X-Baton-Term", "\(officeTerm)"), ("X-Baton-Leader", myName)], body: Array("leader\n".utf8))
+        let known = raft.leader.flatMap { nameOf[$0] }
+        responses.notLeader = PreparedResponse(
+            status: 503, contentType: "text/plain; charset=utf-8",
+            headers: [("X-Baton-Term", "\(term)")] + (known.map { [("X-Baton-Leader", $0)] } ?? []),
+            body: Array("not leader\n".utf8))
     }
 
     /// leaderAnswer decides "this node is in office" from the lease and the clock at

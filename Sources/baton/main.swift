@@ -26,7 +26,7 @@ struct Baton: ParsableCommand {
         commandName: "baton",
         abstract: "Leader election for the copies of your service: exactly one of them leads.",
         version: batonVersion,
-        subcommands: [AgentCommand.self])
+        subcommands: [AgentCommand.self, LeaderCommand.self, IsLeaderCommand.self])
 }
 
 struct AgentCommand: ParsableCommand {

@@ -285,3 +285,35 @@ def test_full_disk_makes_the_node_unhealthy_and_it_recovers(cluster_factory, tmp
     finally:
         c.stop_all()
         subprocess.run(["umount", "-l", str(mount)])
+
+
+def test_is_leader_endpoint_and_client_commands(cluster_factory):
+    c = cluster_factory(["n1", "n2", "n3"])
+    c.start_all()
+    leader, term = c.wait_leader()
+    follower = next(n for n in c.names if n != leader)
+    status, headers, _ = c.get(leader, "/is-leader")
+    assert status == 200 and headers.get("X-Baton-Term") == str(term)
+    assert c.get(follower, "/is-leader")[0] == 503
+
+    def baton(*args, api):
+        return subprocess.run([BATON, *args, "--api", f"127.0.0.1:{api}"], capture_output=True, text=True, timeout=10)
+
+    r = baton("leader", api=c.api_port[follower])
+    assert r.returncode == 0 and r.stdout.strip() == leader
+    assert baton("is-leader", api=c.api_port[leader]).returncode == 0
+    assert baton("is-leader", api=c.api_port[follower]).returncode == 1
+    # Nothing listening: exit 2 ("cannot tell"), with a message saying what to check.
+    r = baton("is-leader", api=free_port())
+    assert r.returncode == 2 and "cannot reach the agent" in r.stderr
+    # BATON_API is honoured when --api is absent.
+    r = subprocess.run([BATON, "leader"], capture_output=True, text=True, timeout=10,
+                       env={**os.environ, "BATON_API": f"http://127.0.0.1:{c.api_port[leader]}"})
+    assert r.returncode == 0 and r.stdout.strip() == leader
+    # With the majority gone no leader can be in office: leader exits 1.
+    for n in [n for n in c.names if n != follower]:
+        c.kill(n)
+    end = time.monotonic() + 3
+    while baton("leader", api=c.api_port[follower]).returncode != 1:
+        assert time.monotonic() < end, "follower kept naming a dead leader"
+        time.sleep(0.05)
