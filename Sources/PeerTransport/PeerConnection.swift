@@ -113,12 +113,14 @@ final class PeerConnection: EventHandler {
         }
     }
 
-    /// send frames one message; false when not established or the buffer is full.
+    /// send frames one message; false when not established or the buffer is full. The
+    /// room is checked before sealing, so a refused message never uses up a MAC sequence
+    /// number (the receiver would then reject every later frame).
     func send(term: Term, body: Message.Body) -> Bool {
         guard established, socket != nil else { return false }
-        let pending = output.count - outputOffset
-        guard pending < transport.limits.sendQueueBytesMax else { return false }
-        return enqueue(session.seal(term: term, body: body))
+        let room = transport.limits.sendQueueBytesMax - (output.count - outputOffset)
+        guard let frame = session.seal(term: term, body: body, fitting: room) else { return false }
+        return enqueue(frame)
     }
 
     func enqueue(_ bytes: [UInt8]) -> Bool {

@@ -25,8 +25,6 @@ public struct TransportLimits: Sendable {
     /// Queued outbound bytes per peer; past it new messages to that peer are dropped
     /// (Raft tolerates loss; blocking would delay heartbeats to everyone).
     public var sendQueueBytesMax = 4 << 20
-    /// Largest frame payload accepted (checked from the header, before allocating).
-    public var framePayloadBytesMax = FrameFormat.defaultMaxPayloadBytes
     /// A connection must finish the handshake within this.
     public var handshakeTimeoutMs = 2_000
     /// Reconnect back-off: starts here, doubles, capped, with ±50 % jitter.

@@ -116,8 +116,19 @@ public struct PeerSession: Sendable {
 
     /// Frames one Raft message for sending on an established session.
     public mutating func seal(term: Term, body: Message.Body) -> [UInt8] {
+        seal(term: term, body: body, fitting: .max)!
+    }
+
+    /// Frames one Raft message only if the frame is at most `limit` bytes, else returns
+    /// nil. A sealed frame consumes a MAC sequence number, so a sender with a bounded
+    /// queue must ask before sealing: a sealed frame it then dropped would desynchronize
+    /// the sequence and every later frame would fail the receiver's MAC check.
+    public mutating func seal(term: Term, body: Message.Body, fitting limit: Int) -> [UInt8]? {
         precondition(state == .established, "seal: handshake not finished")
         let payload = RaftMessageCodec.encode(term: term, body: body)
+        let frameBytes = FrameFormat.headerBytes + payload.count + FrameFormat.checksumBytes
+            + (sendKey == nil ? 0 : FrameFormat.macBytes)
+        guard frameBytes <= limit else { return nil }
         let seq = sendSequence
         sendSequence += 1
         let key = sendKey

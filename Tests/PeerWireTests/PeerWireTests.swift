@@ -160,6 +160,14 @@ private func handshake(client: SessionConfig = config("n1"), server: SessionConf
         #expect(throws: WireError.badMAC) { try feed(&s2, frame) }
     }
 
+    @Test func aFrameRefusedForRoomDoesNotUseUpASequenceNumber() throws {
+        var (c, s) = try handshake()
+        #expect(c.seal(term: 1, body: .timeoutNow, fitting: 10) == nil)
+        let sealed = c.seal(term: 2, body: .timeoutNow, fitting: 1 << 20)
+        let frame = try #require(sealed)
+        guard case .message(2, .timeoutNow) = try feed(&s, frame).first else { Issue.record("no message"); return }
+    }
+
     @Test func tamperedFrameIsRefused() throws {
         var (c, s) = try handshake()
         var frame = c.seal(term: 1, body: .voteResponse(granted: false))
