@@ -126,7 +126,8 @@ public final class Agent: PeerTransportDelegate {
         server.route(.get, "/health") { [unowned self] _ in .respond(self.healthAnswer()) }
         // For HAProxy `option httpchk` and readiness probes: 200 only on the node in office.
         server.route(.get, "/is-leader") { [unowned self] _ in
-            .respond(self.leaderAnswer() === self.responses.inOffice ? self.responses.isLeader : self.responses.notLeader)
+            .respond(self.isInOffice(at: Instant(nanoseconds: Int64(Clock.boottime())))
+                     ? self.responses.isLeader : self.responses.notLeader)
         }
         log.event("started", term: raft.term, role: raft.role.rawValue, [
             ("peer_listen", "\(boundPeer!)"), ("api_listen", "\(boundAPI!)"),
@@ -149,7 +150,7 @@ public final class Agent: PeerTransportDelegate {
         // 1. Office changes first: the view that answers HTTP must not say "in office"
         //    a moment after the core decided otherwise (design §2).
         for change in ready.officeChanges { logOffice(change) }
-        noteStateChanges()
+        if noteStateChanges() || !ready.officeChanges.isEmpty { rebuildResponses() }
         // 2. Durable state goes to the storage thread; 3. messages wait for it.
         if ready.needsPersist {
             lastSubmittedJob = storage.submit(PersistJob(ready))
@@ -282,16 +283,16 @@ public final class Agent: PeerTransportDelegate {
 
     // MARK: The view answered over HTTP
 
-    private func noteStateChanges() {
+    /// noteStateChanges logs a change of role, term or leader; true when there was one.
+    private func noteStateChanges() -> Bool {
         let role = raft.role, term = raft.term, leader = raft.leader
-        if role != lastRole || term != lastTerm || leader != lastLeader {
-            if leader != lastLeader || term != lastTerm { leaderSinceWallNs = Clock.realtimeNanoseconds() }
-            var fields: [(String, String)] = [("from_role", lastRole.rawValue)]
-            if let leader, let name = nameOf[leader] { fields.append(("leader", name)) }
-            log.event("role", term: term, role: role.rawValue, fields)
-            lastRole = role; lastTerm = term; lastLeader = leader
-            rebuildResponses()
-        }
+        guard role != lastRole || term != lastTerm || leader != lastLeader else { return false }
+        if leader != lastLeader || term != lastTerm { leaderSinceWallNs = Clock.realtimeNanoseconds() }
+        var fields: [(String, String)] = [("from_role", lastRole.rawValue)]
+        if let leader, let name = nameOf[leader] { fields.append(("leader", name)) }
+        log.event("role", term: term, role: role.rawValue, fields)
+        lastRole = role; lastTerm = term; lastLeader = leader
+        return true
     }
 
     private func logOffice(_ change: OfficeChange) {
@@ -304,7 +305,6 @@ public final class Agent: PeerTransportDelegate {
             log.event("office-leave", term: term, role: raft.role.rawValue,
                       [("token", "\(term)"), ("reason", reason.rawValue)])
         }
-        rebuildResponses()
     }
 
     private func rebuildResponses() {
@@ -342,12 +342,19 @@ public final class Agent: PeerTransportDelegate {
             body: Array("not leader\n".utf8))
     }
 
+    /// isInOffice is the one "this node leads" test every answer uses: the lease must
+    /// still hold `leaseMargin` from now (the time to write the answer), and the disk
+    /// must work (a node that cannot persist does not act as leader).
+    private func isInOffice(at now: Instant) -> Bool {
+        storageError == nil && raft.isInOffice(at: now + settings.raft.leaseMargin)
+    }
+
     /// leaderAnswer decides "this node is in office" from the lease and the clock at
     /// answer time, never from a cached role (design §2 "Answers check the clock"); a
     /// follower names the leader only while it heard from it within Emin.
     private func leaderAnswer() -> PreparedResponse {
         let now = Instant(nanoseconds: Int64(Clock.boottime()))
-        if storageError == nil && raft.isInOffice(at: now + settings.raft.leaseMargin) { return responses.inOffice }
+        if isInOffice(at: now) { return responses.inOffice }
         if storageError == nil, raft.role == .follower, raft.leader != nil,
            now < raft.lastContact + settings.raft.electionTimeoutMin {
             return responses.follower
