@@ -128,6 +128,11 @@ public struct RaftNode: Sendable {
     public var lastLogIndex: LogIndex { LogIndex(log.count) }
     public var lastLogTerm: Term { log.last?.term ?? 0 }
     public var isWitness: Bool { configuration.witnesses.contains(id) }
+    /// False while the driver holds this node back from campaigning (see
+    /// `Event.setCampaignAllowed`); it still votes and acknowledges.
+    public private(set) var campaignAllowed = true
+    /// mayCampaign: neither a witness nor held back by the driver.
+    private var mayCampaign: Bool { campaignAllowed && !isWitness }
 
     /// isInOffice answers "is this node the application's leader right now?" from the
     /// lease and the clock at answer time, never from a cached role (design §2).
@@ -144,7 +149,7 @@ public struct RaftNode: Sendable {
             if let t = transfer, t.demoteFinished { d = min(d, t.deadline) }
             return d
         case .follower, .preCandidate, .candidate:
-            if isWitness { return .distantFuture }
+            if !mayCampaign { return .distantFuture }
             return min(electionDeadline, earlyCampaignAt ?? .distantFuture)
         }
     }
@@ -167,7 +172,8 @@ public struct RaftNode: Sendable {
         case .message(let m): step(m, now)
         case .tick: tick(now)
         case .leaderConnectionLost: scheduleEarlyCampaign(now)
-        case .transferLeadership(let target): beginTransfer(to: target, reason: .transfer, now)
+        case .transferLeadership(let target, let reason): beginTransfer(to: target, reason: reason, now)
+        case .setCampaignAllowed(let allowed): setCampaignAllowed(allowed, now)
         case .shutdown: beginTransfer(to: nil, reason: .shutdown, now)
         case .demoteFinished(let t): finishDemote(term: t, now)
         case .propose(let bytes): propose(bytes, now)
@@ -302,7 +308,9 @@ public struct RaftNode: Sendable {
             leader = m.from
             handleAppend(m, now)
         case .timeoutNow:
-            if isWitness { return }
+            // A node held back (start-up hook, failing check) lets the transfer time out;
+            // an ordinary election follows among the others.
+            if !mayCampaign { return }
             // The leader of our term left office and asks us to campaign now (§2).
             becomeCandidate(transfer: true, now)
         default:
@@ -359,7 +367,7 @@ public struct RaftNode: Sendable {
     /// soon as stickiness allows, staggered by rank so that followers do not split the
     /// vote (design §2 "Early campaign"). Safety never depends on this.
     private mutating func scheduleEarlyCampaign(_ now: Instant) {
-        guard role == .follower, let current = leader, !isWitness else { return }
+        guard role == .follower, let current = leader, mayCampaign else { return }
         let eligible = configuration.voters.filter { $0 != current && !configuration.witnesses.contains($0) }
         let rank = Int64(eligible.firstIndex(of: id) ?? 0)
         // The injected bug lets the node campaign inside its own stickiness window.
@@ -427,7 +435,7 @@ public struct RaftNode: Sendable {
             becomeFollower(term: term, leader: m.from, now, reason: nil)
             handleAppend(m, now)
         case .timeoutNow:
-            if !isWitness { becomeCandidate(transfer: true, now) }
+            if mayCampaign { becomeCandidate(transfer: true, now) }
         default:
             break
         }
@@ -652,6 +660,22 @@ public struct RaftNode: Sendable {
         }
     }
 
+    /// setCampaignAllowed holds this node back from campaigning (or lets it go again).
+    /// A campaign already under way is abandoned; a node in office is not affected (the
+    /// driver hands over with `.transferLeadership` when it must).
+    private mutating func setCampaignAllowed(_ allowed: Bool, _ now: Instant) {
+        guard allowed != campaignAllowed else { return }
+        campaignAllowed = allowed
+        if !allowed && (role == .preCandidate || role == .candidate) {
+            becomeFollower(term: term, leader: nil, now, reason: nil)
+        }
+        if allowed && electionDeadline < now {
+            // Released after a long hold: campaign after a fresh random timeout, so
+            // nodes released together do not split the vote.
+            electionDeadline = now + randomJitter()
+        }
+    }
+
     // MARK: Timers
 
     private mutating func tick(_ now: Instant) {
@@ -669,7 +693,7 @@ public struct RaftNode: Sendable {
             }
             if now >= heartbeatDeadline { broadcastAppend(now) }
         case .follower, .preCandidate, .candidate:
-            guard !isWitness else { return }
+            guard mayCampaign else { return }
             let due = min(electionDeadline, earlyCampaignAt ?? .distantFuture)
             guard now >= due else { return }
             if inStickiness(now) && !has(.selfVoteIgnoresStickiness) {

@@ -11,8 +11,13 @@ public enum Event: Hashable, Sendable {
     /// pre-vote round, and safety never depends on it (design §2 "Early campaign").
     case leaderConnectionLost
     /// Planned hand-over to `to`, or to the most up-to-date voter when nil
-    /// (`baton resign`, `POST /resign`).
-    case transferLeadership(to: NodeID?)
+    /// (`baton resign`, `POST /resign`; a failing check or promote hook with its reason).
+    case transferLeadership(to: NodeID?, reason: LeaveReason = .transfer)
+    /// The driver holds this node back from campaigning (false) or lets it campaign
+    /// again (true): until the start-up hook finished, while the application's check
+    /// fails, after a failed promote. It still votes and acknowledges; TimeoutNow is
+    /// ignored while held back.
+    case setCampaignAllowed(Bool)
     /// Like a transfer with reason `shutdown`: the agent is stopping.
     case shutdown
     /// The demote hook run for leaving office in `term` finished (or timed out).

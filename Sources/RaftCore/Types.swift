@@ -73,6 +73,10 @@ public enum LeaveReason: String, Hashable, Sendable {
     case transfer
     /// The agent is shutting down and hands leadership over.
     case shutdown
+    /// The application's health check failed while this node led; it handed over.
+    case checkFailed = "check-failed"
+    /// The promote hook failed (`--promote-failure resign`); it handed over.
+    case promoteFailed = "promote-failed"
 }
 
 /// OfficeChange is the core's decision that this node starts or stops being the

@@ -154,6 +154,15 @@ extension Simulation {
                 schedule(nowNs + rng.uniform(50_000_000, 600_000_000), .crash, node: l,
                          payload: UInt64(rng.uniform(100_000_000, 2_000_000_000)), life: nodes[l].life)
             }
+        case 88..<93:  // the application's check fails for a while: held back from campaigns
+            if nodes[i].isUp && !nodes[i].paused {
+                note { "n\(i + 1) CHECK failing: held back from campaigns" }
+                step(i, .setCampaignAllowed(false))
+                if nodes[i].raft?.role == .leader {
+                    step(i, .transferLeadership(to: nil, reason: .checkFailed))
+                }
+                schedule(nowNs + rng.uniform(10_000_000, 1_500_000_000), .releaseCampaign, node: i, life: nodes[i].life)
+            }
         default:  // a false "connection lost" hint
             if nodes[i].isUp && !nodes[i].paused {
                 note { "n\(i + 1) false hint" }

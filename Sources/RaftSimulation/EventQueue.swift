@@ -123,6 +123,8 @@ enum EventKind: UInt8 {
     case scenarioStep
     /// The application proposes a command to whoever it believes leads.
     case propose
+    /// The driver lets `node` campaign again (its check recovered); `payload` is its life.
+    case releaseCampaign
     /// The safety phase ends: heal a majority.
     case heal
     /// An HTTP-like probe asks `node` whether it is in office (checks `isInOffice`).

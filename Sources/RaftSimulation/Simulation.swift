@@ -164,7 +164,7 @@ public struct Simulation {
     mutating func dispatch(_ e: EventQueue.ScheduledEvent) {
         let i = Int(e.node)
         switch e.kind {
-        case .deliver, .tick, .fsyncDone, .connectionLost, .demoteFinished:
+        case .deliver, .tick, .fsyncDone, .connectionLost, .demoteFinished, .releaseCampaign:
             if nodes[i].paused {
                 guard nodes[i].deferred.count < 100_000 else { return fail("simulator", "n\(i + 1) deferred-event limit") }
                 nodes[i].deferred.append(e)
@@ -193,6 +193,10 @@ public struct Simulation {
                 guard nodes[i].isUp, e.life == nodes[i].life else { return }
                 note { "n\(i + 1) hint: connection to leader lost" }
                 step(i, .leaderConnectionLost)
+            case .releaseCampaign:
+                guard nodes[i].isUp, e.life == nodes[i].life else { return }
+                note { "n\(i + 1) CHECK recovered: may campaign" }
+                step(i, .setCampaignAllowed(true))
             case .demoteFinished:
                 guard nodes[i].isUp, e.life == nodes[i].life else { return }
                 note { "n\(i + 1) demote hook finished (term \(e.payload))" }
@@ -277,7 +281,8 @@ public struct Simulation {
                 if phase == .liveness && healed[i] && healToOfficeNs == nil { reachedOffice() }
             case .leave(let term, let reason):
                 note { "n\(i + 1) LEAVE office term \(term) (\(reason.rawValue))" }
-                if reason == .transfer || reason == .shutdown {
+                // The agent runs the demote hook on every leave; a transfer waits for it.
+                if reason != .leaseLost && reason != .higherTerm {
                     let hookNs: Int64 = rng.chance(ppm: 250_000) ? 0 : rng.uniform(0, rng.chance(ppm: 100_000) ? 400_000_000 : 30_000_000)
                     schedule(nowNs + hookNs, .demoteFinished, node: i, payload: UInt64(term), life: nodes[i].life)
                 }

@@ -115,4 +115,27 @@ struct TinyCluster {
         // The old leader never re-enters office in its term.
         #expect(!c.offices.contains { if case .enter(let t, _) = $0.change { return $0.node == c.nodes[old].id && t == term && $0.at > demoteDone } else { return false } })
     }
+
+    @Test func heldBackNodesNeitherCampaignNorTakeTransfersButStillVote() throws {
+        var c = try TinyCluster(count: 3)
+        // n1 and n2 are held back (start-up hook running, failing check): only n3 may lead.
+        for i in 0..<2 { c.apply(i, c.nodes[i].handle(.setCampaignAllowed(false), now: c.now)) }
+        #expect(c.nodes[0].nextDeadline == .distantFuture, "a held-back node wants no election timer")
+        c.run(until: Instant.zero + .seconds(2))
+        #expect(c.inOffice() == [2], "the one free node wins with the held-back nodes' votes")
+        // A transfer aimed at a held-back node does not hand over to it: the leader gives
+        // up after its deadline and, with nobody else free, wins again in a later term.
+        let term = c.nodes[2].term
+        c.apply(2, c.nodes[2].handle(.transferLeadership(to: NodeID(1), reason: .checkFailed), now: c.now))
+        c.apply(2, c.nodes[2].handle(.demoteFinished(term: term), now: c.now))
+        c.run(until: c.now + .seconds(2))
+        #expect(c.inOffice() == [2])
+        #expect(c.nodes[2].term > term)
+        #expect(c.nodes[0].role == .follower && c.nodes[1].role == .follower)
+        // Released, n1 campaigns again once n3 is gone.
+        c.apply(0, c.nodes[0].handle(.setCampaignAllowed(true), now: c.now))
+        c.down.insert(2)
+        c.run(until: c.now + .seconds(2))
+        #expect(c.inOffice() == [0])
+    }
 }
