@@ -96,8 +96,9 @@ let package = Package(
                 swiftSettings: sharedSettings),
         // Test helper: runs ServiceNotifier / UnitController in a process of its own, so tests
         // can hand it NOTIFY_SOCKET, WATCHDOG_* and DBUS_*_BUS_ADDRESS as systemd would.
+        // Linked like `baton` (non-PIE), so it also checks that libsystemd links that way.
         .executableTarget(name: "baton-systemd-probe", dependencies: ["Systemd", "EventLoop", "Posix", "RaftCore"],
-                          swiftSettings: sharedSettings),
+                          swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "EventLoop", "Posix", "RaftCore"],
                     exclude: ["mock_systemd_manager.py"], swiftSettings: sharedSettings),
     ]

@@ -11,9 +11,12 @@ public import Posix
 /// watchdog is its own). Outside systemd `NOTIFY_SOCKET` is unset and every call is a
 /// no-op, so the agent calls it unconditionally.
 ///
-/// Each message is one `sd_notify` call: one short `sendmsg` on a datagram socket, made
-/// on the loop thread. systemd reads its notify socket promptly and the datagram is
-/// small, so this does not wait in practice; nothing here retries or queues.
+/// Each message is one `sd_notify` call: one short blocking `sendmsg` on a datagram
+/// socket, made on the loop thread. It waits only when the receiver has let its queue
+/// fill (net.unix.max_dgram_qlen unread datagrams, 10 by default; seen in testing with a
+/// socket nobody read). systemd reads its notify socket in its own event loop, so that
+/// happens only if PID 1 itself hangs. The agent sends a message per role change and one
+/// per watchdog interval; nothing here retries or queues.
 public struct ServiceNotifier: Sendable {
     /// statusMaxBytes bounds a STATUS= line. systemd keeps the text for `systemctl
     /// status`; Baton's lines are ~40 bytes, so a longer one is cut rather than sent whole.

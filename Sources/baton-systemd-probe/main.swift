@@ -3,7 +3,7 @@
 // WATCHDOG_PID, DBUS_SYSTEM_BUS_ADDRESS…) is per process; a child started with exactly
 // that environment is how the tests check that the module reads it as systemd means it.
 //
-//   baton-systemd-probe notify [ready | status:TEXT | watchdog | stopping]...
+//   baton-systemd-probe notify [ready | status:TEXT | watchdog | stopping | sleep:MS]...
 //   baton-systemd-probe unit start|stop NAME [--user-bus] [--timeout-ms N]
 import EventLoop
 import Glibc
@@ -30,7 +30,12 @@ func notify(_ steps: ArraySlice<String>) -> Never {
         case "watchdog": error = notifier.watchdog()
         case "stopping": error = notifier.stopping()
         case let s where s.hasPrefix("status:"): error = notifier.status(String(s.dropFirst("status:".count)))
-        default: fail("unknown notify step '\(step)' (ready, status:TEXT, watchdog, stopping)")
+        case let s where s.hasPrefix("sleep:"):
+            // Idle for measurements (RSS with libsystemd loaded), e.g. sleep:1000 (ms).
+            guard let ms = UInt32(s.dropFirst("sleep:".count)) else { fail("sleep:MS needs milliseconds") }
+            usleep(ms * 1000)
+            error = nil
+        default: fail("unknown notify step '\(step)' (ready, status:TEXT, watchdog, stopping, sleep:MS)")
         }
         print("\(step): \(error.map { "error \($0)" } ?? "ok")")
     }

@@ -71,20 +71,24 @@ final class Reports: Sendable {
         let loop = try EventLoop()
         let reports = Reports()
         let controller = UnitController(unit: try UnitName("hang-job-app.service"), bus: .address(bus.address),
-                                        timeoutMs: 400, remote: loop.remote) { reports.add($0) }
-        var ticks = 0
-        let timer = loop.schedule(afterMs: 10, repeatingEveryMs: 10) { _ in ticks += 1 }
+                                        timeoutMs: 800, remote: loop.remote) { reports.add($0) }
+        var ticks: [UInt64] = []
+        let timer = loop.schedule(afterMs: 10, repeatingEveryMs: 10) { _ in ticks.append(Clock.boottime()) }
         let began = Clock.boottime()
         controller.start()
         #expect(try pump(loop) { !reports.all.isEmpty })
-        let waitedMs = (Clock.boottime() - began) / 1_000_000
+        let ended = Clock.boottime()
+        let waitedMs = (ended - began) / 1_000_000
         loop.cancel(timer)
         controller.shutdown()
-        #expect(reports.all.first?.outcome == .timedOut(afterMs: 400))
+        #expect(reports.all.first?.outcome == .timedOut(afterMs: 800))
         #expect(reports.all.first?.jobPath == "/org/freedesktop/systemd1/job/1")
-        #expect(waitedMs >= 400 && waitedMs < 2000, "waited \(waitedMs) ms")
-        // The loop ran its 10 ms timer all along: the bus wait never blocked it.
-        #expect(ticks >= 20, "only \(ticks) ticks in \(waitedMs) ms")
+        #expect(waitedMs >= 800 && waitedMs < 3000, "waited \(waitedMs) ms")
+        // The loop ran its 10 ms timer all along: had the bus wait blocked it, one gap
+        // would span the whole 800 ms. The bound leaves room for a loaded machine.
+        let gapsMs = zip([began] + ticks, ticks + [ended]).map { ($1 - $0) / 1_000_000 }
+        #expect(ticks.count >= 10, "only \(ticks.count) ticks in \(waitedMs) ms")
+        #expect(gapsMs.max().map { $0 < 400 } == true, "the loop stalled for \(gapsMs.max() ?? 0) ms")
     }
 
     @Test func noReplyWithinTheTimeoutIsATimeout() throws {
