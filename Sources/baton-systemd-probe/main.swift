@@ -3,7 +3,7 @@
 // WATCHDOG_PID, DBUS_SYSTEM_BUS_ADDRESS…) is per process; a child started with exactly
 // that environment is how the tests check that the module reads it as systemd means it.
 //
-//   baton-systemd-probe notify [ready | status:TEXT | watchdog | stopping | sleep:MS]...
+//   baton-systemd-probe notify [ready | status:TEXT | watchdog | stopping | watchdog-loop:MS | sleep:MS]...
 //   baton-systemd-probe unit start|stop NAME [--user-bus] [--timeout-ms N]
 import EventLoop
 import Glibc
@@ -30,12 +30,23 @@ func notify(_ steps: ArraySlice<String>) -> Never {
         case "watchdog": error = notifier.watchdog()
         case "stopping": error = notifier.stopping()
         case let s where s.hasPrefix("status:"): error = notifier.status(String(s.dropFirst("status:".count)))
+        case let s where s.hasPrefix("watchdog-loop:"):
+            // Runs an event loop for MS milliseconds with the watchdog timer started.
+            guard let ms = Int(s.dropFirst("watchdog-loop:".count)) else { fail("watchdog-loop:MS needs milliseconds") }
+            do {
+                let loop = try EventLoop()
+                let timer = notifier.startWatchdog(on: loop) { print("watchdog send failed: \($0)") }
+                print("watchdog timer: \(timer == nil ? "off" : "on")")
+                loop.schedule(afterMs: ms) { $0.stop() }
+                try loop.run()
+            } catch { fail("event loop: \(error)") }
+            error = nil
         case let s where s.hasPrefix("sleep:"):
             // Idle for measurements (RSS with libsystemd loaded), e.g. sleep:1000 (ms).
             guard let ms = UInt32(s.dropFirst("sleep:".count)) else { fail("sleep:MS needs milliseconds") }
             usleep(ms * 1000)
             error = nil
-        default: fail("unknown notify step '\(step)' (ready, status:TEXT, watchdog, stopping, sleep:MS)")
+        default: fail("unknown notify step '\(step)' (ready, status:TEXT, watchdog, stopping, watchdog-loop:MS, sleep:MS)")
         }
         print("\(step): \(error.map { "error \($0)" } ?? "ok")")
     }

@@ -96,6 +96,29 @@ import Testing
         #expect(run.output.contains("problem=WATCHDOG_USEC/WATCHDOG_PID not understood"), "\(run.output)")
     }
 
+    @Test func theLoopSendsWatchdogAtHalfTheTimeout() throws {
+        // WATCHDOG_USEC 200 ms: one WATCHDOG=1 every 100 ms, so 4 in a 450 ms run (3 to 5
+        // allows for a loaded machine; fewer than the unread-datagram limit of 10).
+        let dir = try TemporaryDirectory()
+        let socket = try DatagramListener(path: dir.file("notify"))
+        let run = try probe(["notify", "watchdog-loop:450"],
+                            environment: baseEnvironment + ["NOTIFY_SOCKET=\(socket.path)", "WATCHDOG_USEC=200000"],
+                            ownPidAs: "WATCHDOG_PID", in: dir)
+        #expect(run.output.contains("watchdog timer: on"), "\(run.output)")
+        let got = socket.received()
+        #expect((3...5).contains(got.count), "\(got)")
+        #expect(got.allSatisfy { $0 == "WATCHDOG=1" })
+    }
+
+    @Test func withoutWatchdogUsecNoTimerIsStarted() throws {
+        let dir = try TemporaryDirectory()
+        let socket = try DatagramListener(path: dir.file("notify"))
+        let run = try probe(["notify", "watchdog-loop:150"],
+                            environment: baseEnvironment + ["NOTIFY_SOCKET=\(socket.path)"], in: dir)
+        #expect(run.output.contains("watchdog timer: off"), "\(run.output)")
+        #expect(socket.received().isEmpty)
+    }
+
     @Test func sanitizedStatusKeepsOneLineAndWholeCharacters() {
         #expect(ServiceNotifier.sanitizedStatus("a\nb\r\nc\0d") == "a b c d")
         let cut = ServiceNotifier.sanitizedStatus(String(repeating: "x", count: ServiceNotifier.statusMaxBytes - 1) + "é")
