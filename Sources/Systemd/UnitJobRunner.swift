@@ -25,7 +25,7 @@ enum UnitJobRunner {
         var r = open(choice, &bus)
         defer { if bus != nil { sd_bus_close(bus); sd_bus_unref(bus) } }
         if r < 0 {
-            return (.busError(name: "connect", message: "cannot connect to the \(choice): \(Errno(rawValue: -r))"), nil)
+            return (.busError(name: "connect", message: "cannot connect to the \(choice): \(Errno(rawValue: -r))" + hint(for: choice)), nil)
         }
         // Every blocking call below (AddMatch, the method call) is bounded by what is
         // left of the timeout.
@@ -64,6 +64,15 @@ enum UnitJobRunner {
             if r < 0 && r != -EINTR {
                 return (.busError(name: "connection", message: "lost the bus while waiting for job \(jobPath): \(Errno(rawValue: -r))"), jobPath)
             }
+        }
+    }
+
+    /// hint says where the bus was looked for, since "ENOENT" alone does not.
+    private static func hint(for choice: SystemdBus) -> String {
+        switch choice {
+        case .system: return " (is the D-Bus system bus running? Debian package dbus; DBUS_SYSTEM_BUS_ADDRESS overrides /run/dbus/system_bus_socket)"
+        case .user: return " (is the user's bus running? DBUS_SESSION_BUS_ADDRESS overrides $XDG_RUNTIME_DIR/bus)"
+        case .address: return ""
         }
     }
 
