@@ -88,5 +88,18 @@ let package = Package(
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),
         .testTarget(name: "HTTPParserTests", dependencies: ["HTTPParser"], swiftSettings: sharedSettings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "Posix"], swiftSettings: sharedSettings),
+
+        // libsystemd (sd_notify, sd-bus) found with pkg-config; Debian: libsystemd-dev (issue 6).
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // sd_notify (READY/STATUS/WATCHDOG/STOPPING) and --leader-unit StartUnit/StopUnit over sd-bus.
+        .target(name: "Systemd", dependencies: ["CSystemd", "EventLoop", "Posix", "RaftCore"], exclude: ["README.md"],
+                swiftSettings: sharedSettings),
+        // Test helper: runs ServiceNotifier / UnitController in a process of its own, so tests
+        // can hand it NOTIFY_SOCKET, WATCHDOG_* and DBUS_*_BUS_ADDRESS as systemd would.
+        // Linked like `baton` (non-PIE), so it also checks that libsystemd links that way.
+        .executableTarget(name: "baton-systemd-probe", dependencies: ["Systemd", "EventLoop", "Posix", "RaftCore"],
+                          swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "EventLoop", "Posix", "RaftCore"],
+                    exclude: ["mock_systemd_manager.py"], swiftSettings: sharedSettings),
     ]
 )
