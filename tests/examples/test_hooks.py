@@ -249,3 +249,38 @@ def test_vip_hook_run_by_a_real_agent(tmp_path, two_hosts):
         if agent.poll() is None:
             agent.kill()
             agent.wait()
+
+
+def test_fencing_token_hook_run_by_a_real_agent(tmp_path):
+    if not agent_has("--on-change"):
+        pytest.skip("SKIPPED LOUDLY: `baton agent` has no --on-change yet (hooks, issue 6); "
+                    "run this test after the hooks branch is merged")
+    token = tmp_path / "fencing-token"
+    port, api = free_port(), free_port()
+    log = open(tmp_path / "agent.log", "wb")
+    agent = subprocess.Popen(
+        [BATON, "agent", "--id", "n1", "--peers", f"n1=127.0.0.1:{port}", "--api-listen", f"127.0.0.1:{api}",
+         "--data-dir", str(tmp_path / "data"), "--bootstrap", "--insecure-peers", "--on-change", TOKEN_HOOK],
+        env=dict(os.environ, FENCING_TOKEN_FILE=str(token)), stdout=log, stderr=log)
+    try:
+        end = time.monotonic() + 10
+        while not (token.exists() and token.read_text() != "0\n"):
+            assert time.monotonic() < end, "the promote hook never wrote a token: " + (tmp_path / "agent.log").read_text()
+            time.sleep(0.05)
+        leader = subprocess.run([BATON, "leader", "--api", f"127.0.0.1:{api}"], capture_output=True, text=True)
+        assert leader.stdout.strip() == "n1"
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", api, timeout=2)
+        c.request("GET", "/leader")
+        term = c.getresponse().getheader("X-Baton-Term")
+        assert token.read_text() == f"{term}\n", "the token file must hold the term of the office"
+        # Writes with it are accepted.
+        assert fenced_write(token, tmp_path / "store", "x").returncode == 0
+        agent.send_signal(signal.SIGTERM)  # leaving office: the demote writes 0
+        agent.wait(timeout=30)
+        assert token.read_text() == "0\n", (tmp_path / "agent.log").read_text()
+        assert fenced_write(token, tmp_path / "store", "y").returncode == 3
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
