@@ -16,7 +16,7 @@ import time
 import pytest
 
 from cluster import free_port
-from conftest import EXAMPLES, NameBackend
+from example_support import EXAMPLES, NameBackend
 
 RUNS = int(os.environ.get("BATON_HAPROXY_RUNS", "5"))
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed (scripts/test installs it)")
@@ -72,7 +72,9 @@ def steady(c, listen, exclude=()):
     office stood still: that fails the test."""
     for retry in range(5):
         leader, term = c.wait_leader(exclude=exclude)
-        wait_until(lambda: ask(listen) == (200, leader), 5, f"HAProxy to route to {leader}")
+        # HAProxy counts a server UP until its checks have failed (at start, fall x inter),
+        # so wait until ten answers in a row come from the leader before sampling.
+        wait_until(lambda: all(ask(listen) == (200, leader) for _ in range(10)), 5, f"HAProxy to route to {leader}")
         answers = [ask(listen) for _ in range(50)]
         if c.wait_leader(exclude=exclude) != (leader, term) or any(t > term for n in c.procs for t in office_terms(c, n)):
             continue  # office changed hands during the sample: sample again

@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from cluster import BATON, free_port
-from conftest import EXAMPLES
+from example_support import EXAMPLES
 
 HOOKS = os.path.join(EXAMPLES, "hooks")
 VIP = os.path.join(HOOKS, "vip")

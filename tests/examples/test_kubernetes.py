@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import EXAMPLES
+from example_support import EXAMPLES
 
 yaml = pytest.importorskip("yaml")  # PyYAML; scripts/test installs python3-yaml
 

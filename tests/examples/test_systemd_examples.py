@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import EXAMPLES, REPO
+from example_support import EXAMPLES, REPO
 from test_hooks import VIP, addresses, hook_env, needs_netns, two_hosts  # noqa: F401 (fixture)
 
 SYSTEMD = os.path.join(EXAMPLES, "systemd")
