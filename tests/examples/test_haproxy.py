@@ -64,6 +64,12 @@ def office_terms(cluster, name):
     return {int(m) for m in re.findall(r"event=office-enter token=(\d+)", cluster.log(name))}
 
 
+def haproxy_log(c):
+    path = os.path.join(c.tmp, "haproxy.log")
+    with open(path, errors="replace") as f:
+        return "".join(f.readlines()[-15:])
+
+
 def steady(c, listen, exclude=()):
     """Waits until HAProxy sends 50 requests in a row to the node in office, with the
     same node in office (same term) before and after them, and returns (node, term,
@@ -74,7 +80,15 @@ def steady(c, listen, exclude=()):
         leader, term = c.wait_leader(exclude=exclude)
         # HAProxy counts a server UP until its checks have failed (at start, fall x inter),
         # so wait until ten answers in a row come from the leader before sampling.
-        wait_until(lambda: all(ask(listen) == (200, leader) for _ in range(10)), 5, f"HAProxy to route to {leader}")
+        recent = []
+        end = time.monotonic() + 10
+        while time.monotonic() < end and recent[-10:] != [(200, leader)] * 10:
+            recent.append(ask(listen))
+        if recent[-10:] != [(200, leader)] * 10:
+            if c.wait_leader(exclude=exclude) != (leader, term):
+                continue  # office moved meanwhile
+            raise AssertionError(f"HAProxy did not settle on {leader} (term {term}) in 10 s; last answers "
+                                 f"{recent[-10:]}; HAProxy log:\n{haproxy_log(c)}")
         answers = [ask(listen) for _ in range(50)]
         if c.wait_leader(exclude=exclude) != (leader, term) or any(t > term for n in c.procs for t in office_terms(c, n)):
             continue  # office changed hands during the sample: sample again
