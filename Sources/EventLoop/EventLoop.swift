@@ -132,13 +132,29 @@ public final class EventLoop {
         nextSequence += 1
         timers[timer.raw]!.sequence = sequence
         heap.push(.init(deadlineNs: deadlineNs, sequence: sequence, id: timer.raw))
+        compactHeapIfMostlyStale()
         armTimerFD()
         return true
     }
 
     /// cancel stops a timer; cancelling one that already fired or was cancelled is a no-op.
     public func cancel(_ timer: TimerID) {
-        timers[timer.raw] = nil
+        guard timers.removeValue(forKey: timer.raw) != nil else { return }
+        compactHeapIfMostlyStale()
+    }
+
+    /// staleHeapEntriesFloor: below this many heap entries compaction is not worth a pass.
+    static let staleHeapEntriesFloor = 64
+
+    /// compactHeapIfMostlyStale drops the entries of cancelled and moved timers once they
+    /// outnumber the live ones, so after a cancel or move the heap holds at most
+    /// max(`staleHeapEntriesFloor`, 2 × live timers) entries (10,000 cancelled long-poll holds would otherwise stay
+    /// until their deadlines, up to minutes). Each pass costs O(heap) and follows at
+    /// least as many cancellations as live timers remain, so it is O(1) per cancel amortized.
+    private func compactHeapIfMostlyStale() {
+        let entryCount = heap.count
+        guard entryCount > Self.staleHeapEntriesFloor, entryCount > 2 * timers.count else { return }
+        heap.removeAll { timers[$0.id]?.sequence != $0.sequence }
     }
 
     /// isScheduled says whether a timer is still pending.
@@ -146,6 +162,10 @@ public final class EventLoop {
 
     /// scheduledTimerCount is how many timers are pending (for tests and metrics).
     public var scheduledTimerCount: Int { timers.count }
+
+    /// timerHeapEntryCount is how many entries the timer heap holds, live and stale: at
+    /// most max(64, 2 × `scheduledTimerCount`) after a cancel (for tests and metrics).
+    public var timerHeapEntryCount: Int { heap.count }
 
     private func dropStaleTop() {
         while let top = heap.top, timers[top.id]?.sequence != top.sequence { heap.pop() }

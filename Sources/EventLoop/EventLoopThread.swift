@@ -15,7 +15,8 @@ public final class EventLoopThread: Sendable {
         self.thread = thread
     }
 
-    /// SetupError wraps an error thrown by `setup` or by creating the loop.
+    /// SetupError wraps the error thrown by `setup` or by creating the loop (an `Errno`),
+    /// as it was thrown: `underlying as? YourError` finds it.
     public struct SetupError: Error, CustomStringConvertible {
         public let underlying: any Error
         public var description: String { "event loop setup failed: \(underlying)" }
@@ -24,7 +25,8 @@ public final class EventLoopThread: Sendable {
     private enum Outcome: Sendable {
         case pending
         case ready(EventLoopRemote, any Sendable)
-        case failed(String)
+        /// failed carries the error itself (`Error` is `Sendable`), not its text.
+        case failed(any Error)
     }
 
     /// start creates the loop on a new thread, runs `setup` there, then runs the loop
@@ -39,7 +41,7 @@ public final class EventLoopThread: Sendable {
                 let value = try setup(loop)
                 outcome.withLock { $0 = .ready(loop.remote, value) }
             } catch {
-                outcome.withLock { $0 = .failed("\(error)") }
+                outcome.withLock { $0 = .failed(error) }
                 started.event.signal()
                 return
             }
@@ -52,15 +54,13 @@ public final class EventLoopThread: Sendable {
         switch result {
         case .ready(let remote, let value):
             return (EventLoopThread(remote: remote, thread: thread), value as! T)
-        case .failed(let message):
+        case .failed(let error):
             thread.join()
-            throw SetupError(underlying: StartError(message: message))
+            throw SetupError(underlying: error)
         case .pending:
             fatalError("event loop thread signalled before finishing setup")
         }
     }
-
-    private struct StartError: Error, CustomStringConvertible { let message: String; var description: String { message } }
 
     /// stop stops the loop and waits for its thread to end.
     public func stop() {

@@ -9,7 +9,9 @@ public struct TimerID: Hashable, Sendable {
 
 /// TimerHeap is a min-heap of (deadline, sequence) with lazy deletion: cancelling or
 /// moving a timer leaves its old entry in place, and `EventLoop` skips entries whose
-/// sequence no longer matches the timer's record.
+/// sequence no longer matches the timer's record. `EventLoop` calls `removeAll(where:)`
+/// once stale entries outnumber live ones, so a cancelled 5-minute hold does not keep
+/// its entry for 5 minutes: the heap stays within max(64, 2 × live timers).
 struct TimerHeap {
     struct Entry {
         var deadlineNs: UInt64
@@ -45,18 +47,36 @@ struct TimerHeap {
         let last = entries.removeLast()
         if !entries.isEmpty {
             entries[0] = last
-            var parent = 0
-            let n = entries.count
-            while true {
-                let left = 2 * parent + 1
-                if left >= n { break }
-                var smallest = left
-                if left + 1 < n && entries[left + 1] < entries[left] { smallest = left + 1 }
-                if !(entries[smallest] < entries[parent]) { break }
-                entries.swapAt(parent, smallest)
-                parent = smallest
-            }
+            siftDown(from: 0)
         }
         return first
+    }
+
+    /// removeAll(where:) drops the matching entries and restores heap order in O(n)
+    /// (Floyd's bottom-up construction), releasing the storage the dropped ones used.
+    mutating func removeAll(where isStale: (Entry) -> Bool) {
+        var kept: [Entry] = []
+        kept.reserveCapacity(entries.count / 2 + 1)
+        for entry in entries where !isStale(entry) { kept.append(entry) }
+        entries = kept
+        var parent = entries.count / 2 - 1
+        while parent >= 0 {
+            siftDown(from: parent)
+            parent -= 1
+        }
+    }
+
+    private mutating func siftDown(from start: Int) {
+        var parent = start
+        let n = entries.count
+        while true {
+            let left = 2 * parent + 1
+            if left >= n { return }
+            var smallest = left
+            if left + 1 < n && entries[left + 1] < entries[left] { smallest = left + 1 }
+            if !(entries[smallest] < entries[parent]) { return }
+            entries.swapAt(parent, smallest)
+            parent = smallest
+        }
     }
 }

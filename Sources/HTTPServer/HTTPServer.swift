@@ -20,6 +20,13 @@ public import Posix
 /// order with one write per read; a held request (long-poll) keeps the ones behind it
 /// waiting. Every error the parser reports closes the connection after its answer
 /// (lingering, so the client reads it); 404, 405 and 501 for an unknown method keep it.
+///
+/// A client that closes its sending side (`shutdown(SHUT_WR)`, `nc -N`) still gets an
+/// answer to every complete request it sent, in order, however full its output was;
+/// the server closes once they are all written. A request it has held then gets its
+/// timeout answer at once (from `holdTimeoutResponder` when set, so from the state at
+/// that moment): such a client can send nothing more, and one that has gone entirely
+/// looks the same on the wire, so the hold is not kept for the rest of its time.
 public final class HTTPServer: EventHandler {
     public let configuration: HTTPServerConfiguration
     /// localAddress is the bound address (with the kernel's port when asked for port 0).
@@ -179,11 +186,7 @@ public final class HTTPServer: EventHandler {
     }
 
     private func answerHold(_ connection: Connection, _ hold: Connection.Hold, _ response: PreparedResponse) {
-        connection.hold = nil
-        heldCount -= 1
-        appendResponse(connection, response, isHead: hold.isHead, versionMinor: hold.versionMinor)
-        connection.phase = .waiting
-        connection.deadlineNs = loop.nowNs + Self.ns(configuration.idleTimeoutMs)
+        endHold(connection, hold, response)
         if handlerRunning {
             // Called from inside a handler: parsing this connection's next requests now
             // would overwrite the header slots that handler's request still points into.
@@ -192,6 +195,24 @@ public final class HTTPServer: EventHandler {
         }
         processRequests(connection)
         flush(connection)
+    }
+
+    /// endHold writes a held request's answer into the output; the caller resumes parsing.
+    private func endHold(_ connection: Connection, _ hold: Connection.Hold, _ response: PreparedResponse) {
+        connection.hold = nil
+        heldCount -= 1
+        appendResponse(connection, response, isHead: hold.isHead, versionMinor: hold.versionMinor)
+        connection.phase = .waiting
+        connection.deadlineNs = loop.nowNs + Self.ns(configuration.idleTimeoutMs)
+    }
+
+    /// answerHoldOfClosedPeer gives the held request of a client that closed its sending
+    /// side its timeout answer now (see the type's comment for why).
+    private func answerHoldOfClosedPeer(_ connection: Connection, _ hold: Connection.Hold) {
+        loop.cancel(hold.timer.id)
+        statistics.holdsEndedByPeerClose += 1
+        let held = HeldRequest(descriptor: connection.descriptor, generation: connection.generation, serial: hold.serial)
+        endHold(connection, hold, holdTimeoutResponder?(held) ?? hold.onTimeout)
     }
 
     /// resumeDeferred serves connections whose held request a handler completed.
@@ -355,20 +376,28 @@ public final class HTTPServer: EventHandler {
             close(connection)  // ECONNRESET and friends: nothing left to answer
             return
         }
+        // On EOF too: the requests already received are answered before the close
+        // (`flush` closes once they are written and nothing complete is left).
         processRequests(connection)
-        if connection.peerClosed {
-            if connection.hold != nil {
-                close(connection)  // the long-poll client went away
-                return
-            }
-            connection.closeAfterWrite = true
-        }
         flush(connection)
     }
 
     /// processRequests answers every complete request in the input, in order, stopping
-    /// at an incomplete one, a held one, a closing answer, or a full output buffer.
+    /// at an incomplete one, a held one, a closing answer, or a full output buffer. For a
+    /// client that closed its sending side, a held request is answered at once and the
+    /// ones behind it go on.
     private func processRequests(_ connection: Connection) {
+        parseAndDispatch(connection)
+        // Never inside a handler: `answerHold` defers to `resumeDeferred` there, so the
+        // header slots a running handler reads are not overwritten.
+        while connection.peerClosed, !handlerRunning, !connection.isClosed, let hold = connection.hold {
+            answerHoldOfClosedPeer(connection, hold)
+            parseAndDispatch(connection)
+        }
+    }
+
+    /// parseAndDispatch is `processRequests` without the closed-peer rule for holds.
+    private func parseAndDispatch(_ connection: Connection) {
         let now = loop.nowNs
         while connection.hold == nil && !connection.closeAfterWrite && !connection.isClosed
                 && connection.outputPending < configuration.outputBytesMax {
@@ -445,12 +474,26 @@ public final class HTTPServer: EventHandler {
         }
     }
 
+    /// Resolution is where a request goes: a handler, or an answer given without one.
+    private enum Resolution {
+        case handler(HandlerBox)
+        /// refused: 404 (unknown path), 405 (known path, other method) or 501 (unknown method).
+        case refused(PreparedResponse)
+    }
+
+    /// resolve finds the request's handler with one walk of the routes.
+    private func resolve(_ head: HTTPRequestHead, base: UnsafeRawPointer) -> Resolution {
+        if head.method == .other { return .refused(notImplementedMethod) }
+        guard let index = routeIndex(head, base: base) else { return .refused(notFound) }
+        guard let box = handler(routes[index], head.method) else { return .refused(routes[index].methodNotAllowed) }
+        return .handler(box)
+    }
+
     /// refusal is the answer a request gets without running a handler (404, 405, 501),
     /// or nil when a handler will answer it.
     private func refusal(for head: HTTPRequestHead, base: UnsafeRawPointer) -> PreparedResponse? {
-        if head.method == .other { return notImplementedMethod }
-        guard let index = routeIndex(head, base: base) else { return notFound }
-        return handler(routes[index], head.method) == nil ? routes[index].methodNotAllowed : nil
+        if case .refused(let response) = resolve(head, base: base) { return response }
+        return nil
     }
 
     private func routeIndex(_ head: HTTPRequestHead, base: UnsafeRawPointer) -> Int? {
@@ -474,11 +517,14 @@ public final class HTTPServer: EventHandler {
         statistics.requests += 1
         if !head.keepAlive { connection.closeAfterWrite = true }
         let isHead = head.method == .head
-        if let refusal = refusal(for: head, base: base) {
-            appendResponse(connection, refusal, isHead: isHead, versionMinor: head.versionMinor)
+        let box: HandlerBox
+        switch resolve(head, base: base) {
+        case .refused(let response):
+            appendResponse(connection, response, isHead: isHead, versionMinor: head.versionMinor)
             return
+        case .handler(let found):
+            box = found
         }
-        let route = routes[routeIndex(head, base: base)!]
         let serial = connection.nextSerial
         connection.nextSerial &+= 1
         let request = HTTPRequest(
@@ -486,7 +532,7 @@ public final class HTTPServer: EventHandler {
             body: UnsafeRawBufferPointer(start: base + consumed, count: head.contentLength),
             held: HeldRequest(descriptor: connection.descriptor, generation: connection.generation, serial: serial))
         handlerRunning = true
-        let result = handler(route, head.method)!.call(request)
+        let result = box.call(request)
         handlerRunning = false
         if !resumeAfterHandler.isEmpty { resumeDeferred() }
         switch result {
@@ -569,12 +615,15 @@ public final class HTTPServer: EventHandler {
             connection.outputStart = 0
             connection.outputEnd = 0
             connection.writeDeadlineNs = 0
-            if progressed && connection.hold == nil {
-                // Space freed: requests left waiting behind the full buffer can go on.
+            if connection.hold == nil && (progressed || connection.peerClosed) {
+                // Space freed: requests left waiting behind the full buffer can go on
+                // (for a closed peer, also the ones read with its FIN).
                 processRequests(connection)
                 if connection.outputPending > 0 { return flush(connection) }
             }
-            if connection.closeAfterWrite && connection.hold == nil {
+            // A closed peer with everything answered: what is left in the input is at
+            // most an incomplete request that can never complete.
+            if connection.hold == nil && (connection.closeAfterWrite || connection.peerClosed) {
                 finish(connection)
                 return
             }

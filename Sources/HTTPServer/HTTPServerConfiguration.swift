@@ -93,6 +93,9 @@ public struct HTTPServerStatistics: Hashable, Sendable {
     public var holdTimeouts = 0
     /// holdsRefused: `.hold` answered 503 because `heldRequestsMax` were held.
     public var holdsRefused = 0
+    /// holdsEndedByPeerClose: held requests answered early because the client closed
+    /// its sending side (it can send nothing more, and may be gone).
+    public var holdsEndedByPeerClose = 0
     /// outputBytesPendingMax is the most unsent output any connection had (evidence
     /// that backpressure bounds it near `outputBytesMax`).
     public var outputBytesPendingMax = 0

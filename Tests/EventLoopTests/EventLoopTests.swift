@@ -1,4 +1,5 @@
 import EventLoop
+import Glibc
 import Posix
 import Synchronization
 import Testing
@@ -126,25 +127,80 @@ func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) thro
         thread.stop()  // returns only once run() returned and the thread ended
     }
 
-    @Test func setupErrorIsReported() throws {
-        struct Boom: Error {}
-        #expect(throws: EventLoopThread.SetupError.self) {
-            _ = try EventLoopThread.start { _ -> Int in throw Boom() }
+    @Test func setupErrorIsReportedWithItsType() throws {
+        struct Boom: Error, Equatable { var code: Int }
+        let error = #expect(throws: EventLoopThread.SetupError.self) {
+            _ = try EventLoopThread.start { _ -> Int in throw Boom(code: 7) }
         }
+        // The error itself, not its text: a caller can still tell EADDRINUSE from EACCES.
+        #expect(error?.underlying as? Boom == Boom(code: 7))
+        let errno = #expect(throws: EventLoopThread.SetupError.self) {
+            _ = try EventLoopThread.start { _ -> Int in throw Errno.addressInUse }
+        }
+        #expect(errno?.underlying as? Errno == .addressInUse)
     }
 
     @Test func childExitIsObservedThroughPidfd() throws {
         let loop = try EventLoop()
         var exits: [ChildExit] = []
         let pid = try ChildProcess.spawn(["sh", "-c", "sleep 0.05; exit 3"])
-        try loop.watchChild(pid: pid) { exits.append($0) }
+        try loop.watchChild(pid: pid) { exits.append(try! $0.get()) }
         let killed = try ChildProcess.spawn(["sleep", "10"])
-        try loop.watchChild(pid: killed) { exits.append($0) }
+        try loop.watchChild(pid: killed) { exits.append(try! $0.get()) }
         #expect(try pump(loop) { exits.count == 1 })
         #expect(exits == [.exited(code: 3)])
         try PosixThread.kill(pid: killed, signal: 15)
         #expect(try pump(loop) { exits.count == 2 })
         #expect(exits.last == .signalled(signal: 15))
+    }
+
+    @Test func childReapedElsewhereIsReportedAsECHILDNotAnExitCode() throws {
+        let loop = try EventLoop()
+        var outcomes: [Result<ChildExit, Errno>] = []
+        let pid = try ChildProcess.spawn(["sh", "-c", "exit 0"])
+        try loop.watchChild(pid: pid) { outcomes.append($0) }
+        // Someone else in the process reaps it before the loop looks.
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        #expect(try pump(loop) { outcomes.count == 1 })
+        guard case .failure(let error)? = outcomes.first else {
+            Issue.record("expected ECHILD, got \(outcomes)")
+            return
+        }
+        #expect(error == .noChildProcess)
+    }
+
+    @Test func cancelledTimersDoNotStayInTheHeap() throws {
+        let loop = try EventLoop()
+        // 10,000 long-poll holds of 5 minutes, all cancelled: the heap must not keep them.
+        var ids: [TimerID] = []
+        for _ in 0..<10_000 { ids.append(loop.schedule(afterMs: 300_000) { _ in }) }
+        #expect(loop.timerHeapEntryCount == 10_000)
+        for id in ids { loop.cancel(id) }
+        #expect(loop.scheduledTimerCount == 0)
+        #expect(loop.timerHeapEntryCount <= 64)
+
+        // Churn with live timers among them: bounded by twice the live count, and the
+        // live ones still fire, in order, the cancelled ones never.
+        var fired: [Int] = []
+        var live: [TimerID] = []
+        let base = Clock.boottime()
+        for round in 0..<20 {
+            var batch: [TimerID] = []
+            for i in 0..<1_000 { batch.append(loop.schedule(atNs: base + 300_000_000_000 + UInt64(i)) { _ in }) }
+            live.append(loop.schedule(atNs: base + UInt64(20 + round) * 1_000_000) { _ in fired.append(round) })
+            for id in batch { loop.cancel(id) }
+            #expect(loop.timerHeapEntryCount <= max(64, 2 * loop.scheduledTimerCount))
+        }
+        // Moving a timer many times leaves no trail either.
+        let moved = loop.schedule(afterMs: 300_000) { _ in }
+        for i in 0..<10_000 { loop.reschedule(moved, atNs: base + 300_000_000_000 + UInt64(i)) }
+        #expect(loop.timerHeapEntryCount <= max(64, 2 * loop.scheduledTimerCount))
+        loop.cancel(moved)
+        #expect(try pump(loop) { fired.count == 20 })
+        #expect(fired == Array(0..<20))
+        #expect(live.allSatisfy { !loop.isScheduled($0) })
+        #expect(loop.timerHeapEntryCount <= 64)
     }
 
     @Test func descriptorHandlersGetReadiness() throws {

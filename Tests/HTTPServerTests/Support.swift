@@ -110,6 +110,7 @@ func installRoutes(_ server: HTTPServer) {
             writeTimeouts=\(s.writeTimeouts)
             holdTimeouts=\(s.holdTimeouts)
             holdsRefused=\(s.holdsRefused)
+            holdsEndedByPeerClose=\(s.holdsEndedByPeerClose)
             outputBytesPendingMax=\(s.outputBytesPendingMax)
             connectionCount=\(server.connectionCount)
             heldCount=\(server.heldCount)
