@@ -35,7 +35,7 @@ struct DemoCommand: ParsableCommand {
         Ctrl-C (SIGINT), SIGTERM or SIGHUP at any point stop every agent and remove the \
         directory; the agents also die with the demo if it is killed with SIGKILL. \
         Exit status: 0 the demo ran (or --keep-running ended with Ctrl-C), 1 a step did \
-        not happen in time or an agent failed, 2 bad flags or a port in use, 128+N \
+        not happen in time or an agent failed, 2 a bad --base-port or a port in use, 128+N \
         stopped by signal N.
         """)
 
@@ -60,17 +60,15 @@ struct DemoCommand: ParsableCommand {
     /// the measured time (each poll itself costs well under a millisecond on loopback).
     static let failoverPollMs = 1
 
-    func validate() throws {
-        guard (1024...(65535 - 102)).contains(basePort) else {
-            throw ValidationError("--base-port must be between 1024 and \(65535 - 102) (it uses PORT…PORT+2 and PORT+100…PORT+102), got \(basePort)")
-        }
-    }
 
     /// feed is the source of the transitions printed as they happen. Hook-printed
     /// transitions (issue 6: --on-change) become one more flag choosing another feed here.
     func feed() -> any TransitionFeed { AgentLogFeed() }
 
     func run() throws {
+        guard (1024...(65535 - 102)).contains(basePort) else {
+            die("--base-port must be between 1024 and \(65535 - 102) (the demo uses PORT…PORT+2 and PORT+100…PORT+102), got \(basePort)")
+        }
         let ports = (0..<3).map { basePort + $0 } + (0..<3).map { basePort + 100 + $0 }
         if let taken = ports.first(where: { !DemoFiles.portIsFree($0) }) {
             die("port \(taken) on 127.0.0.1 is in use (another demo or agent?); choose other ports with --base-port, e.g. --base-port \(basePort + 1000)")
