@@ -31,7 +31,7 @@ final class DemoChild {
     /// lock can be held across the fork either).
     static func spawn(executable: String, arguments: [String], environment: [String]) throws(Errno) -> DemoChild {
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { throw Errno.current }
+        guard pipe(&ends) == 0 else { throw Errno(rawValue: errno) }
         let readEnd = FileDescriptor(adopting: ends[0])
         // The write end and /dev/null stay raw until the fork is done: the parent closes
         // them right after, at a point written out rather than left to a deinit.
@@ -40,7 +40,7 @@ final class DemoChild {
         _ = fcntl(output, F_SETFD, FD_CLOEXEC)
         try readEnd.setNonBlocking(true)
         let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { close(output); throw Errno.current }
+        guard input >= 0 else { close(output); throw Errno(rawValue: errno) }
         defer { close(output); close(input) }
 
         let cPath = strdup(executable)
@@ -68,17 +68,17 @@ final class DemoChild {
                     _ = dup2(input, 0)
                     _ = dup2(output, 1)
                     _ = dup2(output, 2)
-                    _ = execve(cPath, argv.baseAddress, envp.baseAddress)
+                    _ = execve(cPath!, argv.baseAddress!, envp.baseAddress!)
                     _exit(127)
                 }
                 return pid
             }
         }
-        guard pid > 0 else { throw Errno.current }
+        guard pid > 0 else { throw Errno(rawValue: errno) }
         // Also set the group from this side, so a signal sent to it right away cannot miss.
         _ = setpgid(pid, pid)
         let watch: PidFD
-        do { watch = try PidFD(pid: pid) } catch {
+        do throws(Errno) { watch = try PidFD(pid: pid) } catch {
             _ = kill(pid, SIGKILL)
             var status: Int32 = 0
             _ = waitpid(pid, &status, 0)

@@ -143,16 +143,29 @@ final class DemoCluster {
         let ready = poll(&fds, nfds_t(fds.count), Int32(ms))
         if ready < 0 {
             if errno == EINTR { return }
-            throw DemoFailure(description: "poll failed: \(Errno.current)")
+            throw DemoFailure(description: "poll failed: \(Errno(rawValue: errno))")
         }
         if ready == 0 { return }
         if fds[0].revents != 0, let number = try? signals.next() { throw DemoInterrupted(signal: number) }
+        // Transitions read from several pipes in one pass are shown in the order they
+        // happened (their CLOCK_BOOTTIME stamps), not in the order the pipes were read.
+        defer { flushTransitions() }
         for (i, (node, isExit)) in owners.enumerated() where fds[i + 1].revents != 0 && !isExit {
             readOutput(node)
         }
         for (i, (node, isExit)) in owners.enumerated() where fds[i + 1].revents != 0 && isExit {
             try reapIfExited(node)
         }
+    }
+
+    private var unsorted: [DemoTransition] = []
+
+    private func flushTransitions() {
+        let batch = unsorted.enumerated().sorted { a, b in
+            (a.element.bootNs ?? .max, a.offset) < (b.element.bootNs ?? .max, b.offset)
+        }
+        unsorted = []
+        for (_, transition) in batch { onTransition(transition) }
     }
 
     /// wait pumps until `condition` holds, checking it every `everyMs`; false when
@@ -191,7 +204,7 @@ final class DemoCluster {
         node.lastLines.append(line)
         if node.lastLines.count > Self.keptLines { node.lastLines.removeFirst() }
         onRawLine?(node, line)
-        if let transition = feed.transition(from: line, node: node.name) { onTransition(transition) }
+        if let transition = feed.transition(from: line, node: node.name) { unsorted.append(transition) }
     }
 
     /// reapIfExited collects the node's exit status once its pidfd fired; an exit
@@ -203,7 +216,7 @@ final class DemoCluster {
         node.child = nil
         node.lastExit = exit
         if !node.expectingExit && !unplannedExitIsFailure {
-            onTransition(DemoTransition(node: node.name, kind: .problem("exited, \(Self.describe(exit))"), bootNs: nil))
+            unsorted.append(DemoTransition(node: node.name, kind: .problem("exited, \(Self.describe(exit))"), bootNs: nil))
         } else if !node.expectingExit {
             let said = node.lastLines.last.map { ": \($0)" } ?? ""
             throw DemoFailure(description: "\(node.name) (pid \(child.pid)) exited unexpectedly, \(Self.describe(exit))\(said)")

@@ -13,30 +13,30 @@ enum DemoFiles {
         if base.isEmpty { base = "/tmp" }
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
         var template = Array("\(base)/\(prefix)XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress) }
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else {
-            throw DemoFailure(description: "cannot create a temporary directory in \(base): \(Errno.current) (set TMPDIR to a writable directory)")
+            throw DemoFailure(description: "cannot create a temporary directory in \(base): \(Errno(rawValue: errno)) (set TMPDIR to a writable directory)")
         }
-        return String(cString: template)
+        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// writeRandomSecret writes `bytes` bytes from the kernel's random source to a new
     /// file readable by its owner only — what `head -c 32 /dev/urandom > FILE` does.
-    static func writeRandomSecret(to path: String, bytes: Int) throws(Errno) {
+    static func writeRandomSecret(to path: String, bytes: Int) throws {
         let source = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-        guard source >= 0 else { throw Errno.current }
+        guard source >= 0 else { throw Errno(rawValue: errno) }
         let random = FileDescriptor(adopting: source)
         var secret = [UInt8](repeating: 0, count: bytes)
         var filled = 0
         while filled < bytes {
-            let n = try secret.withUnsafeMutableBytes { raw throws(Errno) in
+            let n = try secret.withUnsafeMutableBytes { raw in
                 try random.readBlocking(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
             }
             guard n > 0 else { throw Errno.invalidArgument }
             filled += n
         }
         let raw = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard raw >= 0 else { throw Errno.current }
+        guard raw >= 0 else { throw Errno(rawValue: errno) }
         let fd = FileDescriptor(adopting: raw)
         try secret.withUnsafeBytes { try fd.writeAll($0) }
     }

@@ -12,8 +12,8 @@ struct DemoTransition {
         case enteredOffice(term: UInt64)
         /// The node left office in `term`, for `reason` (lease-lost, shutdown, …).
         case leftOffice(term: UInt64, reason: String)
-        /// The node's Raft role changed; `leader` is whom it follows, if known.
-        case role(String, term: UInt64, leader: String?)
+        /// The node's Raft role changed from `from`; `leader` is whom it follows, if known.
+        case role(String, term: UInt64, leader: String?, from: String)
         /// A follower's connection to its leader dropped (it may campaign early).
         case lostLeader(String)
         /// The agent began a clean shutdown (SIGTERM).
@@ -54,7 +54,11 @@ struct AgentLogFeed: TransitionFeed {
         case "office-leave":
             kind = .leftOffice(term: json["token"].flatMap { UInt64($0) } ?? term, reason: json["reason"] ?? "?")
         case "role":
-            kind = .role(json["role"] ?? "?", term: term, leader: json["leader"])
+            let role = json["role"] ?? "?", from = json["from_role"] ?? "?"
+            // A follower that only adopted a newer term (it voted, or heard a campaign)
+            // changed nothing worth a line; the winner's line follows.
+            if role == "follower" && from == "follower" && json["leader"] == nil { return nil }
+            kind = .role(role, term: term, leader: json["leader"], from: from)
         case "leader-connection-lost":
             kind = .lostLeader(json["leader"] ?? "?")
         case "stopping":
@@ -76,10 +80,13 @@ extension DemoTransition {
             return "\(node) enters office, term \(term) (its fencing token)"
         case .leftOffice(let term, let reason):
             return "\(node) leaves office, term \(term) (\(reason))"
-        case .role(let role, let term, let leader):
+        case .role(let role, let term, let leader, let from):
             switch role {
-            case "follower": return leader.map { "\(node) follows \($0), term \(term)" } ?? "\(node) is a follower, term \(term), no leader known"
-            case "preCandidate": return "\(node) asks for pre-votes (term \(term) + 1)"
+            case "follower":
+                if let leader { return "\(node) follows \(leader), term \(term)" }
+                return from == "preCandidate" ? "\(node) got no pre-vote majority: a follower again, term \(term)"
+                                              : "\(node) is a follower, term \(term), no leader known"
+            case "preCandidate": return "\(node) asks for pre-votes for term \(term + 1)"
             case "candidate": return "\(node) campaigns in term \(term)"
             case "leader": return "\(node) won the election of term \(term)"
             default: return "\(node) is \(role), term \(term)"
