@@ -82,7 +82,9 @@ struct DemoScenario {
     /// holdUntilInterrupted brings the cluster back to three and waits for Ctrl-C.
     func holdUntilInterrupted(restarting node: DemoNode) throws {
         try cluster.start(node, bootstrap: false)
-        out.say("--keep-running: \(node.name) restarted; the cluster stays up until Ctrl-C. Try:")
+        let leader = try waitForLeader(among: cluster.nodes, what: "the leader after restarting \(node.name)")
+        let term = try waitForAgreement(on: leader)
+        out.say("--keep-running: \(node.name) restarted and follows \(leader.name) (term \(term)); the cluster stays up until Ctrl-C. Try:")
         let a = cluster.nodes[0].apiPort
         for line in [
             "curl -si 127.0.0.1:\(a)/leader        # who leads; X-Baton-Term is the fencing token",
