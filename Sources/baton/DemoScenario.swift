@@ -22,46 +22,63 @@ struct DemoScenario {
 
         // 1. Who leads: someone in office, and all three naming it.
         let startNs = Clock.boottime()
-        let first = try waitForLeader(among: cluster.nodes, what: "a first leader")
-        let term = try waitForAgreement(on: first)
+        _ = try waitForLeader(among: cluster.nodes, what: "a first leader")
+        let firstMs = ms(since: startNs)
+        let (first, term) = try stableLeader()
         out.say("\(first.name) leads, term \(term): GET /leader on n1, n2 and n3 all name \(first.name); only \(first.name) answers /is-leader 200")
-        out.note("first leader: \(first.name), in office \(ms(since: startNs)) ms after the agents started (they wait one minimum election timeout first)")
+        out.note("first leader: in office \(firstMs) ms after the agents started (a starting agent waits one minimum election timeout before it may vote or campaign)")
         try settle()
 
         // 2. Failover after SIGKILL.
-        out.say("kill -9 \(first.name) (pid \(first.pid ?? 0))")
+        let (victim, _) = try stableLeader()
+        out.say("kill -9 \(victim.name) (pid \(victim.pid ?? 0))")
         let killNs = Clock.boottime()
-        cluster.signal(first, SIGKILL)
-        let survivors = cluster.nodes.filter { $0 !== first }
-        let second = try waitForLeader(among: survivors, what: "a new leader after the kill", pollMs: DemoCommand.failoverPollMs)
+        cluster.signal(victim, SIGKILL)
+        let survivors = cluster.nodes.filter { $0 !== victim }
+        let successor = try waitForLeader(among: survivors, what: "a new leader after the kill", pollMs: DemoCommand.failoverPollMs)
         let failoverMs = ms(since: killNs)
-        out.say("failover: \(second.name) answers /is-leader 200 \(failoverMs) ms after the kill of \(first.name)")
-        out.note("failover after kill -9: \(failoverMs) ms (\(first.name) → \(second.name), until the new leader answered /is-leader 200)")
-        let failoverTerm = try waitForAgreement(on: second, among: survivors)
+        out.say("failover: \(successor.name) answers /is-leader 200 \(failoverMs) ms after the kill of \(victim.name)")
+        out.note("failover after kill -9: \(failoverMs) ms (\(victim.name) → \(successor.name), until the new leader answered /is-leader 200)")
+        let (_, failoverTerm) = try stableLeader()
         try settle()
 
         // 3. The killed node comes back from its data dir and follows, deposing no one.
-        out.say("restarting \(first.name) from its data dir (no --bootstrap)")
+        out.say("restarting \(victim.name) from its data dir (no --bootstrap)")
         let restartNs = Clock.boottime()
-        try cluster.start(first, bootstrap: false)
+        try cluster.start(victim, bootstrap: false)
+        var followed: (leader: DemoNode, term: UInt64)? = nil
         guard try cluster.wait(timeoutMs: stepTimeoutMs, until: {
-            DemoProbe.leader(port: first.apiPort) == DemoProbe.LeaderView(leader: second.name, term: failoverTerm, isSelf: false)
-        }) else { throw DemoFailure(description: "\(first.name) did not come to follow \(second.name) in term \(failoverTerm) within \(stepTimeoutMs) ms") }
+            guard let view = DemoProbe.leader(port: victim.apiPort), !view.isSelf, let name = view.leader,
+                  let leader = cluster.nodes.first(where: { $0.name == name }),
+                  DemoProbe.leader(port: leader.apiPort) == DemoProbe.LeaderView(leader: name, term: view.term, isSelf: true)
+            else { return false }
+            followed = (leader, view.term)
+            return true
+        }), let followed else { throw DemoFailure(description: "\(victim.name) did not come to follow a leader within \(stepTimeoutMs) ms of its restart") }
         let rejoinMs = ms(since: restartNs)
-        var disturbed: String? = nil
+        var changed: String? = followed.term == failoverTerm ? nil : "term \(failoverTerm) → \(followed.term) before it rejoined"
         _ = try cluster.wait(timeoutMs: DemoCommand.rejoinWatchMs, everyMs: 20) {
-            guard let view = DemoProbe.leader(port: second.apiPort), view.isSelf, view.term == failoverTerm else {
-                disturbed = "\(second.name) stopped leading term \(failoverTerm)"
-                return true
+            guard changed == nil else { return true }
+            let view = DemoProbe.leader(port: followed.leader.apiPort)
+            if view?.isSelf != true || view?.term != followed.term {
+                changed = "\(followed.leader.name) left office in term \(followed.term) while the demo watched"
             }
-            return false
+            return changed != nil
         }
-        if let disturbed { throw DemoFailure(description: "the rejoin disturbed the leader: \(disturbed)") }
-        out.say("\(first.name) rejoined as a follower of \(second.name) \(rejoinMs) ms after its restart; \(second.name) kept office, term \(failoverTerm), no election")
-        out.note("rejoin: \(first.name) followed \(second.name) after \(rejoinMs) ms; the leader and term did not change (watched \(DemoCommand.rejoinWatchMs) ms)")
+        if let changed {
+            // Not the rejoin's doing when it happens (a rejoining node's pre-votes are
+            // refused while the leader is healthy): the agents' lines above say why,
+            // typically a lease lost on an overloaded machine. Reported, not hidden.
+            out.say("\(victim.name) rejoined as a follower of \(followed.leader.name) \(rejoinMs) ms after its restart, but the leadership changed: \(changed) (see the agents' lines above)")
+            out.note("rejoin: \(victim.name) followed \(followed.leader.name) after \(rejoinMs) ms; the leadership changed meanwhile: \(changed)")
+        } else {
+            out.say("\(victim.name) rejoined as a follower of \(followed.leader.name) \(rejoinMs) ms after its restart; \(followed.leader.name) kept office, term \(followed.term), no election")
+            out.note("rejoin: \(victim.name) followed \(followed.leader.name) after \(rejoinMs) ms; the leader and term did not change (watched \(DemoCommand.rejoinWatchMs) ms)")
+        }
         try settle()
 
         // 4. Planned hand-over: SIGTERM makes the leader leave office and hand over.
+        let (second, _) = try stableLeader()
         out.say("SIGTERM to \(second.name) (pid \(second.pid ?? 0)): a planned hand-over")
         let termNs = Clock.boottime()
         cluster.signal(second, SIGTERM)
@@ -82,8 +99,7 @@ struct DemoScenario {
     /// holdUntilInterrupted brings the cluster back to three and waits for Ctrl-C.
     func holdUntilInterrupted(restarting node: DemoNode) throws {
         try cluster.start(node, bootstrap: false)
-        let leader = try waitForLeader(among: cluster.nodes, what: "the leader after restarting \(node.name)")
-        let term = try waitForAgreement(on: leader)
+        let (leader, term) = try stableLeader()
         out.say("--keep-running: \(node.name) restarted and follows \(leader.name) (term \(term)); the cluster stays up until Ctrl-C. Try:")
         let a = cluster.nodes[0].apiPort
         for line in [
@@ -112,20 +128,23 @@ struct DemoScenario {
         return found
     }
 
-    /// waitForAgreement waits until every running node's /leader names `leader` in one
-    /// term, and returns that term.
-    func waitForAgreement(on leader: DemoNode, among nodes: [DemoNode]? = nil) throws -> UInt64 {
-        let asked = (nodes ?? cluster.nodes).filter(\.isRunning)
-        var term: UInt64 = 0
+    /// stableLeader waits until every running node's /leader names one node in one
+    /// term and that node answers as the one in office; returns it and the term.
+    func stableLeader() throws -> (DemoNode, UInt64) {
+        var agreed: (DemoNode, UInt64)? = nil
         guard try cluster.wait(timeoutMs: stepTimeoutMs, until: {
-            let views = asked.map { DemoProbe.leader(port: $0.apiPort) }
-            guard let mine = views[asked.firstIndex { $0 === leader }!], mine.isSelf else { return false }
-            term = mine.term
-            return views.allSatisfy { $0?.leader == leader.name && $0?.term == mine.term }
-        }) else {
-            throw DemoFailure(description: "the nodes did not agree on \(leader.name) as leader within \(stepTimeoutMs) ms")
+            let running = cluster.nodes.filter(\.isRunning)
+            let views = running.map { DemoProbe.leader(port: $0.apiPort) }
+            guard let first = views.first, let view = first, let name = view.leader,
+                  let leader = running.first(where: { $0.name == name }),
+                  views.allSatisfy({ $0?.leader == name && $0?.term == view.term }),
+                  views[running.firstIndex { $0 === leader }!]?.isSelf == true else { return false }
+            agreed = (leader, view.term)
+            return true
+        }), let agreed else {
+            throw DemoFailure(description: "the running nodes did not agree on one leader within \(stepTimeoutMs) ms")
         }
-        return term
+        return agreed
     }
 
     func settle() throws { _ = try cluster.wait(timeoutMs: DemoCommand.settleMs) { false } }

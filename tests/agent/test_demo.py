@@ -145,10 +145,16 @@ def test_demo_runs_end_to_end(tmp_path):
     enters = [(n, int(t)) for n, t in re.findall(r"· (n\d) enters office, term (\d+)", out)]
     assert (first.group(1), int(first.group(2))) in enters
     assert any(n == failover.group(1) and t > int(first.group(2)) for n, t in enters), out
-    rejoin = re.search(r"(n\d) rejoined as a follower of (n\d) .* no election", out)
-    assert rejoin and rejoin.group(1) == first.group(1) and rejoin.group(2) == failover.group(1), out
+    # The killed node comes back as a follower. On a quiet machine the leader keeps
+    # office and term; on a starved one a lease may lapse meanwhile, and the demo must
+    # then say so rather than claim "no election".
+    rejoin = re.search(r"(n\d) rejoined as a follower of (n\d) \d+ ms after its restart(; .* no election|, but the leadership changed: .*)", out)
+    assert rejoin and rejoin.group(1) == first.group(1) and rejoin.group(2) != first.group(1), out
+    if "no election" in rejoin.group(3):
+        assert rejoin.group(2) == failover.group(1)
     handover = re.search(r"hand-over: (n\d) answers /is-leader 200 (\d+) ms after SIGTERM to (n\d)", out)
-    assert handover and handover.group(3) == failover.group(1) and handover.group(1) != handover.group(3), out
+    assert handover and handover.group(1) != handover.group(3), out
+    assert re.search(rf"{handover.group(3)} exited, status 0", out), "the old leader exits cleanly after handing over"
     assert re.search(r"summary:\n(.*\n)*  failover after kill -9: \d+ ms", out), out
     assert re.search(r"\+\d+\.\d{3}s  kill -9 n\d", out), "lines are stamped with the time since the start"
     demo.assert_nothing_left()
