@@ -16,15 +16,14 @@ struct DemoCommand: ParsableCommand {
         discussion: """
         Starts three agents (n1, n2, n3) as children of this process, on 127.0.0.1, in a \
         fresh temporary directory holding their data dirs and a generated 32-byte cluster \
-        secret. Then, printing each step with the time since the start:
-
-          1. waits for a leader and shows that all three agree on it (GET /leader);
-          2. kills the leader with SIGKILL and measures the failover: from the kill until \
-        another node answers GET /is-leader with 200;
-          3. restarts the killed node from its data dir and shows it rejoining as a \
-        follower while the leader keeps office and term;
-          4. sends SIGTERM to the leader and measures the planned hand-over the same way;
-          5. stops every agent (SIGTERM, then SIGKILL after 3 s) and removes the directory.
+        secret, and prints each step with the time since the start: (1) it waits for a \
+        leader and shows all three agree on it (GET /leader); (2) it kills the leader \
+        with SIGKILL and measures the failover, from the kill until another node answers \
+        GET /is-leader with 200; (3) it restarts the killed node from its data dir and \
+        shows it rejoining as a follower while the leader keeps its office and term; (4) \
+        it sends SIGTERM to the leader and measures the planned hand-over the same way; \
+        (5) it stops every agent (SIGTERM, then SIGKILL after 3 s) and removes the \
+        directory. A summary of the times ends the output.
 
         Lines marked `·` are what the agents themselves logged (role changes, entering \
         and leaving office with the term, which is the fencing token), as it happens.
@@ -79,6 +78,9 @@ struct DemoCommand: ParsableCommand {
         do { signals = try SignalFD(signals: [SignalNumber.interrupt, SignalNumber.terminate, SignalNumber.hangup]) }
         catch { die("cannot watch signals: \(error)") }
 
+        // A reader that goes away (`baton demo | head`) must not kill the demo before it
+        // stopped its agents: writes then fail quietly instead (children get SIGPIPE back).
+        _ = signal(SIGPIPE, SIG_IGN)
         let out = DemoPrinter()
         let cluster: DemoCluster
         do { cluster = try DemoCluster(basePort: basePort, executable: executable, feed: feed(), signals: signals) }

@@ -65,6 +65,7 @@ final class DemoChild {
                     _ = setDeathSignal(DemoChildCalls.setDeathSignal, UInt(SIGKILL), 0, 0, 0)
                     if getppid() != parent { _exit(127) }   // the demo died before prctl
                     _ = sigprocmask(SIG_SETMASK, &noSignals, nil)  // the demo blocks SIGINT/SIGTERM
+                    _ = signal(SIGPIPE, SIG_DFL)                    // and ignores SIGPIPE
                     _ = dup2(input, 0)
                     _ = dup2(output, 1)
                     _ = dup2(output, 2)
