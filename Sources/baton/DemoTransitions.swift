@@ -1,8 +1,10 @@
 // What the demo prints as it happens: transitions reported by the agents themselves.
 // Today they come from the agents' JSON log lines. A feed is the one seam to change
-// that: a feed that reads lines printed by an `--on-change` hook (issue 6) adds its
-// agent arguments in `agentArguments` and recognises its lines in `transition`, and
-// `baton demo` picks it with one flag (see `DemoCommand.feed()`).
+// that. Hook-printed transitions (issue 6) need only: a `HookFeed` whose
+// `agentArguments` adds `--on-change` with a command that echoes BATON_EVENT,
+// BATON_TERM and BATON_REASON, and whose `transition` reads those lines as the agent
+// logs a hook's output (tagged with the hook and term); and one `@Flag var hooks` in
+// DemoCommand making `feed()` return it. Nothing else in the demo changes.
 
 /// DemoTransition is one change an agent reported. `bootNs` is when it happened on
 /// CLOCK_BOOTTIME (the agents and the demo share the machine's clock), nil if unknown.
