@@ -72,7 +72,10 @@ struct DemoCommand: ParsableCommand {
         if let taken = ports.first(where: { !DemoFiles.portIsFree($0) }) {
             die("port \(taken) on 127.0.0.1 is in use (another demo or agent?); choose other ports with --base-port, e.g. --base-port \(basePort + 1000)")
         }
-        guard let executable = Self.ownExecutable() else { die("cannot find this program's path in /proc/self/exe") }
+        // The agents are this very binary: /proc/self/exe names it even when the file was
+        // replaced or removed since (a rebuild while the demo runs), so a restart works.
+        let executable = "/proc/self/exe"
+        guard access(executable, X_OK) == 0 else { die("cannot execute /proc/self/exe (is /proc mounted?)") }
         // Block the stop signals before any child exists; they are read in DemoCluster.pump.
         let signals: SignalFD
         do { signals = try SignalFD(signals: [SignalNumber.interrupt, SignalNumber.terminate, SignalNumber.hangup]) }
@@ -109,13 +112,6 @@ struct DemoCommand: ParsableCommand {
         }
         out.flushSummary()
         throw ExitCode(status)
-    }
-
-    static func ownExecutable() -> String? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func signalName(_ number: Int32) -> String {
