@@ -26,7 +26,8 @@ struct Baton: ParsableCommand {
         commandName: "baton",
         abstract: "Leader election for the copies of your service: exactly one of them leads.",
         version: batonVersion,
-        subcommands: [AgentCommand.self, LeaderCommand.self, IsLeaderCommand.self])
+        subcommands: [AgentCommand.self, LeaderCommand.self, IsLeaderCommand.self,
+                      DemoCommand.self])
 }
 
 struct AgentCommand: ParsableCommand {
