@@ -260,9 +260,10 @@ public final class Agent: PeerTransportDelegate {
         shuttingDown = true
         log.event("stopping", term: raft.term, role: raft.role.rawValue)
         hooks?.beginStopping()
-        let wasLeader = raft.role == .leader
+        // A single member has nobody to hand over to: it only runs its demote hook.
+        let wasLeader = raft.role == .leader && settings.members.count > 1
         let term = raft.term
-        if wasLeader { step(.shutdown) }
+        if raft.role == .leader { step(.shutdown) }
         // Bounds: a promote may still be running ahead of the demote, each with its
         // timeout and kill grace; then the successor gets a few election timeouts.
         let h = settings.hooks
