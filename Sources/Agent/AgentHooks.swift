@@ -61,7 +61,7 @@ final class AgentHooks {
         runner.environment = { [unowned self] job in self.environment(for: job) }
         runner.log = { [unowned self] entry in self.log(entry) }
         runner.perform = { [unowned self] action in self.perform(action) }
-        check?.environment = { [unowned self] in self.baseEnvironment + ["BATON_NODE_ID=\(agent.settings.id)"] }
+        check?.environment = { [unowned self] in self.baseEnvironment + ["BATON_NODE_ID=\(self.agent.settings.id)"] }
         check?.onResult = { [unowned self] passed, detail in
             if !passed { self.agent.log.event("check-failed", term: self.agent.raft.term, role: self.agent.raft.role.rawValue,
                                                [("detail", detail), ("in_a_row", "\((self.check?.tracker.consecutiveFailures ?? 0) + 1)")]) }

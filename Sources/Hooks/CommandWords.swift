@@ -41,8 +41,8 @@ public enum CommandWords {
                     guard let next = iterator.next() else {
                         throw CommandWordsError(message: "the command ends with a backslash; remove it or write \\\\ for a literal backslash")
                     }
-                    if next != "\n" { current.unicodeScalars.append(next) }
-                    inWord = true
+                    // Backslash-newline continues the line and is removed (sh does the same).
+                    if next != "\n" { current.unicodeScalars.append(next); inWord = true }
                 default:
                     current.unicodeScalars.append(c); inWord = true
                 }
