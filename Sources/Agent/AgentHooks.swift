@@ -25,7 +25,7 @@ final class AgentHooks {
     let check: HealthCheck?
     private let baseEnvironment: [String]
 
-    private var startupDone = false
+    private(set) var startupDone = false
     private var backoffUntilNs: UInt64 = 0
     private(set) var stopping = false
     private var campaignAllowed = true
@@ -229,4 +229,6 @@ extension Agent {
     public var hookStatus: HookStatus { hooks?.runner.status ?? HookStatus() }
     /// checkStatus: the application check's state; nil without `--check`/`--check-url`.
     public var checkStatus: CheckStatus? { hooks?.checkStatus }
+    /// startupHookFinished: the start-up demote hook has run (sd_notify READY=1 waits for it).
+    public var startupHookFinished: Bool { hooks?.startupDone ?? false }
 }
