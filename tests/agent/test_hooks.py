@@ -283,3 +283,29 @@ def test_bad_hook_settings_exit_2_naming_the_flag(tmp_path, flags, needle):
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 2 and needle in p.stderr, p.stderr
     assert not os.path.exists(tmp_path / "d")
+
+
+def test_promote_delay_waits_before_the_promote_hook(tmp_path):
+    c = Cluster(tmp_path, ["n1"])
+    c.start("n1", extra=hook_flags(tmp_path, "n1", more=["--promote-delay=400ms"]))
+    try:
+        c.wait_leader(timeout=10)
+        start = wait_for(lambda: [e for e in log_events(c, "n1", "hook-start") if e["hook_event"] == "promote"], 5, "promote")[0]
+        enter = log_events(c, "n1", "office-enter")[0]
+        waited_ms = (int(start["boottime_ns"]) - int(enter["boottime_ns"])) / 1e6
+        assert 400 <= waited_ms < 1500, waited_ms
+        assert log_events(c, "n1", "hook-promote-delay")[0]["delay_ms"] == "400"
+    finally:
+        c.stop_all()
+
+
+def test_single_member_runs_its_demote_on_sigterm_and_exits(tmp_path):
+    c = Cluster(tmp_path, ["n1"])
+    rec = os.path.join(str(tmp_path), "hooks-n1.jsonl")
+    c.start("n1", extra=hook_flags(tmp_path, "n1", demote_opts="sleep=0.3"))
+    c.wait_leader(timeout=10)
+    wait_for(lambda: [r for r in records(rec) if r["event"] == "promote"], 5, "promote")
+    assert sigterm(c, "n1") == 0
+    body = check_pairing(records(rec))
+    assert [r["event"] for r in body] == ["promote", "demote"]
+    assert body[1]["env"]["BATON_REASON"] == "shutdown" and body[1]["end"] - body[1]["start"] >= 0.3
