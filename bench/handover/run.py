@@ -72,27 +72,54 @@ def wait_for(pred, timeout, what):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=50)
+    ap.add_argument("--election-timeout", default=None,
+                    help="passed to every agent (default: the agent's 150ms..300ms); a longer one keeps an overloaded machine from election storms between rounds and does not enter the hand-over path (TimeoutNow skips it)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run the bench and its agents N steps above normal priority (root only): on a machine shared with builds, scheduling delays otherwise dominate")
     ap.add_argument("--dir", default=None, help="where the data dirs go (default: a new dir under $TMPDIR)")
     args = ap.parse_args()
+    if args.nice:
+        os.nice(-args.nice)
     tmp = tempfile.mkdtemp(prefix="baton-handover-", dir=args.dir)
     hooks = ["--on-promote", "/bin/true", "--on-demote", "/bin/true"]
+    if args.election_timeout:
+        hooks += ["--election-timeout", args.election_timeout]
     names = ["n1", "n2", "n3"]
     c = cluster.Cluster(tmp, names)
-    results, demotes = [], []
+    results, demotes, unsettled = [], [], []
+    elections = 0
     fsyncs = fsync_latency(tmp)
     try:
         for n in names:
             c.start(n, extra=hooks)
-        for i in range(args.rounds):
+        i = 0
+        while i < args.rounds:
             leader, term = c.wait_leader(timeout=10)
-            # The promote of this term has run: the leader is settled.
-            wait_for(lambda: [e for e in events(c, leader, "hook-end", 0) if e.get("hook_event") == "promote" and e.get("token") == str(term)], 5, "promote end")
-            # Every follower follows this leader (the restarted one has caught up).
-            wait_for(lambda: all((c.get(n)[2] or {}).get("term") == term for n in names), 5, "followers in this term")
+            try:
+                # The promote of this term has run: the leader is settled.
+                wait_for(lambda: [e for e in events(c, leader, "hook-end", 0) if e.get("hook_event") == "promote" and e.get("token") == str(term)], 5, "promote end")
+                # Every follower follows this leader (the restarted one has caught up).
+                wait_for(lambda: all((c.get(n)[2] or {}).get("term") == term for n in names), 5, "followers in this term")
+            except RuntimeError as e:
+                unsettled.append(str(e))
+                if len(unsettled) > 100:
+                    raise
+                continue  # a new election meanwhile: start the round again
+            i += 1
             t0 = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
             p = c.procs.pop(leader)
             p.send_signal(signal.SIGTERM)
-            demote = wait_for(lambda: [e for e in events(c, leader, "hook-end", t0) if e.get("hook_event") == "demote"], 10, "demote end")[0]
+            if p.wait(timeout=15) != 0:
+                raise RuntimeError(f"{leader} exited with {p.returncode}")
+            demotes_after = [e for e in events(c, leader, "hook-end", t0) if e.get("hook_event") == "demote"]
+            if not demotes_after:
+                # It had lost its lease just before the signal (an overloaded machine):
+                # there was nothing to hand over. Not a hand-over round; start again.
+                unsettled.append(f"{leader} was no longer in office at SIGTERM")
+                c.start(leader, bootstrap=False, extra=hooks)
+                i -= 1
+                continue
+            demote = demotes_after[0]
 
             def successor_promote():
                 for n in names:
@@ -101,14 +128,14 @@ def main():
                     for e in events(c, n, "hook-start", t0):
                         if e.get("hook_event") == "promote":
                             return n, e
-            succ, start = wait_for(successor_promote, 10, "successor promote")
-            if p.wait(timeout=10) != 0:
-                raise RuntimeError(f"{leader} exited with {p.returncode}")
+            succ, start = wait_for(successor_promote, 15, "successor promote")
+            if start.get("reason") != "transfer":
+                elections += 1
             demote_ms = float(demote["duration_ms"])
             total_ms = (start["boottime_ns"] - t0) / 1e6
             results.append(total_ms - demote_ms)
             demotes.append(demote_ms)
-            print(f"round {i + 1:2d}: {leader} -> {succ}: {total_ms:7.2f} ms total, demote hook {demote_ms:6.2f} ms, hand-over {total_ms - demote_ms:7.2f} ms", flush=True)
+            print(f"round {i:2d}: {leader} -> {succ}: {total_ms:7.2f} ms total, demote hook {demote_ms:6.2f} ms, hand-over {total_ms - demote_ms:7.2f} ms", flush=True)
             c.start(leader, bootstrap=False, extra=hooks)
         fsyncs += fsync_latency(tmp)
     finally:
@@ -120,11 +147,12 @@ def main():
     f50, f99 = statistics.median(fsyncs), pct(fsyncs, 99)
     h50, h99 = statistics.median(results), pct(results, 99)
     print()
-    print(f"planned hand-over, {len(results)} rounds, 3 nodes on loopback ({os.environ['BATON_BIN']})")
+    print(f"planned hand-over, {len(results)} rounds, 3 nodes on loopback ({os.environ['BATON_BIN']}, election timeout {args.election_timeout or 'default'}, nice -{args.nice})")
     print(f"  SIGTERM -> successor's promote hook starts, minus the old demote hook's run time")
     print(f"  {'':22s}{'p50':>10s}{'p99':>10s}")
     print(f"  {'hand-over (ms)':22s}{h50:10.2f}{h99:10.2f}")
     print(f"  {'demote hook (ms)':22s}{statistics.median(demotes):10.2f}{pct(demotes, 99):10.2f}")
+    print(f"  successor promoted by transfer in {len(results) - elections} rounds, by an ordinary election in {elections}; {len(unsettled)} restarts of a round that had not settled")
     print(f"  {'fsync 4 KiB (ms)':22s}{f50:10.2f}{f99:10.2f}   ({len(fsyncs)} samples, same filesystem)")
     target50 = 20.0 if f50 <= 4 else 4 * f50 + 5
     print(f"  target: p50 <= {target50:.1f} ms, p99 <= 60 ms -> p50 {'met' if h50 <= target50 else 'MISSED'}, p99 {'met' if h99 <= 60 else 'MISSED'}")
