@@ -76,6 +76,8 @@ def main():
                     help="passed to every agent (default: the agent's 150ms..300ms); a longer one keeps an overloaded machine from election storms between rounds and does not enter the hand-over path (TimeoutNow skips it)")
     ap.add_argument("--nice", type=int, default=0,
                     help="run the bench and its agents N steps above normal priority (root only): on a machine shared with builds, scheduling delays otherwise dominate")
+    ap.add_argument("--settle-ms", type=int, default=400, help="pause after every node follows the leader, before the signal (default 400)")
+    ap.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
     ap.add_argument("--dir", default=None, help="where the data dirs go (default: a new dir under $TMPDIR)")
     args = ap.parse_args()
     if args.nice:
@@ -99,7 +101,14 @@ def main():
                 # The promote of this term has run: the leader is settled.
                 wait_for(lambda: [e for e in events(c, leader, "hook-end", 0) if e.get("hook_event") == "promote" and e.get("token") == str(term)], 5, "promote end")
                 # Every follower follows this leader (the restarted one has caught up).
-                wait_for(lambda: all((c.get(n)[2] or {}).get("term") == term for n in names), 5, "followers in this term")
+                def follows(n):
+                    data = c.get(n)[2] or {}
+                    return data.get("term") == term and (data.get("leader") or {}).get("id") == leader
+                wait_for(lambda: all(follows(n) for n in names), 5, "followers in this term")
+                # The restarted node has heard from the leader; give it a moment past its
+                # start-up (stickiness, catching up) so the round measures a hand-over to
+                # a settled cluster, not a restart.
+                time.sleep(args.settle_ms / 1000)
             except RuntimeError as e:
                 unsettled.append(str(e))
                 if len(unsettled) > 100:
@@ -140,7 +149,7 @@ def main():
         fsyncs += fsync_latency(tmp)
     finally:
         c.stop_all()
-        if results and len(results) == args.rounds:
+        if results and len(results) == args.rounds and not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"logs kept in {tmp}")
