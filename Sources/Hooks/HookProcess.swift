@@ -100,8 +100,18 @@ public final class HookProcess {
         do {
             try loop.watchChild(pid: child.pid) { [process] exit in process.exited(exit) }
         } catch {
-            // Cannot happen for a child we have not reaped; end it rather than lose track.
+            // Cannot happen for a child we have not reaped; end it rather than lose
+            // track, and report the run as failed so the queue moves on.
             ChildProcess.signalGroup(child.pid, SIGKILL_VALUE)
+            for reader in process.readers { reader.drainAndClose(loop: loop) }
+            process.readers.removeAll()
+            process.finished = true
+            process.onExit = nil
+            loop.schedule(afterMs: 0) { _ in
+                onExit(HookOutcome(exit: nil, timedOut: false, durationNs: 0, droppedBytes: 0,
+                                   spawnError: "\(argv[0]): cannot watch the process: \(error)"))
+            }
+            return process
         }
         process.timeoutTimer = loop.schedule(atNs: process.startedNs + timeoutNs) { [process] _ in
             process.overran(killGraceNs: killGraceNs)
