@@ -69,15 +69,19 @@ let package = Package(
             dependencies: ["RaftCore", "Checksum", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: sharedSettings),
         .testTarget(name: "PeerWireTests", dependencies: ["PeerWire", "RaftCore", "Checksum"], swiftSettings: sharedSettings),
+        // Hook and check commands: word splitting, runs on the loop with captured output
+        // and timeouts, and the hook queue's ordering rules (design S4; issue 6).
+        .target(name: "Hooks", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),
+        .testTarget(name: "HooksTests", dependencies: ["Hooks", "EventLoop", "Posix"], swiftSettings: sharedSettings),
         // The agent's settings: flags over environment over file, validated with
         // errors that name the flag and the fix (pure; issue 4).
-        .target(name: "AgentConfig", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
+        .target(name: "AgentConfig", dependencies: ["RaftCore", "Hooks"], swiftSettings: sharedSettings),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         // TCP between agents on the event loop: dial, handshake, bounded queues, back-off.
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         // The driver joining core, storage, transport and HTTP on the loop (issue 4).
-        .target(name: "Agent", dependencies: ["RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig"], swiftSettings: sharedSettings),
+        .target(name: "Agent", dependencies: ["RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks"], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
             dependencies: ["Agent", "AgentConfig", "EventLoop", "Posix", "Storage",

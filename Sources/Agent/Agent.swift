@@ -5,6 +5,7 @@ public import AgentConfig
 public import EventLoop
 import HTTPParser
 import HTTPServer
+import Hooks
 public import PeerTransport
 public import PeerWire
 public import Posix
@@ -51,6 +52,8 @@ public final class Agent: PeerTransportDelegate {
     var leaderSinceWallNs: Int64 = 0
     var responses: Responses
     private var shuttingDown = false
+    /// Hooks, checks and campaign holds (AgentHooks.swift); set by `start`.
+    var hooks: AgentHooks?
     public private(set) var boundAPI: SocketAddress? = nil
     public private(set) var boundPeer: SocketAddress? = nil
 
@@ -115,12 +118,16 @@ public final class Agent: PeerTransportDelegate {
         api = server
         boundAPI = server.localAddress
         registerRoutes(on: server)
+        let officeHooks = try AgentHooks(agent: self)
+        hooks = officeHooks
         log.event("started", term: raft.term, role: raft.role.rawValue, [
             ("peer_listen", "\(boundPeer!)"), ("api_listen", "\(boundAPI!)"),
             ("members", settings.members.map(\.name).joined(separator: ",")),
             ("witness", "\(settings.witness)"), ("log_entries", "\(raft.lastLogIndex)"),
             ("election_timeout", "\(settings.raft.electionTimeoutMin)..\(settings.raft.electionTimeoutMax)"),
             ("heartbeat", "\(settings.raft.heartbeatInterval)")])
+        // Holds campaigning until the start-up hook finished (design S4), then starts it.
+        officeHooks.start()
         rescheduleTick()
     }
 
@@ -128,8 +135,11 @@ public final class Agent: PeerTransportDelegate {
 
     func step(_ event: Event) {
         let now = Instant(nanoseconds: Int64(Clock.boottime()))
+        hooks?.noteEvent(event)
         let ready = raft.handle(event, now: now)
         apply(ready)
+        // After the whole Ready: what the hook queue steps in return comes after it.
+        hooks?.afterApply(ready.officeChanges)
     }
 
     private func apply(_ ready: Ready) {
@@ -215,7 +225,9 @@ public final class Agent: PeerTransportDelegate {
     // MARK: Transport events
 
     public func transport(received term: Term, _ body: Message.Body, from peer: String) {
-        guard let from = idOf[peer], !shuttingDown || raft.role == .leader else { return }
+        // Still listening while stopping: that is how a leader that handed over learns
+        // its successor (it no longer campaigns: AgentHooks holds it back).
+        guard let from = idOf[peer] else { return }
         step(.message(Message(from: from, to: me, term: term, body: body)))
     }
 
@@ -239,32 +251,56 @@ public final class Agent: PeerTransportDelegate {
 
     // MARK: Shutdown
 
-    /// beginShutdown: a leader leaves office and hands over (TimeoutNow) before the
-    /// process exits; `done` runs once the hand-over had its chance (bounded).
+    /// beginShutdown: a leader leaves office, runs its demote hook to completion
+    /// (bounded by the hook timeout), hands over to the most up-to-date follower
+    /// (TimeoutNow goes out once the demote finished), and waits, bounded, until a
+    /// successor leads in a higher term; `done` runs then (the process exits 0).
     public func beginShutdown(_ done: @escaping () -> Void) {
         guard !shuttingDown else { return }
         shuttingDown = true
         log.event("stopping", term: raft.term, role: raft.role.rawValue)
-        if raft.role == .leader {
-            let term = raft.term
-            step(.shutdown)
-            // No hooks yet (a later issue): the demote is done as soon as office is left.
-            step(.demoteFinished(term: term))
-        }
-        // Let TimeoutNow and the last persisted messages leave, within a bound.
-        let deadline = Clock.boottime() + 2_000_000_000
-        func waitFlush(_ loop: EventLoop) {
-            if waiting.isEmpty || Clock.boottime() > deadline {
-                loop.schedule(afterMs: 20) { [unowned self] _ in
-                    self.transport.stop()
-                    self.storage.stop()
-                    done()
+        hooks?.beginStopping()
+        // A single member has nobody to hand over to: it only runs its demote hook.
+        let wasLeader = raft.role == .leader && settings.members.count > 1
+        let term = raft.term
+        if raft.role == .leader { step(.shutdown) }
+        // Bounds: a promote may still be running ahead of the demote, each with its
+        // timeout and kill grace; then the successor gets a few election timeouts.
+        let h = settings.hooks
+        let hookBoundNs = 2 * (UInt64(h.hookTimeout.nanoseconds) + HookProcess.defaultKillGraceNs) + 1_000_000_000
+        let successorBoundNs = UInt64(max(1_000_000_000, 4 * settings.raft.electionTimeoutMax.nanoseconds))
+        let startNs = Clock.boottime()
+        var hooksDoneNs: UInt64? = nil
+        var reported = false
+        func poll(_ loop: EventLoop) {
+            let now = Clock.boottime()
+            let hooksIdle = hooks?.isIdle ?? true
+            if hooksDoneNs == nil && (hooksIdle || now - startNs > hookBoundNs) {
+                hooksDoneNs = now
+                if !hooksIdle { log.event("stopping-hook-timeout", term: raft.term, role: raft.role.rawValue) }
+            }
+            var finished = false
+            if let hd = hooksDoneNs {
+                let successor = raft.term > term && raft.leader != nil && raft.leader != me
+                if !wasLeader || successor || now - hd > successorBoundNs {
+                    if wasLeader && !reported {
+                        reported = true
+                        var fields: [(String, String)] = [("after_ms", "\((now - startNs) / 1_000_000)")]
+                        if successor, let l = raft.leader, let name = nameOf[l] { fields.append(("successor", name)) }
+                        log.event(successor ? "handed-over" : "hand-over-unconfirmed", term: raft.term, role: raft.role.rawValue, fields)
+                    }
+                    finished = waiting.isEmpty || now - hd > successorBoundNs + 2_000_000_000
                 }
+            }
+            if finished {
+                transport.stop()
+                storage.stop()
+                done()
             } else {
-                loop.schedule(afterMs: 5) { waitFlush($0) }
+                loop.schedule(afterMs: 1) { poll($0) }
             }
         }
-        waitFlush(loop)
+        poll(loop)
     }
 
     // MARK: The view answered over HTTP

@@ -19,6 +19,8 @@ public struct AgentSettings: Hashable, Sendable {
     public var witness: Bool
     public var logFormat: LogFormat
     public var raft: Options
+    /// Hooks and application checks (issue 6).
+    public var hooks = HookSettings()
 
     public enum LogFormat: String, Hashable, Sendable { case text, json }
 
@@ -58,7 +60,7 @@ public enum AgentSettingKeys {
         SettingKey(flag: "--heartbeat-interval", isBoolean: false, defaultValue: "50ms", help: "How often the leader renews its lease."),
         SettingKey(flag: "--max-drift", isBoolean: false, defaultValue: "0.05", help: "Largest clock-rate drift between nodes, as a fraction (shortens the lease)."),
         SettingKey(flag: "--log-format", isBoolean: false, defaultValue: "text", help: "text or json."),
-    ]
+    ] + hookSettingKeys
 
     static func key(_ flag: String) -> SettingKey { all.first { $0.flag == flag }! }
 }
@@ -133,12 +135,14 @@ extension AgentSettings {
         if witness && members.count == 1 {
             throw ConfigError(flag: "--witness", "a single-member cluster needs a member that can lead")
         }
-        return AgentSettings(
+        var settings = AgentSettings(
             id: id, members: members, peerListen: peerListen, apiListen: apiListen,
             peerAdvertise: peerAdvertise, apiAdvertise: apiAdvertise,
             dataDir: try required("--data-dir"), clusterSecretFile: secretFile, insecurePeers: insecure,
             bootstrap: try bool("--bootstrap"), clusterID: clusterID, witness: witness,
             logFormat: format, raft: raft)
+        settings.hooks = try HookSettings.resolve(value)
+        return settings
     }
 }
 

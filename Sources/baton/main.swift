@@ -59,6 +59,19 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Log format: text or json (default: text).") var logFormat: String?
     @Option(help: "A file of BATON_KEY=value lines (the format of /etc/default/baton).") var config: String?
 
+    // Hooks and checks (issue 6). A command is split like a shell splits words (quotes,
+    // backslashes) but never run by one: write sh -c '…' for pipes or variables.
+    @Option(help: ArgumentHelp("Command run when this node takes office.", discussion: "Its environment says why: BATON_EVENT=promote, BATON_NODE_ID, BATON_TERM (the fencing token), BATON_LEADER_ID, BATON_PREVIOUS_LEADER_ID, BATON_REASON (election|transfer), BATON_LEASE_DEADLINE_MS (the lease's end on CLOCK_BOOTTIME, in ms). Hooks run one at a time, in the order of the transitions. A command is split like a shell splits words (quotes, backslashes) but never run by one: write sh -c '…' for pipes or variables. Output goes to the log line by line.", valueName: "cmd")) var onPromote: String?
+    @Option(help: ArgumentHelp("Command run when this node leaves office, and once at start-up.", discussion: "BATON_EVENT=demote (BATON_REASON: transfer, lease-lost, higher-term, shutdown, check-failed, promote-failed) or startup: the node campaigns only after the start-up run finished, so the application starts as a follower. Every promote that started is followed by exactly one demote.", valueName: "cmd")) var onDemote: String?
+    @Option(help: ArgumentHelp("Command run on every transition, after --on-promote or --on-demote.", valueName: "cmd")) var onChange: String?
+    @Option(help: ArgumentHelp("A hook running longer gets SIGTERM, then SIGKILL 2 s later, and counts as failed (default: 30s).", valueName: "duration")) var hookTimeout: String?
+    @Option(help: ArgumentHelp("After winning, wait this long before the promote hook: a budget for the old leader's demote in an unplanned failover (default: 0s).", valueName: "duration")) var promoteDelay: String?
+    @Option(help: ArgumentHelp("resign or ignore: a failed promote hook makes the node hand over and not campaign for 10 s, or is only logged (default: resign).", valueName: "policy")) var promoteFailure: String?
+    @Option(help: ArgumentHelp("Command checking the application's health (exit 0 = healthy). While it fails the node does not campaign, and a leader hands over (BATON_REASON=check-failed). The node campaigns only after a first pass.", valueName: "cmd")) var check: String?
+    @Option(help: ArgumentHelp("Like --check, with an http:// GET: a 2xx answer is healthy.", valueName: "url")) var checkUrl: String?
+    @Option(help: ArgumentHelp("How often the check runs; each probe must finish within it (default: 2s).", valueName: "duration")) var checkInterval: String?
+    @Option(help: ArgumentHelp("Failed checks in a row that make the node unhealthy; one pass makes it healthy again (default: 3).", valueName: "n")) var checkFailures: String?
+
     func run() throws {
         var flags: [String: String] = [:]
         let pairs: [(String, String?)] = [
@@ -68,6 +81,12 @@ struct AgentCommand: ParsableCommand {
             ("--election-timeout", electionTimeout), ("--heartbeat-interval", heartbeatInterval),
             ("--max-drift", maxDrift), ("--log-format", logFormat)]
         for (k, v) in pairs { if let v { flags[k] = v } }
+        let hookPairs: [(String, String?)] = [
+            ("--on-promote", onPromote), ("--on-demote", onDemote), ("--on-change", onChange),
+            ("--hook-timeout", hookTimeout), ("--promote-delay", promoteDelay), ("--promote-failure", promoteFailure),
+            ("--check", check), ("--check-url", checkUrl), ("--check-interval", checkInterval),
+            ("--check-failures", checkFailures)]
+        for (k, v) in hookPairs { if let v { flags[k] = v } }
         if insecurePeers { flags["--insecure-peers"] = "true" }
         if bootstrap { flags["--bootstrap"] = "true" }
         if witness { flags["--witness"] = "true" }

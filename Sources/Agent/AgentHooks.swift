@@ -1,0 +1,234 @@
+// The agent's side of hooks and checks (issue 6): office changes feed the hook queue;
+// the queue's "demote finished", "resign" and "start-up done" go back into the core;
+// the check and the start-up run decide whether this node may campaign.
+import AgentConfig
+public import Hooks
+import EventLoop
+import Posix
+import RaftCore
+
+/// CheckStatus is what /status and /metrics show about the application check.
+public struct CheckStatus: Hashable, Sendable {
+    public var healthy: Bool
+    public var consecutiveFailures: Int
+    public var passes: UInt64
+    public var failures: UInt64
+    public var lastDetail: String
+    public var lastDurationNs: UInt64
+}
+
+/// AgentHooks holds the hook runner, the check and the reasons this node is held back
+/// from campaigning. Lives on the loop thread with its agent.
+final class AgentHooks {
+    unowned let agent: Agent
+    let runner: HookRunner
+    let check: HealthCheck?
+    private let baseEnvironment: [String]
+
+    private(set) var startupDone = false
+    private var backoffUntilNs: UInt64 = 0
+    private(set) var stopping = false
+    private var campaignAllowed = true
+    /// The term in which a TimeoutNow arrived: an office entered in the next term came
+    /// from a transfer (`BATON_REASON=transfer`), otherwise from an election.
+    private var timeoutNowTerm: Term? = nil
+    /// The last leader other than this node, and the leader before each office began.
+    private var lastOtherLeader: NodeID? = nil
+    private var previousLeaderByTerm: [Term: NodeID] = [:]
+
+    init(agent: Agent) throws {
+        self.agent = agent
+        let h = agent.settings.hooks
+        let commands = HookCommands(onPromote: h.onPromote, onDemote: h.onDemote, onChange: h.onChange,
+                                    timeoutNs: UInt64(h.hookTimeout.nanoseconds),
+                                    promoteDelayNs: UInt64(h.promoteDelay.nanoseconds))
+        runner = HookRunner(loop: agent.loop, commands: commands, resignOnPromoteFailure: h.promoteFailure == .resign)
+        // Hooks inherit PATH, HOME and the rest, but not our own BATON_* settings (which
+        // could hold a secret's path or be mistaken for the transition's variables).
+        baseEnvironment = ChildProcess.currentEnvironment().filter { !$0.hasPrefix("BATON_") }
+        let interval = UInt64(h.checkInterval.nanoseconds)
+        if let argv = h.check {
+            check = HealthCheck(loop: agent.loop, probe: .command(argv), intervalNs: interval,
+                                failuresToFail: h.checkFailures, timeoutNs: interval)
+        } else if let url = h.checkURL {
+            let target: HTTPCheckTarget
+            do { target = try HTTPCheckTarget.resolve(url) } catch { throw ConfigError(flag: "--check-url", error.message) }
+            check = HealthCheck(loop: agent.loop, probe: .url(target), intervalNs: interval,
+                                failuresToFail: h.checkFailures, timeoutNs: interval)
+        } else {
+            check = nil
+        }
+        runner.environment = { [unowned self] job in self.environment(for: job) }
+        runner.log = { [unowned self] entry in self.log(entry) }
+        runner.perform = { [unowned self] action in self.perform(action) }
+        check?.environment = { [unowned self] in self.baseEnvironment + ["BATON_NODE_ID=\(self.agent.settings.id)"] }
+        check?.onResult = { [unowned self] passed, detail in
+            if !passed { self.agent.log.event("check-failed", term: self.agent.raft.term, role: self.agent.raft.role.rawValue,
+                                               [("detail", detail), ("in_a_row", "\((self.check?.tracker.consecutiveFailures ?? 0) + 1)")]) }
+        }
+        check?.onChange = { [unowned self] healthy in self.checkChanged(healthy) }
+    }
+
+    /// start holds campaigning back, then runs the start-up hook and the check.
+    func start() {
+        updateCampaign()
+        runner.begin()
+        check?.start()
+    }
+
+    // MARK: Inputs from the agent
+
+    /// noteEvent watches the core's inputs for TimeoutNow (the transfer that makes the
+    /// next office's reason "transfer").
+    func noteEvent(_ event: Event) {
+        if case .message(let m) = event, case .timeoutNow = m.body { timeoutNowTerm = m.term }
+    }
+
+    /// afterApply runs once a step's Ready is fully applied: office changes go to the
+    /// queue here, so whatever the queue steps in return happens after that Ready.
+    func afterApply(_ changes: [OfficeChange]) {
+        for change in changes {
+            switch change {
+            case .enter(let term, _):
+                if let l = lastOtherLeader { previousLeaderByTerm[term] = l }
+                let reason = timeoutNowTerm.map { $0 + 1 == term } == true ? "transfer" : "election"
+                runner.officeEntered(term: term, reason: reason)
+                if let check, !check.healthy { handOver(.checkFailed) }
+            case .leave(let term, let reason):
+                runner.officeLeft(term: term, reason: reason.rawValue)
+            }
+        }
+        if let l = agent.raft.leader, l != agent.me { lastOtherLeader = l }
+    }
+
+    /// beginStopping: no more campaigns; a leader's hand-over is the agent's to start.
+    func beginStopping() {
+        stopping = true
+        check?.stop()
+        updateCampaign()
+    }
+
+    var isIdle: Bool { runner.isIdle }
+
+    // MARK: Status
+
+    var checkStatus: CheckStatus? {
+        check.map { c in
+            CheckStatus(healthy: c.healthy, consecutiveFailures: c.tracker.consecutiveFailures,
+                        passes: c.tracker.passes, failures: c.tracker.failures,
+                        lastDetail: c.lastDetail, lastDurationNs: c.lastDurationNs)
+        }
+    }
+
+    // MARK: Decisions
+
+    private func perform(_ action: HookAction) {
+        switch action {
+        case .demoteFinished(let term):
+            agent.step(.demoteFinished(term: term))
+        case .startupFinished:
+            startupDone = true
+            updateCampaign()
+        case .resign(let term):
+            guard agent.raft.office?.term == term else { return }
+            let backoff = UInt64(HookSettings.promoteFailureBackoff.nanoseconds)
+            backoffUntilNs = Clock.boottime() + backoff
+            agent.log.event("promote-failed-resigning", term: term, role: agent.raft.role.rawValue,
+                            [("backoff_ms", "\(backoff / 1_000_000)")])
+            updateCampaign()
+            agent.loop.schedule(atNs: backoffUntilNs + 1) { [weak self] _ in self?.updateCampaign() }
+            handOver(.promoteFailed)
+        case .start, .waitPromoteDelay, .skipped:
+            break
+        }
+    }
+
+    private func checkChanged(_ healthy: Bool) {
+        agent.log.event(healthy ? "check-healthy" : "check-unhealthy", term: agent.raft.term, role: agent.raft.role.rawValue)
+        updateCampaign()
+        if !healthy && agent.raft.office != nil { handOver(.checkFailed) }
+    }
+
+    private func handOver(_ reason: LeaveReason) {
+        guard agent.raft.role == .leader else { return }
+        agent.step(.transferLeadership(to: nil, reason: reason))
+    }
+
+    /// updateCampaign tells the core whether this node may campaign: not before the
+    /// start-up hook finished, not while the check fails, not during a promote-failure
+    /// back-off, not while stopping.
+    private func updateCampaign() {
+        let allowed = startupDone && (check?.healthy ?? true) && Clock.boottime() >= backoffUntilNs && !stopping
+        guard allowed != campaignAllowed else { return }
+        campaignAllowed = allowed
+        var held: [String] = []
+        if !startupDone { held.append("startup-hook") }
+        if check?.healthy == false { held.append("check") }
+        if Clock.boottime() < backoffUntilNs { held.append("promote-failure-backoff") }
+        if stopping { held.append("stopping") }
+        agent.log.event(allowed ? "campaign-allowed" : "campaign-held", term: agent.raft.term, role: agent.raft.role.rawValue,
+                        held.isEmpty ? [] : [("by", held.joined(separator: ","))])
+        agent.step(.setCampaignAllowed(allowed))
+    }
+
+    // MARK: Environment and log
+
+    private func name(_ id: NodeID?) -> String { id.flatMap { agent.nameOf[$0] } ?? "" }
+
+    private func environment(for job: HookJob) -> [String] {
+        let me = agent.settings.id
+        let leader: String, previous: String
+        var leaseMs: Int64 = 0
+        switch job.event {
+        case .promote:
+            leader = me
+            previous = name(previousLeaderByTerm[job.term])
+            if let office = agent.raft.office, office.term == job.term { leaseMs = office.leaseDeadline.nanoseconds / 1_000_000 }
+        case .demote:
+            let now = agent.raft.leader
+            leader = now == agent.me ? "" : name(now)
+            previous = me
+            previousLeaderByTerm[job.term] = nil
+        case .startup:
+            leader = name(agent.raft.leader)
+            previous = ""
+        }
+        return baseEnvironment + [
+            "BATON_EVENT=\(job.event.rawValue)", "BATON_NODE_ID=\(me)", "BATON_TERM=\(job.term)",
+            "BATON_LEADER_ID=\(leader)", "BATON_PREVIOUS_LEADER_ID=\(previous)", "BATON_REASON=\(job.reason)",
+            "BATON_LEASE_DEADLINE_MS=\(leaseMs)",
+        ]
+    }
+
+    private func log(_ entry: HookLogEntry) {
+        let term = agent.raft.term, role = agent.raft.role.rawValue
+        switch entry {
+        case .started(let job, let hook, let pid):
+            agent.log.event("hook-start", term: term, role: role,
+                            [("hook", hook), ("hook_event", job.event.rawValue), ("token", "\(job.term)"), ("reason", job.reason), ("pid", "\(pid)")])
+        case .line(let job, let hook, let stream, let text):
+            agent.log.event("hook-output", term: term, role: role,
+                            [("hook", hook), ("token", "\(job.term)"), ("stream", stream.rawValue), ("line", text)])
+        case .ended(let job, let hook, let outcome):
+            var fields = [("hook", hook), ("hook_event", job.event.rawValue), ("token", "\(job.term)"),
+                          ("result", outcome.summary), ("ok", "\(outcome.succeeded)"),
+                          ("duration_ms", "\(Double(outcome.durationNs / 1000) / 1000)")]
+            if outcome.droppedBytes > 0 { fields.append(("output_dropped_bytes", "\(outcome.droppedBytes)")) }
+            agent.log.event("hook-end", term: term, role: role, fields)
+        case .skipped(let t):
+            agent.log.event("hook-skipped", term: term, role: role,
+                            [("token", "\(t)"), ("message", "office of term \(t) ended before its promote hook could start: promote and demote both skipped")])
+        case .delaying(let t, let delayNs):
+            agent.log.event("hook-promote-delay", term: term, role: role, [("token", "\(t)"), ("delay_ms", "\(delayNs / 1_000_000)")])
+        }
+    }
+}
+
+extension Agent {
+    /// hookStatus: the last run of each hook and the run/failure counters.
+    public var hookStatus: HookStatus { hooks?.runner.status ?? HookStatus() }
+    /// checkStatus: the application check's state; nil without `--check`/`--check-url`.
+    public var checkStatus: CheckStatus? { hooks?.checkStatus }
+    /// startupHookFinished: the start-up demote hook has run (sd_notify READY=1 waits for it).
+    public var startupHookFinished: Bool { hooks?.startupDone ?? false }
+}

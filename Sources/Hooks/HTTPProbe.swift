@@ -1,0 +1,146 @@
+// `--check-url`: one plain-HTTP GET on the loop; a 2xx status line means healthy.
+import EventLoop
+public import Posix
+
+/// HTTPCheckTarget is a parsed `http://HOST:PORT/PATH` (no TLS: the check talks to the
+/// application on this machine or its network). The host is resolved once, at start-up,
+/// so a probe never blocks the loop in a DNS lookup.
+public struct HTTPCheckTarget: Hashable, Sendable {
+    public var address: SocketAddress
+    public var hostHeader: String
+    public var path: String
+
+    /// parse reads the URL; errors say how to write it.
+    public static func parse(_ url: String) throws(CommandWordsError) -> (host: String, port: UInt16, path: String) {
+        guard url.hasPrefix("http://") else {
+            throw CommandWordsError(message: "'\(url)' must start with http:// (https is not supported: check the application over plain HTTP on a local port)")
+        }
+        let rest = url.dropFirst(7)
+        let authority = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(authority.count)
+        var host = Substring(authority), port: UInt16 = 80
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { throw CommandWordsError(message: "'\(url)': IPv6 host without ]") }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if after.hasPrefix(":") {
+                guard let p = UInt16(after.dropFirst()), p > 0 else { throw CommandWordsError(message: "'\(url)': the port is not a number in 1...65535") }
+                port = p
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            guard let p = UInt16(authority[authority.index(after: colon)...]), p > 0 else {
+                throw CommandWordsError(message: "'\(url)': the port is not a number in 1...65535")
+            }
+            port = p
+        }
+        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._:".contains($0)) }) else {
+            throw CommandWordsError(message: "'\(url)' has no valid host; write e.g. http://127.0.0.1:8080/health")
+        }
+        guard path.allSatisfy({ $0.isASCII && $0 > " " }) else {
+            throw CommandWordsError(message: "'\(url)': the path has spaces or non-ASCII characters; percent-encode them")
+        }
+        return (String(host), port, path.isEmpty ? "/" : String(path))
+    }
+
+    /// resolve parses and resolves the URL (blocking: call it before the loop runs).
+    public static func resolve(_ url: String) throws(CommandWordsError) -> HTTPCheckTarget {
+        let (host, port, path) = try parse(url)
+        let addresses: [SocketAddress]
+        do { addresses = try Resolver.resolve(host: host, port: port) } catch {
+            throw CommandWordsError(message: "'\(url)': \(error)")
+        }
+        guard let first = addresses.first else { throw CommandWordsError(message: "'\(url)': \(host) has no address") }
+        return HTTPCheckTarget(address: first, hostHeader: port == 80 ? host : "\(host):\(port)", path: path)
+    }
+}
+
+/// HTTPProbe sends one GET and reports whether the status was 2xx, within `timeoutNs`.
+final class HTTPProbe: EventHandler {
+    /// maxResponseHeadBytes: only the status line matters; reading stops at this many bytes.
+    static let maxResponseHeadBytes = 1024
+
+    let loop: EventLoop
+    let socket: FileDescriptor
+    let request: [UInt8]
+    var sent = 0
+    var received: [UInt8] = []
+    var done: ((Bool, String) -> Void)?
+    var timer: TimerID?
+
+    private init(loop: EventLoop, socket: consuming FileDescriptor, request: [UInt8], done: @escaping (Bool, String) -> Void) {
+        self.loop = loop
+        self.socket = socket
+        self.request = request
+        self.done = done
+    }
+
+    /// start connects (non-blocking) and calls `done(passed, detail)` once, on the loop.
+    static func start(loop: EventLoop, target: HTTPCheckTarget, timeoutNs: UInt64, done: @escaping (Bool, String) -> Void) {
+        let fd: FileDescriptor
+        do { fd = try Socket.connect(to: target.address, nonBlocking: true) } catch {
+            loop.schedule(afterMs: 0) { _ in done(false, "connect: \(error)") }
+            return
+        }
+        let request = Array("GET \(target.path) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nUser-Agent: baton-check\r\nConnection: close\r\n\r\n".utf8)
+        let probe = HTTPProbe(loop: loop, socket: fd, request: request, done: done)
+        do { try loop.register(probe.socket.rawValue, interest: .writable, handler: probe) } catch {
+            loop.schedule(afterMs: 0) { _ in done(false, "register: \(error)") }
+            return
+        }
+        probe.timer = loop.schedule(atNs: Clock.boottime() + timeoutNs) { [probe] _ in
+            probe.timer = nil
+            probe.finish(false, "no answer within \(timeoutNs / 1_000_000) ms")
+        }
+    }
+
+    func handleEvents(_ events: EpollEvents, descriptor: Int32) {
+        if sent < request.count {
+            if let error = Socket.pendingError(socket) { return finish(false, "connect: \(error)") }
+            let result = request[sent...].withUnsafeBytes { try? socket.write($0) }
+            switch result {
+            case .ready(let n)?: sent += n
+            case .wouldBlock?: return
+            case nil: return finish(false, "send failed")
+            }
+            if sent == request.count { try? loop.modify(socket.rawValue, interest: .readable) }
+            return
+        }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let result: IOResult<Int>? = buffer.withUnsafeMutableBytes { try? socket.read(into: $0) }
+        switch result {
+        case .wouldBlock?: return
+        case .ready(let n)? where n > 0:
+            received += buffer[0..<n]
+            if let end = received.firstIndex(of: UInt8(ascii: "\n")) {
+                return finish(Self.isSuccess(statusLine: received[..<end]), String(decoding: received[..<end], as: UTF8.self).trimmingCharacters)
+            }
+            if received.count >= Self.maxResponseHeadBytes { return finish(false, "status line longer than \(Self.maxResponseHeadBytes) bytes") }
+        default:
+            finish(false, received.isEmpty ? "connection closed without an answer" : "incomplete status line")
+        }
+    }
+
+    /// isSuccess: `HTTP/1.x 2NN …`.
+    static func isSuccess(statusLine: ArraySlice<UInt8>) -> Bool {
+        let parts = statusLine.split(separator: UInt8(ascii: " "), maxSplits: 2)
+        guard parts.count >= 2, parts[0].starts(with: Array("HTTP/".utf8)), parts[1].count == 3 else { return false }
+        return parts[1].first == UInt8(ascii: "2") && parts[1].allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+
+    private func finish(_ passed: Bool, _ detail: String) {
+        guard let callback = done else { return }
+        done = nil
+        if let t = timer { loop.cancel(t); timer = nil }
+        loop.unregister(socket.rawValue)   // drops the loop's reference; deinit closes the socket
+        callback(passed, detail)
+    }
+}
+
+extension String {
+    var trimmingCharacters: String {
+        var s = Substring(self)
+        while let l = s.last, l == "\r" || l == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

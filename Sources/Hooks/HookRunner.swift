@@ -1,0 +1,166 @@
+// The driver of the hook queue: runs each job's commands one after another on the loop,
+// keeps the figures /status and /metrics show, and hands the queue's decisions that
+// concern the core (demote finished, resign, start-up done) to the agent.
+public import EventLoop
+import Posix
+
+/// HookCommands is the configured commands and their limits.
+public struct HookCommands: Sendable {
+    public var onPromote: [String]?
+    public var onDemote: [String]?
+    public var onChange: [String]?
+    public var timeoutNs: UInt64
+    public var killGraceNs: UInt64
+    public var promoteDelayNs: UInt64
+    public var limits: OutputLimits
+
+    public init(onPromote: [String]? = nil, onDemote: [String]? = nil, onChange: [String]? = nil,
+                timeoutNs: UInt64 = 30_000_000_000, killGraceNs: UInt64 = HookProcess.defaultKillGraceNs,
+                promoteDelayNs: UInt64 = 0, limits: OutputLimits = OutputLimits()) {
+        self.onPromote = onPromote; self.onDemote = onDemote; self.onChange = onChange
+        self.timeoutNs = timeoutNs; self.killGraceNs = killGraceNs
+        self.promoteDelayNs = promoteDelayNs; self.limits = limits
+    }
+
+    /// commands lists what a job runs, in order: the specific hook, then `--on-change`.
+    func commands(for event: HookEvent) -> [(name: String, argv: [String])] {
+        var out: [(String, [String])] = []
+        switch event {
+        case .promote: if let c = onPromote { out.append(("on-promote", c)) }
+        case .demote, .startup: if let c = onDemote { out.append(("on-demote", c)) }
+        }
+        if let c = onChange { out.append(("on-change", c)) }
+        return out
+    }
+}
+
+/// HookRunRecord is the last run of one hook, for /status.
+public struct HookRunRecord: Hashable, Sendable {
+    public var hook: String
+    public var event: HookEvent
+    public var term: UInt64
+    public var running: Bool
+    /// `exit 0`, `exit 3`, `signal 9`, `timeout (signal 15)`, `not started: …`; empty while running.
+    public var result: String
+    public var exitCode: Int32?
+    public var durationNs: UInt64
+}
+
+/// HookStatus is what /status and /metrics show about hooks.
+public struct HookStatus: Hashable, Sendable {
+    /// The last (or current) run of each hook, keyed by `on-promote`, `on-demote`, `on-change`.
+    public var last: [String: HookRunRecord] = [:]
+    /// Commands run, and how many of them failed (non-zero, signal, timeout, not started).
+    public var runs: UInt64 = 0
+    public var failures: UInt64 = 0
+    public var timeouts: UInt64 = 0
+    /// Promote/demote pairs skipped because the office ended before the promote started.
+    public var skippedPairs: UInt64 = 0
+
+    public init() {}
+}
+
+/// HookLogEntry is what the runner asks the agent to log.
+public enum HookLogEntry {
+    case started(job: HookJob, hook: String, pid: Int32)
+    case line(job: HookJob, hook: String, stream: OutputStream, text: String)
+    case ended(job: HookJob, hook: String, outcome: HookOutcome)
+    case skipped(term: UInt64)
+    case delaying(term: UInt64, delayNs: UInt64)
+}
+
+/// HookRunner owns the queue and runs its jobs.
+public final class HookRunner {
+    let loop: EventLoop
+    public let commands: HookCommands
+    private var queue: HookQueue
+    public private(set) var status = HookStatus()
+    private var process: HookProcess?
+    private var jobFailed = false
+
+    /// environment returns the complete environment (`KEY=value`) for a job, read when
+    /// each command starts (so the leader names and lease are current).
+    public var environment: (HookJob) -> [String] = { _ in [] }
+    public var log: (HookLogEntry) -> Void = { _ in }
+    /// perform gets `.demoteFinished`, `.resign` and `.startupFinished`.
+    public var perform: (HookAction) -> Void = { _ in }
+
+    public init(loop: EventLoop, commands: HookCommands, resignOnPromoteFailure: Bool) {
+        self.loop = loop
+        self.commands = commands
+        queue = HookQueue(promoteDelayed: commands.promoteDelayNs > 0, resignOnPromoteFailure: resignOnPromoteFailure)
+    }
+
+    /// isIdle: no hook runs, waits or is queued.
+    public var isIdle: Bool { queue.isIdle }
+    /// runningJob is the job whose commands run now.
+    public var runningJob: HookJob? { queue.running }
+
+    /// begin starts the start-up run (`BATON_EVENT=startup`).
+    public func begin() { handle(queue.begin()) }
+
+    public func officeEntered(term: UInt64, reason: String) { handle(queue.officeEntered(term: term, reason: reason)) }
+
+    public func officeLeft(term: UInt64, reason: String) { handle(queue.officeLeft(term: term, reason: reason)) }
+
+    /// killRunning ends the running command at once (the agent exits on a second signal).
+    public func killRunning() { process?.terminate() }
+
+    private func handle(_ actions: [HookAction]) {
+        for action in actions {
+            switch action {
+            case .start(let job):
+                jobFailed = false
+                runCommand(job, index: 0)
+            case .waitPromoteDelay(let term):
+                log(.delaying(term: term, delayNs: commands.promoteDelayNs))
+                loop.schedule(atNs: Clock.boottime() + commands.promoteDelayNs) { [weak self] _ in
+                    guard let self else { return }
+                    self.handle(self.queue.promoteDelayElapsed(term: term))
+                }
+            case .skipped(let term):
+                status.skippedPairs += 1
+                log(.skipped(term: term))
+            case .resign:
+                // Performed on the next loop turn: resigning steps the core, whose office
+                // change comes back into this queue; keep that out of this loop's middle.
+                loop.schedule(afterMs: 0) { [weak self] _ in self?.perform(action) }
+            case .demoteFinished, .startupFinished:
+                perform(action)
+            }
+        }
+    }
+
+    private func runCommand(_ job: HookJob, index: Int) {
+        let list = commands.commands(for: job.event)
+        guard index < list.count else {
+            handle(queue.finished(succeeded: !jobFailed))
+            return
+        }
+        let (name, argv) = list[index]
+        status.runs += 1
+        status.last[name] = HookRunRecord(hook: name, event: job.event, term: job.term, running: true,
+                                          result: "", exitCode: nil, durationNs: 0)
+        process = HookProcess.start(
+            loop: loop, argv: argv, environment: environment(job), timeoutNs: commands.timeoutNs,
+            killGraceNs: commands.killGraceNs, limits: commands.limits,
+            onLine: { [weak self] stream, text in self?.log(.line(job: job, hook: name, stream: stream, text: text)) },
+            onExit: { [weak self] outcome in self?.commandEnded(job, index: index, name: name, outcome) })
+        if let pid = process?.pid { log(.started(job: job, hook: name, pid: pid)) }
+    }
+
+    private func commandEnded(_ job: HookJob, index: Int, name: String, _ outcome: HookOutcome) {
+        process = nil
+        if !outcome.succeeded {
+            jobFailed = true
+            status.failures += 1
+            if outcome.timedOut { status.timeouts += 1 }
+        }
+        var code: Int32? = nil
+        if case .exited(let c)? = outcome.exit { code = c }
+        status.last[name] = HookRunRecord(hook: name, event: job.event, term: job.term, running: false,
+                                          result: outcome.summary, exitCode: code, durationNs: outcome.durationNs)
+        log(.ended(job: job, hook: name, outcome: outcome))
+        runCommand(job, index: index + 1)
+    }
+}
