@@ -98,7 +98,7 @@ public final class HookProcess {
             try? loop.register(reader.descriptor.rawValue, interest: .readable, handler: reader)
         }
         do {
-            try loop.watchChild(pid: child.pid) { [process] exit in process.exited(exit) }
+            try loop.watchChild(pid: child.pid) { [process] result in process.exited(result) }
         } catch {
             // Cannot happen for a child we have not reaped; end it rather than lose
             // track, and report the run as failed so the queue moves on.
@@ -140,7 +140,7 @@ public final class HookProcess {
 
     func line(_ stream: OutputStream, _ text: String) { onLine(stream, text) }
 
-    private func exited(_ exit: ChildExit) {
+    private func exited(_ result: Result<ChildExit, Errno>) {
         finished = true
         if let t = timeoutTimer { loop.cancel(t) }
         if let t = killTimer { loop.cancel(t) }
@@ -148,8 +148,11 @@ public final class HookProcess {
         // reading (a background process the hook left behind may hold the pipes open).
         for reader in readers { reader.drainAndClose(loop: loop) }
         readers.removeAll()
+        // The status is lost only if someone else reaped the child (ECHILD): a failed run.
+        let exit = try? result.get()
+        let lost = exit == nil ? "\(pid): exit status lost (\(result))" : nil
         let outcome = HookOutcome(exit: exit, timedOut: timedOut, durationNs: Clock.boottime() - startedNs,
-                                  droppedBytes: budget.dropped, spawnError: nil)
+                                  droppedBytes: budget.dropped, spawnError: lost)
         let callback = onExit
         onExit = nil
         callback?(outcome)
