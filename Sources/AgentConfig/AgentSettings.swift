@@ -19,6 +19,9 @@ public struct AgentSettings: Hashable, Sendable {
     public var witness: Bool
     public var logFormat: LogFormat
     public var raft: Options
+    /// adminTokenFile holds the bearer token admin endpoints (`POST /resign`) require;
+    /// without one they are accepted from loopback clients only.
+    public var adminTokenFile: String? = nil
 
     public enum LogFormat: String, Hashable, Sendable { case text, json }
 
@@ -58,6 +61,7 @@ public enum AgentSettingKeys {
         SettingKey(flag: "--heartbeat-interval", isBoolean: false, defaultValue: "50ms", help: "How often the leader renews its lease."),
         SettingKey(flag: "--max-drift", isBoolean: false, defaultValue: "0.05", help: "Largest clock-rate drift between nodes, as a fraction (shortens the lease)."),
         SettingKey(flag: "--log-format", isBoolean: false, defaultValue: "text", help: "text or json."),
+        SettingKey(flag: "--admin-token-file", isBoolean: false, defaultValue: nil, help: "File with the token admin endpoints (POST /resign) require as 'Authorization: Bearer TOKEN'; without it they are accepted from loopback only."),
     ]
 
     static func key(_ flag: String) -> SettingKey { all.first { $0.flag == flag }! }
@@ -133,12 +137,14 @@ extension AgentSettings {
         if witness && members.count == 1 {
             throw ConfigError(flag: "--witness", "a single-member cluster needs a member that can lead")
         }
-        return AgentSettings(
+        var settings = AgentSettings(
             id: id, members: members, peerListen: peerListen, apiListen: apiListen,
             peerAdvertise: peerAdvertise, apiAdvertise: apiAdvertise,
             dataDir: try required("--data-dir"), clusterSecretFile: secretFile, insecurePeers: insecure,
             bootstrap: try bool("--bootstrap"), clusterID: clusterID, witness: witness,
             logFormat: format, raft: raft)
+        settings.adminTokenFile = value("--admin-token-file").flatMap { $0.isEmpty ? nil : $0 }
+        return settings
     }
 }
 
