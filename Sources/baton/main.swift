@@ -26,7 +26,8 @@ struct Baton: ParsableCommand {
         commandName: "baton",
         abstract: "Leader election for the copies of your service: exactly one of them leads.",
         version: batonVersion,
-        subcommands: [AgentCommand.self, LeaderCommand.self, IsLeaderCommand.self])
+        subcommands: [AgentCommand.self, LeaderCommand.self, IsLeaderCommand.self,
+                      StatusCommand.self, WatchCommand.self, ResignCommand.self])
 }
 
 struct AgentCommand: ParsableCommand {
@@ -56,6 +57,7 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Leader heartbeat interval (default: 50ms).") var heartbeatInterval: String?
     @Option(help: "Largest clock-rate drift between nodes, a fraction (default: 0.05).") var maxDrift: String?
     @Option(help: "Log format: text or json (default: text).") var logFormat: String?
+    @Option(help: "File with the token admin endpoints (POST /resign) require; without it they are loopback-only.") var adminTokenFile: String?
     @Option(help: "A file of BATON_KEY=value lines (the format of /etc/default/baton).") var config: String?
 
     func run() throws {
@@ -65,7 +67,7 @@ struct AgentCommand: ParsableCommand {
             ("--peer-advertise", peerAdvertise), ("--api-advertise", apiAdvertise), ("--data-dir", dataDir),
             ("--cluster-secret-file", clusterSecretFile), ("--cluster-id", clusterId),
             ("--election-timeout", electionTimeout), ("--heartbeat-interval", heartbeatInterval),
-            ("--max-drift", maxDrift), ("--log-format", logFormat)]
+            ("--max-drift", maxDrift), ("--log-format", logFormat), ("--admin-token-file", adminTokenFile)]
         for (k, v) in pairs { if let v { flags[k] = v } }
         if insecurePeers { flags["--insecure-peers"] = "true" }
         if bootstrap { flags["--bootstrap"] = "true" }
