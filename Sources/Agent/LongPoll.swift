@@ -115,13 +115,10 @@ extension Agent {
     /// be the current one. A bad value is 400 and holds nothing.
     func leaderLongPoll(_ request: borrowing HTTPRequest) -> HTTPHandlerResult {
         let (view, answer) = leaderView(at: now())
-        guard let waitText = request.queryParameter("wait") else { return .respond(answer) }
-        guard let waitMs = Self.parseWait(waitText) else {
-            return .respond(badRequest("wait must be a duration of at most 5m, like 30s, 500ms or 2m (a bare number is seconds); got '\(waitText)'"))
-        }
         var seenTerm: Term? = nil
         if let termText = request.queryParameter("term") {
-            guard let t = Term(termText) else {
+            guard termText.utf8.count <= 19, termText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let t = Term(termText), t <= Term(Int64.max) else {
                 return .respond(badRequest("term must be the term you last saw, a whole number; got '\(termText)'"))
             }
             seenTerm = t
@@ -130,7 +127,12 @@ extension Agent {
         if let leaderText = request.queryParameter("leader") {
             if leaderText.isEmpty { seenLeader = .none }
             else if let id = idOf[leaderText] { seenLeader = .node(id) }
-            else { seenLeader = .unknownName }
+            else if isValidMemberName(leaderText) && leaderText.utf8.count <= 63 { seenLeader = .unknownName }
+            else { return .respond(badRequest("leader must be a member name (or empty for none); got '\(leaderText)'")) }
+        }
+        guard let waitText = request.queryParameter("wait") else { return .respond(answer) }
+        guard let waitMs = Self.parseWait(waitText) else {
+            return .respond(badRequest("wait must be a duration of at most 5m, like 30s, 500ms or 2m (a bare number is seconds); got '\(waitText)'"))
         }
         if seenTerm == nil && seenLeader == .unspecified {
             seenTerm = view.term
@@ -152,10 +154,14 @@ extension Agent {
     static func parseWait(_ text: String) -> Int? {
         var digits = Substring(text)
         var scale = 1000
-        if digits.hasSuffix("ms") { digits = digits.dropLast(2); scale = 1 }
+        var digitsMax = 3
+        if digits.hasSuffix("ms") { digits = digits.dropLast(2); scale = 1; digitsMax = 6 }
         else if digits.hasSuffix("s") { digits = digits.dropLast(1) }
-        else if digits.hasSuffix("m") { digits = digits.dropLast(1); scale = 60_000 }
-        guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+        else if digits.hasSuffix("m") { digits = digits.dropLast(1); scale = 60_000; digitsMax = 1 }
+        // Exactly the document's pattern: no more digits than the cap has, and a
+        // leading zero only in shorter numbers.
+        guard !digits.isEmpty, digits.count <= digitsMax, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+              digits.count < digitsMax || digits.first != "0" || digitsMax == 1,
               let n = Int(digits) else { return nil }
         let ms = n * scale
         return ms <= LongPollWaiters.waitMsMax ? ms : nil

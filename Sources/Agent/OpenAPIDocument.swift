@@ -20,17 +20,17 @@ let openAPIDocument: StaticString = #"""
       "get": {
         "operationId": "getLeader",
         "summary": "The node in office, or a long-poll for the next change.",
-        "description": "Without `wait`: answers at once. With `wait`: answers as soon as the term or the leader differs from what the caller saw (`term`, and `leader` when given; without either, the current view), else when the wait ends with the answer at that time.",
+        "description": "Without `wait`: answers at once. With `wait`: answers as soon as the term or the leader differs from what the caller saw (`term`, and `leader` when given; without either, the current view), else when the wait ends with the answer at that time. `term` and `leader` are checked even without `wait`.",
         "parameters": [
           {
             "name": "wait",
             "in": "query",
             "required": false,
-            "description": "How long to wait for a change: a whole number with `ms`, `s` or `m` (a bare number is seconds), at most 5m.",
+            "description": "How long to wait for a change, e.g. 30s: a whole number with `ms`, `s` or `m` (a bare number is seconds), at most 5m.",
             "schema": {
-              "type": "string"
-            },
-            "example": "30s"
+              "type": "string",
+              "pattern": "^(([0-9]{1,5}|[12][0-9]{5}|300000)ms|([0-9]{1,2}|[12][0-9]{2}|300)s?|[0-5]m)$"
+            }
           },
           {
             "name": "term",
@@ -40,16 +40,18 @@ let openAPIDocument: StaticString = #"""
             "schema": {
               "type": "integer",
               "format": "int64",
-              "minimum": 0
+              "minimum": 0,
+              "maximum": 9223372036854775807
             }
           },
           {
             "name": "leader",
             "in": "query",
             "required": false,
-            "description": "The leader the caller last saw (empty: none).",
+            "description": "The leader the caller last saw, a member name (empty: none).",
             "schema": {
-              "type": "string"
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._-]{0,63}$"
             }
           }
         ],
@@ -76,7 +78,7 @@ let openAPIDocument: StaticString = #"""
             }
           },
           "400": {
-            "description": "A bad `wait` or `term`; nothing is held.",
+            "description": "A bad `wait`, `term` or `leader`; nothing is held.",
             "headers": {
               "X-Baton-Term": {
                 "$ref": "#/components/headers/Term"
@@ -352,7 +354,8 @@ let openAPIDocument: StaticString = #"""
             "required": false,
             "description": "The member to hand over to (default: the most up-to-date one).",
             "schema": {
-              "type": "string"
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._-]{1,63}$"
             }
           }
         ],

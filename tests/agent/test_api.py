@@ -187,7 +187,9 @@ def test_long_poll_answers_on_change_and_at_the_end_of_the_wait(cluster_factory)
 
 @pytest.mark.parametrize("query,fragment", [
     ("wait=6m", "at most 5m"), ("wait=abc", "duration"), ("wait=-1s", "duration"),
-    ("wait=10s&term=x", "term must be"), ("wait=99999999999s", "duration"),
+    ("wait=10s&term=x", "term must be"), ("wait=99999999999s", "duration"), ("wait=0300s", "duration"),
+    ("term=-1", "term must be"), ("term=99999999999999999999", "term must be"),
+    ("leader=%F3%84%98%82", "leader must be"), ("wait=1s&leader=a%20b", "leader must be"),
 ])
 def test_long_poll_refuses_bad_values(cluster_factory, query, fragment):
     c = cluster_factory(["n1"])
