@@ -5,6 +5,7 @@ import HTTPParser
 import HTTPServer
 import PeerTransport
 import Posix
+import Prometheus
 import RaftCore
 
 /// APIState is the API's own state, owned by the agent and touched on the loop thread
@@ -18,13 +19,14 @@ final class APIState {
     var resigns: [ResignWaiter] = []
     /// peers: per member name, what this node observed of it.
     var peers: [String: PeerObservation] = [:]
-    var counters = AgentCounters()
+    let metrics: AgentMetrics
     /// What the last `rebuildResponses` saw, to count transitions.
     var lastRole: Role = .follower
     var lastOfficeTerm: Term? = nil
 
     init(settings: AgentSettings) throws(ConfigError) {
         access = try AdminAccess(settings: settings)
+        metrics = AgentMetrics(peers: settings.members.map(\.name).filter { $0 != settings.id })
         for m in settings.members where m.name != settings.id { peers[m.name] = PeerObservation() }
     }
 }
@@ -38,36 +40,6 @@ struct PeerObservation {
     var rttNs: Int64 = 0
 }
 
-/// AgentCounters are monotonic counts for /metrics.
-struct AgentCounters {
-    /// elections: campaigns this node started (became candidate).
-    var elections: UInt64 = 0
-    /// officeChanges: entries into and departures from office on this node.
-    var officeChanges: UInt64 = 0
-    /// responsesByStatus: HTTP answers the API's handlers gave, by status code.
-    var responsesByStatus: [Int: UInt64] = [:]
-    var rtt = Histogram(boundsSeconds: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
-}
-
-/// Histogram counts observations into cumulative buckets (Prometheus semantics).
-struct Histogram {
-    let boundsSeconds: [Double]
-    var counts: [UInt64]
-    var sumSeconds: Double = 0
-    var count: UInt64 = 0
-
-    init(boundsSeconds: [Double]) {
-        self.boundsSeconds = boundsSeconds
-        counts = Array(repeating: 0, count: boundsSeconds.count)
-    }
-
-    mutating func observe(_ seconds: Double) {
-        for i in boundsSeconds.indices where seconds <= boundsSeconds[i] { counts[i] += 1 }
-        sumSeconds += seconds
-        count += 1
-    }
-}
-
 extension Agent {
     /// noteHeard records a message from `peer`: when it arrived and, on a leader, the
     /// round trip its echo of our send time shows.
@@ -78,7 +50,7 @@ extension Agent {
            echo.nanoseconds > 0, echo.nanoseconds <= now {
             let rtt = now - echo.nanoseconds
             apiState.peers[peer]?.rttNs = rtt
-            apiState.counters.rtt.observe(Double(rtt) / 1e9)
+            apiState.metrics.heartbeatRTT.record(Double(rtt) / 1e9)
         }
     }
 
@@ -86,7 +58,7 @@ extension Agent {
     /// on every change of role, term, leader or office).
     func noteTransitions() {
         let role = raft.role
-        if role == .candidate && apiState.lastRole != .candidate { apiState.counters.elections += 1 }
+        if role == .candidate && apiState.lastRole != .candidate { apiState.metrics.elections.increment() }
         if role != .leader && apiState.lastRole == .leader {
             for key in Array(apiState.peers.keys) { apiState.peers[key]?.rttNs = 0 }
         }
@@ -94,7 +66,7 @@ extension Agent {
         let officeTerm = raft.office?.term
         if officeTerm != apiState.lastOfficeTerm {
             // nil → T is one entry, T → nil one departure, T → U (a leave and an entry) two.
-            apiState.counters.officeChanges += (officeTerm != nil && apiState.lastOfficeTerm != nil) ? 2 : 1
+            apiState.metrics.officeChanges.increment(by: Int64((officeTerm != nil && apiState.lastOfficeTerm != nil) ? 2 : 1))
             apiState.lastOfficeTerm = officeTerm
         }
     }

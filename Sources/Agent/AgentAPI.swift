@@ -77,7 +77,7 @@ extension Agent {
     }
 
     @inline(__always) func countStatus(_ status: Int) {
-        apiState.counters.responsesByStatus[status, default: 0] &+= 1
+        apiState.metrics.countResponse(status)
     }
 
     /// leaderName is the name of the leader this node believes in, if any.

@@ -41,6 +41,13 @@ def request(port, method, path, headers=None, timeout=5.0):
     return r.status, {k.lower(): v for k, v in r.getheaders()}, body
 
 
+def no_transfer_happened(c):
+    """True when no node started a hand-over: a refused request changed nothing. (An
+    election of its own on a loaded machine is not a hand-over, so the term alone
+    would not tell.)"""
+    return all("event=resign-requested" not in c.log(n) and "reason=transfer" not in c.log(n) for n in c.names)
+
+
 def follower_of(c, leader):
     return next(n for n in c.procs if n != leader)
 
@@ -211,7 +218,7 @@ def test_resign_hands_over_and_names_the_successor(cluster_factory):
     for to, fragment in [("nobody", "not a member"), (leader, "this node")]:
         status, _, body = request(c.api_port[leader], "POST", f"/resign?to={to}")
         assert status == 400 and fragment in body["reason"]
-    assert c.wait_leader() == (leader, term), "a refused resignation changed something"
+    assert no_transfer_happened(c), "a refused resignation changed something"
     target = next(n for n in c.names if n not in (leader, follower))
     t0 = time.monotonic()
     status, _, body = request(c.api_port[leader], "POST", f"/resign?to={target}")
@@ -237,7 +244,7 @@ def test_admin_token_guards_resign(cluster_factory, tmp_path):
                     {"Authorization": "Basic s3cret-token"}]:
         status, h, body = request(port, "POST", "/resign", headers)
         assert status == 401 and "Bearer" in body["reason"] and h["www-authenticate"].startswith("Bearer")
-    assert c.wait_leader() == (leader, term), "a refused resignation changed something"
+    assert no_transfer_happened(c), "a refused resignation changed something"
     status, _, body = request(port, "POST", "/resign", {"Authorization": "Bearer s3cret-token"})
     assert status == 200 and body["successor"] != leader
 
@@ -265,4 +272,4 @@ def test_without_a_token_admin_needs_a_loopback_listener(cluster_factory):
     leader, term = c.wait_leader()
     status, _, body = request(c.api_port[leader], "POST", "/resign")
     assert status == 403 and "--admin-token-file" in body["reason"]
-    assert c.wait_leader() == (leader, term)
+    assert no_transfer_happened(c)

@@ -64,7 +64,7 @@ def test_schemathesis_finds_no_failure(cluster, tmp_path):
                         "--request-timeout", "10", "--seed", "1", "--no-color",
                         "--phases", "examples,fuzzing",
                         "--exclude-checks", "not_a_server_error,positive_data_acceptance"],
-                       capture_output=True, text=True, timeout=600, env=env)
+                       capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     print(r.stdout[-6000:])
     summary = r.stdout
     assert r.returncode == 0, summary[-6000:] + r.stderr[-2000:]
