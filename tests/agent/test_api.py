@@ -128,8 +128,9 @@ def test_status_reports_the_node_its_peers_and_config(cluster_factory):
     assert sorted(p["id"] for p in s["peers"]) == sorted(n for n in c.names if n != leader)
     for p in s["peers"]:
         assert p["reachable"] is True and p["peer"] == f"127.0.0.1:{c.peer_port[p['id']]}"
-        assert 0 <= p["last_contact_ms_ago"] < 200
-        assert p["rtt_ms"] is not None and 0 < p["rtt_ms"] < 100
+        # Bounds loose enough for a loaded 2-core machine (heartbeats every 50 ms).
+        assert 0 <= p["last_contact_ms_ago"] < 1000
+        assert p["rtt_ms"] is not None and 0 < p["rtt_ms"] < 1000
         assert p["match_index"] == s["last_log_index"]
         assert p["api"] == f"127.0.0.1:{c.api_port[p['id']]}"
     # A follower has no round trips or match indexes to report, and is not in office.
@@ -154,8 +155,13 @@ def test_status_reports_the_node_its_peers_and_config(cluster_factory):
 
 # 3. The /leader long-poll
 
+# Long election timeouts keep a starved leader on a loaded machine from changing by
+# itself while a test asserts that nothing changed.
+STEADY = ["--election-timeout", "1s..2s", "--heartbeat-interval", "100ms"]
+
+
 def test_long_poll_answers_on_change_and_at_the_end_of_the_wait(cluster_factory):
-    c = cluster_factory(["n1", "n2", "n3"])
+    c = cluster_factory(["n1", "n2", "n3"], extra=STEADY)
     c.start_all()
     leader, term = c.wait_leader()
     follower = follower_of(c, leader)
@@ -183,10 +189,10 @@ def test_long_poll_answers_on_change_and_at_the_end_of_the_wait(cluster_factory)
     killed = time.monotonic()
     c.kill(leader)
     for w in waiters:
-        w.join(timeout=10)
+        w.join(timeout=15)
     assert len(answers) == 20
     for at, (status, h, body) in answers:
-        assert at - killed < 3.0
+        assert at - killed < 6.0
         assert int(h["x-baton-term"]) > term or status == 503 or body["leader"]["id"] != leader
     # The agent logs each wave: how many waiters and how long from change to last answer.
     assert "event=long-poll-answered" in c.log(follower)
