@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // swift-crypto 4.x for HMAC-SHA256 (3.x imports all of Foundation).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // GET /metrics: Prometheus text format (swift-metrics + atomics; no Foundation).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The pure Raft state machine: no I/O, no clock reads, no Foundation.
@@ -81,7 +83,8 @@ let package = Package(
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         // The driver joining core, storage, transport and HTTP on the loop (issue 4).
-        .target(name: "Agent", dependencies: ["RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks"], swiftSettings: sharedSettings),
+        .target(name: "Agent", dependencies: ["RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks",
+                                         .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
             dependencies: ["Agent", "AgentConfig", "EventLoop", "Posix", "Storage",

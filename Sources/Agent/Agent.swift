@@ -31,7 +31,7 @@ public final class Agent: PeerTransportDelegate {
     let nameOf: [NodeID: String]
     let idOf: [String: NodeID]
 
-    private var transport: PeerTransport!
+    private(set) var transport: PeerTransport!
     private var storage: StorageWorker!
     private var api: HTTPServer!
     private var tickTimer: TimerID?
@@ -51,6 +51,8 @@ public final class Agent: PeerTransportDelegate {
     private var lastLeader: NodeID? = nil
     var leaderSinceWallNs: Int64 = 0
     var responses: Responses
+    /// apiState: held requests, per-peer observations and counters of the HTTP API.
+    let apiState: APIState
     private var shuttingDown = false
     /// Hooks, checks and campaign holds (AgentHooks.swift); set by `start`.
     var hooks: AgentHooks?
@@ -84,8 +86,8 @@ public final class Agent: PeerTransportDelegate {
                             restoring: directory.state, seed: Clock.boottime() ^ UInt64(UInt32(bitPattern: Process.id)), now: now)
         lastTerm = raft.term
         let placeholder = PreparedResponse(status: 503, body: Array("{\"reason\":\"starting\"}".utf8))
-        responses = Responses(inOffice: placeholder, follower: placeholder, none: placeholder,
-                              isLeader: placeholder, notLeader: placeholder)
+        responses = Responses(placeholder: placeholder)
+        apiState = try APIState(settings: settings)
         peerAPI[settings.id] = settings.apiAdvertise.description
 
         // Completions arrive on the storage thread; they are posted to the loop, the only
@@ -109,7 +111,7 @@ public final class Agent: PeerTransportDelegate {
     /// start binds both listeners (a failure here is fatal: exit 2) and starts the timers.
     public func start() throws {
         boundPeer = try transport.start(listen: try SocketAddress(parsing: settings.peerListen.description))
-        var http = HTTPServerConfiguration()
+        var http = Self.apiServerConfiguration()
         // The API's timeouts are seconds long; sweeping for them twice a second instead
         // of ten times keeps an idle agent from waking up for nothing.
         http.timeoutCheckIntervalMs = 500
@@ -228,6 +230,7 @@ public final class Agent: PeerTransportDelegate {
         // Still listening while stopping: that is how a leader that handed over learns
         // its successor (it no longer campaigns: AgentHooks holds it back).
         guard let from = idOf[peer] else { return }
+        noteHeard(from: peer, body)
         step(.message(Message(from: from, to: me, term: term, body: body)))
     }
 

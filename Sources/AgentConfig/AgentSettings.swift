@@ -21,6 +21,9 @@ public struct AgentSettings: Hashable, Sendable {
     public var raft: Options
     /// Hooks and application checks (issue 6).
     public var hooks = HookSettings()
+    /// adminTokenFile holds the bearer token admin endpoints (`POST /resign`) require;
+    /// without one they are accepted from loopback clients only.
+    public var adminTokenFile: String? = nil
 
     public enum LogFormat: String, Hashable, Sendable { case text, json }
 
@@ -60,6 +63,7 @@ public enum AgentSettingKeys {
         SettingKey(flag: "--heartbeat-interval", isBoolean: false, defaultValue: "50ms", help: "How often the leader renews its lease."),
         SettingKey(flag: "--max-drift", isBoolean: false, defaultValue: "0.05", help: "Largest clock-rate drift between nodes, as a fraction (shortens the lease)."),
         SettingKey(flag: "--log-format", isBoolean: false, defaultValue: "text", help: "text or json."),
+        SettingKey(flag: "--admin-token-file", isBoolean: false, defaultValue: nil, help: "File with the token admin endpoints (POST /resign) require as 'Authorization: Bearer TOKEN'; without it they are accepted from loopback only."),
     ] + hookSettingKeys
 
     static func key(_ flag: String) -> SettingKey { all.first { $0.flag == flag }! }
@@ -142,6 +146,7 @@ extension AgentSettings {
             bootstrap: try bool("--bootstrap"), clusterID: clusterID, witness: witness,
             logFormat: format, raft: raft)
         settings.hooks = try HookSettings.resolve(value)
+        settings.adminTokenFile = value("--admin-token-file").flatMap { $0.isEmpty ? nil : $0 }
         return settings
     }
 }

@@ -21,40 +21,84 @@ struct APIOptions: ParsableArguments {
     }
 }
 
-/// HTTPAnswer is what a GET returned.
+/// HTTPAnswer is what a request returned.
 struct HTTPAnswer {
     var status: Int
     var body: String
+    /// headers: name (lower-cased) and value, in order.
+    var headers: [(String, String)] = []
+
+    func header(_ name: String) -> String? { headers.first { $0.0 == name.lowercased() }?.1 }
 }
 
-/// get makes one HTTP/1.1 GET with `Connection: close`, bounded to 2 s; any failure
-/// (nothing listening, timeout, garbage) exits 2 with a message saying what to check.
-func get(_ path: String, from api: String) -> HTTPAnswer {
-    func unreachable(_ why: String) -> Never {
-        die("cannot reach the agent at \(api) (\(why)); is `baton agent` running there? Set --api or BATON_API")
+/// ClientError says why the agent could not be asked; `message` is for the user.
+struct ClientError: Error {
+    var message: String
+}
+
+/// call makes one HTTP/1.1 request with `Connection: close`, waiting at most
+/// `timeoutMs` for the answer.
+func call(_ method: String, _ path: String, from api: String, headers: [(String, String)] = [],
+          timeoutMs: Int = 2_000) -> Result<HTTPAnswer, ClientError> {
+    func unreachable(_ why: String) -> Result<HTTPAnswer, ClientError> {
+        .failure(ClientError(message: "cannot reach the agent at \(api) (\(why)); is `baton agent` running there? Set --api or BATON_API"))
     }
     let address: SocketAddress
-    do { address = try SocketAddress(parsing: api) } catch { die("--api: \(error)") }
-    func connected() -> FileDescriptor {
-        do { return try Socket.connect(to: address) } catch { unreachable("\(error)") }
+    do { address = try SocketAddress(parsing: api) } catch { return .failure(ClientError(message: "--api: \(error)")) }
+    let fd: FileDescriptor
+    do { fd = try Socket.connect(to: address) } catch { return unreachable("\(error)") }
+    return exchange(fd, method, path, api: api, headers: headers, timeoutMs: timeoutMs)
+}
+
+/// exchange sends one request on a connected socket and reads the answer to its end.
+private func exchange(_ fd: borrowing FileDescriptor, _ method: String, _ path: String, api: String,
+                      headers: [(String, String)], timeoutMs: Int) -> Result<HTTPAnswer, ClientError> {
+    func unreachable(_ why: String) -> Result<HTTPAnswer, ClientError> {
+        .failure(ClientError(message: "cannot reach the agent at \(api) (\(why)); is `baton agent` running there? Set --api or BATON_API"))
     }
-    let fd = connected()
-    do { try Socket.setReceiveTimeoutMs(fd, 2_000) } catch { unreachable("\(error)") }
-    let request = "GET \(path) HTTP/1.1\r\nHost: \(api)\r\nConnection: close\r\nUser-Agent: baton\r\n\r\n"
-    do { try Array(request.utf8).withUnsafeBytes { try fd.writeAll($0) } } catch { unreachable("\(error)") }
+    do { try Socket.setReceiveTimeoutMs(fd, timeoutMs) } catch { return unreachable("\(error)") }
+    var request = "\(method) \(path) HTTP/1.1\r\nHost: \(api)\r\nConnection: close\r\nUser-Agent: baton\r\n"
+    for (name, value) in headers { request += "\(name): \(value)\r\n" }
+    if method == "POST" { request += "Content-Length: 0\r\n" }
+    request += "\r\n"
+    do { try Array(request.utf8).withUnsafeBytes { try fd.writeAll($0) } } catch { return unreachable("\(error)") }
     var response: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 16 * 1024)
     while response.count < 1 << 20 {
         let n: Int
-        do { n = try buffer.withUnsafeMutableBytes { try fd.readBlocking(into: $0) } } catch { unreachable("no answer: \(error)") }
+        do { n = try buffer.withUnsafeMutableBytes { try fd.readBlocking(into: $0) } } catch { return unreachable("no answer: \(error)") }
         if n == 0 { break }
         response += buffer[0..<n]
     }
     let text = String(decoding: response, as: UTF8.self)
     guard text.hasPrefix("HTTP/1."), let space = text.firstIndex(of: " "),
-          let status = Int(text[text.index(after: space)...].prefix(3)) else { unreachable("not an HTTP answer") }
-    let body = find(Array("\r\n\r\n".utf8), in: response).map { String(decoding: response[($0 + 4)...], as: UTF8.self) } ?? ""
-    return HTTPAnswer(status: status, body: body)
+          let status = Int(text[text.index(after: space)...].prefix(3)) else { return unreachable("not an HTTP answer") }
+    let headEnd = find(Array("\r\n\r\n".utf8), in: response)
+    let body = headEnd.map { String(decoding: response[($0 + 4)...], as: UTF8.self) } ?? ""
+    var fields: [(String, String)] = []
+    if let headEnd {
+        let head = String(decoding: response[..<headEnd], as: UTF8.self)
+        for line in head.split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...].drop { $0 == " " })))
+        }
+    }
+    return .success(HTTPAnswer(status: status, body: body, headers: fields))
+}
+
+/// get makes one GET bounded to 2 s; any failure (nothing listening, timeout, garbage)
+/// exits 2 with a message saying what to check.
+func get(_ path: String, from api: String) -> HTTPAnswer {
+    switch call("GET", path, from: api) {
+    case .success(let answer): return answer
+    case .failure(let error): die(error.message)
+    }
+}
+
+/// printError writes `baton: message` to standard error.
+func printError(_ message: String) {
+    var line = "baton: \(message)\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 }
 
 /// jsonString extracts the string value of `"key":"…"` at the first match (the agent's

@@ -27,7 +27,7 @@ struct Baton: ParsableCommand {
         abstract: "Leader election for the copies of your service: exactly one of them leads.",
         version: batonVersion,
         subcommands: [AgentCommand.self, LeaderCommand.self, IsLeaderCommand.self,
-                      DemoCommand.self])
+                      StatusCommand.self, WatchCommand.self, ResignCommand.self, DemoCommand.self])
 }
 
 struct AgentCommand: ParsableCommand {
@@ -57,6 +57,7 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Leader heartbeat interval (default: 50ms).") var heartbeatInterval: String?
     @Option(help: "Largest clock-rate drift between nodes, a fraction (default: 0.05).") var maxDrift: String?
     @Option(help: "Log format: text or json (default: text).") var logFormat: String?
+    @Option(help: "File with the token admin endpoints (POST /resign) require; without it they are loopback-only.") var adminTokenFile: String?
     @Option(help: "A file of BATON_KEY=value lines (the format of /etc/default/baton).") var config: String?
 
     // Hooks and checks (issue 6). A command is split like a shell splits words (quotes,
@@ -79,7 +80,7 @@ struct AgentCommand: ParsableCommand {
             ("--peer-advertise", peerAdvertise), ("--api-advertise", apiAdvertise), ("--data-dir", dataDir),
             ("--cluster-secret-file", clusterSecretFile), ("--cluster-id", clusterId),
             ("--election-timeout", electionTimeout), ("--heartbeat-interval", heartbeatInterval),
-            ("--max-drift", maxDrift), ("--log-format", logFormat)]
+            ("--max-drift", maxDrift), ("--log-format", logFormat), ("--admin-token-file", adminTokenFile)]
         for (k, v) in pairs { if let v { flags[k] = v } }
         let hookPairs: [(String, String?)] = [
             ("--on-promote", onPromote), ("--on-demote", onDemote), ("--on-change", onChange),

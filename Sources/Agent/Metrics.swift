@@ -1,0 +1,78 @@
+// GET /metrics: Prometheus text exposition (format 0.0.4) through swift-prometheus.
+// Names and types follow Prometheus conventions: base units (seconds), `_total` for
+// counters, one metric per meaning with labels for the dimension.
+import HTTPServer
+import PeerTransport
+import Posix
+import Prometheus
+import RaftCore
+
+/// AgentMetrics owns the registry and the metrics updated as things happen; gauges of
+/// state (in office, term, reachability) are set when scraped, from the state itself.
+final class AgentMetrics {
+    let registry = PrometheusCollectorRegistry()
+    let isLeader: Gauge
+    let term: Gauge
+    let elections: Counter
+    let officeChanges: Counter
+    let heartbeatRTT: ValueHistogram
+    let longPollWaiters: Gauge
+    let storageOK: Gauge
+    private(set) var peerReachable: [String: Gauge] = [:]
+    /// requests by status code, made on first use (a handful of codes exist).
+    private var requests: [Int: Counter] = [:]
+    private var buffer: [UInt8] = []
+
+    // Hook metrics (baton_hook_runs_total{hook,result}, baton_hook_duration_seconds{hook})
+    // are registered on `registry` by the hooks integration, next to these.
+
+    init(peers: [String]) {
+        func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "baton", metricName: metric, unitName: unit, helpText: help)
+        }
+        isLeader = registry.makeGauge(descriptor: name("is_leader", "", "1 while this node is in office (lease checked at scrape time), else 0."))
+        term = registry.makeGauge(descriptor: name("term", "", "The current Raft term: the fencing token."))
+        elections = registry.makeCounter(descriptor: name("elections", "total", "Elections this node started (became candidate)."))
+        officeChanges = registry.makeCounter(descriptor: name("office_changes", "total", "Times this node entered or left office."))
+        heartbeatRTT = registry.makeValueHistogram(
+            descriptor: name("heartbeat_rtt", "seconds", "Round trip of the leader's heartbeats to each peer, from the echoed send time."),
+            buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
+        longPollWaiters = registry.makeGauge(descriptor: name("long_poll_waiters", "", "GET /leader long-polls currently held."))
+        storageOK = registry.makeGauge(descriptor: name("storage_ok", "", "1 while the data dir accepts durable writes, else 0."))
+        for p in peers {
+            peerReachable[p] = registry.makeGauge(
+                descriptor: name("peer_reachable", "", "1 while an authenticated connection to the peer is up, else 0."),
+                labels: [("peer", p)])
+        }
+    }
+
+    func countResponse(_ status: Int) {
+        if let c = requests[status] { c.increment(); return }
+        let c = registry.makeCounter(
+            descriptor: MetricNameDescriptor(namespace: "baton", metricName: "http_requests", unitName: "total",
+                                             helpText: "HTTP answers of the agent's API, by status code."),
+            labels: [("code", "\(status)")])
+        requests[status] = c
+        c.increment()
+    }
+
+    /// render writes the exposition text.
+    func render() -> [UInt8] {
+        buffer.removeAll(keepingCapacity: true)
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}
+
+extension Agent {
+    func metricsAnswer() -> PreparedResponse {
+        let m = apiState.metrics
+        m.isLeader.set(Int64(isInOffice(at: now()) ? 1 : 0))
+        m.term.set(Int64(raft.term))
+        m.longPollWaiters.set(Int64(apiState.longPoll.count))
+        m.storageOK.set(Int64(storageError == nil ? 1 : 0))
+        for (peer, gauge) in m.peerReachable { gauge.set(Int64(transport.stats[peer]?.connected == true ? 1 : 0)) }
+        return PreparedResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                headers: perRequestHeaders(), body: m.render())
+    }
+}

@@ -1,0 +1,110 @@
+// POST /resign[?to=ID]: a planned hand-over through leadership transfer, answered once
+// the successor is known (a leader of a higher term is heard) or the transfer failed.
+import AgentConfig
+import EventLoop
+import HTTPParser
+import HTTPServer
+import Hooks
+import PeerTransport
+import Posix
+import RaftCore
+
+/// ResignWaiter is a held `POST /resign` waiting for its successor.
+struct ResignWaiter {
+    var held: HeldRequest
+    /// term is the term of the office this node left.
+    var term: Term
+    var startNs: UInt64
+}
+
+extension Agent {
+    /// resignWaitMs bounds the wait for a successor: the demote hook runs first (up to
+    /// its timeout and kill grace), then the core gives the transfer one election
+    /// timeout (max) before it steps down, and an ordinary election may take about one more.
+    var resignWaitMs: Int {
+        Int(settings.raft.electionTimeoutMax.nanoseconds / 1_000_000) * 2 + 100
+            + Int((settings.hooks.hookTimeout.nanoseconds + Int64(HookProcess.defaultKillGraceNs)) / 1_000_000)
+    }
+
+    func resign(_ request: borrowing HTTPRequest) -> HTTPHandlerResult {
+        let term = raft.term
+        switch apiState.access.decide(request) {
+        case .allowed: break
+        case .unauthorized:
+            return .respond(PreparedResponse(
+                status: 401, headers: commonHeaders(term: term) + [("WWW-Authenticate", "Bearer realm=\"baton\"")],
+                body: Array("{\"reason\":\"admin endpoints need 'Authorization: Bearer TOKEN' with the token of --admin-token-file\",\"term\":\(term)}\n".utf8)))
+        case .forbidden:
+            return .respond(PreparedResponse(
+                status: 403, headers: commonHeaders(term: term),
+                body: Array("{\"reason\":\"the API listens beyond loopback and no --admin-token-file is set, so admin endpoints are refused; set --admin-token-file or listen on 127.0.0.1\",\"term\":\(term)}\n".utf8)))
+        }
+        var target: NodeID? = nil
+        if let to = request.queryParameter("to") {
+            guard let id = idOf[to] else {
+                return .respond(badRequest("to: '\(to)' is not a member (\(settings.members.map(\.name).joined(separator: ", ")))"))
+            }
+            guard id != me else { return .respond(badRequest("to: '\(to)' is this node; name another member or leave 'to' out")) }
+            target = id
+        }
+        guard isInOffice(at: now()) else {
+            let leader = raft.leader.flatMap { $0 == me ? nil : nameOf[$0] }
+            return .respond(PreparedResponse(
+                status: 409, headers: commonHeaders(term: term),
+                body: Array("{\"reason\":\"this node is not in office; ask the leader\",\"leader\":\(leader.map { leaderJSON($0) } ?? "null"),\"term\":\(term)}\n".utf8)))
+        }
+        guard settings.members.count > 1 else {
+            return .respond(PreparedResponse(
+                status: 409, headers: commonHeaders(term: term),
+                body: Array("{\"reason\":\"this is the only member: there is nobody to hand over to\",\"term\":\(term)}\n".utf8)))
+        }
+        let officeTerm = raft.office?.term ?? term
+        log.event("resign-requested", term: officeTerm, role: raft.role.rawValue,
+                  [("to", target.flatMap { nameOf[$0] } ?? "most up-to-date member")])
+        // The demote hook runs now (AgentHooks); TimeoutNow follows its end.
+        step(.transferLeadership(to: target, reason: .transfer))
+        if let answer = resignOutcome(term: officeTerm) { return .respond(answer) }
+        apiState.resigns.append(ResignWaiter(held: request.held, term: officeTerm, startNs: Clock.boottime()))
+        return .hold(timeoutMs: resignWaitMs, onTimeout: responses.none)
+    }
+
+    /// resignOutcome is the answer once a leader of a term above `term` is known, else nil.
+    func resignOutcome(term: Term) -> PreparedResponse? {
+        guard raft.term > term, let successor = raft.leader else { return nil }
+        if successor == me {
+            return PreparedResponse(
+                status: 503, headers: commonHeaders(term: raft.term),
+                body: Array("{\"resigned\":false,\"term\":\(term),\"successor\":\(AgentLog.json(settings.id)),\"reason\":\"the hand-over failed and this node was elected again\"}\n".utf8))
+        }
+        return PreparedResponse(
+            status: 200, headers: commonHeaders(term: raft.term),
+            body: Array("{\"resigned\":true,\"term\":\(term),\"successor\":\(AgentLog.json(nameOf[successor] ?? "")),\"successor_term\":\(raft.term)}\n".utf8))
+    }
+
+    func resignFailed(_ waiter: ResignWaiter, reason: String) -> PreparedResponse {
+        let inOffice = isInOffice(at: now())
+        return PreparedResponse(
+            status: 503, headers: commonHeaders(term: raft.term),
+            body: Array("{\"resigned\":\(!inOffice),\"term\":\(waiter.term),\"successor\":null,\"reason\":\(AgentLog.json(reason))}\n".utf8))
+    }
+
+    /// answerResignWaiters completes held resignations whose successor is now known.
+    func answerResignWaiters() {
+        guard !apiState.resigns.isEmpty, let server = apiState.server else { return }
+        var i = 0
+        while i < apiState.resigns.count {
+            let w = apiState.resigns[i]
+            if let answer = resignOutcome(term: w.term) {
+                apiState.resigns.remove(at: i)
+                if server.complete(w.held, with: answer) {
+                    countStatus(answer.status)
+                    let ms = (Clock.boottime() - w.startNs) / 1_000_000
+                    log.event("resign-answered", term: raft.term, role: raft.role.rawValue,
+                              [("status", "\(answer.status)"), ("after_ms", "\(ms)")])
+                }
+            } else {
+                i += 1
+            }
+        }
+    }
+}

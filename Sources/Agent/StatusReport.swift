@@ -1,0 +1,63 @@
+// GET /status: everything an operator needs in one JSON object (snake_case keys).
+import AgentConfig
+import EventLoop
+import HTTPParser
+import HTTPServer
+import PeerTransport
+import Posix
+import RaftCore
+
+extension Agent {
+    /// version is this build's version, reported by /status.
+    public static let version = "0.1.0-dev"
+
+    /// statusAnswer is built per request (an operator's request, not a probe's): it
+    /// reads the core, the transport and the API's own observations.
+    func statusAnswer() -> PreparedResponse {
+        let now = now()
+        let nowNs = now.nanoseconds
+        let lease = leaseRemainingMs(at: now)
+        let term = raft.term
+        func ms(_ interval: Interval) -> Int64 { interval.nanoseconds / 1_000_000 }
+        func millis(_ ns: Int64) -> String {
+            let us = ns / 1000
+            return "\(us / 1000).\(String(us % 1000 + 1000).dropFirst())"
+        }
+        var peers: [String] = []
+        for member in settings.members where member.name != settings.id {
+            let seen = apiState.peers[member.name] ?? PeerObservation()
+            let stats = transport.stats[member.name]
+            let progress = idOf[member.name].flatMap { raft.progress(of: $0) }
+            peers.append("{\"id\":\(AgentLog.json(member.name)),\"peer\":\(AgentLog.json(member.peerAddress.description))"
+                + ",\"api\":\(peerAPI[member.name].map(AgentLog.json) ?? "null")"
+                + ",\"reachable\":\(stats?.connected ?? false)"
+                + ",\"last_contact_ms_ago\":\(seen.lastHeardNs > 0 ? "\((nowNs - seen.lastHeardNs) / 1_000_000)" : "null")"
+                + ",\"rtt_ms\":\(seen.rttNs > 0 && raft.role == .leader ? millis(seen.rttNs) : "null")"
+                + ",\"match_index\":\(progress.map { "\($0.matchIndex)" } ?? "null")}")
+        }
+        let leader = raft.leader.flatMap { nameOf[$0] }
+        let officeSince = leader != nil ? AgentLog.json(AgentLog.rfc3339(leaderSinceWallNs)) : "null"
+        let o = settings.raft
+        var body = "{\"id\":\(AgentLog.json(settings.id)),\"role\":\"\(raft.role.rawValue)\",\"term\":\(term)"
+        body += ",\"in_office\":\(lease != nil)"
+        body += ",\"leader\":\(leader.map { leaderJSON($0) } ?? "null")"
+        body += ",\"office_since\":\(officeSince)"
+        body += ",\"lease_remaining_ms\":\(lease.map { "\($0)" } ?? "null")"
+        body += ",\"commit_index\":\(raft.commitIndex),\"last_log_index\":\(raft.lastLogIndex)"
+        body += ",\"witness\":\(settings.witness)"
+        body += ",\"storage\":{\"ok\":\(storageError == nil),\"error\":\(storageError.map(AgentLog.json) ?? "null")}"
+        body += ",\"peers\":[\(peers.joined(separator: ","))]"
+        body += ",\"long_poll_waiters\":\(apiState.longPoll.count)"
+        body += ",\"version\":\(AgentLog.json(Self.version))"
+        body += ",\"config\":{\"members\":[\(settings.members.map { AgentLog.json($0.name) }.joined(separator: ","))]"
+        body += ",\"election_timeout_ms\":[\(ms(o.electionTimeoutMin)),\(ms(o.electionTimeoutMax))]"
+        body += ",\"heartbeat_ms\":\(ms(o.heartbeatInterval)),\"max_drift\":\(o.maxDrift)}"
+        for (key, json) in statusSections() { body += ",\(AgentLog.json(key)):\(json)" }
+        body += "}\n"
+        return PreparedResponse(status: 200, headers: perRequestHeaders(), body: Array(body.utf8))
+    }
+
+    /// statusSections are further top-level objects of /status, as (key, JSON). The
+    /// hooks integration adds its `hooks` object here.
+    func statusSections() -> [(String, String)] { [] }
+}

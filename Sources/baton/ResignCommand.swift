@@ -1,0 +1,59 @@
+// `baton resign`: ask the node in office to hand over (POST /resign).
+import ArgumentParser
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct ResignCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resign",
+        abstract: "Hand leadership over from this node (it must be in office).",
+        discussion: """
+        Waits until the successor is known (a few election timeouts at most) and prints
+        it. Exit status: 0 handed over, 1 refused or failed (the message says why: not in
+        office, unknown --to, wrong token, no successor), 2 the agent cannot be reached.
+        """)
+    @OptionGroup var options: APIOptions
+    @Option(help: "The member to hand over to (default: the most up-to-date one).") var to: String?
+    @Option(help: "File with the admin token, when the agent has --admin-token-file (default: $BATON_ADMIN_TOKEN_FILE).")
+    var tokenFile: String?
+
+    func run() throws {
+        var headers: [(String, String)] = []
+        if let path = tokenFile ?? getenv("BATON_ADMIN_TOKEN_FILE").map({ String(cString: $0) }) {
+            guard let bytes = try? readSmallFile(path, limit: 4096) else {
+                die("--token-file: cannot read \(path)")
+            }
+            var token = String(decoding: bytes, as: UTF8.self)
+            while let last = token.last, last.isWhitespace { token.removeLast() }
+            guard !token.isEmpty else { die("--token-file: \(path) is empty") }
+            headers.append(("Authorization", "Bearer \(token)"))
+        }
+        var path = "/resign"
+        if let to {
+            guard isValidName(to) else { die("--to: '\(to)' is not a member name") }
+            path += "?to=\(to)"
+        }
+        let answer: HTTPAnswer
+        switch call("POST", path, from: options.address(), headers: headers, timeoutMs: 30_000) {
+        case .success(let a): answer = a
+        case .failure(let error): die(error.message)
+        }
+        let body = JSON.parse(answer.body) ?? .null
+        if answer.status == 200, let successor = body["successor"].string {
+            print("resigned office of term \(body["term"].int ?? 0); \(successor) leads now (term \(body["successor_term"].int ?? 0))")
+            return
+        }
+        var reason = body["reason"].string ?? "the agent answered \(answer.status)"
+        if answer.status == 409, let leader = body["leader"]["id"].string {
+            reason += " (the leader is \(leader), api \(body["leader"]["api"].string ?? "?"))"
+        }
+        printError(reason)
+        throw ExitCode(1)
+    }
+
+    func isValidName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { $0 < 0x80 && ($0 == 0x2d || $0 == 0x5f || $0 == 0x2e || (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0)) }
+    }
+}

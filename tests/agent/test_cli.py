@@ -1,0 +1,137 @@
+"""The client commands `baton status`, `baton watch` and `baton resign`, driven as a user
+would run them against real agents (issue 5)."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from cluster import BATON, Cluster, free_port
+
+
+@pytest.fixture
+def cluster_factory(tmp_path):
+    made = []
+
+    def make(*args, **kwargs):
+        c = Cluster(tmp_path, *args, **kwargs)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop_all()
+
+
+def baton(*args, api=None, env=None, timeout=20):
+    argv = [BATON, *args] + (["--api", f"127.0.0.1:{api}"] if api else [])
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_status_prints_a_table_and_json(cluster_factory):
+    c = cluster_factory(["n1", "n2", "n3"])
+    c.start_all()
+    leader, term = c.wait_leader()
+    time.sleep(0.2)
+    r = baton("status", api=c.api_port[leader])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["node", leader]
+    assert any(l.split()[:2] == ["role", "leader"] for l in lines)
+    assert any(l.startswith("in office") and "yes, lease" in l for l in lines)
+    assert any(l.split()[:2] == ["term", str(term)] for l in lines)
+    header = next(i for i, l in enumerate(lines) if l.startswith("PEER"))
+    rows = [l.split() for l in lines[header + 1:] if l.strip()]
+    assert sorted(r[0] for r in rows) == sorted(n for n in c.names if n != leader)
+    assert all(r[1] == "yes" and r[3:5] == ["ms", "ago"] and r[6] == "ms" for r in rows), rows  # reachable, "N ms ago", "R ms"
+    r = baton("status", "--json", api=c.api_port[leader])
+    s = json.loads(r.stdout)
+    assert r.returncode == 0 and s["id"] == leader and s["term"] == term
+    r = baton("status", api=free_port())
+    assert r.returncode == 2 and "cannot reach the agent" in r.stderr
+
+
+def test_resign_command_hands_over_and_explains_refusals(cluster_factory):
+    c = cluster_factory(["n1", "n2", "n3"])
+    c.start_all()
+    leader, term = c.wait_leader()
+    follower = next(n for n in c.names if n != leader)
+    r = baton("resign", api=c.api_port[follower])
+    assert r.returncode == 1 and "not in office" in r.stderr and leader in r.stderr
+    r = baton("resign", "--to", "nobody", api=c.api_port[leader])
+    assert r.returncode == 1 and "not a member" in r.stderr
+    r = baton("resign", "--to", follower, api=c.api_port[leader])
+    assert r.returncode == 0, r.stderr
+    assert f"{follower} leads now" in r.stdout and f"term {term}" in r.stdout
+    assert c.wait_leader()[0] == follower
+    assert baton("resign", api=free_port()).returncode == 2
+
+
+def test_resign_command_sends_the_admin_token(cluster_factory, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("tok-123\n")
+    c = cluster_factory(["n1", "n2", "n3"], extra=["--admin-token-file", str(token)])
+    c.start_all()
+    leader, _ = c.wait_leader()
+    r = baton("resign", api=c.api_port[leader])
+    assert r.returncode == 1 and "Bearer" in r.stderr
+    r = baton("resign", api=c.api_port[leader], env={**os.environ, "BATON_ADMIN_TOKEN_FILE": str(token)})
+    assert r.returncode == 0, r.stderr
+
+
+def read_line(p, timeout):
+    """One stdout line of a running process, or None after `timeout` seconds."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    if not sel.select(timeout):
+        return None
+    return p.stdout.readline().strip()
+
+
+def test_watch_prints_each_change_and_survives_an_agent_restart(cluster_factory):
+    # Long election timeouts: a starved leader on a loaded machine must not change by
+    # itself while the test asserts that nothing is printed.
+    c = cluster_factory(["n1", "n2", "n3"], extra=["--election-timeout", "1s..2s", "--heartbeat-interval", "100ms"])
+    c.start_all()
+    leader, term = c.wait_leader()
+    watched = next(n for n in c.names if n != leader)
+    p = subprocess.Popen([BATON, "watch", "--api", f"127.0.0.1:{c.api_port[watched]}", "--wait", "5s"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        first = read_line(p, 5)
+        assert first and first.endswith(f"term={term} leader={leader}"), first
+        # Nothing changes: nothing printed (the long-poll's end is not a change).
+        assert read_line(p, 1.5) is None
+        c.kill(leader)
+        seen = []
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            line = read_line(p, 1)
+            if line:
+                seen.append(line)
+                if "leader=none" not in line:
+                    break
+        assert seen and int(seen[-1].split("term=")[1].split()[0]) > term and f"leader={leader}" not in seen[-1], seen
+        # Restart the watched agent: watch says so on stderr and keeps going.
+        c.kill(watched)
+        time.sleep(1.5)
+        c.start(watched, bootstrap=False)
+        end = time.monotonic() + 15
+        line = None
+        while time.monotonic() < end and not line:
+            line = read_line(p, 1)
+        assert line and "term=" in line, line
+        assert p.poll() is None
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=5)
+    err = p.stderr.read()
+    assert "cannot reach the agent" in err and "answers again" in err
+
+
+def test_watch_exits_2_when_the_agent_is_not_running():
+    r = baton("watch", api=free_port(), timeout=10)
+    assert r.returncode == 2 and "cannot reach the agent" in r.stderr
