@@ -214,6 +214,7 @@ final class AgentHooks {
                           ("result", outcome.summary), ("ok", "\(outcome.succeeded)"),
                           ("duration_ms", "\(Double(outcome.durationNs / 1000) / 1000)")]
             if outcome.droppedBytes > 0 { fields.append(("output_dropped_bytes", "\(outcome.droppedBytes)")) }
+            agent.apiState.metrics.recordHook(hook, succeeded: outcome.succeeded, durationNs: outcome.durationNs)
             agent.log.event("hook-end", term: term, role: role, fields)
         case .skipped(let t):
             agent.log.event("hook-skipped", term: term, role: role,

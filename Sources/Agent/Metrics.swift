@@ -23,8 +23,14 @@ final class AgentMetrics {
     private var requests: [Int: Counter] = [:]
     private var buffer: [UInt8] = []
 
-    // Hook metrics (baton_hook_runs_total{hook,result}, baton_hook_duration_seconds{hook})
-    // are registered on `registry` by the hooks integration, next to these.
+    /// Hook metrics by hook name (on-promote, on-demote, on-change, leader-unit), made
+    /// on a hook's first run; the check's metrics only when a check is configured.
+    private var hookRuns: [String: Counter] = [:]
+    private var hookFailures: [String: Counter] = [:]
+    private var hookDuration: [String: ValueHistogram] = [:]
+    private var checkHealthy: Gauge?
+    private var checkFailures: Counter?
+    private var checkFailuresSeen: UInt64 = 0
 
     init(peers: [String]) {
         func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -56,6 +62,37 @@ final class AgentMetrics {
         c.increment()
     }
 
+    /// recordHook counts one finished hook run (a unit job counts as the `leader-unit` hook).
+    func recordHook(_ hook: String, succeeded: Bool, durationNs: UInt64) {
+        func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "baton", metricName: metric, unitName: unit, helpText: help)
+        }
+        if hookRuns[hook] == nil {
+            hookRuns[hook] = registry.makeCounter(descriptor: name("hook_runs", "total", "Hook runs that finished, by hook."), labels: [("hook", hook)])
+            hookFailures[hook] = registry.makeCounter(
+                descriptor: name("hook_failures", "total", "Hook runs that failed (non-zero exit, signal, timeout, not started), by hook."),
+                labels: [("hook", hook)])
+            hookDuration[hook] = registry.makeValueHistogram(
+                descriptor: name("hook_duration", "seconds", "How long hook runs took, by hook."),
+                labels: [("hook", hook)], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120])
+        }
+        hookRuns[hook]!.increment()
+        if !succeeded { hookFailures[hook]!.increment() }
+        hookDuration[hook]!.record(Double(durationNs) / 1e9)
+    }
+
+    /// updateCheck sets the check's gauges from its state (at scrape time).
+    func updateCheck(healthy: Bool, failures: UInt64) {
+        if checkHealthy == nil {
+            checkHealthy = registry.makeGauge(descriptor: MetricNameDescriptor(
+                namespace: "baton", metricName: "check_healthy", unitName: "", helpText: "1 while the application check passes, else 0."))
+            checkFailures = registry.makeCounter(descriptor: MetricNameDescriptor(
+                namespace: "baton", metricName: "check_failures", unitName: "total", helpText: "Application check runs that failed."))
+        }
+        checkHealthy!.set(Int64(healthy ? 1 : 0))
+        if failures > checkFailuresSeen { checkFailures!.increment(by: Int64(failures - checkFailuresSeen)); checkFailuresSeen = failures }
+    }
+
     /// render writes the exposition text.
     func render() -> [UInt8] {
         buffer.removeAll(keepingCapacity: true)
@@ -71,6 +108,7 @@ extension Agent {
         m.term.set(Int64(raft.term))
         m.longPollWaiters.set(Int64(apiState.longPoll.count))
         m.storageOK.set(Int64(storageError == nil ? 1 : 0))
+        if let c = checkStatus { m.updateCheck(healthy: c.healthy, failures: c.failures) }
         for (peer, gauge) in m.peerReachable { gauge.set(Int64(transport.stats[peer]?.connected == true ? 1 : 0)) }
         return PreparedResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
                                 headers: perRequestHeaders(), body: m.render())

@@ -751,7 +751,10 @@ let openAPIDocument: StaticString = #"""
           "storage",
           "peers",
           "version",
-          "config"
+          "config",
+          "hooks",
+          "check",
+          "campaign_allowed"
         ],
         "properties": {
           "id": {
@@ -855,6 +858,127 @@ let openAPIDocument: StaticString = #"""
                 "type": "number"
               }
             }
+          },
+          "hooks": {
+            "type": "object",
+            "description": "Hook runs on this node: counters and the last (or current) run of each hook.",
+            "required": [
+              "runs",
+              "failures",
+              "timeouts",
+              "skipped_pairs",
+              "startup_finished",
+              "last"
+            ],
+            "properties": {
+              "runs": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "failures": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "timeouts": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "skipped_pairs": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Promote/demote pairs skipped because the office ended before the promote could start."
+              },
+              "startup_finished": {
+                "type": "boolean",
+                "description": "The start-up demote hook has run; the node campaigns only after it."
+              },
+              "last": {
+                "type": "object",
+                "description": "Keyed by hook: on-promote, on-demote, on-change, leader-unit.",
+                "additionalProperties": {
+                  "type": "object",
+                  "required": [
+                    "event",
+                    "term",
+                    "running",
+                    "result",
+                    "exit_code",
+                    "duration_ms"
+                  ],
+                  "properties": {
+                    "event": {
+                      "type": "string",
+                      "enum": [
+                        "promote",
+                        "demote",
+                        "startup"
+                      ]
+                    },
+                    "term": {
+                      "type": "integer",
+                      "minimum": 0
+                    },
+                    "running": {
+                      "type": "boolean"
+                    },
+                    "result": {
+                      "type": "string",
+                      "nullable": true
+                    },
+                    "exit_code": {
+                      "type": "integer",
+                      "nullable": true
+                    },
+                    "duration_ms": {
+                      "type": "integer",
+                      "nullable": true,
+                      "minimum": 0
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "check": {
+            "type": "object",
+            "nullable": true,
+            "description": "The application check (--check, --check-url); null when none is configured.",
+            "required": [
+              "healthy",
+              "consecutive_failures",
+              "passes",
+              "failures",
+              "last_detail",
+              "last_duration_ms"
+            ],
+            "properties": {
+              "healthy": {
+                "type": "boolean"
+              },
+              "consecutive_failures": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "passes": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "failures": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "last_detail": {
+                "type": "string"
+              },
+              "last_duration_ms": {
+                "type": "integer",
+                "minimum": 0
+              }
+            }
+          },
+          "campaign_allowed": {
+            "type": "boolean",
+            "description": "False while this node is held back from campaigning: start-up hook running, check failing, promote-failure back-off, stopping."
           }
         }
       },

@@ -3,6 +3,7 @@ import AgentConfig
 import EventLoop
 import HTTPParser
 import HTTPServer
+import Hooks
 import PeerTransport
 import Posix
 import RaftCore
@@ -57,7 +58,23 @@ extension Agent {
         return PreparedResponse(status: 200, headers: perRequestHeaders(), body: Array(body.utf8))
     }
 
-    /// statusSections are further top-level objects of /status, as (key, JSON). The
-    /// hooks integration adds its `hooks` object here.
-    func statusSections() -> [(String, String)] { [] }
+    /// statusSections are further top-level objects of /status, as (key, JSON): the
+    /// hooks, the application check and whether this node may campaign.
+    func statusSections() -> [(String, String)] {
+        let h = hookStatus
+        var last: [String] = []
+        for name in h.last.keys.sorted() {
+            let r = h.last[name]!
+            last.append("\(AgentLog.json(name)):{\"event\":\(AgentLog.json(r.event.rawValue)),\"term\":\(r.term),"
+                + "\"running\":\(r.running),\"result\":\(r.running ? "null" : AgentLog.json(r.result)),"
+                + "\"exit_code\":\(r.exitCode.map { "\($0)" } ?? "null"),\"duration_ms\":\(r.running ? "null" : "\(r.durationNs / 1_000_000)")}")
+        }
+        let hooks = "{\"runs\":\(h.runs),\"failures\":\(h.failures),\"timeouts\":\(h.timeouts),"
+            + "\"skipped_pairs\":\(h.skippedPairs),\"startup_finished\":\(startupHookFinished),\"last\":{\(last.joined(separator: ","))}}"
+        let check = checkStatus.map { c in
+            "{\"healthy\":\(c.healthy),\"consecutive_failures\":\(c.consecutiveFailures),\"passes\":\(c.passes),"
+                + "\"failures\":\(c.failures),\"last_detail\":\(AgentLog.json(c.lastDetail)),\"last_duration_ms\":\(c.lastDurationNs / 1_000_000)}"
+        } ?? "null"
+        return [("hooks", hooks), ("check", check), ("campaign_allowed", "\(raft.campaignAllowed)")]
+    }
 }
