@@ -83,7 +83,7 @@ let package = Package(
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         // The driver joining core, storage, transport and HTTP on the loop (issue 4).
-        .target(name: "Agent", dependencies: ["RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks",
+        .target(name: "Agent", dependencies: ["RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "Systemd",
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",

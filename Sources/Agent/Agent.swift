@@ -56,6 +56,8 @@ public final class Agent: PeerTransportDelegate {
     private var shuttingDown = false
     /// Hooks, checks and campaign holds (AgentHooks.swift); set by `start`.
     var hooks: AgentHooks?
+    /// sd_notify, the watchdog and `--leader-unit` (AgentSystemd.swift); set by `start`.
+    var systemd: AgentSystemd?
     public private(set) var boundAPI: SocketAddress? = nil
     public private(set) var boundPeer: SocketAddress? = nil
 
@@ -120,6 +122,9 @@ public final class Agent: PeerTransportDelegate {
         api = server
         boundAPI = server.localAddress
         registerRoutes(on: server)
+        let service = try AgentSystemd(agent: self)
+        systemd = service
+        service.start()
         let officeHooks = try AgentHooks(agent: self)
         hooks = officeHooks
         log.event("started", term: raft.term, role: raft.role.rawValue, [
@@ -262,6 +267,7 @@ public final class Agent: PeerTransportDelegate {
         guard !shuttingDown else { return }
         shuttingDown = true
         log.event("stopping", term: raft.term, role: raft.role.rawValue)
+        systemd?.stopping()
         hooks?.beginStopping()
         // A single member has nobody to hand over to: it only runs its demote hook.
         let wasLeader = raft.role == .leader && settings.members.count > 1
@@ -298,6 +304,7 @@ public final class Agent: PeerTransportDelegate {
             if finished {
                 transport.stop()
                 storage.stop()
+                systemd?.shutdown()
                 done()
             } else {
                 loop.schedule(afterMs: 1) { poll($0) }
@@ -317,6 +324,7 @@ public final class Agent: PeerTransportDelegate {
         if let leader, let name = nameOf[leader] { fields.append(("leader", name)) }
         log.event("role", term: term, role: role.rawValue, fields)
         lastRole = role; lastTerm = term; lastLeader = leader
+        systemd?.stateChanged()
         return true
     }
 

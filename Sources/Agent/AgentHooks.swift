@@ -6,6 +6,7 @@ public import Hooks
 import EventLoop
 import Posix
 import RaftCore
+import Systemd
 
 /// CheckStatus is what /status and /metrics show about the application check.
 public struct CheckStatus: Hashable, Sendable {
@@ -39,13 +40,17 @@ final class AgentHooks {
     init(agent: Agent) throws {
         self.agent = agent
         let h = agent.settings.hooks
-        let commands = HookCommands(onPromote: h.onPromote, onDemote: h.onDemote, onChange: h.onChange,
+        var commands = HookCommands(onPromote: h.onPromote, onDemote: h.onDemote, onChange: h.onChange,
                                     timeoutNs: UInt64(h.hookTimeout.nanoseconds),
                                     promoteDelayNs: UInt64(h.promoteDelay.nanoseconds))
+        commands.leaderUnit = h.leaderUnit
         runner = HookRunner(loop: agent.loop, commands: commands, resignOnPromoteFailure: h.promoteFailure == .resign)
         // Hooks inherit PATH, HOME and the rest, but not our own BATON_* settings (which
         // could hold a secret's path or be mistaken for the transition's variables).
-        baseEnvironment = ChildProcess.currentEnvironment().filter { !$0.hasPrefix("BATON_") }
+        // Nor systemd's notify variables: a hook must not pose as the service.
+        baseEnvironment = ChildProcess.currentEnvironment().filter { entry in
+            !entry.hasPrefix("BATON_") && !ServiceNotifier.environmentKeys.contains { entry.hasPrefix($0 + "=") }
+        }
         let interval = UInt64(h.checkInterval.nanoseconds)
         if let argv = h.check {
             check = HealthCheck(loop: agent.loop, probe: .command(argv), intervalNs: interval,
@@ -61,6 +66,14 @@ final class AgentHooks {
         runner.environment = { [unowned self] job in self.environment(for: job) }
         runner.log = { [unowned self] entry in self.log(entry) }
         runner.perform = { [unowned self] action in self.perform(action) }
+        if h.leaderUnit != nil {
+            runner.unitJob = { [unowned self] start, done in
+                guard let systemd = self.agent.systemd else {
+                    return done(HookOutcome(exit: nil, timedOut: false, durationNs: 0, spawnError: "systemd link not started"))
+                }
+                systemd.unitJob(start: start, done: done)
+            }
+        }
         check?.environment = { [unowned self] in self.baseEnvironment + ["BATON_NODE_ID=\(self.agent.settings.id)"] }
         check?.onResult = { [unowned self] passed, detail in
             if !passed { self.agent.log.event("check-failed", term: self.agent.raft.term, role: self.agent.raft.role.rawValue,
@@ -128,6 +141,8 @@ final class AgentHooks {
             agent.step(.demoteFinished(term: term))
         case .startupFinished:
             startupDone = true
+            // Storage is loaded and the listeners are bound (start ran before the hook).
+            agent.systemd?.ready()
             updateCampaign()
         case .resign(let term):
             guard agent.raft.office?.term == term else { return }
@@ -206,6 +221,10 @@ final class AgentHooks {
         case .started(let job, let hook, let pid):
             agent.log.event("hook-start", term: term, role: role,
                             [("hook", hook), ("hook_event", job.event.rawValue), ("token", "\(job.term)"), ("reason", job.reason), ("pid", "\(pid)")])
+        case .unitJobStarted(let job, let hook, let start):
+            agent.log.event("hook-start", term: term, role: role,
+                            [("hook", hook), ("hook_event", job.event.rawValue), ("token", "\(job.term)"), ("reason", job.reason),
+                             ("unit", agent.settings.hooks.leaderUnit ?? ""), ("action", start ? "start" : "stop")])
         case .line(let job, let hook, let stream, let text):
             agent.log.event("hook-output", term: term, role: role,
                             [("hook", hook), ("token", "\(job.term)"), ("stream", stream.rawValue), ("line", text)])

@@ -16,6 +16,11 @@ public struct HookSettings: Hashable, Sendable {
     public var checkURL: String? = nil
     public var checkInterval = Interval(nanoseconds: 2_000_000_000)
     public var checkFailures = 3
+    /// `--leader-unit NAME.service`: started on promote, stopped on demote and at start-up
+    /// (validated by the agent against systemd's unit-name rules).
+    public var leaderUnit: String? = nil
+    /// `--user-bus`: talk to the user's service manager instead of the system's.
+    public var userBus = false
 
     public enum PromoteFailure: String, Hashable, Sendable { case resign, ignore }
 
@@ -43,6 +48,8 @@ let hookSettingKeys: [SettingKey] = [
     SettingKey(flag: "--check-url", isBoolean: false, defaultValue: nil, help: "http:// URL checking the application's health (2xx = healthy)."),
     SettingKey(flag: "--check-interval", isBoolean: false, defaultValue: "2s", help: "How often the check runs; each probe must finish within it."),
     SettingKey(flag: "--check-failures", isBoolean: false, defaultValue: "3", help: "Failed checks in a row that make the node unhealthy."),
+    SettingKey(flag: "--leader-unit", isBoolean: false, defaultValue: nil, help: "systemd unit started on promote and stopped on demote (NAME.service), within --hook-timeout."),
+    SettingKey(flag: "--user-bus", isBoolean: true, defaultValue: "false", help: "Start and stop --leader-unit through the user's service manager, not the system's."),
 ]
 
 extension HookSettings {
@@ -90,6 +97,15 @@ extension HookSettings {
             throw ConfigError(flag: "--check-failures", "'\(failures)' is not a whole number from 1 to \(HookSettings.maxCheckFailures)")
         }
         s.checkFailures = n
+        if let unit = value("--leader-unit"), !unit.isEmpty { s.leaderUnit = unit }
+        switch (value("--user-bus") ?? "false").lowercased() {
+        case "true", "1", "yes", "on": s.userBus = true
+        case "false", "0", "no", "off", "": s.userBus = false
+        case let other: throw ConfigError(flag: "--user-bus", "'\(other)' is not true or false")
+        }
+        if s.userBus && s.leaderUnit == nil {
+            throw ConfigError(flag: "--user-bus", "only means something with --leader-unit; give --leader-unit NAME.service or drop --user-bus")
+        }
         return s
     }
 }

@@ -16,6 +16,11 @@ public struct HookOutcome: Hashable, Sendable {
     /// Why the program could not be started (`exit` is nil then).
     public var spawnError: String?
 
+    public init(exit: ChildExit?, timedOut: Bool, durationNs: UInt64, droppedBytes: Int = 0, spawnError: String? = nil) {
+        self.exit = exit; self.timedOut = timedOut; self.durationNs = durationNs
+        self.droppedBytes = droppedBytes; self.spawnError = spawnError
+    }
+
     /// succeeded: exit status 0 within the timeout.
     public var succeeded: Bool { !timedOut && exit == .exited(code: 0) }
 

@@ -13,6 +13,9 @@ public struct HookCommands: Sendable {
     public var killGraceNs: UInt64
     public var promoteDelayNs: UInt64
     public var limits: OutputLimits
+    /// leaderUnit names the `--leader-unit` (started on promote, stopped on demote and
+    /// at start-up); the runner asks `HookRunner.unitJob` to do the work.
+    public var leaderUnit: String? = nil
 
     public init(onPromote: [String]? = nil, onDemote: [String]? = nil, onChange: [String]? = nil,
                 timeoutNs: UInt64 = 30_000_000_000, killGraceNs: UInt64 = HookProcess.defaultKillGraceNs,
@@ -22,16 +25,28 @@ public struct HookCommands: Sendable {
         self.promoteDelayNs = promoteDelayNs; self.limits = limits
     }
 
-    /// commands lists what a job runs, in order: the specific hook, then `--on-change`.
-    func commands(for event: HookEvent) -> [(name: String, argv: [String])] {
-        var out: [(String, [String])] = []
+    /// commands lists what a job runs, in order. The leader unit nests inside the hooks:
+    /// a promote prepares (`--on-promote`) before the unit starts acting as leader; a
+    /// demote stops the unit first, then undoes (`--on-demote`). `--on-change` is last.
+    func commands(for event: HookEvent) -> [(name: String, step: HookStep)] {
+        var out: [(String, HookStep)] = []
         switch event {
-        case .promote: if let c = onPromote { out.append(("on-promote", c)) }
-        case .demote, .startup: if let c = onDemote { out.append(("on-demote", c)) }
+        case .promote:
+            if let c = onPromote { out.append(("on-promote", .command(c))) }
+            if leaderUnit != nil { out.append(("leader-unit", .unit(start: true))) }
+        case .demote, .startup:
+            if leaderUnit != nil { out.append(("leader-unit", .unit(start: false))) }
+            if let c = onDemote { out.append(("on-demote", .command(c))) }
         }
-        if let c = onChange { out.append(("on-change", c)) }
+        if let c = onChange { out.append(("on-change", .command(c))) }
         return out
     }
+}
+
+/// HookStep is one thing a hook job does: run a command, or start/stop the leader unit.
+public enum HookStep: Hashable, Sendable {
+    case command([String])
+    case unit(start: Bool)
 }
 
 /// HookRunRecord is the last run of one hook, for /status.
@@ -63,6 +78,7 @@ public struct HookStatus: Hashable, Sendable {
 /// HookLogEntry is what the runner asks the agent to log.
 public enum HookLogEntry {
     case started(job: HookJob, hook: String, pid: Int32)
+    case unitJobStarted(job: HookJob, hook: String, start: Bool)
     case line(job: HookJob, hook: String, stream: OutputStream, text: String)
     case ended(job: HookJob, hook: String, outcome: HookOutcome)
     case skipped(term: UInt64)
@@ -82,6 +98,9 @@ public final class HookRunner {
     /// each command starts (so the leader names and lease are current).
     public var environment: (HookJob) -> [String] = { _ in [] }
     public var log: (HookLogEntry) -> Void = { _ in }
+    /// unitJob starts (true) or stops (false) the leader unit and calls `done` on the
+    /// loop with the outcome; it counts like a hook (a failure fails the job).
+    public var unitJob: ((_ start: Bool, _ done: @escaping (HookOutcome) -> Void) -> Void)?
     /// perform gets `.demoteFinished`, `.resign` and `.startupFinished`.
     public var perform: (HookAction) -> Void = { _ in }
 
@@ -137,10 +156,23 @@ public final class HookRunner {
             handle(queue.finished(succeeded: !jobFailed))
             return
         }
-        let (name, argv) = list[index]
+        let (name, step) = list[index]
         status.runs += 1
         status.last[name] = HookRunRecord(hook: name, event: job.event, term: job.term, running: true,
                                           result: "", exitCode: nil, durationNs: 0)
+        let argv: [String]
+        switch step {
+        case .command(let a): argv = a
+        case .unit(let start):
+            log(.unitJobStarted(job: job, hook: name, start: start))
+            guard let unitJob else {
+                commandEnded(job, index: index, name: name,
+                             HookOutcome(exit: nil, timedOut: false, durationNs: 0, spawnError: "no leader unit controller"))
+                return
+            }
+            unitJob(start) { [weak self] outcome in self?.commandEnded(job, index: index, name: name, outcome) }
+            return
+        }
         process = HookProcess.start(
             loop: loop, argv: argv, environment: environment(job), timeoutNs: commands.timeoutNs,
             killGraceNs: commands.killGraceNs, limits: commands.limits,

@@ -73,6 +73,10 @@ struct AgentCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How often the check runs; each probe must finish within it (default: 2s).", valueName: "duration")) var checkInterval: String?
     @Option(help: ArgumentHelp("Failed checks in a row that make the node unhealthy; one pass makes it healthy again (default: 3).", valueName: "n")) var checkFailures: String?
 
+    // systemd (issue 6): a leader-only unit started on promote, stopped on demote.
+    @Option(help: ArgumentHelp("systemd unit started on promote and stopped on demote and at start-up, through D-Bus, within --hook-timeout; a failure counts like a failing hook.", valueName: "name.service")) var leaderUnit: String?
+    @Flag(help: "Start and stop --leader-unit through the user's service manager instead of the system's.") var userBus = false
+
     func run() throws {
         var flags: [String: String] = [:]
         let pairs: [(String, String?)] = [
@@ -91,6 +95,8 @@ struct AgentCommand: ParsableCommand {
         if insecurePeers { flags["--insecure-peers"] = "true" }
         if bootstrap { flags["--bootstrap"] = "true" }
         if witness { flags["--witness"] = "true" }
+        if let leaderUnit { flags["--leader-unit"] = leaderUnit }
+        if userBus { flags["--user-bus"] = "true" }
 
         var environment: [String: String] = [:]
         var envp = environ

@@ -1,0 +1,114 @@
+// The agent's side of systemd (issue 6 part 3): READY=1 once storage is loaded, the
+// listeners are bound and the start-up hook finished; STATUS= on every change of role,
+// term or leader; WATCHDOG=1 from the loop at half of WATCHDOG_USEC (so only a stuck
+// loop, never an election, gets the agent restarted); STOPPING=1 on shutdown; and the
+// `--leader-unit` jobs, run as a step of the hook queue.
+import AgentConfig
+import EventLoop
+import Hooks
+import Posix
+import RaftCore
+import Systemd
+
+/// AgentSystemd owns the notifier, the watchdog timer and the leader-unit controller.
+/// Lives on the loop thread with its agent; outside systemd the notifier is a no-op.
+final class AgentSystemd {
+    unowned let agent: Agent
+    let notifier = ServiceNotifier()
+    private var watchdogTimer: TimerID?
+    private var lastStatus = ""
+    private var readySent = false
+    let units: UnitController?
+    /// Completions of unit jobs waiting for their report, by request id.
+    private var pendingUnitJobs: [UInt64: (HookOutcome) -> Void] = [:]
+
+    init(agent: Agent) throws(ConfigError) {
+        self.agent = agent
+        let h = agent.settings.hooks
+        if let text = h.leaderUnit {
+            let name: UnitName
+            do { name = try UnitName(text) } catch { throw ConfigError(flag: "--leader-unit", error.description) }
+            let sink = UnitReportSink()
+            units = UnitController(unit: name, bus: h.userBus ? .user : .system,
+                                   timeoutMs: UInt64(h.hookTimeout.nanoseconds / 1_000_000),
+                                   remote: agent.loop.remote) { report in sink.owner?.unitJobEnded(report) }
+            sink.owner = self
+        } else {
+            units = nil
+        }
+    }
+
+    /// start begins the watchdog (the loop runs from now on).
+    func start() {
+        if let problem = notifier.watchdogProblem {
+            agent.log.event("systemd-watchdog", term: agent.raft.term, role: agent.raft.role.rawValue, [("problem", problem)])
+        }
+        watchdogTimer = notifier.startWatchdog(on: agent.loop) { [unowned self] error in
+            self.agent.log.event("systemd-notify-failed", term: self.agent.raft.term, role: self.agent.raft.role.rawValue,
+                                 [("message", "WATCHDOG=1"), ("error", "\(error)")])
+        }
+    }
+
+    /// ready sends READY=1 once (after the start-up hook finished).
+    func ready() {
+        guard !readySent else { return }
+        readySent = true
+        lastStatus = statusLine()
+        report(notifier.ready(status: lastStatus), "READY=1")
+    }
+
+    /// stateChanged sends STATUS= when the readable line changed.
+    func stateChanged() {
+        let line = statusLine()
+        guard readySent, line != lastStatus else { return }
+        lastStatus = line
+        report(notifier.status(line), "STATUS")
+    }
+
+    /// stopping sends STOPPING=1 and ends the watchdog: systemd now waits for the exit
+    /// (bounded by the unit's TimeoutStopSec), not for liveness.
+    func stopping() {
+        if let t = watchdogTimer { agent.loop.cancel(t); watchdogTimer = nil }
+        report(notifier.stopping(status: "stopping: handing over"), "STOPPING=1")
+    }
+
+    /// shutdown waits for a running unit job and ends the controller's thread.
+    func shutdown() { units?.shutdown() }
+
+    /// unitJob is the hook runner's leader-unit step.
+    func unitJob(start: Bool, done: @escaping (HookOutcome) -> Void) {
+        guard let units, let id = start ? units.start() : units.stop() else {
+            done(HookOutcome(exit: nil, timedOut: false, durationNs: 0,
+                             spawnError: "leader unit job refused: too many queued or shutting down"))
+            return
+        }
+        pendingUnitJobs[id] = done
+    }
+
+    private func unitJobEnded(_ report: UnitJobReport) {
+        guard let done = pendingUnitJobs.removeValue(forKey: report.id) else { return }
+        let timedOut: Bool
+        if case .timedOut = report.outcome { timedOut = true } else { timedOut = false }
+        done(HookOutcome(exit: report.outcome.succeeded ? .exited(code: 0) : nil, timedOut: timedOut,
+                         durationNs: report.elapsedNs,
+                         spawnError: report.outcome.succeeded || timedOut ? nil : "\(report.action.rawValue) \(report.unit): \(report.outcome)"))
+    }
+
+    private func statusLine() -> String {
+        let r = agent.raft
+        return ServiceStatus.line(role: r.role, term: r.term, leader: r.leader.flatMap { agent.nameOf[$0] })
+    }
+
+    private func report(_ error: Errno?, _ what: String) {
+        guard let error else { return }
+        agent.log.event("systemd-notify-failed", term: agent.raft.term, role: agent.raft.role.rawValue,
+                        [("message", what), ("error", "\(error)")])
+    }
+}
+
+/// UnitReportSink carries unit job reports to the loop. @unchecked Sendable: the job
+/// thread only captures it; `owner` is read on the loop thread, inside work the loop
+/// runs, and written once before the first job can be submitted.
+final class UnitReportSink: @unchecked Sendable {
+    weak var owner: AgentSystemd?
+}
