@@ -209,7 +209,9 @@ final class AgentHooks {
             previous = ""
         }
         return baseEnvironment + [
-            "BATON_EVENT=\(job.event.rawValue)", "BATON_NODE_ID=\(me)", "BATON_TERM=\(job.term)",
+            "BATON_EVENT=\(job.event.rawValue)", "BATON_NODE_ID=\(me)",
+            // The start-up run has no office of its own: it gets the term this node restarted in.
+            "BATON_TERM=\(job.event == .startup ? agent.raft.term : job.term)",
             "BATON_LEADER_ID=\(leader)", "BATON_PREVIOUS_LEADER_ID=\(previous)", "BATON_REASON=\(job.reason)",
             "BATON_LEASE_DEADLINE_MS=\(leaseMs)",
         ]

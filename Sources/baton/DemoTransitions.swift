@@ -1,10 +1,7 @@
-// What the demo prints as it happens: transitions reported by the agents themselves.
-// Today they come from the agents' JSON log lines. A feed is the one seam to change
-// that. Hook-printed transitions (issue 6) need only: a `HookFeed` whose
-// `agentArguments` adds `--on-change` with a command that echoes BATON_EVENT,
-// BATON_TERM and BATON_REASON, and whose `transition` reads those lines as the agent
-// logs a hook's output (tagged with the hook and term); and one `@Flag var hooks` in
-// DemoCommand making `feed()` return it. Nothing else in the demo changes.
+// What the demo prints as it happens: transitions reported by the agents themselves,
+// from their JSON log lines, and what an `--on-change` hook prints on every promote,
+// demote and start-up (the agent logs a hook's output tagged with the hook and term),
+// so the demo shows the hooks your application would get.
 
 /// DemoTransition is one change an agent reported. `bootNs` is when it happened on
 /// CLOCK_BOOTTIME (the agents and the demo share the machine's clock), nil if unknown.
@@ -22,6 +19,8 @@ struct DemoTransition {
         case stopping
         /// A warning or error the user should see, as the agent worded it.
         case problem(String)
+        /// A line the `--on-change` hook printed.
+        case hook(String)
     }
 
     var node: String
@@ -39,7 +38,10 @@ protocol TransitionFeed {
 
 /// AgentLogFeed reads the agent's own `--log-format json` lines (see AgentLog).
 struct AgentLogFeed: TransitionFeed {
-    func agentArguments(dataDirectory: String) -> [String] { ["--log-format", "json"] }
+    func agentArguments(dataDirectory: String) -> [String] {
+        ["--log-format", "json",
+         "--on-change", #"sh -c 'echo "hook $BATON_EVENT: term $BATON_TERM, reason $BATON_REASON, leader ${BATON_LEADER_ID:-none}"'"#]
+    }
 
     func transition(from line: String, node: String) -> DemoTransition? {
         guard let json = FlatJSON(line), let event = json["event"] else {
@@ -61,6 +63,9 @@ struct AgentLogFeed: TransitionFeed {
             // changed nothing worth a line; the winner's line follows.
             if role == "follower" && from == "follower" && json["leader"] == nil { return nil }
             kind = .role(role, term: term, leader: json["leader"], from: from)
+        case "hook-output":
+            guard let text = json["line"], text.hasPrefix("hook ") else { return nil }
+            kind = .hook(String(text.dropFirst(5)))
         case "leader-connection-lost":
             kind = .lostLeader(json["leader"] ?? "?")
         case "stopping":
@@ -99,6 +104,8 @@ extension DemoTransition {
             return "\(node) is stopping (SIGTERM: it hands over if it leads)"
         case .problem(let text):
             return "\(node): \(text)"
+        case .hook(let text):
+            return "\(node) on-change hook: \(text)"
         }
     }
 }
