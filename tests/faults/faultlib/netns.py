@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 
-PREFIX = "bfz-"
+PREFIX = os.environ.get("BFZ_PREFIX", "bfz-")  # a second harness at once needs its own
 BRIDGE_NS = PREFIX + "br"
 SUBNET = "10.213.0"
 OBSERVER_ADDR = SUBNET + ".254"

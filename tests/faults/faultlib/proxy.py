@@ -89,7 +89,7 @@ async def pump(reader, writer, delays, target):
     await task
 
 
-async def serve(local_port, target, host, port, delays):
+async def listen(local_port, target, host, port, delays):
     async def handle(client_r, client_w):
         try:
             up_r, up_w = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1.0)
@@ -98,9 +98,7 @@ async def serve(local_port, target, host, port, delays):
             return
         await asyncio.gather(pump(client_r, up_w, delays, target), pump(up_r, client_w, delays, target))
 
-    server = await asyncio.start_server(handle, "127.0.0.1", local_port, reuse_address=True)
-    async with server:
-        await server.serve_forever()
+    return await asyncio.start_server(handle, "127.0.0.1", local_port, reuse_address=True)
 
 
 async def main(argv):
@@ -112,13 +110,13 @@ async def main(argv):
             delays.reload()
             await asyncio.sleep(0.05)
 
-    tasks = [asyncio.create_task(reloader())]
+    servers = []
     for r in routes:
         local, target, addr = r.split("=", 2)
         host, port = addr.rsplit(":", 1)
-        tasks.append(asyncio.create_task(serve(int(local), target, host, int(port), delays)))
-    print("proxy ready", flush=True)
-    await asyncio.gather(*tasks)
+        servers.append(await listen(int(local), target, host, int(port), delays))
+    print("proxy ready", flush=True)  # only once every listener is bound
+    await asyncio.gather(reloader(), *(s.serve_forever() for s in servers))
 
 
 if __name__ == "__main__":
