@@ -12,7 +12,7 @@ for an office whose holder was killed, or paused for longer than its lease, the 
 ends the office at the latest lease the holder could have had when it stopped acting:
     stop_time + Emin·(1−d)/(1+d) − margin
 (the lease runs from an echoed send time, and no send happens after the process stopped;
-stop_time is taken after the process was reaped, or after /proc showed it stopped). That
+stop_time is read as kill(2) with SIGKILL or SIGSTOP returns). That
 is never earlier than the true deadline, so an overlap found this way may be a false
 alarm only when the successor's voters last heard the old leader well before it stopped
 (lost heartbeats); the report prints the margin of every such case.
@@ -68,9 +68,11 @@ class History:
                 self.incs[key] = {"start": e["t"], "log": e["log"], "exit": None, "how": None,
                                   "code": None, "pauses": [], "pid": e["pid"]}
             elif e["ev"] == "exit" and key in self.incs:
-                self.incs[key].update(exit=e["t"], how=e["how"], code=e["code"])
+                # The process acted last when kill(2) returned (signal_t), for SIGKILL;
+                # otherwise (a graceful exit, a crash) when it was reaped.
+                self.incs[key].update(exit=e.get("signal_t", e["t"]), how=e["how"], code=e["code"])
             elif e["ev"] == "stop" and key in self.incs:
-                self.incs[key]["pauses"].append([e["t"], None])
+                self.incs[key]["pauses"].append([e.get("signal_t", e["t"]), None])
             elif e["ev"] == "cont" and key in self.incs and self.incs[key]["pauses"]:
                 self.incs[key]["pauses"][-1][1] = e["t"]
         self.logs = {key: self._read_log(key, inc["log"]) for key, inc in self.incs.items()}

@@ -234,9 +234,10 @@ class Cluster:
         for node in self.nodes.values():
             self.start(node)
 
-    def _after_exit(self, node, how):
+    def _after_exit(self, node, how, signal_t=None):
         code = node.proc.returncode
-        t = self.event("exit", node=node.name, pid=node.proc.pid, inc=node.incarnation, how=how, code=code)
+        extra = {} if signal_t is None else {"signal_t": signal_t}
+        t = self.event("exit", node=node.name, pid=node.proc.pid, inc=node.incarnation, how=how, code=code, **extra)
         node.proc = None
         node.paused = False
         self.read_state(node)
@@ -253,12 +254,16 @@ class Cluster:
             self.event("state", node=node.name, inc=node.incarnation, error=str(e))
 
     def kill(self, node, how="kill"):
-        """kill -9; the event's time is taken after the process was reaped (it acts no more)."""
+        """kill -9. `signal_t` is read as kill(2) returns: the target runs no user code
+        after that (a CPU running it is interrupted at once; microseconds, not the
+        milliseconds a loaded machine takes to schedule our waitpid). The exit event's
+        own time is after the process was reaped."""
         if not node.alive:
             return None
-        node.proc.send_signal(signal.SIGKILL)
+        os.kill(node.proc.pid, signal.SIGKILL)
+        signal_t = boottime_ns()
         node.proc.wait()
-        return self._after_exit(node, how)
+        return self._after_exit(node, how, signal_t)
 
     def terminate(self, node, grace=10.0):
         """SIGTERM (the agent hands over and exits); SIGKILL after `grace` seconds."""
@@ -283,6 +288,7 @@ class Cluster:
             return None
         pid = node.proc.pid
         os.kill(pid, signal.SIGSTOP)
+        signal_t = boottime_ns()  # as for kill: the target runs no user code after this
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
             with open(f"/proc/{pid}/stat") as f:
@@ -290,7 +296,8 @@ class Cluster:
                     break
             time.sleep(0.0005)
         node.paused = True
-        return self.event("stop", node=node.name, pid=pid, inc=node.incarnation)
+        self.event("stop", node=node.name, pid=pid, inc=node.incarnation, signal_t=signal_t)
+        return signal_t
 
     def resume(self, node):
         if not node.alive or not node.paused:
