@@ -102,18 +102,20 @@ class Nemesis:
 
     def execute(self, t0):
         c = self.c
-        for f in self.plan.faults:
+        for i, f in enumerate(self.plan.faults):
             wait = t0 + f["at"] - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
             c.reap_unexpected()
             self.restart_dead()  # an agent that exited on its own comes back
-            self.apply(f)
+            # The last fault is left in place for the final heal to undo, so the
+            # liveness check measures a real recovery.
+            self.apply(f, heal=i + 1 < len(self.plan.faults))
 
     def count(self, kind, n=1):
         self.counts[kind] = self.counts.get(kind, 0) + n
 
-    def apply(self, f):
+    def apply(self, f, heal=True):
         c, kind, hold = self.c, f["kind"], f.get("hold", 0)
         target = self.resolve(f["target"]) if "target" in f else None
         node = c.nodes[target] if target else None
@@ -122,17 +124,20 @@ class Nemesis:
             if c.kill(node) is not None:
                 self.count("kill")
             time.sleep(hold)
-            c.start(node)
+            if heal:
+                c.start(node)
         elif kind == "pause":
             if c.pause(node) is not None:
                 self.count("pause")
             time.sleep(hold)
-            c.resume(node)
+            if heal:
+                c.resume(node)
         elif kind == "restart":
             if c.terminate(node) is not None:
                 self.count("restart")
             time.sleep(hold)
-            c.start(node)
+            if heal:
+                c.start(node)
         elif kind == "rolling-restart":
             for n in c.names:
                 if c.terminate(c.nodes[n]) is not None:
@@ -151,17 +156,20 @@ class Nemesis:
                 c.net.partition([leader], [n for n in c.names if n != leader])
             self.count(kind)
             time.sleep(hold)
-            c.net.heal()
+            if heal:
+                c.net.heal()
         elif kind == "loss":
             c.net.set_loss(self.nodes_of(f["nodes"]), f["pct"])
             self.count(kind)
             time.sleep(hold)
-            c.net.heal()
+            if heal:
+                c.net.heal()
         elif kind == "duplicate":
             c.net.set_dup(self.nodes_of(f["nodes"]), f["pct"])
             self.count(kind)
             time.sleep(hold)
-            c.net.heal()
+            if heal:
+                c.net.heal()
         elif kind == "delay":
             nodes = self.nodes_of(f["nodes"])
             spec = [f["base_ms"], f["jitter_ms"]]
@@ -170,18 +178,22 @@ class Nemesis:
             c.set_delays(table)
             self.count(kind)
             time.sleep(hold)
-            c.set_delays({})
+            if heal:
+                c.set_delays({})
         elif kind == "disk-full":
             c.fill_disk(node, True)
             self.count(kind)
             time.sleep(hold)
-            c.fill_disk(node, False)
+            if heal:
+                c.fill_disk(node, False)
         elif kind == "fsync-fail":
             c.fail_fsync(node, True)
             self.count(kind)
             time.sleep(hold)
-            c.fail_fsync(node, False)
-        c.event("heal", kind=kind, target=target)
+            if heal:
+                c.fail_fsync(node, False)
+        if heal:
+            c.event("heal", kind=kind, target=target)
 
     def restart_dead(self):
         for node in self.c.nodes.values():
