@@ -139,3 +139,15 @@ def test_namespaces_rules_and_clock_offset(tmp_path):
     finally:
         c.teardown()
     assert not [ns for ns in netns.list_namespaces() if ns.startswith(netns.PREFIX)]
+
+
+@root_only
+def test_leftovers_of_a_crashed_run_are_removed():
+    ns = netns.PREFIX + "leftover"
+    netns.run(["ip", "netns", "add", ns])
+    p = subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "600"])
+    time.sleep(0.2)
+    removed = netns.cleanup_leftovers(verbose=False)
+    assert ns in removed
+    assert p.wait(timeout=5) == -9
+    assert ns not in netns.list_namespaces()
