@@ -26,6 +26,12 @@ REPO = os.path.dirname(os.path.dirname(FAULTS_DIR))
 BATON = os.environ.get("BATON_BIN", os.path.join(REPO, ".build", "debug", "baton"))
 
 
+# The proxies stand in for the network and the observer is the measuring instrument:
+# neither should lose the CPU to whatever else runs on the machine (the agents keep the
+# default priority, so a starved agent is still the agent's problem).
+INFRA_NICE = ["nice", "-n", "-10"]
+
+
 def boottime_ns():
     return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
@@ -159,7 +165,7 @@ class Cluster:
         routes = [f"{7100 + other.index}={other.name}={other.addr}:{netns.PEER_PORT}"
                   for other in self.nodes.values() if other is not node]
         log = open(os.path.join(node.dir, "proxy.log"), "a")
-        p = subprocess.Popen(["ip", "netns", "exec", node.ns, sys.executable, "-m", "faultlib.proxy",
+        p = subprocess.Popen(INFRA_NICE + ["ip", "netns", "exec", node.ns, sys.executable, "-m", "faultlib.proxy",
                               node.delay_file, str(self.seed * 100 + node.index)] + routes,
                              cwd=FAULTS_DIR, stdout=subprocess.PIPE, stderr=log, text=True)
         if p.stdout.readline().strip() != "proxy ready":
@@ -170,7 +176,7 @@ class Cluster:
         targets = [f"{n.name}={n.addr}:{netns.API_PORT}" for n in self.nodes.values()]
         self.now_file = os.path.join(self.run_dir, "observer.now")
         log = open(os.path.join(self.run_dir, "observer.err"), "a")
-        p = subprocess.Popen(["ip", "netns", "exec", netns.BRIDGE_NS, sys.executable, "-m", "faultlib.observer",
+        p = subprocess.Popen(INFRA_NICE + ["ip", "netns", "exec", netns.BRIDGE_NS, sys.executable, "-m", "faultlib.observer",
                               os.path.join(self.run_dir, "observer.log"), self.now_file, "20"] + targets,
                              cwd=FAULTS_DIR, stdout=log, stderr=log)
         self.helpers.append(p)
