@@ -204,6 +204,19 @@ def test_hooks_pairing(tmp_path):
     assert any("demote (term 2) without a promote" in v for v in c.violations), c.violations
 
 
+def test_campaign_before_startup_hook_fails(tmp_path):
+    r = healthy(tmp_path, hooks=True)
+    r.hook("n1", 1, "startup", 0, 10 * MS)
+    r.hook("n2", 1, "startup", 0, 10 * MS)
+    r.hook("n3", 1, "startup", 0, 600 * MS)
+    r.log("n3", 1, 500 * MS, "role", 1, role="preCandidate")  # before its startup hook ended
+    r.hook("n1", 1, "promote", 2, 1001 * MS)
+    r.hook("n1", 1, "demote", 2, 3001 * MS)
+    r.hook("n2", 1, "promote", 3, 3301 * MS)
+    c = r.write()
+    assert c.violations == ["hooks: n3#1 campaigned before its startup hook finished"], c.violations
+
+
 def test_missing_demote_for_live_agent_fails(tmp_path):
     r = healthy(tmp_path, hooks=True)
     for n in ("n1", "n2", "n3"):

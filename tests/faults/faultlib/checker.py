@@ -258,12 +258,22 @@ class Checker:
         for key, inc in h.incs.items():
             node, num = key
             seq = sorted(lines.get(key, []))
-            lived = (inc["exit"] or h.event_time("end") or 0) - inc["start"]
             died = inc["how"] in ("kill", "unexpected", "term-timeout-kill", "end")
-            if not seq or seq[0][2] != "startup":
-                if lived > 2_000_000_000:
+            # The start-up hook runs once, first, and finishes before the agent campaigns
+            # (an agent killed before it got that far owes nothing).
+            startups = [x for x in seq if x[2] == "startup"]
+            if len(startups) > 1:
+                dup += 1
+                self.fail(f"hooks: {node}#{num} ran the startup hook {len(startups)} times")
+            campaign = next((l["host_ns"] for l in h.logs[key]
+                             if l.get("event") == "office-enter"
+                             or (l.get("event") == "role" and l.get("role") in ELECTION_ROLES)), None)
+            if campaign is not None:
+                if not startups or startups[0][1] > campaign:
                     missing += 1
-                    self.fail(f"hooks: {node}#{num} ran no startup hook first (lived {ms(lived):.0f} ms)")
+                    self.fail(f"hooks: {node}#{num} campaigned before its startup hook finished")
+            if seq and startups and seq[0][2] != "startup":
+                self.fail(f"hooks: {node}#{num} ran {seq[0][2]} before its startup hook")
             for (s1, e1, _, _), (s2, _, _, _) in zip(seq, seq[1:]):
                 if s2 < e1:
                     self.fail(f"hooks: {node}#{num} ran two hooks at once")
