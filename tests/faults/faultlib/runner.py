@@ -130,7 +130,10 @@ def summary(results, elapsed):
     offices = sum(r.checker.stats.get("offices", 0) for r in results if r.checker)
     hooks = [r.checker.stats for r in results if r.checker and "hook_pairs" in r.checker.stats]
     line = f"{runs} runs, {faults} faults, {v} violations, {quiet} elections during quiet periods"
-    detail = (f"  offices {offices}, overlapping offices {overlaps}, faults by kind "
+    # Safety (S1–S5) apart from liveness (L1, flapping, a cluster that never got going).
+    live_prefixes = ("liveness", "quiet period", "harness error: no leader")
+    liveness = sum(1 for r in results for x in r.violations if x.startswith(live_prefixes))
+    detail = (f"  violations: {v - liveness} safety, {liveness} liveness; offices {offices}, overlapping offices {overlaps}, faults by kind "
               + ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items()))
               + f"; process events (kill -9/SIGSTOP/restart) {sum(by_kind.get(k, 0) for k in PROCESS_KINDS)}")
     if hooks:
