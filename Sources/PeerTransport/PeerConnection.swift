@@ -37,6 +37,8 @@ final class PeerConnection: EventHandler {
         guard let s = socket else { return }
         self.connecting = connecting
         wantsWrite = connecting
+        // Cannot fail on a TCP socket; without it the link only recovers more slowly.
+        try? Socket.setUnacknowledgedTimeoutMs(s.fd, transport.limits.unacknowledgedTimeoutMs)
         do {
             try transport.loop.register(s.raw, interest: connecting ? [.readable, .writable] : .readable, handler: self)
         } catch {

@@ -107,6 +107,25 @@ public enum Socket {
         try setOption(fd, SOL_SOCKET, SO_SNDBUF, bytes)
     }
 
+    /// setUnacknowledgedTimeoutMs sets TCP_USER_TIMEOUT (tcp(7)): the kernel aborts the
+    /// connection when sent data stays unacknowledged (or a SYN unanswered) this long,
+    /// instead of retransmitting with a back-off that grows to minutes. The next read
+    /// or write then fails with ETIMEDOUT and the owner can dial again.
+    public static func setUnacknowledgedTimeoutMs(_ fd: borrowing FileDescriptor, _ ms: Int) throws(Errno) {
+        try setOption(fd, Int32(IPPROTO_TCP), tcpUserTimeout, Int32(clamping: ms))
+    }
+
+    /// TCP_USER_TIMEOUT from <netinet/tcp.h> (not every Glibc module map exports it).
+    static let tcpUserTimeout: Int32 = 18
+
+    /// unacknowledgedTimeoutMs reads TCP_USER_TIMEOUT back (for tests).
+    public static func unacknowledgedTimeoutMs(_ fd: borrowing FileDescriptor) throws(Errno) -> Int {
+        var v: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        _ = try retrying("getsockopt") { getsockopt(fd.rawValue, Int32(IPPROTO_TCP), tcpUserTimeout, &v, &len) }
+        return Int(v)
+    }
+
     /// setReceiveTimeoutMs makes a blocking read give up with EAGAIN after `ms`
     /// (SO_RCVTIMEO); for blocking clients such as tests and CLI commands.
     public static func setReceiveTimeoutMs(_ fd: borrowing FileDescriptor, _ ms: Int) throws(Errno) {
