@@ -202,4 +202,24 @@ func readSmallFile(_ path: String, limit: Int) throws -> [UInt8] {
     return out
 }
 
-Baton.main()
+/// runBaton is ArgumentParser's `main()` with one difference: a usage error (unknown flag,
+/// bad value: ArgumentParser's 64) exits 2, the status the whole CLI gives for "cannot do
+/// that" — so `baton is-leader` stays 0 leader, 1 not leader, 2 cannot tell, and the
+/// systemd unit's RestartPreventExitStatus=2 keeps a mistyped flag from restarting in a loop.
+func runBaton() -> Never {
+    do {
+        var command = try Baton.parseAsRoot()
+        try command.run()
+        Glibc.exit(0)
+    } catch {
+        let code = Baton.exitCode(for: error)
+        if code == .validationFailure {
+            var text = Baton.fullMessage(for: error) + "\n"
+            text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+            Glibc.exit(2)
+        }
+        Baton.exit(withError: error)
+    }
+}
+
+runBaton()
