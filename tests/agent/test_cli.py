@@ -135,3 +135,13 @@ def test_watch_prints_each_change_and_survives_an_agent_restart(cluster_factory)
 def test_watch_exits_2_when_the_agent_is_not_running():
     r = baton("watch", api=free_port(), timeout=10)
     assert r.returncode == 2 and "cannot reach the agent" in r.stderr
+
+
+@pytest.mark.parametrize("argv", [["is-leader", "--bogus"], ["watch", "--wait", "soon"],
+                                  ["agent", "--no-such-flag"], ["status", "extra-argument"]])
+def test_a_usage_error_exits_2_with_the_parser_message(argv):
+    # 2 is "cannot do that" everywhere: `is-leader` stays 0/1/2, and systemd's
+    # RestartPreventExitStatus=2 keeps a mistyped agent flag from restarting in a loop.
+    r = subprocess.run([BATON, *argv], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Usage:" in r.stderr or "Error:" in r.stderr
