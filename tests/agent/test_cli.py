@@ -114,7 +114,9 @@ def test_watch_prints_each_change_and_survives_an_agent_restart(cluster_factory)
                 seen.append(line)
                 if "leader=none" not in line:
                     break
-        assert seen and int(seen[-1].split("term=")[1].split()[0]) > term and f"leader={leader}" not in seen[-1], seen
+        # On failure, show what the two live agents did (a one-off stall was seen once in CI).
+        logs = "\n".join(f"--- {n}\n" + "\n".join(c.log(n).splitlines()[-40:]) for n in c.names if n != leader)
+        assert seen and int(seen[-1].split("term=")[1].split()[0]) > term and f"leader={leader}" not in seen[-1], (seen, logs)
         # Restart the watched agent: watch says so on stderr and keeps going.
         c.kill(watched)
         time.sleep(1.5)
