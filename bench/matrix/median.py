@@ -51,6 +51,7 @@ def main():
                 print(row(f"{s} split votes", [(r or {}).get("summary", {}).get(s, {}).get("split") for r in reps], 0))
         if name.startswith("failover"):
             print(row("floor (ms)", [(r or {}).get("floor", {}).get("floor_ms") for r in reps]))
+            print(row("Emin + 1 RTT + 1 fsync (ms)", [r["emin_ms"] + r["floor"]["rtt_us"] / 1000 + r["floor"]["fsync_ms"] if r and "emin_ms" in r else None for r in reps]))
             if "baton" in systems and "etcd" in systems:
                 for k in ("p50", "p99"):
                     vals = []
