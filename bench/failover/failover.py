@@ -28,6 +28,8 @@ HB_MS = 50
 # 150 ms election timeout with 30 ms heartbeats (etcd randomizes to [5, 10) ticks:
 # 150..270 ms in 30 ms steps). --etcd-heartbeat-ms changes it.
 ETCD_HB_MS = 30
+NODES = 3                   # members per cluster (--nodes)
+ETCD_ET_MS = None           # etcd --election-timeout (--etcd-election-ms; default EMIN_MS)
 EMIN_MS = 150
 EMAX_MS = 300
 ROUND_TIMEOUT_S = 10.0      # a failover that takes longer is recorded as a failure
@@ -325,7 +327,7 @@ class EtcdCluster(Cluster):
         super().__init__(workdir)
         self.bin = etcd_bin
         self.peer_ports = {}
-        for i in (1, 2, 3):
+        for i in range(1, NODES + 1):
             m = Member(f"e{i}", free_port())
             self.peer_ports[m.name] = free_port()
             self.members.append(m)
@@ -344,7 +346,7 @@ class EtcdCluster(Cluster):
                 "--initial-cluster", self.initial,
                 "--initial-cluster-token", "bench-failover",
                 "--initial-cluster-state", "new",  # ignored once the data dir holds a member
-                "--heartbeat-interval", str(ETCD_HB_MS), "--election-timeout", str(EMIN_MS),
+                "--heartbeat-interval", str(ETCD_HB_MS), "--election-timeout", str(ETCD_ET_MS or EMIN_MS),
                 "--pre-vote=true",
                 "--logger", "zap", "--log-outputs", "stderr"]
         # unsafe-no-fsync is never passed: etcd fsyncs its WAL as it does in production.
@@ -378,7 +380,7 @@ class BatonCluster(Cluster):
         self.bin = baton_bin
         self.insecure = insecure
         self.peer_ports = {}
-        for i in (1, 2, 3):
+        for i in range(1, NODES + 1):
             m = Member(f"n{i}", free_port())
             self.peer_ports[m.name] = free_port()
             self.members.append(m)
@@ -785,7 +787,7 @@ def render(rep):
     L.append(f"machine: {mc['nproc']} CPUs ({mc['cpu']}), kernel {mc['kernel']}, {mc['os']}; "
              f"loadavg at start {mc['loadavg_at_start']}, at end {rep.get('loadavg_at_end', '?')} (shared machine: other builds run beside this)")
     L.append(f"versions: {rep['versions']}")
-    L.append(f"settings: election timeout {EMIN_MS}..{EMAX_MS} ms, heartbeat {HB_MS} ms (etcd: --election-timeout={EMIN_MS} "
+    L.append(f"settings: {NODES} members per cluster, election timeout {EMIN_MS}..{EMAX_MS} ms, heartbeat {HB_MS} ms (etcd: --election-timeout={ETCD_ET_MS or EMIN_MS} "
              f"--heartbeat-interval={rep.get('etcd_hb_ms', ETCD_HB_MS)} --pre-vote=true, as etcd 3.4 wants election ≥ 5 heartbeats), "
              f"poll interval {rep['poll_interval_us']} µs per survivor ({rep['poll_width']} connections each), "
              f"niceness {rep['niceness']}, data dirs in {rep['workdir_fs']}")
@@ -799,6 +801,7 @@ def render(rep):
         L.append(f"  (pooled samples taken at the start, after every round and at the end: {fl['rtt_n']} round trips, {fl['fsync_n']} fsyncs; "
                  f"fsync p50 at the start {fmt(rep.get('fsync_at_start_p50_ms'), 3)} ms, at the end {fmt(rep.get('fsync_at_end_p50_ms'), 3)} ms)")
     L.append(f"  floor                               {fmt(fl['floor_ms'], 3):>9} ms")
+    L.append(f"  (issue 7's simpler floor, Emin + 1 round trip + 1 fsync: {fmt(EMIN_MS + fl['rtt_us'] / 1000 + fl['fsync_ms'], 3)} ms)")
     L.append("")
     sums = rep["summary"]
     L.append("Failover, kill -9 → a survivor's status says it leads in a higher term (ms):")
@@ -867,7 +870,7 @@ def render(rep):
 
 
 def main():
-    global ETCD_HB_MS
+    global ETCD_HB_MS, NODES, ETCD_ET_MS, EMIN_MS, EMAX_MS, HB_MS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=50, help="kill -9 rounds per system (default 50)")
     ap.add_argument("--system", choices=["etcd", "baton", "both"], default="both")
@@ -879,6 +882,10 @@ def main():
     ap.add_argument("--poll-interval-us", type=int, default=500, help="interval between polls of each survivor (default 500 µs; 0 = back to back)")
     ap.add_argument("--poll-width", type=int, default=4, help="keep-alive connections in flight per survivor (default 4)")
     ap.add_argument("--etcd-heartbeat-ms", type=int, default=ETCD_HB_MS, help="etcd heartbeat (default 30: etcd 3.4 wants election timeout >= 5 heartbeats)")
+    ap.add_argument("--nodes", type=int, default=3, help="members per cluster, 3..9 (default 3)")
+    ap.add_argument("--election-timeout", default=None, help="Baton's election timeout MIN..MAX in ms, e.g. 50..100 (default 150..300)")
+    ap.add_argument("--heartbeat-ms", type=int, default=HB_MS, help="Baton's heartbeat interval (default 50); must satisfy 2·hb + 10 ms < Emin·0.95/1.05")
+    ap.add_argument("--etcd-election-ms", type=int, default=None, help="etcd --election-timeout (default: Baton's Emin); etcd randomizes to [1, 2)×")
     ap.add_argument("--workdir", default=None, help="parent of the temp dir for data dirs (default $TMPDIR or /tmp)")
     ap.add_argument("--nice", type=int, default=0, help="lower the niceness of this bench and everything it starts by N (needs root; "
                     "on a shared machine this keeps other work from delaying the poller and the members; default 0)")
@@ -886,6 +893,16 @@ def main():
     ap.add_argument("--command", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     ETCD_HB_MS = a.etcd_heartbeat_ms
+    NODES, HB_MS, ETCD_ET_MS = a.nodes, a.heartbeat_ms, a.etcd_election_ms
+    if not 3 <= NODES <= 9:
+        ap.error("--nodes must be 3..9")
+    if a.election_timeout:
+        try:
+            EMIN_MS, EMAX_MS = (int(x.strip().removesuffix("ms")) for x in a.election_timeout.split(".."))
+        except ValueError:
+            ap.error("--election-timeout must look like 150..300 (milliseconds)")
+        if not 0 < EMIN_MS <= EMAX_MS:
+            ap.error("--election-timeout needs 0 < MIN <= MAX")
     if a.rounds < 1 or a.rounds > 1000:
         ap.error("--rounds must be 1..1000")
 
@@ -910,7 +927,8 @@ def main():
     rep = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "command": a.command or " ".join([sys.argv[0]] + sys.argv[1:]),
            "machine": machine(), "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
-           "poll_interval_us": a.poll_interval_us, "etcd_hb_ms": ETCD_HB_MS, "poll_width": a.poll_width,
+           "poll_interval_us": a.poll_interval_us, "etcd_hb_ms": ETCD_HB_MS, "nodes": NODES,
+           "emin_ms": EMIN_MS, "emax_ms": EMAX_MS, "hb_ms": HB_MS, "etcd_et_ms": ETCD_ET_MS or EMIN_MS, "poll_width": a.poll_width,
            "niceness": os.getpriority(os.PRIO_PROCESS, 0), "workdir_fs": f"{work} ({' '.join(fs).strip()})"}
     clusters = []
     try:
