@@ -100,6 +100,20 @@ public struct PidFD: ~Copyable {
 
 /// ChildProcess starts processes from an argument vector (no shell).
 public enum ChildProcess {
+    /// initCleanSignals initialises spawn attributes so the child starts with no blocked
+    /// signals and default handlers, plus `extraFlags` (e.g. POSIX_SPAWN_SETPGROUP).
+    /// Destroy them with posix_spawnattr_destroy.
+    static func initCleanSignals(_ attributes: inout posix_spawnattr_t, extraFlags: Int32) {
+        posix_spawnattr_init(&attributes)
+        var none = sigset_t()
+        sigemptyset(&none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) | extraFlags))
+    }
+
     /// spawn runs `argv[0]` (searched in PATH) with `argv` and the given environment
     /// (`nil`: this process's), and returns its pid. Standard descriptors are inherited.
     public static func spawn(_ argv: [String], environment: [String]? = nil) throws(Errno) -> Int32 {
@@ -114,15 +128,8 @@ public enum ChildProcess {
         // thread blocks or ignores (runtimes often block signals in worker threads)
         // must not leak into a hook, or SIGTERM on timeout would never reach it.
         var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        ChildProcess.initCleanSignals(&attributes, extraFlags: 0)
         defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
         let result: Int32
         if cEnv != nil {

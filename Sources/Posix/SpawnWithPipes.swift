@@ -63,16 +63,9 @@ extension ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, errWrite.rawValue, 2)
 
         var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        ChildProcess.initCleanSignals(&attributes, extraFlags: Int32(POSIX_SPAWN_SETPGROUP))
         defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         var pid: pid_t = 0
         let result = posix_spawnp(&pid, cArgs[0]!, &actions, &attributes, &cArgs, &cEnv)
         if result != 0 { throw Errno(rawValue: result) }

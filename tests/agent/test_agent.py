@@ -6,21 +6,7 @@ import time
 
 import pytest
 
-from cluster import BATON, Cluster, free_port
-
-
-@pytest.fixture
-def cluster_factory(tmp_path):
-    made = []
-
-    def make(*args, **kwargs):
-        c = Cluster(tmp_path, *args, **kwargs)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.stop_all()
+from cluster import BATON, free_port
 
 
 def leaders_agree(c, term, leader):

@@ -3,28 +3,12 @@ long-poll and POST /resign, against real agent processes on loopback."""
 import http.client
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
-from cluster import BATON, Cluster, free_port
-
-
-@pytest.fixture
-def cluster_factory(tmp_path):
-    made = []
-
-    def make(*args, **kwargs):
-        c = Cluster(tmp_path, *args, **kwargs)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.stop_all()
 
 
 def request(port, method, path, headers=None, timeout=5.0):
