@@ -46,7 +46,7 @@ extension Agent {
     func noteHeard(from peer: String, _ body: Message.Body) {
         let now = Int64(Clock.boottime())
         apiState.peers[peer]?.lastHeardNs = now
-        if raft.role == .leader, case .appendResponse(_, _, _, let echo) = body,
+        if raft.role == .leader, case .appendResponse(_, _, _, let echo, _) = body,
            echo.nanoseconds > 0, echo.nanoseconds <= now {
             let rtt = now - echo.nanoseconds
             apiState.peers[peer]?.rttNs = rtt

@@ -352,7 +352,7 @@ let openAPIDocument: StaticString = #"""
             "name": "to",
             "in": "query",
             "required": false,
-            "description": "The member to hand over to (default: the most up-to-date one).",
+            "description": "The member to hand over to (default: the most up-to-date one that can take over).",
             "schema": {
               "type": "string",
               "pattern": "^[A-Za-z0-9._-]{1,63}$"
@@ -450,7 +450,7 @@ let openAPIDocument: StaticString = #"""
             }
           },
           "409": {
-            "description": "This node is not in office (`leader` names the one that is, if known), or it is the only member.",
+            "description": "Nothing changed: this node is not in office (`leader` names the one that is, if known), it is the only member, or no member (or not the one named in `to`) can take over now (a witness, or a member whose start-up hook runs or whose check fails; see `can_lead` in `/status`).",
             "headers": {
               "X-Baton-Term": {
                 "$ref": "#/components/headers/Term"
@@ -701,7 +701,8 @@ let openAPIDocument: StaticString = #"""
           "reachable",
           "last_contact_ms_ago",
           "rtt_ms",
-          "match_index"
+          "match_index",
+          "can_lead"
         ],
         "properties": {
           "id": {
@@ -732,6 +733,11 @@ let openAPIDocument: StaticString = #"""
             "type": "integer",
             "nullable": true,
             "description": "On the leader: the last log index known to match."
+          },
+          "can_lead": {
+            "type": "boolean",
+            "nullable": true,
+            "description": "On the leader: whether the peer's latest answer said it would take over on a hand-over (false for a witness, or while its start-up hook runs or its check fails). A hand-over picks only such a peer."
           }
         }
       },

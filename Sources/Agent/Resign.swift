@@ -63,6 +63,14 @@ extension Agent {
                   [("to", target.flatMap { nameOf[$0] } ?? "most up-to-date member")])
         // The demote hook runs now (AgentHooks); TimeoutNow follows its end.
         step(.transferLeadership(to: target, reason: .transfer))
+        if isInOffice(at: now()) {
+            // The core refused: nobody would take over, and nothing changed.
+            let who = target.flatMap { nameOf[$0] }.map { "'\($0)' cannot" } ?? "no other member can"
+            log.event("resign-refused", term: officeTerm, role: raft.role.rawValue, [("to", target.flatMap { nameOf[$0] } ?? "any")])
+            return .respond(PreparedResponse(
+                status: 409, headers: commonHeaders(term: term),
+                body: Array("{\"reason\":\"\(who) take over now: a witness never leads, and a member whose start-up hook is running or whose check fails holds back (see can_lead in GET /status); this node stays leader\",\"term\":\(term)}\n".utf8)))
+        }
         if let answer = resignOutcome(term: officeTerm) { return .respond(answer) }
         apiState.resigns.append(ResignWaiter(held: request.held, term: officeTerm, startNs: Clock.boottime()))
         return .hold(timeoutMs: resignWaitMs, onTimeout: responses.none)

@@ -34,7 +34,8 @@ extension Agent {
                 + ",\"reachable\":\(stats?.connected ?? false)"
                 + ",\"last_contact_ms_ago\":\(seen.lastHeardNs > 0 ? "\((nowNs - seen.lastHeardNs) / 1_000_000)" : "null")"
                 + ",\"rtt_ms\":\(seen.rttNs > 0 && raft.role == .leader ? millis(seen.rttNs) : "null")"
-                + ",\"match_index\":\(progress.map { "\($0.matchIndex)" } ?? "null")}")
+                + ",\"match_index\":\(progress.map { "\($0.matchIndex)" } ?? "null")"
+                + ",\"can_lead\":\(progress.map { "\($0.canLead)" } ?? "null")}")
         }
         let leader = raft.leader.flatMap { nameOf[$0] }
         let officeSince = leader != nil ? AgentLog.json(AgentLog.rfc3339(leaderSinceWallNs)) : "null"

@@ -41,9 +41,9 @@ public enum RaftMessageCodec {
                     w.u8(1); w.u32(UInt32(bytes.count)); w.raw(bytes)
                 }
             }
-        case .appendResponse(let success, let match, let hint, let echo):
+        case .appendResponse(let success, let match, let hint, let echo, let canLead):
             w.u8(Tag.appendResponse.rawValue); w.u8(success ? 1 : 0); w.u64(match); w.u64(hint)
-            w.i64(echo.nanoseconds)
+            w.i64(echo.nanoseconds); w.u8(canLead ? 1 : 0)
         case .timeoutNow:
             w.u8(Tag.timeoutNow.rawValue)
         }
@@ -92,7 +92,8 @@ public enum RaftMessageCodec {
         case .appendResponse:
             body = .appendResponse(success: try r.bool("success"), matchIndex: try r.u64("match index"),
                                    hintIndex: try r.u64("hint index"),
-                                   echoedSendTime: Instant(nanoseconds: try r.i64("echoed send time")))
+                                   echoedSendTime: Instant(nanoseconds: try r.i64("echoed send time")),
+                                   canLead: try r.bool("can-lead flag"))
         case .timeoutNow:
             body = .timeoutNow
         }

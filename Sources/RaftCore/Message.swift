@@ -29,9 +29,12 @@ public struct Message: Hashable, Sendable {
                     leaderCommit: LogIndex, sendTime: Instant)
         /// `matchIndex` is the last index known to match when `success`; when not,
         /// `hintIndex` is where the leader should probe next. `echoedSendTime` is the
-        /// `sendTime` of the append this answers (rejections echo too).
+        /// `sendTime` of the append this answers (rejections echo too). `canLead` says
+        /// the sender would campaign on a TimeoutNow now: it is not a witness and its
+        /// driver is not holding it back (start-up hook, failing check), so a leader
+        /// handing over picks a successor that will actually take over.
         case appendResponse(success: Bool, matchIndex: LogIndex, hintIndex: LogIndex,
-                            echoedSendTime: Instant)
+                            echoedSendTime: Instant, canLead: Bool)
         /// The leader of `term` has left office and asks the receiver to campaign now.
         case timeoutNow
     }

@@ -70,11 +70,16 @@ public struct RaftNode: Sendable {
         var nextIndex: LogIndex = 1
         /// The latest of this leader's send times that the voter echoed in this term.
         var lastEcho: Instant = .distantPast
+        /// Whether the voter's latest response said it would take a TimeoutNow (it is
+        /// not a witness and not held back). Assumed until it says otherwise.
+        var canLead = true
     }
 
     /// Transfer is a leadership hand-over in progress (design §2 "Planned hand-over").
     struct Transfer: Sendable {
         var target: NodeID
+        /// The driver named the target: it is never swapped for another.
+        var named: Bool
         var reason: LeaveReason
         /// TimeoutNow waits for the demote hook of the office this node left.
         var demoteFinished: Bool
@@ -154,11 +159,15 @@ public struct RaftNode: Sendable {
         }
     }
 
-    /// The match index and latest lease echo a leader holds for `peer` (for status).
-    public func progress(of peer: NodeID) -> (matchIndex: LogIndex, lastEcho: Instant)? {
+    /// What a leader holds for `peer` (for status): its match index, latest lease
+    /// echo, and whether it said it would take over on a TimeoutNow.
+    public func progress(of peer: NodeID) -> (matchIndex: LogIndex, lastEcho: Instant, canLead: Bool)? {
         guard role == .leader, let i = configuration.voters.firstIndex(of: peer) else { return nil }
-        return (progress[i].matchIndex, progress[i].lastEcho)
+        return (progress[i].matchIndex, progress[i].lastEcho, progress[i].canLead)
     }
+
+    /// isTransferring: this leader has left office and is handing over.
+    public var isTransferring: Bool { role == .leader && transfer != nil }
 
     // MARK: Input
 
@@ -223,7 +232,7 @@ public struct RaftNode: Sendable {
             switch m.body {
             case .append(_, _, _, _, let sendTime):
                 // Tell a stale leader about the newer term so it steps down.
-                send(to: m.from, .appendResponse(success: false, matchIndex: 0, hintIndex: 0, echoedSendTime: sendTime))
+                respondAppend(to: m.from, success: false, match: 0, hint: 0, echo: sendTime)
             case .preVote:
                 send(to: m.from, .preVoteResponse(granted: false, stickinessRemaining: .zero))
             default:
@@ -336,7 +345,7 @@ public struct RaftNode: Sendable {
                 while i > commitIndex + 1 && termAt(i - 1) == conflictTerm { i -= 1 }
                 hint = max(i, commitIndex + 1)
             }
-            send(to: m.from, .appendResponse(success: false, matchIndex: 0, hintIndex: hint, echoedSendTime: sendTime))
+            respondAppend(to: m.from, success: false, match: 0, hint: hint, echo: sendTime)
             return
         }
         // Refuse, changing nothing, an append that is malformed or that would rewrite a
@@ -345,7 +354,7 @@ public struct RaftNode: Sendable {
         for entry in entries {
             let rewritesCommitted = entry.index <= commitIndex && termAt(entry.index) != entry.term
             if entry.index != expected || entry.term > term || rewritesCommitted {
-                send(to: m.from, .appendResponse(success: false, matchIndex: 0, hintIndex: 0, echoedSendTime: sendTime))
+                respondAppend(to: m.from, success: false, match: 0, hint: 0, echo: sendTime)
                 return
             }
             expected += 1
@@ -360,7 +369,14 @@ public struct RaftNode: Sendable {
         let match = prevIndex + LogIndex(entries.count)
         let newCommit = min(leaderCommit, match)
         if newCommit > commitIndex { hardState.commitIndex = newCommit }
-        send(to: m.from, .appendResponse(success: true, matchIndex: match, hintIndex: 0, echoedSendTime: sendTime))
+        respondAppend(to: m.from, success: true, match: match, hint: 0, echo: sendTime)
+    }
+
+    /// respondAppend answers an append; every answer says whether this node would take
+    /// over on a TimeoutNow, so a leader handing over does not pick one that will not.
+    private mutating func respondAppend(to peer: NodeID, success: Bool, match: LogIndex, hint: LogIndex, echo: Instant) {
+        send(to: peer, .appendResponse(success: success, matchIndex: match, hintIndex: hint,
+                                       echoedSendTime: echo, canLead: mayCampaign))
     }
 
     /// scheduleEarlyCampaign: the connection to the leader dropped (a hint). Campaign as
@@ -490,7 +506,7 @@ public struct RaftNode: Sendable {
         leaderSince = now
         transfer = nil
         leaseDeadline = .distantPast
-        for i in progress.indices { progress[i] = Progress(matchIndex: 0, nextIndex: lastLogIndex + 1, lastEcho: .distantPast) }
+        for i in progress.indices { progress[i] = Progress(matchIndex: 0, nextIndex: lastLogIndex + 1) }
         // A no-op at the start of the term lets the leader commit earlier entries (§8).
         appendToLog(Entry(index: lastLogIndex + 1, term: term, payload: .noop))
         maybeCommit()  // a one-voter group commits at once
@@ -500,7 +516,8 @@ public struct RaftNode: Sendable {
     }
 
     private mutating func stepLeader(_ m: Message, _ fromIndex: Int, _ now: Instant) {
-        guard case .appendResponse(let success, let matchIndex, let hintIndex, let echo) = m.body else { return }
+        guard case .appendResponse(let success, let matchIndex, let hintIndex, let echo, let canLead) = m.body else { return }
+        progress[fromIndex].canLead = canLead
         // Only send times of this term, not later than our latest broadcast, count:
         // anything else is stale or forged and must not extend the lease.
         if echo >= leaderSince && echo <= lastBroadcast {
@@ -602,8 +619,11 @@ public struct RaftNode: Sendable {
     private mutating func beginTransfer(to requested: NodeID?, reason: LeaveReason, _ now: Instant) {
         guard role == .leader, transfer == nil else { return }
         let target = transferTarget(requested)
-        // A named target that cannot lead is refused and changes nothing.
-        if requested != nil && target == nil { return }
+        // A hand-over the operator asked for is refused, changing nothing, when nobody
+        // would take over (a named target that cannot lead, or no peer that can):
+        // leaving office then would only leave the group without a leader. Shutdown,
+        // a failed check or a failed promote must leave office regardless.
+        if target == nil && (requested != nil || reason == .transfer) { return }
         let wasInOffice = office != nil
         leaveOffice(reason)
         guard let target else {
@@ -611,21 +631,25 @@ public struct RaftNode: Sendable {
             becomeFollower(term: term, leader: nil, now, reason: nil)
             return
         }
-        transfer = Transfer(target: target, reason: reason, demoteFinished: !wasInOffice,
+        transfer = Transfer(target: target, named: requested != nil, reason: reason, demoteFinished: !wasInOffice,
                             deadline: now + options.electionTimeoutMax)
         advanceTransfer(now)
     }
 
     /// transferTarget: the requested voter if it may lead, else the most up-to-date
-    /// non-witness peer (ties: the freshest echo, then the lowest id).
+    /// peer that may lead (ties: the freshest echo, then the lowest id). A peer may lead
+    /// when it is no witness and its latest response said it would take a TimeoutNow:
+    /// one still in its start-up hook, or with a failing check, would ignore it.
     private func transferTarget(_ requested: NodeID?) -> NodeID? {
+        func mayLead(_ i: Int) -> Bool {
+            i != myIndex && !configuration.witnesses.contains(configuration.voters[i]) && progress[i].canLead
+        }
         if let requested {
-            guard requested != id, configuration.voters.contains(requested),
-                  !configuration.witnesses.contains(requested) else { return nil }
+            guard let i = configuration.voters.firstIndex(of: requested), mayLead(i) else { return nil }
             return requested
         }
         var best: Int? = nil
-        for (i, peer) in configuration.voters.enumerated() where i != myIndex && !configuration.witnesses.contains(peer) {
+        for i in configuration.voters.indices where mayLead(i) {
             guard let b = best else { best = i; continue }
             let (p, q) = (progress[i], progress[b])
             if p.matchIndex > q.matchIndex || (p.matchIndex == q.matchIndex && p.lastEcho > q.lastEcho) { best = i }
@@ -644,7 +668,15 @@ public struct RaftNode: Sendable {
     /// advanceTransfer sends TimeoutNow once the demote hook finished and the target's
     /// log is caught up, then becomes a follower; until then it helps the target catch up.
     private mutating func advanceTransfer(_ now: Instant) {
-        guard let t = transfer, let ti = configuration.voters.firstIndex(of: t.target) else { return }
+        guard var t = transfer else { return }
+        if !t.named, let ti = configuration.voters.firstIndex(of: t.target), !progress[ti].canLead,
+           let other = transferTarget(nil) {
+            // The chosen successor began holding back (say, it restarted into its
+            // start-up hook while our demote hook ran): hand over to one that can lead.
+            t.target = other
+            transfer = t
+        }
+        guard let ti = configuration.voters.firstIndex(of: t.target) else { return }
         guard t.demoteFinished else { return }
         if progress[ti].matchIndex == lastLogIndex {
             send(to: t.target, .timeoutNow)

@@ -10,8 +10,10 @@ public enum Event: Hashable, Sendable {
     /// socket closes within milliseconds). A hint only: a false one costs at most a
     /// pre-vote round, and safety never depends on it (design §2 "Early campaign").
     case leaderConnectionLost
-    /// Planned hand-over to `to`, or to the most up-to-date voter when nil
+    /// Planned hand-over to `to`, or to the most up-to-date voter that can lead when nil
     /// (`baton resign`, `POST /resign`; a failing check or promote hook with its reason).
+    /// With reason `.transfer`, it is refused and changes nothing when no peer can take
+    /// over (the node stays in office); other reasons step down regardless.
     case transferLeadership(to: NodeID?, reason: LeaveReason = .transfer)
     /// The driver holds this node back from campaigning (false) or lets it campaign
     /// again (true): until the start-up hook finished, while the application's check

@@ -307,7 +307,7 @@ struct InvariantChecker {
                 lastGrantTerm[i] = m.term
                 lastGrantCandidate[i] = m.to
             }
-        case .appendResponse(let success, let matchIndex, _, _):
+        case .appendResponse(let success, let matchIndex, _, _, _):
             if checkDurableBeforeSend && success && matchIndex > LogIndex(disk.log.count) {
                 return Violation(property: "S5", detail: "n\(i + 1) acknowledged index \(matchIndex) with only \(disk.log.count) entries durable", timeNs: realNs)
             }

@@ -580,7 +580,8 @@ func describe(_ m: Message) -> String {
     case .vote(let li, let lt, let tr): return "\(head) vote last=(\(li),\(lt))\(tr ? " transfer" : "")"
     case .voteResponse(let g): return "\(head) voteResponse \(g ? "granted" : "refused")"
     case .append(let pi, let pt, let es, let c, let st): return "\(head) append prev=(\(pi),\(pt)) n=\(es.count) commit=\(c) sent=\(st)"
-    case .appendResponse(let ok, let mi, let hi, let st): return "\(head) appendResponse \(ok ? "ok match=\(mi)" : "reject hint=\(hi)") echo=\(st)"
+    case .appendResponse(let ok, let mi, let hi, let st, let canLead):
+        return "\(head) appendResponse \(ok ? "ok match=\(mi)" : "reject hint=\(hi)") echo=\(st)\(canLead ? "" : " cannot-lead")"
     case .timeoutNow: return "\(head) timeoutNow"
     }
 }

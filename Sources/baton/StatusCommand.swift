@@ -54,13 +54,14 @@ struct StatusCommand: ParsableCommand {
                 out += pad("hooks", 14) + compact(value) + "\n"
             }
         }
-        let header = ["PEER", "REACHABLE", "LAST CONTACT", "RTT", "MATCH", "PEER ADDRESS", "API"]
+        let header = ["PEER", "REACHABLE", "LAST CONTACT", "RTT", "MATCH", "CAN LEAD", "PEER ADDRESS", "API"]
         var table = [header]
         for p in s["peers"].array {
             table.append([text(p["id"]), text(p["reachable"]),
                           p["last_contact_ms_ago"].isNull ? "never" : "\(text(p["last_contact_ms_ago"])) ms ago",
                           p["rtt_ms"].isNull ? "-" : "\(text(p["rtt_ms"])) ms",
-                          text(p["match_index"]), text(p["peer"]), text(p["api"])])
+                          text(p["match_index"]), text(p["can_lead"]),
+                          text(p["peer"]), text(p["api"])])
         }
         let widths = header.indices.map { col in table.map { $0[col].count }.max()! + 2 }
         out += "\n"

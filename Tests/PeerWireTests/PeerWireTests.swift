@@ -52,7 +52,8 @@ private func handshake(client: SessionConfig = config("n1"), server: SessionConf
         .append(prevLogIndex: 4, prevLogTerm: 2, entries: [Entry(index: 5, term: 3, payload: .noop),
                                                            Entry(index: 6, term: 3, payload: .data([1, 2, 3]))],
                 leaderCommit: 4, sendTime: Instant(nanoseconds: -5)),
-        .appendResponse(success: true, matchIndex: 6, hintIndex: 0, echoedSendTime: Instant(nanoseconds: 123_456_789)),
+        .appendResponse(success: true, matchIndex: 6, hintIndex: 0, echoedSendTime: Instant(nanoseconds: 123_456_789), canLead: true),
+        .appendResponse(success: false, matchIndex: 0, hintIndex: 3, echoedSendTime: Instant(nanoseconds: 5), canLead: false),
         .timeoutNow,
     ]
 

@@ -507,8 +507,9 @@ struct ScenarioHarness {
         case .append(let pi, let pt, let entries, let commit, let sent):
             let e = entries.isEmpty ? "" : " entries=[" + entries.map(describe).joined(separator: " ") + "]"
             return "\(head) app term=\(m.term) prev=\(pi)@t\(pt)\(e) commit=\(commit) sent=\(sent)"
-        case .appendResponse(let success, let match, let hint, let echo):
+        case .appendResponse(let success, let match, let hint, let echo, let canLead):
             return "\(head) app-resp term=\(m.term) " + (success ? "ok match=\(match)" : "REJECT hint=\(hint)") + " echo=\(echo)"
+                + (canLead ? "" : " cannot-lead")
         case .timeoutNow:
             return "\(head) timeout-now term=\(m.term)"
         }

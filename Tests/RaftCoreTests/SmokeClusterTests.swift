@@ -123,11 +123,19 @@ struct TinyCluster {
         #expect(c.nodes[0].nextDeadline == .distantFuture, "a held-back node wants no election timer")
         c.run(until: Instant.zero + .seconds(2))
         #expect(c.inOffice() == [2], "the one free node wins with the held-back nodes' votes")
-        // A transfer aimed at a held-back node does not hand over to it: the leader gives
-        // up after its deadline and, with nobody else free, wins again in a later term.
+        // A hand-over aimed at a held-back node is refused and changes nothing: the
+        // held nodes said so in their append responses.
         let term = c.nodes[2].term
-        c.apply(2, c.nodes[2].handle(.transferLeadership(to: NodeID(1), reason: .checkFailed), now: c.now))
-        c.apply(2, c.nodes[2].handle(.demoteFinished(term: term), now: c.now))
+        c.apply(2, c.nodes[2].handle(.transferLeadership(to: NodeID(1)), now: c.now))
+        #expect(c.inOffice() == [2] && c.nodes[2].term == term && !c.nodes[2].isTransferring)
+        #expect(c.nodes[2].progress(of: NodeID(1))?.canLead == false)
+        // So is an operator's resignation when nobody can take over.
+        c.apply(2, c.nodes[2].handle(.transferLeadership(to: nil), now: c.now))
+        #expect(c.inOffice() == [2] && !c.nodes[2].isTransferring)
+        // A failed check must leave office all the same: with nobody free, the leader
+        // steps down and, as the only candidate, wins again in a later term.
+        c.apply(2, c.nodes[2].handle(.transferLeadership(to: nil, reason: .checkFailed), now: c.now))
+        #expect(c.inOffice().isEmpty)
         c.run(until: c.now + .seconds(2))
         #expect(c.inOffice() == [2])
         #expect(c.nodes[2].term > term)
@@ -137,5 +145,79 @@ struct TinyCluster {
         c.down.insert(2)
         c.run(until: c.now + .seconds(2))
         #expect(c.inOffice() == [0])
+    }
+
+    /// The leader named in `TinyCluster` after an election, with every follower's
+    /// latest append response delivered.
+    private func settledLeader(_ c: inout TinyCluster) throws -> Int {
+        c.run(until: c.now + .seconds(1))
+        return try #require(c.inOffice().first)
+    }
+
+    @Test func handOverSkipsAPeerThatIsHeldBack() throws {
+        // Whichever follower would be picked first, hold that one back: the hand-over
+        // must go to the other (a restarted node in its start-up hook ignores TimeoutNow).
+        for heldFirst in [true, false] {
+            var c = try TinyCluster(count: 3)
+            let old = try settledLeader(&c)
+            let followers = c.nodes.indices.filter { $0 != old }
+            let held = heldFirst ? followers[0] : followers[1]
+            let free = heldFirst ? followers[1] : followers[0]
+            c.apply(held, c.nodes[held].handle(.setCampaignAllowed(false), now: c.now))
+            c.run(until: c.now + .milliseconds(120))  // a heartbeat round carries the news
+            #expect(c.nodes[old].progress(of: c.nodes[held].id)?.canLead == false)
+            #expect(c.nodes[old].progress(of: c.nodes[free].id)?.canLead == true)
+            let term = c.nodes[old].term
+            c.apply(old, c.nodes[old].handle(.shutdown, now: c.now))
+            c.apply(old, c.nodes[old].handle(.demoteFinished(term: term), now: c.now))
+            let handedAt = c.now
+            c.run(until: c.now + .milliseconds(20))
+            #expect(c.inOffice() == [free], "held first: \(heldFirst)")
+            #expect(c.nodes[free].term == term + 1)
+            let entered = try #require(c.offices.last { $0.node == c.nodes[free].id })
+            #expect(entered.at - handedAt < .milliseconds(10), "by transfer, not by an election timeout")
+        }
+    }
+
+    @Test func handOverSwitchesTargetWhenTheChosenOneStartsHoldingBack() throws {
+        var c = try TinyCluster(count: 3)
+        let old = try settledLeader(&c)
+        let term = c.nodes[old].term
+        // The leader leaves office and its demote hook runs...
+        c.apply(old, c.nodes[old].handle(.transferLeadership(to: nil), now: c.now))
+        #expect(c.nodes[old].isTransferring)
+        // ...meanwhile both followers report in; then one of them is held back.
+        let followers = c.nodes.indices.filter { $0 != old }
+        for f in followers { c.apply(f, c.nodes[f].handle(.setCampaignAllowed(false), now: c.now)) }
+        c.run(until: c.now + .milliseconds(120))
+        let free = followers[1]
+        c.apply(free, c.nodes[free].handle(.setCampaignAllowed(true), now: c.now))
+        c.run(until: c.now + .milliseconds(60))
+        c.apply(old, c.nodes[old].handle(.demoteFinished(term: term), now: c.now))
+        let handedAt = c.now
+        c.run(until: c.now + .milliseconds(20))
+        #expect(c.inOffice() == [free])
+        let entered = try #require(c.offices.last { $0.node == c.nodes[free].id })
+        #expect(entered.at - handedAt < .milliseconds(10), "TimeoutNow went to the free follower")
+    }
+
+    @Test func aWitnessSaysItCannotLeadSoHandOversPassItBy() throws {
+        // Each agent's Configuration lists only itself as a witness (Agent.swift), so
+        // the leader learns who is one from the witness's append responses.
+        var c = try TinyCluster(count: 3)
+        c.nodes[0] = try RaftNode(id: NodeID(1), configuration: Configuration(voters: [NodeID(1), NodeID(2), NodeID(3)], witnesses: [NodeID(1)]),
+                                  options: Options(), restoring: PersistentState(), seed: 1, now: .zero)
+        let old = try settledLeader(&c)
+        #expect(old != 0)
+        let other = old == 1 ? 2 : 1
+        #expect(c.nodes[old].progress(of: NodeID(1))?.canLead == false)
+        // Named, the witness is refused; unnamed, the other voter takes over.
+        c.apply(old, c.nodes[old].handle(.transferLeadership(to: NodeID(1)), now: c.now))
+        #expect(c.inOffice() == [old])
+        let term = c.nodes[old].term
+        c.apply(old, c.nodes[old].handle(.transferLeadership(to: nil), now: c.now))
+        c.apply(old, c.nodes[old].handle(.demoteFinished(term: term), now: c.now))
+        c.run(until: c.now + .milliseconds(20))
+        #expect(c.inOffice() == [other])
     }
 }

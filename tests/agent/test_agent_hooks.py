@@ -158,6 +158,70 @@ def test_sigterm_hands_over_after_the_demote_hook_and_hooks_pair_exactly_once(tm
         c.stop_all()
 
 
+
+def test_hand_over_passes_by_a_member_still_in_its_start_up_hook(tmp_path):
+    """A rolling restart: a member that has just restarted holds back from campaigns
+    until its start-up hook ends, and would ignore a TimeoutNow. Its append responses
+    say so, so the leader neither hands over to it by name nor picks it on SIGTERM."""
+    import http.client
+    # Long timeouts: a leader starved on a loaded machine must not lose office by
+    # itself while the test looks at it (the hand-over itself does not wait for them).
+    steady = ["--election-timeout", "1s..2s", "--heartbeat-interval", "100ms"]
+    c = start_cluster(tmp_path, per_node=lambda n: hook_flags(tmp_path, n), extra=steady)
+    try:
+        leader, term = c.wait_leader(timeout=20)
+        restarted, other = [n for n in c.names if n != leader]
+        assert sigterm(c, restarted) == 0
+        c.start(restarted, bootstrap=False, extra=hook_flags(tmp_path, restarted, demote_opts="sleep=30") + steady)
+
+        def status(name):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", c.api_port[name], timeout=2)
+                conn.request("GET", "/status")
+                body = json.loads(conn.getresponse().read())
+                conn.close()
+                return body
+            except OSError:
+                return None  # not listening yet
+
+        # The new process is up and holding back (a stopping one holds back too, so
+        # the leader's view alone would not tell the two apart).
+        def startup_running():
+            runs = ((status(restarted) or {}).get("hooks") or {}).get("last", {}).values()
+            return any(r["event"] == "startup" and r["running"] for r in runs)
+        wait_for(startup_running, 15, f"{restarted}'s start-up hook to run")
+        assert status(restarted)["campaign_allowed"] is False
+
+        def peer_view():
+            s = status(leader)
+            if s["role"] != "leader":
+                raise AssertionError(f"{leader} lost office while the test waited: {s}")
+            view = {p["id"]: p["can_lead"] for p in s["peers"]}
+            return view if view[restarted] is False else None
+        view = wait_for(peer_view, 15, f"{leader} to see that {restarted} cannot lead")
+        assert view[other] is True
+
+        # By name: refused at once, and nothing changes.
+        conn = http.client.HTTPConnection("127.0.0.1", c.api_port[leader], timeout=10)
+        conn.request("POST", f"/resign?to={restarted}")
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        conn.close()
+        assert r.status == 409 and f"'{restarted}' cannot take over now" in body["reason"], body
+        assert c.wait_leader(timeout=2) == (leader, term)
+        assert log_events(c, leader, "resign-refused") and not log_events(c, leader, "office-leave")
+
+        # On SIGTERM the leader hands over to the member that can lead, by transfer.
+        assert sigterm(c, leader) == 0
+        new_leader, new_term = c.wait_leader(timeout=15)
+        assert new_leader == other and new_term == term + 1
+        promote = wait_for(lambda: [r for r in records(os.path.join(tmp_path, f"hooks-{other}.jsonl"))
+                                    if r["event"] == "promote" and r["env"]["BATON_TERM"] == str(new_term)], 15, "promote")[0]
+        assert promote["env"]["BATON_REASON"] == "transfer", promote
+    finally:
+        c.stop_all()
+
+
 def check_pairing_restarts(recs):
     """check_pairing for a node that was restarted: each life starts with a start-up run."""
     lives, current = [], []

@@ -116,12 +116,14 @@ def test_status_reports_the_node_its_peers_and_config(cluster_factory):
         assert 0 <= p["last_contact_ms_ago"] < 1000
         assert p["rtt_ms"] is not None and 0 < p["rtt_ms"] < 1000
         assert p["match_index"] == s["last_log_index"]
+        assert p["can_lead"] is True
         assert p["api"] == f"127.0.0.1:{c.api_port[p['id']]}"
     # A follower has no round trips or match indexes to report, and is not in office.
     follower = follower_of(c, leader)
     _, h, f = request(c.api_port[follower], "GET", "/status")
     assert f["role"] == "follower" and f["in_office"] is False and f["lease_remaining_ms"] is None
-    assert f["leader"]["id"] == leader and all(p["rtt_ms"] is None and p["match_index"] is None for p in f["peers"])
+    assert f["leader"]["id"] == leader and all(p["rtt_ms"] is None and p["match_index"] is None and p["can_lead"] is None
+                                               for p in f["peers"])
     # A dead peer becomes unreachable and its last contact ages.
     c.kill(follower)
     end = time.monotonic() + 5

@@ -31,7 +31,8 @@ def test_status_prints_a_table_and_json(cluster_factory):
     header = next(i for i, l in enumerate(lines) if l.startswith("PEER"))
     rows = [l.split() for l in lines[header + 1:] if l.strip()]
     assert sorted(r[0] for r in rows) == sorted(n for n in c.names if n != leader)
-    assert all(r[1] == "yes" and r[3:5] == ["ms", "ago"] and r[6] == "ms" for r in rows), rows  # reachable, "N ms ago", "R ms"
+    # reachable, "N ms ago", "R ms", match index, can lead
+    assert all(r[1] == "yes" and r[3:5] == ["ms", "ago"] and r[6] == "ms" and r[8] == "yes" for r in rows), rows
     r = baton("status", "--json", api=c.api_port[leader])
     s = json.loads(r.stdout)
     assert r.returncode == 0 and s["id"] == leader and s["term"] == term
@@ -84,8 +85,11 @@ def test_watch_prints_each_change_and_survives_an_agent_restart(cluster_factory)
     c.start_all()
     leader, term = c.wait_leader()
     watched = next(n for n in c.names if n != leader)
+    # SIGINT's default action, even when the tests run from a shell's background job
+    # (which starts with SIGINT ignored, and children inherit that).
     p = subprocess.Popen([BATON, "watch", "--api", f"127.0.0.1:{c.api_port[watched]}", "--wait", "5s"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = read_line(p, 5)
         assert first and first.endswith(f"term={term} leader={leader}"), first
