@@ -71,8 +71,8 @@ public enum AgentSettingKeys {
 
 extension AgentSettings {
     /// resolve applies the precedence flags > environment > file > default and validates
-    /// every value. `flags` maps a flag (`--id`) to its text (`"true"` for a boolean given
-    /// without a value); `fileText` is the content of `--config FILE`, if any.
+    /// every value. `flags` maps a flag (`--id`) to its text (`"true"` for a boolean flag,
+    /// `"false"` for its `--no-` form); `fileText` is the content of `--config FILE`, if any.
     public static func resolve(flags: [String: String], environment: [String: String],
                                fileText: String?, fileName: String = "config file") throws(ConfigError) -> AgentSettings {
         let file = try fileText.map { (t) throws(ConfigError) in try parseSettingsFile(t, name: fileName) } ?? [:]

@@ -49,10 +49,12 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "API address told to others (default: --api-listen).") var apiAdvertise: String?
     @Option(help: "Where term, vote and log are kept (default: /var/lib/baton).") var dataDir: String?
     @Option(help: "File holding the cluster secret: head -c 32 /dev/urandom > FILE.") var clusterSecretFile: String?
-    @Flag(help: "Run without a cluster secret (a test cluster on one machine only).") var insecurePeers = false
-    @Flag(help: "Allow an empty data dir: only the first start of a new cluster.") var bootstrap = false
+    // Booleans are optional with a --no- form, so that the command line can switch off
+    // what the environment or --config switched on (the command line wins).
+    @Flag(inversion: .prefixedNo, help: "Run without a cluster secret (a test cluster on one machine only).") var insecurePeers: Bool?
+    @Flag(inversion: .prefixedNo, help: "Allow an empty data dir: only the first start of a new cluster.") var bootstrap: Bool?
     @Option(help: "Cluster name; peers of another cluster are refused (default: baton).") var clusterId: String?
-    @Flag(help: "Vote and acknowledge, but never campaign or lead.") var witness = false
+    @Flag(inversion: .prefixedNo, help: "Vote and acknowledge, but never campaign or lead.") var witness: Bool?
     @Option(help: "Randomized election timeout MIN..MAX (default: 150ms..300ms).") var electionTimeout: String?
     @Option(help: "Leader heartbeat interval (default: 50ms).") var heartbeatInterval: String?
     @Option(help: "Largest clock-rate drift between nodes, a fraction (default: 0.05).") var maxDrift: String?
@@ -75,7 +77,7 @@ struct AgentCommand: ParsableCommand {
 
     // systemd (issue 6): a leader-only unit started on promote, stopped on demote.
     @Option(help: ArgumentHelp("systemd unit started on promote and stopped on demote and at start-up, through D-Bus, within --hook-timeout; a failure counts like a failing hook.", valueName: "name.service")) var leaderUnit: String?
-    @Flag(help: "Start and stop --leader-unit through the user's service manager instead of the system's.") var userBus = false
+    @Flag(inversion: .prefixedNo, help: "Start and stop --leader-unit through the user's service manager instead of the system's.") var userBus: Bool?
 
     func run() throws {
         var flags: [String: String] = [:]
@@ -92,11 +94,10 @@ struct AgentCommand: ParsableCommand {
             ("--check", check), ("--check-url", checkUrl), ("--check-interval", checkInterval),
             ("--check-failures", checkFailures)]
         for (k, v) in hookPairs { if let v { flags[k] = v } }
-        if insecurePeers { flags["--insecure-peers"] = "true" }
-        if bootstrap { flags["--bootstrap"] = "true" }
-        if witness { flags["--witness"] = "true" }
+        let booleans: [(String, Bool?)] = [
+            ("--insecure-peers", insecurePeers), ("--bootstrap", bootstrap), ("--witness", witness), ("--user-bus", userBus)]
+        for (k, v) in booleans { if let v { flags[k] = v ? "true" : "false" } }
         if let leaderUnit { flags["--leader-unit"] = leaderUnit }
-        if userBus { flags["--user-bus"] = "true" }
 
         var environment: [String: String] = [:]
         var envp = environ

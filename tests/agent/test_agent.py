@@ -122,8 +122,8 @@ def test_wrong_secret_and_wrong_cluster_are_rejected(cluster_factory, tmp_path):
     assert c.wait_leader() == (leader, term)
 
 
-def run_agent(argv, timeout=10):
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+def run_agent(argv, timeout=10, env=None):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_second_agent_on_same_data_dir_exits_2(cluster_factory):
@@ -178,6 +178,25 @@ def test_bad_flags_exit_2_naming_the_flag(cluster_factory, flag, value, fragment
     assert r.returncode == 2
     assert flag in r.stderr and fragment in r.stderr
 
+
+def test_no_form_of_a_boolean_flag_overrides_the_environment_and_the_file(cluster_factory, tmp_path):
+    # BATON_BOOTSTRAP=true in the environment (say, left in /etc/default/baton after the
+    # first start): --no-bootstrap on the command line wins, so an empty data dir is refused.
+    c = cluster_factory(["n1", "n2", "n3"])
+    argv = c.argv("n1", bootstrap=False) + ["--no-bootstrap"]
+    r = run_agent(argv, env={**os.environ, "BATON_BOOTSTRAP": "true"})
+    assert r.returncode == 2 and "--bootstrap" in r.stderr, r.stderr
+    # BATON_WITNESS=true in the --config file: --no-witness wins and the node leads.
+    conf = tmp_path / "baton.conf"
+    conf.write_text("BATON_WITNESS=true\n")
+    solo = cluster_factory(["w1"])
+    solo.start("w1", extra=["--config", str(conf), "--no-witness"])
+    leader, _ = solo.wait_leader(timeout=10)
+    assert leader == "w1" and solo.get("w1", "/status")[2]["witness"] is False
+    # Without the --no- form, the file's setting holds: a lone witness is refused.
+    solo.kill("w1", signal.SIGTERM)
+    r = run_agent(solo.argv("w1", bootstrap=False) + ["--config", str(conf)])
+    assert r.returncode == 2 and "witness" in r.stderr, r.stderr
 
 def test_missing_secret_requires_insecure_flag(cluster_factory):
     c = cluster_factory(["n1"])
