@@ -24,6 +24,17 @@ def free_port():
     return port
 
 
+def wait_for(pred, timeout, what):
+    """pred()'s first true value, polled every 20 ms; AssertionError naming `what` after `timeout` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class Proxy:
     """A TCP forwarder on loopback whose traffic can be blackholed and restored."""
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cluster import BATON, Cluster
+from cluster import BATON, Cluster, wait_for
 
 HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hookrec.py")
 
@@ -63,16 +63,6 @@ def start_cluster(tmp, names=("n1", "n2", "n3"), per_node=None, extra=()):
     for n in names:
         c.start(n, extra=(per_node(n) if per_node else []) + list(extra))
     return c
-
-
-def wait_for(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sigterm(c, name, timeout=15):
@@ -163,7 +153,6 @@ def test_hand_over_passes_by_a_member_still_in_its_start_up_hook(tmp_path):
     """A rolling restart: a member that has just restarted holds back from campaigns
     until its start-up hook ends, and would ignore a TimeoutNow. Its append responses
     say so, so the leader neither hands over to it by name nor picks it on SIGTERM."""
-    import http.client
     # Long timeouts: a leader starved on a loaded machine must not lose office by
     # itself while the test looks at it (the hand-over itself does not wait for them).
     steady = ["--election-timeout", "1s..2s", "--heartbeat-interval", "100ms"]
@@ -175,14 +164,7 @@ def test_hand_over_passes_by_a_member_still_in_its_start_up_hook(tmp_path):
         c.start(restarted, bootstrap=False, extra=hook_flags(tmp_path, restarted, demote_opts="sleep=30") + steady)
 
         def status(name):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", c.api_port[name], timeout=2)
-                conn.request("GET", "/status")
-                body = json.loads(conn.getresponse().read())
-                conn.close()
-                return body
-            except OSError:
-                return None  # not listening yet
+            return c.get(name, "/status")[2]  # None while not listening yet
 
         # The new process is up and holding back (a stopping one holds back too, so
         # the leader's view alone would not tell the two apart).
@@ -202,12 +184,9 @@ def test_hand_over_passes_by_a_member_still_in_its_start_up_hook(tmp_path):
         assert view[other] is True
 
         # By name: refused at once, and nothing changes.
-        conn = http.client.HTTPConnection("127.0.0.1", c.api_port[leader], timeout=10)
-        conn.request("POST", f"/resign?to={restarted}")
-        r = conn.getresponse()
-        body = json.loads(r.read())
-        conn.close()
-        assert r.status == 409 and f"'{restarted}' cannot take over now" in body["reason"], body
+        r = subprocess.run([BATON, "resign", "--to", restarted, "--api", f"127.0.0.1:{c.api_port[leader]}"],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 1 and f"'{restarted}' cannot take over now" in r.stderr + r.stdout, r
         assert c.wait_leader(timeout=2) == (leader, term)
         assert log_events(c, leader, "resign-refused") and not log_events(c, leader, "office-leave")
 

@@ -11,20 +11,10 @@ import time
 
 import pytest
 
-from cluster import Cluster
+from cluster import Cluster, wait_for
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 MOCK = os.path.join(ROOT, "Tests", "SystemdTests", "mock_systemd_manager.py")
-
-
-def wait_for(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class NotifySocket:
