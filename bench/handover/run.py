@@ -60,13 +60,7 @@ def pct(xs, p):
 
 
 def wait_for(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.005)
-    raise RuntimeError(f"timed out waiting for {what}")
+    return cluster.wait_for(pred, timeout, what, interval=0.005)
 
 
 def main():
@@ -109,7 +103,7 @@ def main():
                 # start-up (stickiness, catching up) so the round measures a hand-over to
                 # a settled cluster, not a restart.
                 time.sleep(args.settle_ms / 1000)
-            except RuntimeError as e:
+            except AssertionError as e:  # cluster.wait_for timed out
                 unsettled.append(str(e))
                 if len(unsettled) > 100:
                     raise

@@ -24,14 +24,14 @@ def free_port():
     return port
 
 
-def wait_for(pred, timeout, what):
-    """pred()'s first true value, polled every 20 ms; AssertionError naming `what` after `timeout` s."""
+def wait_for(pred, timeout, what, interval=0.02):
+    """pred()'s first true value, polled every `interval` s; AssertionError naming `what` after `timeout` s."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = pred()
         if v:
             return v
-        time.sleep(0.02)
+        time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
 
 
