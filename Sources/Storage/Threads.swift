@@ -1,5 +1,6 @@
 // Threads: the lock, condition variable and thread that StorageWorker needs, on Glibc
-// pthreads (no Foundation). Like DiskIO.swift, to be folded into Posix later.
+// pthreads (no Foundation). Posix has the same Monitor and PosixThread; this copy goes
+// once Storage moves onto Posix (with DiskIO.swift and its Errno).
 import Glibc
 
 /// Monitor is a pthread mutex with one condition variable. The pthread objects live in

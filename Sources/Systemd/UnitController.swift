@@ -24,10 +24,10 @@ public final class UnitController: Sendable {
     public let queueLimit: Int
 
     private let shared: Shared
-    private let thread: JobThread
+    private let thread: PosixThread
 
     private final class Shared: @unchecked Sendable {
-        let monitor = JobMonitor()
+        let monitor = Monitor()
         var queue: [(id: UInt64, action: UnitAction)] = []
         var nextID: UInt64 = 1
         var stopping = false
@@ -47,9 +47,14 @@ public final class UnitController: Sendable {
         self.queueLimit = queueLimit
         let shared = Shared()
         self.shared = shared
-        self.thread = JobThread {
-            UnitController.run(shared: shared, unit: unit, bus: bus, timeoutMs: timeoutMs,
-                               remote: remote, completion: completion)
+        do {
+            self.thread = try PosixThread.spawn {
+                UnitController.run(shared: shared, unit: unit, bus: bus, timeoutMs: timeoutMs,
+                                   remote: remote, completion: completion)
+            }
+        } catch {
+            // Only when the process is out of threads or memory: nothing sensible is left.
+            preconditionFailure("UnitController: cannot start its thread: \(error)")
         }
     }
 
