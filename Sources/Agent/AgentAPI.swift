@@ -40,6 +40,7 @@ extension Agent {
 
     func registerRoutes(on server: HTTPServer) {
         apiState.server = server
+        server.setRefusalHeaders(commonHeaders(term: raft.term))
         server.route(.get, "/leader") { [unowned self] request in
             if request.head.query.count == 0 { return self.counted(.respond(self.leaderAnswer(at: self.now()))) }
             return self.counted(self.leaderLongPoll(request))
@@ -101,6 +102,8 @@ extension Agent {
         let officeTerm = raft.office?.term ?? term
         let officeHeaders: [(String, String)] = [("X-Baton-Term", "\(officeTerm)"), ("X-Baton-Leader", myName)]
         let headers = commonHeaders(term: term)
+        // The server's own 404 and 405 carry the term and leader too.
+        apiState.server?.setRefusalHeaders(headers)
         responses.inOffice = LeaseStampedResponse(
             status: 200, headers: officeHeaders,
             body: Array("{\"leader\":\(leaderJSON(myName)),\"term\":\(officeTerm),\"self\":true,\"since\":\(since)}\n".utf8))

@@ -59,7 +59,9 @@ public final class HTTPServer: EventHandler {
     /// refused promptly.
     private let reparseStrideBytes: Int
     private let holdRefused: PreparedResponse
-    private let notFound: PreparedResponse
+    private var notFound: PreparedResponse
+    /// Headers the application adds to the server's own 404 and 405 (see `setRefusalHeaders`).
+    private var refusalHeaders: [(String, String)] = []
     private let notImplementedMethod: PreparedResponse
     private var errorResponses: [Int: PreparedResponse] = [:]
     /// handlerRunning is true while a handler runs (see `answerHold`).
@@ -134,18 +136,31 @@ public final class HTTPServer: EventHandler {
             index = routes.count - 1
         }
         routes[index].handlers[Int(method.rawValue)] = HandlerBox(call: handler)
-        // 405 must list what is allowed (RFC 9110 §15.5.6), so rebuild it now.
+        routes[index].methodNotAllowed = methodNotAllowed(for: routes[index])
+    }
+
+    /// setRefusalHeaders makes the server's own 404 (unknown path) and 405 (known path,
+    /// other method) carry `headers` too, as the application's answers do (the agent's
+    /// term and leader). Cheap enough to call on every change of them; not for per-request data.
+    public func setRefusalHeaders(_ headers: [(String, String)]) {
+        refusalHeaders = headers
+        notFound = PreparedResponse(status: 404, text: "not found\n", headers: headers)
+        for i in routes.indices { routes[i].methodNotAllowed = methodNotAllowed(for: routes[i]) }
+    }
+
+    private func methodNotAllowed(for route: Route) -> PreparedResponse {
+        // 405 must list what is allowed (RFC 9110 §15.5.6).
         var allowed: [String] = []
         let names: [(HTTPMethod, String)] = [(.get, "GET"), (.head, "HEAD"), (.post, "POST"), (.put, "PUT"),
                                              (.delete, "DELETE"), (.options, "OPTIONS"), (.patch, "PATCH"),
                                              (.trace, "TRACE"), (.connect, "CONNECT")]
         for (m, name) in names {
-            let has = routes[index].handlers[Int(m.rawValue)] != nil
-                || (m == .head && routes[index].handlers[Int(HTTPMethod.get.rawValue)] != nil)
+            let has = route.handlers[Int(m.rawValue)] != nil
+                || (m == .head && route.handlers[Int(HTTPMethod.get.rawValue)] != nil)
             if has { allowed.append(name) }
         }
-        routes[index].methodNotAllowed = PreparedResponse(
-            status: 405, text: "method not allowed\n", headers: [("Allow", allowed.joined(separator: ", "))])
+        return PreparedResponse(status: 405, text: "method not allowed\n",
+                                headers: [("Allow", allowed.joined(separator: ", "))] + refusalHeaders)
     }
 
     // MARK: held requests

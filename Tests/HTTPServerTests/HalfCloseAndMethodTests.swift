@@ -135,6 +135,26 @@ import Testing
         #expect(try c.readResponse().body == "A")
     }
 
+    @Test func refusalsCarryTheApplicationsHeadersOnceSet() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let c = try server.client()
+        func refusals() throws -> (Response, Response) {
+            try c.send("GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\nPOST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+            return (try c.readResponse(), try c.readResponse())
+        }
+        var (r404, r405) = try refusals()
+        #expect(r404.status == 404 && r404.headers["x-term"] == nil)
+        #expect(r405.status == 405 && r405.headers["x-term"] == nil)
+        for term in ["7", "8"] {  // set, then changed
+            try c.send("POST /refusal-headers?term=\(term) HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+            #expect(try c.readResponse().body == "set")
+            (r404, r405) = try refusals()
+            #expect(r404.status == 404 && r404.headers["x-term"] == term)
+            #expect(r405.status == 405 && r405.headers["x-term"] == term && r405.headers["allow"] == "GET, HEAD")
+        }
+    }
+
     @Test func wrongMethodOnAKnownPathIs405WithAllowAndUnknownPathIs404() throws {
         let server = try TestServer()
         defer { server.stop() }

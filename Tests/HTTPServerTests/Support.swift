@@ -97,6 +97,11 @@ func installRoutes(_ server: HTTPServer) {
         held.requests.removeAll()
         return .respond(PreparedResponse(status: 200, text: "released \(released)"))
     }
+    server.route(.post, "/refusal-headers") { [unowned server] request in
+        // The application's headers for the server's own 404 and 405 (the agent's term).
+        server.setRefusalHeaders([("X-Term", request.queryParameter("term") ?? "")])
+        return .respond(PreparedResponse(status: 200, text: "set"))
+    }
     server.route(.get, "/stats") { [unowned server] _ in
         let s = server.statistics
         let text = """

@@ -53,6 +53,11 @@ def test_every_answer_carries_term_and_leader_and_the_leader_its_lease(cluster_f
         status, h, _ = request(c.api_port[follower], "GET", path)
         assert h["x-baton-term"] == str(term) and h["x-baton-leader"] == leader, (path, h)
         assert "x-baton-lease-remaining-ms" not in h, path
+    # The server's own refusals carry the fencing token and leader too.
+    for method, path, want in [("GET", "/nowhere", 404), ("DELETE", "/leader", 405)]:
+        for node in (leader, follower):
+            status, h, _ = request(c.api_port[node], method, path)
+            assert status == want and h["x-baton-term"] == str(term) and h["x-baton-leader"] == leader, (node, path, h)
     # The lease header is computed at answer time: over 300 ms of renewals it changes.
     seen = set()
     end = time.monotonic() + 0.3
