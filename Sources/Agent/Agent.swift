@@ -106,7 +106,13 @@ public final class Agent: PeerTransportDelegate {
             local: PeerIdentity(name: settings.id, peerAddress: settings.peerAdvertise.description,
                                 apiAddress: settings.apiAdvertise.description),
             members: Set(settings.members.map(\.name)))
-        transport = PeerTransport(loop: loop, config: sessionConfig, members: settings.members, delegate: self)
+        // A healed link should be back about as soon as a follower's election timer
+        // fires: give up on a connection not up within Emin, and redial within Emin/2.
+        var limits = TransportLimits()
+        let eminMs = Int(settings.raft.electionTimeoutMin.nanoseconds / 1_000_000)
+        limits.connectTimeoutMs = max(50, eminMs)
+        limits.reconnectMaxMs = max(50, eminMs / 2)
+        transport = PeerTransport(loop: loop, config: sessionConfig, members: settings.members, limits: limits, delegate: self)
         rebuildResponses()
     }
 

@@ -103,6 +103,23 @@ final class OutboundPeer {
         }
     }
 
+    /// peerReachable: an inbound connection from this peer has just authenticated, so
+    /// the path works now (a partition healed, the peer restarted). Dial at once rather
+    /// than wait out the back-off, or a pending connect whose SYN or hello the partition
+    /// swallowed. An established connection is kept; the peer's side then already works,
+    /// so the two never redial each other in turn.
+    func peerReachable() {
+        guard !stopped, !resolving else { return }
+        if let c = connection {
+            guard !c.established else { return }
+            connection = nil  // so that its close does not schedule a retry
+            c.close(reason: nil)
+        }
+        if let t = retryTimer { transport.loop.cancel(t); retryTimer = nil }
+        backoffMs = transport.limits.reconnectInitialMs
+        connect()
+    }
+
     func send(term: Term, body: Message.Body) -> Bool {
         connection?.send(term: term, body: body) ?? false
     }

@@ -35,7 +35,8 @@ struct Cluster {
         members = try names.map { Member(name: $0, peerAddress: HostPort(host: "127.0.0.1", port: try freePort())) }
     }
 
-    mutating func start(_ name: String, secret: [UInt8]? = Array(repeating: 7, count: 32), cluster: String = "baton") throws {
+    mutating func start(_ name: String, secret: [UInt8]? = Array(repeating: 7, count: 32), cluster: String = "baton",
+                        limits configure: (inout TransportLimits) -> Void = { _ in }) throws {
         let m = members.first { $0.name == name }!
         let config = SessionConfig(clusterID: cluster, secret: secret,
                                    local: PeerIdentity(name: name, peerAddress: m.peerAddress.description, apiAddress: "127.0.0.1:1"),
@@ -43,6 +44,7 @@ struct Cluster {
         let r = Recorder()
         var limits = TransportLimits()
         limits.reconnectMaxMs = 100
+        configure(&limits)
         let t = PeerTransport(loop: loop, config: config, members: members, limits: limits, delegate: r)
         _ = try t.start(listen: try SocketAddress(parsing: m.peerAddress.description))
         transports[name] = t
@@ -126,6 +128,50 @@ struct Cluster {
         try Array("GET / HTTP/1.1\r\n\r\n".utf8).withUnsafeBytes { try fd.writeAll($0) }
         #expect(try c.run(timeoutMs: 1_000) { c.recorders["n1"]!.rejected.contains { $0.contains("magic") } })
         #expect(c.transports["n1"]!.rejectedConnections == 1)
+        for t in c.transports.values { t.stop() }
+    }
+
+    @Test func aPeerThatReachesUsIsDialledAtOnceNotAfterTheBackOff() throws {
+        var c = try Cluster(names: ["n1", "n2"])
+        // n1 finds n2 down and backs off for seconds...
+        try c.start("n1") { $0.reconnectInitialMs = 5_000; $0.reconnectMaxMs = 10_000 }
+        #expect(try c.run { c.transports["n1"]!.stats["n2"]!.connectFailures >= 1 })
+        // ...but once n2 is up and reaches n1, n1 dials it at once.
+        let upAt = Clock.boottime()
+        try c.start("n2")
+        #expect(try c.run(timeoutMs: 2_000) { c.transports["n1"]!.stats["n2"]!.connected })
+        let ms = Double(Clock.boottime() - upAt) / 1e6
+        #expect(ms < 1_000, "n1's link to n2 came back after \(ms) ms, not after its back-off")
+        for t in c.transports.values { t.stop() }
+    }
+
+    @Test func aConnectNobodyAnswersIsAbandonedAndDialledAgain() throws {
+        // A listener whose accept queue is full drops SYNs, as a partition does: the
+        // connect would hang until the kernel's 1 s SYN retransmission.
+        var c = try Cluster(names: ["n1", "n2"])
+        let full = try Socket.listen(on: try SocketAddress(parsing: c.members[1].peerAddress.description), backlog: 0)
+        let queued = try Socket.connect(to: try SocketAddress(parsing: c.members[1].peerAddress.description))
+        let startedAt = Clock.boottime()
+        try c.start("n1") { $0.connectTimeoutMs = 50; $0.reconnectInitialMs = 10; $0.reconnectMaxMs = 20 }
+        #expect(try c.run(timeoutMs: 2_000) { c.transports["n1"]!.stats["n2"]!.connectFailures >= 3 })
+        let ms = Double(Clock.boottime() - startedAt) / 1e6
+        #expect(c.transports["n1"]!.stats["n2"]!.lastError == "connect timed out")
+        #expect(ms < 900, "three abandoned connects took \(ms) ms")
+        #expect(!c.transports["n1"]!.stats["n2"]!.connected)
+        _ = (full.rawValue, queued.rawValue)  // both stay open until here
+        for t in c.transports.values { t.stop() }
+    }
+
+    @Test func aPeerPortThatNeverAnswersTheHelloIsAbandonedWithoutCountingAsARejection() throws {
+        // The TCP connect succeeds (the kernel answers for a listener that never accepts),
+        // then nothing: like a hello lost in a partition, or a proxy whose upstream hangs.
+        var c = try Cluster(names: ["n1", "n2"])
+        let silent = try Socket.listen(on: try SocketAddress(parsing: c.members[1].peerAddress.description))
+        try c.start("n1") { $0.connectTimeoutMs = 50; $0.reconnectInitialMs = 10; $0.reconnectMaxMs = 20 }
+        #expect(try c.run(timeoutMs: 2_000) { c.transports["n1"]!.stats["n2"]!.connectFailures >= 3 })
+        #expect(c.transports["n1"]!.stats["n2"]!.lastError == "connect timed out")
+        #expect(c.recorders["n1"]!.rejected.isEmpty, "our own slow dial is not a peer misbehaving")
+        _ = silent.rawValue  // open until here
         for t in c.transports.values { t.stop() }
     }
 }
