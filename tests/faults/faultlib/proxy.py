@@ -12,14 +12,25 @@ directions of a link, the links of different peers, and a message on a new conne
 overtaking the tail of an old one. Partitions, loss and duplication are nft rules on the
 real packets (netns.py), not the proxy's business.
 
+The proxy must not change how a cut link behaves: the agent's own socket only reaches
+the proxy on loopback, where every byte is acknowledged at once, so its TCP_USER_TIMEOUT
+never fires. The upstream socket therefore gets the agent's TCP_USER_TIMEOUT (1 s), and
+when it fails the proxy closes the agent's side, which then redials as it would without
+a proxy. (Without this, a link cut by a partition resumed only at the proxy's next TCP
+retransmission, about 1.1 s after the heal, whatever the agent did.)
+
 Usage: python3 -m faultlib.proxy CONFIG SEED LOCAL_PORT=TARGET=HOST:PORT ...
 """
 import asyncio
 import json
 import os
 import random
+import socket
 import sys
 import time
+
+# The agent's TransportLimits.unacknowledgedTimeoutMs.
+UNACKNOWLEDGED_TIMEOUT_MS = 1000
 
 
 class Delays:
@@ -96,6 +107,7 @@ async def listen(local_port, target, host, port, delays):
         except (OSError, asyncio.TimeoutError):
             client_w.close()
             return
+        up_w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, UNACKNOWLEDGED_TIMEOUT_MS)
         await asyncio.gather(pump(client_r, up_w, delays, target), pump(up_r, client_w, delays, target))
 
     return await asyncio.start_server(handle, "127.0.0.1", local_port, reuse_address=True)
