@@ -96,14 +96,15 @@ let package = Package(
         .testTarget(name: "HTTPParserTests", dependencies: ["HTTPParser"], swiftSettings: sharedSettings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "Posix"], swiftSettings: sharedSettings),
 
-        // libsystemd (sd_notify, sd-bus) found with pkg-config; Debian: libsystemd-dev (issue 6).
-        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // The notify protocol natively, sd-bus from libsystemd.so.0 through dlopen on first
+        // use (--leader-unit only): nothing links libsystemd (see its header).
+        .target(name: "CSystemd"),
         // sd_notify (READY/STATUS/WATCHDOG/STOPPING) and --leader-unit StartUnit/StopUnit over sd-bus.
         .target(name: "Systemd", dependencies: ["CSystemd", "EventLoop", "Posix", "RaftCore"], exclude: ["README.md"],
                 swiftSettings: sharedSettings),
         // Test helper: runs ServiceNotifier / UnitController in a process of its own, so tests
         // can hand it NOTIFY_SOCKET, WATCHDOG_* and DBUS_*_BUS_ADDRESS as systemd would.
-        // Linked like `baton` (non-PIE), so it also checks that libsystemd links that way.
+        // Linked like `baton` (non-PIE).
         .executableTarget(name: "baton-systemd-probe", dependencies: ["Systemd", "EventLoop", "Posix", "RaftCore"],
                           swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "EventLoop", "Posix", "RaftCore"],

@@ -28,6 +28,8 @@ final class AgentSystemd {
         if let text = h.leaderUnit {
             let name: UnitName
             do { name = try UnitName(text) } catch { throw ConfigError(flag: "--leader-unit", error.description) }
+            // libsystemd is loaded only for this; say so now, not at the first promotion.
+            if let problem = UnitController.busUnavailable() { throw ConfigError(flag: "--leader-unit", problem) }
             let sink = UnitReportSink()
             units = UnitController(unit: name, bus: h.userBus ? .user : .system,
                                    timeoutMs: UInt64(h.hookTimeout.nanoseconds / 1_000_000),

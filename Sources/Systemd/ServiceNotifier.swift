@@ -46,7 +46,7 @@ public struct ServiceNotifier: Sendable {
         var usec: UInt64 = 0
         // unset_environment 0: the variables stay, because sd_notify reads NOTIFY_SOCKET
         // on every call; children are kept clean by removing `environmentKeys` instead.
-        let r = sd_watchdog_enabled(0, &usec)
+        let r = baton_sd_watchdog_enabled(0, &usec)
         if r > 0 && usec > 0 {
             watchdogTimeoutNs = usec.multipliedReportingOverflow(by: 1000).overflow ? UInt64.max : usec * 1000
             watchdogProblem = nil
@@ -88,7 +88,7 @@ public struct ServiceNotifier: Sendable {
     @discardableResult
     public func send(_ assignments: String) -> Errno? {
         guard isEnabled else { return nil }
-        let r = sd_notify(0, assignments)
+        let r = baton_sd_notify(0, assignments)
         return r < 0 ? Errno(rawValue: -r) : nil
     }
 

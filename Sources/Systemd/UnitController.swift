@@ -1,5 +1,6 @@
 // --leader-unit: StartUnit on promote, StopUnit on demote, off the loop thread.
 public import EventLoop
+import CSystemd
 import Posix
 
 /// UnitController starts and stops one leader-only unit through the service manager's
@@ -59,6 +60,14 @@ public final class UnitController: Sendable {
     }
 
     deinit { shutdown() }
+
+    /// busUnavailable explains why sd-bus cannot be used (libsystemd.so.0 is loaded on
+    /// first use, not linked), or nil when it can.
+    public static func busUnavailable() -> String? {
+        var why: UnsafePointer<CChar>? = nil
+        guard baton_sd_bus_load(&why) < 0 else { return nil }
+        return why.map { String(cString: $0) } ?? "libsystemd.so.0 could not be loaded"
+    }
 
     /// start queues StartUnit (on promote). Returns the request id, or nil when
     /// `queueLimit` requests already wait or after `shutdown` (count that as a failed hook).

@@ -21,15 +21,16 @@ enum UnitJobRunner {
     static func run(_ action: UnitAction, unit: UnitName, bus choice: SystemdBus,
                     timeoutMs: UInt64) -> (outcome: UnitJobOutcome, jobPath: String?) {
         let deadlineNs = Clock.boottime() + timeoutMs * 1_000_000
+        if let problem = UnitController.busUnavailable() { return (.busError(name: "libsystemd", message: problem), nil) }
         var bus: OpaquePointer? = nil
         var r = open(choice, &bus)
-        defer { if bus != nil { sd_bus_close(bus); sd_bus_unref(bus) } }
+        defer { if bus != nil { baton_sd_bus_close(bus); baton_sd_bus_unref(bus) } }
         if r < 0 {
             return (.busError(name: "connect", message: "cannot connect to the \(choice): \(Errno(rawValue: -r))" + hint(for: choice)), nil)
         }
         // Every blocking call below (AddMatch, the method call) is bounded by what is
         // left of the timeout.
-        sd_bus_set_method_call_timeout(bus, remainingUsec(until: deadlineNs))
+        baton_sd_bus_set_method_call_timeout(bus, remainingUsec(until: deadlineNs))
 
         // Subscribe before calling: systemd may finish the job (and send JobRemoved)
         // before its reply to StartUnit reaches us. The manager sends JobRemoved to the
@@ -38,10 +39,10 @@ enum UnitJobRunner {
         let watch = JobWatch(unit: unit.rawValue)
         var slot: OpaquePointer? = nil
         r = withExtendedLifetime(watch) {
-            sd_bus_match_signal(bus, &slot, managerName, managerPath, managerInterface, "JobRemoved",
+            baton_sd_bus_match_signal(bus, &slot, managerName, managerPath, managerInterface, "JobRemoved",
                                 jobRemovedHandler, Unmanaged.passUnretained(watch).toOpaque())
         }
-        defer { if slot != nil { sd_bus_slot_unref(slot) } }
+        defer { if slot != nil { baton_sd_bus_slot_unref(slot) } }
         if r < 0 { return (failure(r, deadlineNs, operation: "subscribing to JobRemoved", timeoutMs), nil) }
 
         let jobPath: String
@@ -58,9 +59,9 @@ enum UnitJobRunner {
             }
             let now = Clock.boottime()
             if now >= deadlineNs { return (.timedOut(afterMs: timeoutMs), jobPath) }
-            r = withExtendedLifetime(watch) { sd_bus_process(bus, nil) }
+            r = withExtendedLifetime(watch) { baton_sd_bus_process(bus, nil) }
             if r > 0 { continue }
-            if r == 0 { r = sd_bus_wait(bus, remainingUsec(until: deadlineNs)) }
+            if r == 0 { r = baton_sd_bus_wait(bus, remainingUsec(until: deadlineNs)) }
             if r < 0 && r != -EINTR {
                 return (.busError(name: "connection", message: "lost the bus while waiting for job \(jobPath): \(Errno(rawValue: -r))"), jobPath)
             }
@@ -80,13 +81,13 @@ enum UnitJobRunner {
     /// variables; an explicit address is used as given).
     private static func open(_ choice: SystemdBus, _ bus: inout OpaquePointer?) -> Int32 {
         switch choice {
-        case .system: return sd_bus_open_system(&bus)
-        case .user: return sd_bus_open_user(&bus)
+        case .system: return baton_sd_bus_open_system(&bus)
+        case .user: return baton_sd_bus_open_user(&bus)
         case .address(let address):
-            var r = sd_bus_new(&bus)
-            if r >= 0 { r = sd_bus_set_address(bus, address) }
-            if r >= 0 { r = sd_bus_set_bus_client(bus, 1) }
-            if r >= 0 { r = sd_bus_start(bus) }
+            var r = baton_sd_bus_new(&bus)
+            if r >= 0 { r = baton_sd_bus_set_address(bus, address) }
+            if r >= 0 { r = baton_sd_bus_set_bus_client(bus, 1) }
+            if r >= 0 { r = baton_sd_bus_start(bus) }
             return r
         }
     }
@@ -95,16 +96,16 @@ enum UnitJobRunner {
     private static func call(_ action: UnitAction, unit: UnitName, bus: OpaquePointer?,
                              deadlineNs: UInt64, timeoutMs: UInt64) -> Result<String, CallFailure> {
         var message: OpaquePointer? = nil
-        var r = sd_bus_message_new_method_call(bus, &message, managerName, managerPath, managerInterface, action.rawValue)
-        defer { if message != nil { sd_bus_message_unref(message) } }
+        var r = baton_sd_bus_message_new_method_call(bus, &message, managerName, managerPath, managerInterface, action.rawValue)
+        defer { if message != nil { baton_sd_bus_message_unref(message) } }
         if r >= 0 { r = baton_sd_bus_append_unit_and_mode(message, unit.rawValue, jobMode) }
         if r < 0 { return .failure(CallFailure(failure(r, deadlineNs, operation: "building the \(action.rawValue) call", timeoutMs))) }
 
-        var error = sd_bus_error()
-        defer { sd_bus_error_free(&error) }
+        var error = baton_sd_bus_error()
+        defer { baton_sd_bus_error_free(&error) }
         var reply: OpaquePointer? = nil
-        defer { if reply != nil { sd_bus_message_unref(reply) } }
-        r = sd_bus_call(bus, message, remainingUsec(until: deadlineNs), &error, &reply)
+        defer { if reply != nil { baton_sd_bus_message_unref(reply) } }
+        r = baton_sd_bus_call(bus, message, remainingUsec(until: deadlineNs), &error, &reply)
         if r < 0 {
             if r == -ETIMEDOUT || Clock.boottime() >= deadlineNs {
                 return .failure(CallFailure(.timedOut(afterMs: timeoutMs)))
@@ -116,7 +117,7 @@ enum UnitJobRunner {
             return .failure(CallFailure(.busError(name: name, message: text)))
         }
         var path: UnsafePointer<CChar>? = nil
-        r = sd_bus_message_read_basic(reply, CChar(UInt8(ascii: "o")), &path)
+        r = baton_sd_bus_message_read_basic(reply, CChar(UInt8(ascii: "o")), &path)
         guard r > 0, let path else {
             return .failure(CallFailure(.busError(name: "reply", message: "\(action.rawValue) answered without a job path (\(r < 0 ? "\(Errno(rawValue: -r))" : "empty reply"))")))
         }
@@ -150,7 +151,7 @@ final class JobWatch {
 }
 
 /// jobRemovedHandler reads JobRemoved(u id, o job, s unit, s result) into the JobWatch.
-private let jobRemovedHandler: sd_bus_message_handler_t = { message, userdata, _ in
+private let jobRemovedHandler: baton_sd_bus_message_handler_t = { message, userdata, _ in
     guard let message, let userdata else { return 0 }
     let watch = Unmanaged<JobWatch>.fromOpaque(userdata).takeUnretainedValue()
     var id: UInt32 = 0

@@ -20,6 +20,17 @@ import Testing
                                       "STATUS=follower of n2, term 42", "STOPPING=1"])
     }
 
+    @Test func anAbstractNotifySocketIsReached() throws {
+        // "@name", as systemd sets it for services in some set-ups.
+        let dir = try TemporaryDirectory()
+        let name = "@baton-notify-test-\(getpid())"
+        let socket = try DatagramListener(path: name)
+        let run = try probe(["notify", "ready", "stopping"], environment: baseEnvironment + ["NOTIFY_SOCKET=\(name)"], in: dir)
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(!run.output.contains("error"), "\(run.output)")
+        #expect(socket.received() == ["READY=1", "STOPPING=1"])
+    }
+
     @Test func aRelativeNotifySocketIsRejectedWithAnError() throws {
         // NOTIFY_SOCKET must be absolute or "@abstract"; anything else is reported.
         let dir = try TemporaryDirectory()

@@ -123,14 +123,18 @@ final class DatagramListener {
         guard fd >= 0 else { throw TestFailure("socket: \(Errno(rawValue: errno))") }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
+        // "@name" is the abstract namespace: a leading NUL, and the length says where it ends.
+        let abstract = path.hasPrefix("@")
+        var bytes = Array(path.utf8)
+        if abstract { bytes[0] = 0 }
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw TestFailure("socket path too long") }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0
         }
+        let length = abstract ? MemoryLayout<sa_family_t>.size + bytes.count : MemoryLayout<sockaddr_un>.size
         let r = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(length)) }
         }
         guard r == 0 else { throw TestFailure("bind \(path): \(Errno(rawValue: errno))") }
     }

@@ -17,6 +17,11 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 MOCK = os.path.join(ROOT, "Tests", "SystemdTests", "mock_systemd_manager.py")
 
 
+def maps_of(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return f.read()
+
+
 class NotifySocket:
     """The receiving end systemd would hold: one datagram per sd_notify call."""
 
@@ -53,6 +58,8 @@ def test_notify_ready_after_startup_hook_status_watchdog_and_stopping(tmp_path, 
         ready = wait_for(lambda: [t for t in n.texts() if "READY=1" in t], 10, "READY=1")
         # READY=1 waits for the start-up hook (and so for storage and the listeners).
         assert done.exists(), "READY=1 was sent before the start-up hook finished"
+        # The notify protocol needs no libsystemd: without --leader-unit it is never mapped.
+        assert "libsystemd" not in maps_of(c.procs["n1"].pid)
         assert "STATUS=" in ready[0]
         st = wait_for(lambda: (lambda r: r[2] if r[0] == 200 and r[2]["in_office"] else None)(c.get("n1", "/status")),
                       10, "n1 in office")
@@ -121,6 +128,7 @@ def test_leader_unit_stopped_at_startup_started_on_promote_stopped_on_shutdown(t
                                    r[2]["hooks"]["last"].get("leader-unit", {}).get("result") == "exit 0" else None)(c.get("n1", "/status")),
                           10, "the leader-unit run in /status")
         assert status["hooks"]["failures"] == 0 and status["in_office"]
+        assert "libsystemd.so.0" in maps_of(c.procs["n1"].pid), "sd-bus comes from libsystemd, loaded for --leader-unit"
         c.procs["n1"].send_signal(signal.SIGTERM)
         assert c.procs["n1"].wait(timeout=20) == 0
         assert [l.split()[0] for l in bus.lines()] == ["StopUnit", "StartUnit", "StopUnit"]
