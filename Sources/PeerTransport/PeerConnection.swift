@@ -48,11 +48,12 @@ final class PeerConnection: EventHandler {
         // Ours must be up within connectTimeoutMs: a SYN or hello lost to a partition
         // would otherwise be resent only after seconds, and the healed link would wait
         // for it. A stranger's must finish within handshakeTimeoutMs, or it is refused.
-        let limitMs = connecting ? transport.limits.connectTimeoutMs : transport.limits.handshakeTimeoutMs
+        let ours = outbound != nil
+        let limitMs = ours ? transport.limits.connectTimeoutMs : transport.limits.handshakeTimeoutMs
         handshakeTimer = transport.loop.schedule(afterMs: limitMs) { [weak self] _ in
             guard let self, !self.established else { return }
             self.handshakeTimer = nil
-            if self.outbound != nil {
+            if ours {
                 self.close(reason: "connect timed out")  // dialled again after the back-off
             } else {
                 self.close(reason: "peer handshake timed out", rejected: true)

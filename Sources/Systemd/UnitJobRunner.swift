@@ -40,7 +40,7 @@ enum UnitJobRunner {
         var slot: OpaquePointer? = nil
         r = withExtendedLifetime(watch) {
             baton_sd_bus_match_signal(bus, &slot, managerName, managerPath, managerInterface, "JobRemoved",
-                                jobRemovedHandler, Unmanaged.passUnretained(watch).toOpaque())
+                                      jobRemovedHandler, Unmanaged.passUnretained(watch).toOpaque())
         }
         defer { if slot != nil { baton_sd_bus_slot_unref(slot) } }
         if r < 0 { return (failure(r, deadlineNs, operation: "subscribing to JobRemoved", timeoutMs), nil) }
