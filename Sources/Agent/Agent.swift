@@ -336,7 +336,7 @@ public final class Agent: PeerTransportDelegate {
 
     private func logOffice(_ change: OfficeChange) {
         switch change {
-        case .enter(let term, let leaseDeadline):
+        case .enter(let term, let leaseDeadline, _, _):
             leaderSinceWallNs = Clock.realtimeNanoseconds()
             log.event("office-enter", term: term, role: raft.role.rawValue,
                       [("token", "\(term)"), ("lease_deadline_boottime_ns", "\(leaseDeadline.nanoseconds)")])

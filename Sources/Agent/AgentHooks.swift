@@ -102,7 +102,7 @@ final class AgentHooks {
     func afterApply(_ changes: [OfficeChange]) {
         for change in changes {
             switch change {
-            case .enter(let term, _):
+            case .enter(let term, _, _, _):
                 if let l = lastOtherLeader { previousLeaderByTerm[term] = l }
                 let reason = timeoutNowTerm.map { $0 + 1 == term } == true ? "transfer" : "election"
                 runner.officeEntered(term: term, reason: reason)

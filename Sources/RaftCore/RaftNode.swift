@@ -38,6 +38,11 @@ public struct RaftNode: Sendable {
     /// The term of the leader heard at `lastContact` (the transfer exception is for
     /// exactly one term above it).
     public private(set) var lastContactTerm: Term
+    /// The last leader other than this node that this node knew of (for
+    /// `OfficeChange.enter`'s `previousLeader`); survives role changes.
+    public private(set) var lastOtherLeader: NodeID? = nil
+    /// Whether the running campaign was started by TimeoutNow (its office's reason).
+    private var campaignIsTransfer = false
 
     private var myIndex: Int
     private var electionDeadline: Instant
@@ -314,7 +319,7 @@ public struct RaftNode: Sendable {
     private mutating func stepFollower(_ m: Message, _ fromIndex: Int, _ now: Instant) {
         switch m.body {
         case .append:
-            leader = m.from
+            noteLeader(m.from)
             handleAppend(m, now)
         case .timeoutNow:
             // A node held back (start-up hook, failing check) lets the transfer time out;
@@ -415,6 +420,7 @@ public struct RaftNode: Sendable {
 
     private mutating func becomeCandidate(transfer isTransfer: Bool, _ now: Instant) {
         precondition(!isWitness, "becomeCandidate: a witness never campaigns")
+        campaignIsTransfer = isTransfer
         role = .candidate
         hardState.term += 1
         hardState.votedFor = id
@@ -589,7 +595,9 @@ public struct RaftNode: Sendable {
         } else if transfer == nil && leftOfficeTerm != term && !isWitness {
             let shown = has(.noLeaseCheck) ? Instant.distantFuture : leaseDeadline
             office = Office(term: term, since: now, leaseDeadline: shown)
-            ready.officeChanges.append(.enter(term: term, leaseDeadline: leaseDeadline))
+            ready.officeChanges.append(.enter(term: term, leaseDeadline: leaseDeadline,
+                                              reason: campaignIsTransfer ? .transfer : .election,
+                                              previousLeader: lastOtherLeader))
         }
     }
 
@@ -617,22 +625,31 @@ public struct RaftNode: Sendable {
     // MARK: Leadership transfer
 
     private mutating func beginTransfer(to requested: NodeID?, reason: LeaveReason, _ now: Instant) {
-        guard role == .leader, transfer == nil else { return }
+        guard role == .leader else { return ready.transferOutcome = .refused(.notLeader) }
+        guard transfer == nil else { return ready.transferOutcome = .refused(.inProgress) }
+        if let requested, requested == id || !configuration.voters.contains(requested)
+            || configuration.witnesses.contains(requested) {
+            return ready.transferOutcome = .refused(.targetNotEligible)
+        }
         let target = transferTarget(requested)
         // A hand-over the operator asked for is refused, changing nothing, when nobody
         // would take over (a named target that cannot lead, or no peer that can):
         // leaving office then would only leave the group without a leader. Shutdown,
         // a failed check or a failed promote must leave office regardless.
-        if target == nil && (requested != nil || reason == .transfer) { return }
+        if target == nil && (requested != nil || reason == .transfer) {
+            return ready.transferOutcome = .refused(.noSuccessorReady)
+        }
         let wasInOffice = office != nil
         leaveOffice(reason)
         guard let target else {
             // Nobody to hand over to (one node, or only witnesses): just step down.
             becomeFollower(term: term, leader: nil, now, reason: nil)
+            ready.transferOutcome = .steppedDown
             return
         }
         transfer = Transfer(target: target, named: requested != nil, reason: reason, demoteFinished: !wasInOffice,
                             deadline: now + options.electionTimeoutMax)
+        ready.transferOutcome = .started(target: target)
         advanceTransfer(now)
     }
 
@@ -752,13 +769,21 @@ public struct RaftNode: Sendable {
             hardState.votedFor = nil
         }
         role = .follower
-        leader = newLeader
+        leader = nil
+        if let newLeader { noteLeader(newLeader) }
         transfer = nil
         earlyCampaignAt = nil
         heartbeatDeadline = .distantFuture
         stepDownDeadline = .distantFuture
         leaseDeadline = .distantPast
         electionDeadline = now + randomElectionTimeout()
+    }
+
+    /// noteLeader records the leader of the current term (never this node: a leader
+    /// sets `leader = id` itself).
+    private mutating func noteLeader(_ node: NodeID) {
+        leader = node
+        if node != id { lastOtherLeader = node }
     }
 
     // MARK: Proposals

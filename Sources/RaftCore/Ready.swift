@@ -46,13 +46,15 @@ public struct Ready: Sendable {
     public var entries: [Entry] = []
     /// Messages to send after the above is durable.
     public var messages: [Message] = []
+    /// What became of a transfer or shutdown input handled in this step, if any.
+    public var transferOutcome: TransferOutcome? = nil
 
     public init() {}
 
     /// True when nothing needs to be persisted (messages may go out at once).
     @inlinable public var needsPersist: Bool { hardState != nil || truncateFrom != nil || !entries.isEmpty }
     @inlinable public var isEmpty: Bool {
-        officeChanges.isEmpty && !needsPersist && messages.isEmpty
+        officeChanges.isEmpty && !needsPersist && messages.isEmpty && transferOutcome == nil
     }
 }
 

@@ -79,14 +79,49 @@ public enum LeaveReason: String, Hashable, Sendable {
     case promoteFailed = "promote-failed"
 }
 
+/// EnterReason is why a node took office; carried to hooks as BATON_REASON.
+public enum EnterReason: String, Hashable, Sendable {
+    /// An ordinary election (a timeout, or a campaign after the leader's connection dropped).
+    case election
+    /// The previous leader handed over with TimeoutNow (design §2 "Planned hand-over").
+    case transfer
+}
+
 /// OfficeChange is the core's decision that this node starts or stops being the
 /// application's leader (design §1 "in office").
 public enum OfficeChange: Hashable, Sendable {
     /// Entered office in `term` (the fencing token); the lease runs until `leaseDeadline`
-    /// on this node's clock unless renewed.
-    case enter(term: Term, leaseDeadline: Instant)
+    /// on this node's clock unless renewed. `previousLeader` is the last other leader this
+    /// node knew of before its campaign (nil when it knew none).
+    case enter(term: Term, leaseDeadline: Instant, reason: EnterReason, previousLeader: NodeID?)
     /// Left office of `term`; the node never re-enters office in that term.
     case leave(term: Term, reason: LeaveReason)
+}
+
+/// TransferOutcome is what became of a `.transferLeadership` or `.shutdown` input, so
+/// the driver never infers it from state after the step (style rule 23).
+public enum TransferOutcome: Hashable, Sendable {
+    /// This node left office (if it held it) and hands over to `target`; TimeoutNow goes
+    /// out once the demote hook finished and the target is caught up.
+    case started(target: NodeID)
+    /// No successor: the node left office and stepped down (a single voter, only
+    /// witnesses, or nobody able to lead for a reason that must leave office regardless).
+    case steppedDown
+    /// Nothing changed, for `reason`.
+    case refused(TransferRefusal)
+}
+
+/// TransferRefusal says why a hand-over changed nothing.
+public enum TransferRefusal: String, Hashable, Sendable {
+    /// This node is not the leader.
+    case notLeader = "not-leader"
+    /// A hand-over is already under way.
+    case inProgress = "in-progress"
+    /// The named target is not a voter that may lead (unknown, a witness, this node).
+    case targetNotEligible = "target-not-eligible"
+    /// The named target, or every peer, said it would not take over now (start-up hook,
+    /// failing check) — see `canLead`.
+    case noSuccessorReady = "no-successor-ready"
 }
 
 /// Office describes the current term of office, if any.

@@ -102,7 +102,7 @@ struct InvariantChecker {
         // Office changes, in the order the agent applies them.
         for change in ready.officeChanges {
             switch change {
-            case .enter(let term, let deadline):
+            case .enter(let term, let deadline, _, _):
                 if let v = enterOffice(i, term: term, deadline: deadline, realNs: realNs, clock: clock, isWitness: isWitness) { return v }
             case .leave(let term, _):
                 guard offices[i].open, offices[i].term == term else {

@@ -276,7 +276,7 @@ public struct Simulation {
         // 1. Office changes: visible at once (the agent's HTTP state, then hooks).
         for change in ready.officeChanges {
             switch change {
-            case .enter(let term, let deadline):
+            case .enter(let term, let deadline, _, _):
                 note { "n\(i + 1) ENTER office term \(term) lease to \(deadline) (clock \(now))" }
                 if phase == .liveness && healed[i] && healToOfficeNs == nil { reachedOffice() }
             case .leave(let term, let reason):

@@ -323,7 +323,7 @@ struct ScenarioHarness {
         var lines: [String] = []
         for change in ready.officeChanges {
             switch change {
-            case .enter(let term, let deadline):
+            case .enter(let term, let deadline, _, _):
                 lines.append("\(id) OFFICE ENTER term=\(term) lease-until=\(deadline)")
                 if members[i].leftOfficeTerms.contains(term) { violation(into: &lines, "S3: \(id) re-entered office in term \(term), which it left") }
                 if term <= latestOfficeTerm { violation(into: &lines, "S3: \(id) entered office in term \(term), not above the latest office term \(latestOfficeTerm)") }

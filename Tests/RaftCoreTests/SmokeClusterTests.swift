@@ -113,7 +113,7 @@ struct TinyCluster {
         let entered = try #require(c.offices.last { $0.node == c.nodes[new].id })
         #expect(entered.at - demoteDone < .milliseconds(10), "hand-over takes round trips, not a timeout")
         // The old leader never re-enters office in its term.
-        #expect(!c.offices.contains { if case .enter(let t, _) = $0.change { return $0.node == c.nodes[old].id && t == term && $0.at > demoteDone } else { return false } })
+        #expect(!c.offices.contains { if case .enter(let t, _, _, _) = $0.change { return $0.node == c.nodes[old].id && t == term && $0.at > demoteDone } else { return false } })
     }
 
     @Test func heldBackNodesNeitherCampaignNorTakeTransfersButStillVote() throws {
@@ -219,5 +219,60 @@ struct TinyCluster {
         c.apply(old, c.nodes[old].handle(.demoteFinished(term: term), now: c.now))
         c.run(until: c.now + .milliseconds(20))
         #expect(c.inOffice() == [other])
+    }
+}
+
+/// The core says what became of a hand-over and why a node took office, so the driver
+/// never infers either from state after the step (style rule 23).
+@Suite struct TransferOutcomeTests {
+    @Test func aFollowerRefusesAsNotLeaderAndChangesNothing() throws {
+        var c = try TinyCluster(count: 3)
+        c.run(until: Instant.zero + .seconds(2))
+        let leader = try #require(c.inOffice().first)
+        let follower = (leader + 1) % 3
+        let before = c.nodes[follower].term
+        let r = c.nodes[follower].handle(.transferLeadership(to: nil), now: c.now)
+        #expect(r.transferOutcome == .refused(.notLeader))
+        #expect(r.officeChanges.isEmpty && r.messages.isEmpty && c.nodes[follower].term == before)
+    }
+
+    @Test func namingThisNodeOrAStrangerIsRefused() throws {
+        var c = try TinyCluster(count: 3)
+        c.run(until: Instant.zero + .seconds(2))
+        let leader = try #require(c.inOffice().first)
+        let me = c.nodes[leader].id
+        #expect(c.nodes[leader].handle(.transferLeadership(to: me), now: c.now).transferOutcome == .refused(.targetNotEligible))
+        #expect(c.nodes[leader].handle(.transferLeadership(to: NodeID(99)), now: c.now).transferOutcome == .refused(.targetNotEligible))
+        #expect(c.nodes[leader].isInOffice(at: c.now))
+    }
+
+    @Test func aStartedTransferNamesItsTargetAndTheSuccessorEntersByTransfer() throws {
+        var c = try TinyCluster(count: 3)
+        c.run(until: Instant.zero + .seconds(2))
+        let leader = try #require(c.inOffice().first)
+        let oldID = c.nodes[leader].id
+        let r = c.nodes[leader].handle(.transferLeadership(to: nil), now: c.now)
+        guard case .started(let target)? = r.transferOutcome else { Issue.record("no start: \(String(describing: r.transferOutcome))"); return }
+        #expect(r.officeChanges == [.leave(term: c.nodes[leader].term, reason: .transfer)])
+        c.apply(leader, r)
+        let t = c.nodes[leader].term
+        c.apply(leader, c.nodes[leader].handle(.demoteFinished(term: t), now: c.now))
+        #expect(c.nodes[leader].handle(.transferLeadership(to: nil), now: c.now).transferOutcome == .refused(.notLeader))
+        c.run(until: c.now + .seconds(1))
+        let entered = c.offices.compactMap { o -> (NodeID, EnterReason, NodeID?)? in
+            if case .enter(let term, _, let reason, let previous) = o.change, term > t { return (o.node, reason, previous) }
+            return nil
+        }
+        #expect(entered.first?.0 == target)
+        #expect(entered.first?.1 == .transfer)
+        #expect(entered.first?.2 == oldID)
+    }
+
+    @Test func theFirstOfficeIsAnElectionWithoutAPreviousLeader() throws {
+        var c = try TinyCluster(count: 3)
+        c.run(until: Instant.zero + .seconds(2))
+        guard case .enter(_, _, let reason, let previous)? = c.offices.first?.change else { Issue.record("no office"); return }
+        #expect(reason == .election)
+        #expect(previous == nil)
     }
 }
