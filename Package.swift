@@ -32,8 +32,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
+        // Instant, Interval and the one duration grammar (`150ms`, `2s`, `1m30s`): a leaf,
+        // so every layer that touches time passes these instead of raw milliseconds.
+        .target(name: "Time", swiftSettings: sharedSettings),
+        .testTarget(name: "TimeTests", dependencies: ["Time", "RaftCore"], swiftSettings: sharedSettings),
         // The pure Raft state machine: no I/O, no clock reads, no Foundation.
-        .target(name: "RaftCore", swiftSettings: sharedSettings),
+        .target(name: "RaftCore", dependencies: ["Time"], swiftSettings: sharedSettings),
         // Deterministic cluster simulator and the invariant checkers (test support).
         .target(name: "RaftSimulation", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
         .executableTarget(

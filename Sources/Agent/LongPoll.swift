@@ -7,6 +7,7 @@ import HTTPServer
 import PeerTransport
 import Posix
 import RaftCore
+import Time
 
 /// SeenLeader is the `leader` a long-poll caller last saw.
 enum SeenLeader: Equatable {
@@ -49,8 +50,9 @@ struct LongPollWaiter {
 struct LongPollWaiters {
     /// batchSize: answers written per loop pass during a wave.
     static let batchSize = 256
-    /// waitMsMax caps `wait` (the 5 minutes; the server's hold cap is the same).
-    static let waitMsMax = 300_000
+    /// waitMax caps `wait` (the 5 minutes; the server's hold cap is the same).
+    static let waitMax = Interval.minutes(5)
+    static let waitMsMax = Int(waitMax.wholeMilliseconds)
 
     private(set) var list: [LongPollWaiter] = []
     private var position: [HeldRequest: Int] = [:]
@@ -131,8 +133,9 @@ extension Agent {
             else { return .respond(badRequest("leader must be a member name (or empty for none); got '\(leaderText)'")) }
         }
         guard let waitText = request.queryParameter("wait") else { return .respond(answer) }
-        guard let waitMs = Self.parseWait(waitText) else {
-            return .respond(badRequest("wait must be a duration of at most 5m, like 30s, 500ms or 2m (a bare number is seconds); got '\(waitText)'"))
+        let waitMs: Int
+        do { waitMs = Int(try Self.parseWait(waitText).wholeMilliseconds) } catch {
+            return .respond(badRequest("wait must be a duration of at most \(LongPollWaiters.waitMax.formatted), like 30s, 500ms or 1m30s; got '\(waitText)': \(error.reason)"))
         }
         if seenTerm == nil && seenLeader == .unspecified {
             seenTerm = view.term
@@ -149,23 +152,25 @@ extension Agent {
         return .hold(timeoutMs: waitMs, onTimeout: responses.none)
     }
 
-    /// parseWait reads `30s`, `500ms`, `2m` or `30` (seconds); nil when malformed or
-    /// over `LongPollWaiters.waitMsMax`.
-    static func parseWait(_ text: String) -> Int? {
-        var digits = Substring(text)
-        var scale = 1000
-        var digitsMax = 3
-        if digits.hasSuffix("ms") { digits = digits.dropLast(2); scale = 1; digitsMax = 6 }
-        else if digits.hasSuffix("s") { digits = digits.dropLast(1) }
-        else if digits.hasSuffix("m") { digits = digits.dropLast(1); scale = 60_000; digitsMax = 1 }
-        // Exactly the document's pattern: no more digits than the cap has, and a
-        // leading zero only in shorter numbers.
-        guard !digits.isEmpty, digits.count <= digitsMax, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-              digits.count < digitsMax || digits.first != "0" || digitsMax == 1,
-              let n = Int(digits) else { return nil }
-        let ms = n * scale
-        return ms <= LongPollWaiters.waitMsMax ? ms : nil
+    /// parseWait reads `wait` in the one duration grammar (`Time/DurationText.swift`:
+    /// `30s`, `500ms`, `1m30s`), at most `LongPollWaiters.waitMax`. One exception to the
+    /// grammar's "a number needs a unit": a bare whole number here is seconds, because the
+    /// first release documented `wait=30` and clients written against it must keep
+    /// working. Flags and config files refuse a bare number.
+    static func parseWait(_ text: String) throws(BadWait) -> Interval {
+        let wait: Interval
+        if DurationText.isWholeNumber(text) {
+            guard text.utf8.count <= 6, let seconds = Int64(text) else { throw BadWait(reason: "longer than the maximum") }
+            wait = .seconds(seconds)
+        } else {
+            do { wait = try Interval(parsing: text) } catch { throw BadWait(reason: error.description) }
+        }
+        guard wait <= LongPollWaiters.waitMax else { throw BadWait(reason: "longer than the maximum") }
+        return wait
     }
+
+    /// BadWait says why a `wait` was refused.
+    struct BadWait: Error { var reason: String }
 
     func badRequest(_ reason: String) -> PreparedResponse {
         PreparedResponse(status: 400, headers: commonHeaders(term: raft.term),

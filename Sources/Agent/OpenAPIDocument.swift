@@ -26,10 +26,11 @@ let openAPIDocument: StaticString = #"""
             "name": "wait",
             "in": "query",
             "required": false,
-            "description": "How long to wait for a change, e.g. 30s: a whole number with `ms`, `s` or `m` (a bare number is seconds), at most 5m.",
+            "description": "How long to wait for a change, at most 5m, in the duration grammar of every Baton setting: numbers with the units `h`, `m`, `s` or `ms`, largest first, e.g. `30s`, `500ms`, `1m30s`, `1.5s`. A bare whole number is seconds (`30` = `30s`), kept for clients written against the first release.",
             "schema": {
               "type": "string",
-              "pattern": "^(([0-9]{1,5}|[12][0-9]{5}|300000)ms|([0-9]{1,2}|[12][0-9]{2}|300)s?|[0-5]m)$"
+              "maxLength": 64,
+              "pattern": "^([0-9]+|(?=[0-9.])(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)h)?(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)m)?(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)s)?(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)ms)?)$"
             }
           },
           {

@@ -10,23 +10,23 @@ public struct ConfigError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(flag): \(message)" }
 }
 
-/// parseDuration reads `150ms`, `2s` or `1.5s` (design: durations accept ms and s).
-/// A bare number is refused: the unit is what stops `--hook-timeout 30` meaning 30 ms
-/// to one reader and 30 s to another.
+/// parseDuration reads a setting in the one duration grammar (`Time/DurationText.swift`):
+/// `150ms`, `2s`, `1.5s`, `1m30s`, `1h`. A bare number is refused with the two ways to
+/// write it: the unit is what stops `--hook-timeout 30` meaning 30 ms to one reader and
+/// 30 s to another. Spaces around the value are ignored (config files); at most a day.
 public func parseDuration(_ text: String, flag: String) throws(ConfigError) -> Interval {
-    let t = text.trimmingSpaces
-    let (number, scale): (Substring, Double)
-    if t.hasSuffix("ms") { (number, scale) = (t.dropLast(2), 1e6) }
-    else if t.hasSuffix("s") { (number, scale) = (t.dropLast(1), 1e9) }
-    else { throw ConfigError(flag: flag, "'\(text)' has no unit; write it with ms or s, e.g. 150ms or 2s") }
-    guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-          let value = Double(number), value.isFinite else {
-        throw ConfigError(flag: flag, "'\(text)' is not a duration; write a number with ms or s, e.g. 150ms or 2s")
+    let value: Interval
+    do { value = try Interval(parsing: text.trimmingSpaces) }
+    catch { throw ConfigError(flag: flag, error.description) }
+    guard value <= maxSettingDuration else {
+        throw ConfigError(flag: flag, "'\(text)' is longer than a day (\(maxSettingDuration.formatted))")
     }
-    let ns = value * scale
-    guard ns <= 86_400e9 else { throw ConfigError(flag: flag, "'\(text)' is longer than a day") }
-    return Interval(nanoseconds: Int64(ns.rounded()))
+    return value
 }
+
+/// The longest duration any setting takes: a day. Each setting has its own tighter
+/// bound where one applies (a hook timeout of at most 1h).
+public let maxSettingDuration = Interval.seconds(86_400)
 
 /// parseDurationRange reads `MIN..MAX`, e.g. `150ms..300ms`.
 public func parseDurationRange(_ text: String, flag: String) throws(ConfigError) -> (min: Interval, max: Interval) {

@@ -65,7 +65,7 @@ struct BatonSim: ParsableCommand {
         if let seeds, seeds < 1 || seeds > 100_000_000 { throw ValidationError("--seeds must be in 1...100000000") }
         if jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be in 1...256") }
         if ClusterShape(rawValue: nodes) == nil { throw ValidationError("--nodes must be 3, 5, 7 or mixed") }
-        if parseDurationNs(duration) == nil { throw ValidationError("--duration must look like 10s, 1500ms, 2m, between 1s and 1h") }
+        _ = try safetyPhase(duration)
         for name in injectBug where InjectedBug(rawValue: name) == nil {
             throw ValidationError("unknown bug '\(name)'; known: \(InjectedBug.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -80,7 +80,7 @@ struct BatonSim: ParsableCommand {
         var s = SimulationSettings()
         s.shape = ClusterShape(rawValue: nodes)!
         s.witnesses = witnesses
-        s.safetyPhase = Interval(nanoseconds: parseDurationNs(duration)!)
+        s.safetyPhase = try! safetyPhase(duration)  // checked by validate()
         s.injectedBugs = Set(injectBug.compactMap(InjectedBug.init(rawValue:)))
         s.tolerated = Set(tolerate)
         s.checkDurableBeforeSend = !noDurableSendCheck
@@ -200,15 +200,15 @@ struct BatonSim: ParsableCommand {
     }
 }
 
-/// parseDurationNs reads `10s`, `1500ms`, `2m`; nil outside 1 s ... 1 h.
-func parseDurationNs(_ text: String) -> Int64? {
-    let units: [(String, Int64)] = [("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        guard let v = Int64(text.dropLast(suffix.count)) else { continue }
-        let ns = v * scale
-        return ns >= 1_000_000_000 && ns <= 3_600_000_000_000 ? ns : nil
+/// safetyPhase reads `--duration` in the one duration grammar (`10s`, `1500ms`, `2m`,
+/// `1m30s`), between 1 s and 1 h.
+func safetyPhase(_ text: String) throws(ValidationError) -> Interval {
+    let value: Interval
+    do { value = try Interval(parsing: text) } catch { throw ValidationError("--duration: \(error)") }
+    guard value >= .seconds(1) && value <= .seconds(3600) else {
+        throw ValidationError("--duration: \(value.formatted) is outside 1s...1h")
     }
-    return nil
+    return value
 }
 
 func monotonicNs() -> Int64 {

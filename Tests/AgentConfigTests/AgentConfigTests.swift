@@ -21,6 +21,11 @@ private func expectError(_ flag: String, _ fragment: String, _ body: () throws(C
         #expect(try parseDuration("150ms", flag: "-x") == .milliseconds(150))
         #expect(try parseDuration("2s", flag: "-x") == .seconds(2))
         #expect(try parseDuration("1.5s", flag: "-x") == .milliseconds(1500))
+        // The one grammar (Time.DurationText): compound values and minutes/hours too.
+        #expect(try parseDuration("1m30s", flag: "-x") == .seconds(90))
+        #expect(try parseDuration("1h", flag: "-x") == .seconds(3600))
+        #expect(try parseDuration(" 2s\t", flag: "-x") == .seconds(2))  // config-file padding
+        #expect(try parseDuration("24h", flag: "-x") == .seconds(86_400))
         let r = try parseDurationRange("150ms..300ms", flag: "-x")
         #expect(r.min == .milliseconds(150) && r.max == .milliseconds(300))
     }
@@ -28,6 +33,17 @@ private func expectError(_ flag: String, _ fragment: String, _ body: () throws(C
     @Test(arguments: ["150", "ms", "-5ms", "1e3ms", "fast", "", "2 s", "9999999999s"])
     func refusesNonsense(text: String) {
         #expect(throws: ConfigError.self) { try parseDuration(text, flag: "--x") }
+    }
+
+    /// A value the first release refused is still refused, and the message says exactly
+    /// what to write instead.
+    @Test func errorsSayWhatToWrite() {
+        expectError("--hook-timeout", "'30' has no unit; write 30s for seconds or 30ms for milliseconds") { () throws(ConfigError) in
+            _ = try parseDuration("30", flag: "--hook-timeout")
+        }
+        expectError("--x", "units are h, m, s and ms") { () throws(ConfigError) in _ = try parseDuration("2d", flag: "--x") }
+        expectError("--x", "longer than a day (24h)") { () throws(ConfigError) in _ = try parseDuration("24h1ms", flag: "--x") }
+        expectError("--x", "is negative") { () throws(ConfigError) in _ = try parseDuration("-5ms", flag: "--x") }
     }
 
     @Test func refusesEmptyOrInvertedRange() {

@@ -163,6 +163,11 @@ def test_long_poll_answers_on_change_and_at_the_end_of_the_wait(cluster_factory)
     elapsed = time.monotonic() - t0
     assert status == 200 and body["term"] == term and body["leader"]["id"] == leader
     assert 0.6 <= elapsed < 2.0, elapsed
+    # A bare number is seconds (first-release clients), and compound values are read.
+    for wait, low in [("1", 0.9), ("0m0.5s", 0.45)]:
+        t0 = time.monotonic()
+        status, _, body = request(port, "GET", f"/leader?wait={wait}&term={term}&leader={leader}")
+        assert status == 200 and low <= time.monotonic() - t0 < low + 1.5, wait
     # The caller saw an older term, or another leader: answered at once.
     for query in [f"term={term - 1}", f"term={term}&leader=nobody", f"term={term}&leader="]:
         t0 = time.monotonic()
@@ -191,7 +196,8 @@ def test_long_poll_answers_on_change_and_at_the_end_of_the_wait(cluster_factory)
 
 @pytest.mark.parametrize("query,fragment", [
     ("wait=6m", "at most 5m"), ("wait=abc", "duration"), ("wait=-1s", "duration"),
-    ("wait=10s&term=x", "term must be"), ("wait=99999999999s", "duration"), ("wait=0300s", "duration"),
+    ("wait=10s&term=x", "term must be"), ("wait=99999999999s", "too long a time"), ("wait=30s1m", "largest to smallest"),
+    ("wait=301", "at most 5m"), ("wait=1.5", "write 1.5s for seconds"), ("wait=5m1ms", "at most 5m"),
     ("term=-1", "term must be"), ("term=99999999999999999999", "term must be"),
     ("leader=%F3%84%98%82", "leader must be"), ("wait=1s&leader=a%20b", "leader must be"),
 ])
