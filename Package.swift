@@ -79,19 +79,23 @@ let package = Package(
         // and timeouts, and the hook queue's ordering rules (design S4; issue 6).
         .target(name: "Hooks", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),
         .testTarget(name: "HooksTests", dependencies: ["Hooks", "EventLoop", "Posix"], swiftSettings: sharedSettings),
+        // The agent's log: levels, typed fields, text or JSON, rate limits, and a bounded
+        // buffer that never blocks the loop (pure: the output is handed in; issue 15, 17).
+        .target(name: "AgentLogging", swiftSettings: sharedSettings),
+        .testTarget(name: "AgentLoggingTests", dependencies: ["AgentLogging"], swiftSettings: sharedSettings),
         // The agent's settings: flags over environment over file, validated with
         // errors that name the flag and the fix (pure; issue 4).
-        .target(name: "AgentConfig", dependencies: ["RaftCore", "Hooks"], swiftSettings: sharedSettings),
+        .target(name: "AgentConfig", dependencies: ["RaftCore", "Hooks", "AgentLogging"], swiftSettings: sharedSettings),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         // TCP between agents on the event loop: dial, handshake, bounded queues, back-off.
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         // The driver joining core, storage, transport and HTTP on the loop (issue 4).
-        .target(name: "Agent", dependencies: ["RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "Systemd",
+        .target(name: "Agent", dependencies: ["AgentLogging", "RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "Systemd",
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
-            dependencies: ["Agent", "AgentConfig", "EventLoop", "Posix", "Storage",
+            dependencies: ["Agent", "AgentConfig", "AgentLogging", "EventLoop", "Posix", "Storage",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], exclude: ["scenarios"], swiftSettings: sharedSettings),

@@ -2,6 +2,7 @@
 // API on one event loop. Data flows one way (design §3): bytes in → events → core →
 // Ready → office changes (the HTTP view), then fsync on the storage thread, then sends.
 public import AgentConfig
+public import AgentLogging
 public import EventLoop
 import HTTPParser
 import HTTPServer
@@ -54,6 +55,8 @@ public final class Agent: PeerTransportDelegate {
     /// apiState: held requests, per-peer observations and counters of the HTTP API.
     let apiState: APIState
     private var shuttingDown = false
+    /// lastReachProblem: the last reason each peer could not be dialled (nil: reached).
+    private var lastReachProblem: [String: String?] = [:]
     /// Hooks, checks and campaign holds (AgentHooks.swift); set by `start`.
     var hooks: AgentHooks?
     /// sd_notify, the watchdog and `--leader-unit` (AgentSystemd.swift); set by `start`.
@@ -113,6 +116,7 @@ public final class Agent: PeerTransportDelegate {
         limits.connectTimeoutMs = max(50, eminMs)
         limits.reconnectMaxMs = max(50, eminMs / 2)
         transport = PeerTransport(loop: loop, config: sessionConfig, members: settings.members, limits: limits, delegate: self)
+        log.context = { [unowned self] in (self.raft.term, self.raft.role.rawValue) }
         rebuildResponses()
     }
 
@@ -133,12 +137,12 @@ public final class Agent: PeerTransportDelegate {
         service.start()
         let officeHooks = try AgentHooks(agent: self)
         hooks = officeHooks
-        log.event("started", term: raft.term, role: raft.role.rawValue, [
+        log.event("started", .notice, "\(settings.id) started: peers on \(boundPeer!), API on \(boundAPI!), term \(raft.term)", [
             ("peer_listen", "\(boundPeer!)"), ("api_listen", "\(boundAPI!)"),
-            ("members", settings.members.map(\.name).joined(separator: ",")),
-            ("witness", "\(settings.witness)"), ("log_entries", "\(raft.lastLogIndex)"),
+            ("members", .string(settings.members.map(\.name).joined(separator: ","))),
+            ("witness", .bool(settings.witness)), ("log_entries", .number(raft.lastLogIndex)),
             ("election_timeout", "\(settings.raft.electionTimeoutMin)..\(settings.raft.electionTimeoutMax)"),
-            ("heartbeat", "\(settings.raft.heartbeatInterval)")])
+            ("heartbeat", "\(settings.raft.heartbeatInterval)"), ("pid", .number(Process.id))], .essential)
         // Holds campaigning until the start-up hook finished (design S4), then starts it.
         officeHooks.start()
         rescheduleTick()
@@ -208,7 +212,7 @@ public final class Agent: PeerTransportDelegate {
         case .success:
             durableJob = max(durableJob, completion.jobs.upperBound)
             if storageError != nil {
-                log.event("storage-recovered", term: raft.term, role: raft.role.rawValue)
+                log.event("storage-recovered", .notice, "the data dir accepts writes again; voting and acknowledging resume", [], .always)
                 storageError = nil
                 rebuildResponses()
             }
@@ -222,8 +226,8 @@ public final class Agent: PeerTransportDelegate {
             // Never send what rests on state that is not on disk.
             waiting.removeAll { $0.job <= completion.jobs.upperBound }
             if first {
-                log.event("storage-failed", term: raft.term, role: raft.role.rawValue,
-                          [("error", error.description), ("action", "not voting or acknowledging until the disk recovers")])
+                log.event("storage-failed", .error, "cannot make state durable: \(error.description); not voting or acknowledging until the disk recovers",
+                          [("error", .string(error.description))], .always)
                 rebuildResponses()
             }
             if storageRetryTimer == nil {
@@ -246,6 +250,8 @@ public final class Agent: PeerTransportDelegate {
     }
 
     public func transport(peerConnected peer: PeerIdentity) {
+        log.event("peer-connected", .info, "\(peer.name) connected from \(peer.peerAddress)",
+                  [("peer", .string(peer.name)), ("address", .string(peer.peerAddress))], .limited(key: "peer-connected " + peer.name))
         if peerAPI[peer.name] != peer.apiAddress {
             peerAPI[peer.name] = peer.apiAddress
             rebuildResponses()
@@ -253,14 +259,30 @@ public final class Agent: PeerTransportDelegate {
     }
 
     public func transport(peerDisconnected peer: String) {
+        log.event("peer-disconnected", raft.role == .leader ? .warning : .info, "\(peer) disconnected",
+                  [("peer", .string(peer))], .limited(key: "peer-disconnected " + peer))
         if let id = idOf[peer], raft.leader == id, raft.role == .follower {
-            log.event("leader-connection-lost", term: raft.term, role: raft.role.rawValue, [("leader", peer)])
+            log.event("leader-connection-lost", .warning, "lost the connection to the leader \(peer)", [("leader", .string(peer))], .limited(key: "leader-connection-lost " + peer))
             step(.leaderConnectionLost)
         }
     }
 
+    public func transport(cannotReach peer: String, reason: String?) {
+        // Logged when the reason changes, not on every retry: a dead peer is retried
+        // every Emin/2, and one line per outage says enough.
+        let previous: String? = lastReachProblem[peer] ?? nil
+        guard reason != previous else { return }
+        lastReachProblem[peer] = .some(reason)
+        if let reason {
+            log.event("peer-unreachable", .warning, "cannot reach \(peer): \(reason)",
+                      [("peer", .string(peer)), ("error", .string(reason))], .limited(key: "peer-unreachable " + peer))
+        } else {
+            log.event("peer-reachable", .info, "reached \(peer) again", [("peer", .string(peer))], .limited(key: "peer-reachable " + peer))
+        }
+    }
+
     public func transport(rejected reason: String, address: String) {
-        log.event("peer-rejected", term: raft.term, role: raft.role.rawValue, [("peer", address), ("reason", reason)])
+        log.event("peer-rejected", .warning, "refused a peer connection from \(address): \(reason)", [("peer", .string(address)), ("reason", .string(reason))])
     }
 
     // MARK: Shutdown
@@ -272,7 +294,7 @@ public final class Agent: PeerTransportDelegate {
     public func beginShutdown(_ done: @escaping () -> Void) {
         guard !shuttingDown else { return }
         shuttingDown = true
-        log.event("stopping", term: raft.term, role: raft.role.rawValue)
+        log.event("stopping", .notice, raft.role == .leader ? "stopping: handing over first" : "stopping", [], .essential)
         systemd?.stopping()
         hooks?.beginStopping()
         // A single member has nobody to hand over to: it only runs its demote hook.
@@ -292,7 +314,7 @@ public final class Agent: PeerTransportDelegate {
             let hooksIdle = hooks?.isIdle ?? true
             if hooksDoneNs == nil && (hooksIdle || now - startNs > hookBoundNs) {
                 hooksDoneNs = now
-                if !hooksIdle { log.event("stopping-hook-timeout", term: raft.term, role: raft.role.rawValue) }
+                if !hooksIdle { log.event("stopping-hook-timeout", .warning, "stopping without waiting longer for a running hook", [], .always) }
             }
             var finished = false
             if let hd = hooksDoneNs {
@@ -300,9 +322,14 @@ public final class Agent: PeerTransportDelegate {
                 if !wasLeader || successor || now - hd > successorBoundNs {
                     if wasLeader && !reported {
                         reported = true
-                        var fields: [(String, String)] = [("after_ms", "\((now - startNs) / 1_000_000)")]
-                        if successor, let l = raft.leader, let name = nameOf[l] { fields.append(("successor", name)) }
-                        log.event(successor ? "handed-over" : "hand-over-unconfirmed", term: raft.term, role: raft.role.rawValue, fields)
+                        var fields: LogFields = [("after_ms", .number((now - startNs) / 1_000_000))]
+                        let successorName = successor ? raft.leader.flatMap { nameOf[$0] } : nil
+                        if let successorName { fields.append(("successor", .string(successorName))) }
+                        if successor {
+                            log.event("handed-over", .notice, "handed over to \(successorName ?? "?"), term \(raft.term)", fields, .essential)
+                        } else {
+                            log.event("hand-over-unconfirmed", .warning, "no successor was heard before stopping", fields, .essential)
+                        }
                     }
                     finished = waiting.isEmpty || now - hd > successorBoundNs + 2_000_000_000
                 }
@@ -326,23 +353,35 @@ public final class Agent: PeerTransportDelegate {
         let role = raft.role, term = raft.term, leader = raft.leader
         guard role != lastRole || term != lastTerm || leader != lastLeader else { return false }
         if leader != lastLeader || term != lastTerm { leaderSinceWallNs = Clock.realtimeNanoseconds() }
-        var fields: [(String, String)] = [("from_role", lastRole.rawValue)]
-        if let leader, let name = nameOf[leader] { fields.append(("leader", name)) }
-        log.event("role", term: term, role: role.rawValue, fields)
+        var fields: LogFields = [("from_role", .string(lastRole.rawValue))]
+        let leaderName = leader.flatMap { nameOf[$0] }
+        if let leaderName { fields.append(("leader", .string(leaderName))) }
+        log.event("role", role == .follower && leaderName == nil ? .info : .notice,
+                  Self.roleMessage(role, term: term, leader: leaderName, me: settings.id), fields, .essential, term: term)
         lastRole = role; lastTerm = term; lastLeader = leader
         systemd?.stateChanged()
         return true
+    }
+
+    /// roleMessage says a role change in words, as the demo prints it.
+    static func roleMessage(_ role: Role, term: Term, leader: String?, me: String) -> String {
+        switch role {
+        case .leader: "\(me) won the election of term \(term)"
+        case .candidate: "\(me) campaigns in term \(term)"
+        case .preCandidate: "\(me) asks for pre-votes for term \(term + 1)"
+        case .follower: leader.map { "\(me) follows \($0), term \(term)" } ?? "\(me) knows no leader in term \(term)"
+        }
     }
 
     private func logOffice(_ change: OfficeChange) {
         switch change {
         case .enter(let term, let leaseDeadline, _, _):
             leaderSinceWallNs = Clock.realtimeNanoseconds()
-            log.event("office-enter", term: term, role: raft.role.rawValue,
-                      [("token", "\(term)"), ("lease_deadline_boottime_ns", "\(leaseDeadline.nanoseconds)")])
+            log.event("office-enter", .notice, "\(settings.id) enters office, term \(term) (its fencing token)",
+                      [("token", .number(term)), ("lease_deadline_boottime_ns", .number(leaseDeadline.nanoseconds))], .essential, term: term)
         case .leave(let term, let reason):
-            log.event("office-leave", term: term, role: raft.role.rawValue,
-                      [("token", "\(term)"), ("reason", reason.rawValue)])
+            log.event("office-leave", .notice, "\(settings.id) leaves office, term \(term) (\(reason.rawValue))",
+                      [("token", .number(term)), ("reason", .string(reason.rawValue))], .essential, term: term)
         }
     }
 }

@@ -3,6 +3,7 @@
 // lease and the clock (`leaseRemainingMs`), so a request costs no formatting; the one
 // per-request part, the lease time left on the node in office, reuses its bytes
 // within a millisecond (`LeaseStampedResponse`).
+import AgentLogging
 import AgentConfig
 import EventLoop
 import HTTPParser

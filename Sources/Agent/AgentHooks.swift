@@ -1,6 +1,7 @@
 // The agent's side of hooks and checks (issue 6): office changes feed the hook queue;
 // the queue's "demote finished", "resign" and "start-up done" go back into the core;
 // the check and the start-up run decide whether this node may campaign.
+import AgentLogging
 import AgentConfig
 public import Hooks
 import EventLoop
@@ -76,8 +77,11 @@ final class AgentHooks {
         }
         check?.environment = { [unowned self] in self.baseEnvironment + ["BATON_NODE_ID=\(self.agent.settings.id)"] }
         check?.onResult = { [unowned self] passed, detail in
-            if !passed { self.agent.log.event("check-failed", term: self.agent.raft.term, role: self.agent.raft.role.rawValue,
-                                               [("detail", detail), ("in_a_row", "\((self.check?.tracker.consecutiveFailures ?? 0) + 1)")]) }
+            if !passed {
+                let inARow = (self.check?.tracker.consecutiveFailures ?? 0) + 1
+                self.agent.log.event("check-failed", .warning, "the application check failed (\(inARow) in a row): \(detail)",
+                                     [("detail", .string(detail)), ("in_a_row", .number(inARow))])
+            }
         }
         check?.onChange = { [unowned self] healthy in self.checkChanged(healthy) }
     }
@@ -148,8 +152,8 @@ final class AgentHooks {
             guard agent.raft.office?.term == term else { return }
             let backoff = UInt64(HookSettings.promoteFailureBackoff.nanoseconds)
             backoffUntilNs = Clock.boottime() + backoff
-            agent.log.event("promote-failed-resigning", term: term, role: agent.raft.role.rawValue,
-                            [("backoff_ms", "\(backoff / 1_000_000)")])
+            agent.log.event("promote-failed-resigning", .warning, "the promote hook failed: handing over and not campaigning for \(backoff / 1_000_000_000) s",
+                            [("backoff_ms", .number(backoff / 1_000_000))], .always, term: term)
             updateCampaign()
             agent.loop.schedule(atNs: backoffUntilNs + 1) { [weak self] _ in self?.updateCampaign() }
             handOver(.promoteFailed)
@@ -159,7 +163,11 @@ final class AgentHooks {
     }
 
     private func checkChanged(_ healthy: Bool) {
-        agent.log.event(healthy ? "check-healthy" : "check-unhealthy", term: agent.raft.term, role: agent.raft.role.rawValue)
+        if healthy {
+            agent.log.event("check-healthy", .notice, "the application check passes: this node may lead", [], .always)
+        } else {
+            agent.log.event("check-unhealthy", .warning, "the application check fails: this node does not campaign, and hands over if it leads", [], .always)
+        }
         updateCampaign()
         if !healthy && agent.raft.office != nil { handOver(.checkFailed) }
     }
@@ -181,8 +189,9 @@ final class AgentHooks {
         if check?.healthy == false { held.append("check") }
         if Clock.boottime() < backoffUntilNs { held.append("promote-failure-backoff") }
         if stopping { held.append("stopping") }
-        agent.log.event(allowed ? "campaign-allowed" : "campaign-held", term: agent.raft.term, role: agent.raft.role.rawValue,
-                        held.isEmpty ? [] : [("by", held.joined(separator: ","))])
+        agent.log.event(allowed ? "campaign-allowed" : "campaign-held", .info,
+                        allowed ? "this node may campaign" : "this node does not campaign: held by \(held.joined(separator: ", "))",
+                        held.isEmpty ? [] : [("by", .string(held.joined(separator: ",")))], .always)
         agent.step(.setCampaignAllowed(allowed))
     }
 
@@ -218,30 +227,33 @@ final class AgentHooks {
     }
 
     private func log(_ entry: HookLogEntry) {
-        let term = agent.raft.term, role = agent.raft.role.rawValue
         switch entry {
         case .started(let job, let hook, let pid):
-            agent.log.event("hook-start", term: term, role: role,
-                            [("hook", hook), ("hook_event", job.event.rawValue), ("token", "\(job.term)"), ("reason", job.reason), ("pid", "\(pid)")])
+            agent.log.event("hook-start", .info, "\(hook) started for \(job.event.rawValue), term \(job.term) (pid \(pid))",
+                            [("hook", .string(hook)), ("hook_event", .string(job.event.rawValue)), ("token", .number(job.term)),
+                             ("reason", .string(job.reason)), ("pid", .number(pid))], .always)
         case .unitJobStarted(let job, let hook, let start):
-            agent.log.event("hook-start", term: term, role: role,
-                            [("hook", hook), ("hook_event", job.event.rawValue), ("token", "\(job.term)"), ("reason", job.reason),
-                             ("unit", agent.settings.hooks.leaderUnit ?? ""), ("action", start ? "start" : "stop")])
+            let unit = agent.settings.hooks.leaderUnit ?? ""
+            agent.log.event("hook-start", .info, "\(start ? "starting" : "stopping") \(unit) for \(job.event.rawValue), term \(job.term)",
+                            [("hook", .string(hook)), ("hook_event", .string(job.event.rawValue)), ("token", .number(job.term)),
+                             ("reason", .string(job.reason)), ("unit", .string(unit)), ("action", start ? "start" : "stop")], .always)
         case .line(let job, let hook, let stream, let text):
-            agent.log.event("hook-output", term: term, role: role,
-                            [("hook", hook), ("token", "\(job.term)"), ("stream", stream.rawValue), ("line", text)])
+            agent.log.event("hook-output", .info, "\(hook): \(text)",
+                            [("hook", .string(hook)), ("token", .number(job.term)), ("stream", .string(stream.rawValue)), ("line", .string(text))], .always)
         case .ended(let job, let hook, let outcome):
-            var fields = [("hook", hook), ("hook_event", job.event.rawValue), ("token", "\(job.term)"),
-                          ("result", outcome.summary), ("ok", "\(outcome.succeeded)"),
-                          ("duration_ms", "\(Double(outcome.durationNs / 1000) / 1000)")]
-            if outcome.droppedBytes > 0 { fields.append(("output_dropped_bytes", "\(outcome.droppedBytes)")) }
+            var fields: LogFields = [("hook", .string(hook)), ("hook_event", .string(job.event.rawValue)), ("token", .number(job.term)),
+                                     ("result", .string(outcome.summary)), ("ok", .bool(outcome.succeeded)),
+                                     ("duration_ms", .milliseconds(fromNanoseconds: outcome.durationNs))]
+            if outcome.droppedBytes > 0 { fields.append(("output_dropped_bytes", .number(outcome.droppedBytes))) }
             agent.apiState.metrics.recordHook(hook, succeeded: outcome.succeeded, durationNs: outcome.durationNs)
-            agent.log.event("hook-end", term: term, role: role, fields)
+            agent.log.event("hook-end", outcome.succeeded ? .info : .warning,
+                            "\(hook) for \(job.event.rawValue), term \(job.term): \(outcome.summary) after \(outcome.durationNs / 1_000_000) ms", fields, .always)
         case .skipped(let t):
-            agent.log.event("hook-skipped", term: term, role: role,
-                            [("token", "\(t)"), ("message", "office of term \(t) ended before its promote hook could start: promote and demote both skipped")])
+            agent.log.event("hook-skipped", .notice, "office of term \(t) ended before its promote hook could start: promote and demote both skipped",
+                            [("token", .number(t))], .essential)
         case .delaying(let t, let delayNs):
-            agent.log.event("hook-promote-delay", term: term, role: role, [("token", "\(t)"), ("delay_ms", "\(delayNs / 1_000_000)")])
+            agent.log.event("hook-promote-delay", .info, "waiting \(delayNs / 1_000_000) ms (--promote-delay) before the promote hook of term \(t)",
+                            [("token", .number(t)), ("delay_ms", .number(delayNs / 1_000_000))], .always)
         }
     }
 }

@@ -3,6 +3,7 @@
 // term or leader; WATCHDOG=1 from the loop at half of WATCHDOG_USEC (so only a stuck
 // loop, never an election, gets the agent restarted); STOPPING=1 on shutdown; and the
 // `--leader-unit` jobs, run as a step of the hook queue.
+import AgentLogging
 import AgentConfig
 import EventLoop
 import Hooks
@@ -43,11 +44,11 @@ final class AgentSystemd {
     /// start begins the watchdog (the loop runs from now on).
     func start() {
         if let problem = notifier.watchdogProblem {
-            agent.log.event("systemd-watchdog", term: agent.raft.term, role: agent.raft.role.rawValue, [("problem", problem)])
+            agent.log.event("systemd-watchdog", .warning, "systemd watchdog settings ignored: \(problem)", [("problem", .string(problem))])
         }
         watchdogTimer = notifier.startWatchdog(on: agent.loop) { [unowned self] error in
-            self.agent.log.event("systemd-notify-failed", term: self.agent.raft.term, role: self.agent.raft.role.rawValue,
-                                 [("message", "WATCHDOG=1"), ("error", "\(error)")])
+            self.agent.log.event("systemd-notify-failed", .warning, "cannot send WATCHDOG=1 to systemd: \(error)",
+                                 [("notify", "WATCHDOG=1"), ("error", "\(error)")])
         }
     }
 
@@ -103,8 +104,8 @@ final class AgentSystemd {
 
     private func report(_ error: Errno?, _ what: String) {
         guard let error else { return }
-        agent.log.event("systemd-notify-failed", term: agent.raft.term, role: agent.raft.role.rawValue,
-                        [("message", what), ("error", "\(error)")])
+        agent.log.event("systemd-notify-failed", .warning, "cannot send \(what) to systemd: \(error)",
+                        [("notify", .string(what)), ("error", "\(error)")])
     }
 }
 

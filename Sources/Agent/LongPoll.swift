@@ -1,5 +1,6 @@
 // GET /leader?wait=30s&term=T[&leader=ID]: answer as soon as the leader or the term
 // differs from what the caller last saw, else when the wait ends.
+import AgentLogging
 import AgentConfig
 import EventLoop
 import HTTPParser
@@ -222,10 +223,10 @@ extension Agent {
         apiState.longPoll.waveRunning = false
         if apiState.longPoll.waveAnswered > 0 {
             let delayUs = (Clock.boottime() - apiState.longPoll.waveStartNs) / 1000
-            log.event("long-poll-answered", term: raft.term, role: raft.role.rawValue, [
-                ("waiters", "\(apiState.longPoll.waveAnswered)"), ("batches", "\(apiState.longPoll.waveBatches)"),
-                ("still_waiting", "\(apiState.longPoll.count)"),
-                ("delay_ms", "\(delayUs / 1000).\(String(delayUs % 1000 + 1000).dropFirst())")])
+            log.event("long-poll-answered", .debug, "answered \(apiState.longPoll.waveAnswered) held long-polls", [
+                ("waiters", .number(apiState.longPoll.waveAnswered)), ("batches", .number(apiState.longPoll.waveBatches)),
+                ("still_waiting", .number(apiState.longPoll.count)),
+                ("delay_ms", .double(Double(delayUs) / 1000))])
         }
     }
 }

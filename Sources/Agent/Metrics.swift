@@ -1,6 +1,7 @@
 // GET /metrics: Prometheus text exposition (format 0.0.4) through swift-prometheus.
 // Names and types follow Prometheus conventions: base units (seconds), `_total` for
 // counters, one metric per meaning with labels for the dimension.
+import AgentLogging
 import HTTPServer
 import PeerTransport
 import Posix
@@ -32,6 +33,13 @@ final class AgentMetrics {
     private var checkFailures: Counter?
     private var checkFailuresSeen: UInt64 = 0
 
+    // The log (issue 15 item 3, issue 17 point 4): lines lost to a stalled standard
+    // error, and lines held back by the rate limit; counted by the log, copied at scrape.
+    let logLinesDropped: Counter
+    let logLinesSuppressed: Counter
+    private var logDroppedSeen: UInt64 = 0
+    private var logSuppressedSeen: UInt64 = 0
+
     init(peers: [String]) {
         func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(namespace: "baton", metricName: metric, unitName: unit, helpText: help)
@@ -45,6 +53,10 @@ final class AgentMetrics {
             buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
         longPollWaiters = registry.makeGauge(descriptor: name("long_poll_waiters", "", "GET /leader long-polls currently held."))
         storageOK = registry.makeGauge(descriptor: name("storage_ok", "", "1 while the data dir accepts durable writes, else 0."))
+        logLinesDropped = registry.makeCounter(descriptor: name(
+            "log_lines_dropped", "total", "Log lines dropped because standard error did not take them (a stalled journald or pipe)."))
+        logLinesSuppressed = registry.makeCounter(descriptor: name(
+            "log_lines_suppressed", "total", "Log lines held back by the per-cause rate limit (each counted in a 'repeated' line)."))
         for p in peers {
             peerReachable[p] = registry.makeGauge(
                 descriptor: name("peer_reachable", "", "1 while an authenticated connection to the peer is up, else 0."),
@@ -93,6 +105,14 @@ final class AgentMetrics {
         if failures > checkFailuresSeen { checkFailures!.increment(by: Int64(failures - checkFailuresSeen)); checkFailuresSeen = failures }
     }
 
+    /// updateLog copies the log's counters.
+    func updateLog(_ log: AgentLog) {
+        if log.droppedLines > logDroppedSeen { logLinesDropped.increment(by: Int64(log.droppedLines - logDroppedSeen)); logDroppedSeen = log.droppedLines }
+        if log.suppressedLines > logSuppressedSeen {
+            logLinesSuppressed.increment(by: Int64(log.suppressedLines - logSuppressedSeen)); logSuppressedSeen = log.suppressedLines
+        }
+    }
+
     /// render writes the exposition text.
     func render() -> [UInt8] {
         buffer.removeAll(keepingCapacity: true)
@@ -109,6 +129,7 @@ extension Agent {
         m.longPollWaiters.set(Int64(apiState.longPoll.count))
         m.storageOK.set(Int64(storageError == nil ? 1 : 0))
         if let c = checkStatus { m.updateCheck(healthy: c.healthy, failures: c.failures) }
+        m.updateLog(log)
         for (peer, gauge) in m.peerReachable { gauge.set(Int64(transport.stats[peer]?.connected == true ? 1 : 0)) }
         return PreparedResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
                                 headers: perRequestHeaders(), body: m.render())

@@ -1,5 +1,6 @@
 // POST /resign[?to=ID]: a planned hand-over through leadership transfer, answered once
 // the successor is known (a leader of a higher term is heard) or the transfer failed.
+import AgentLogging
 import AgentConfig
 import EventLoop
 import HTTPParser
@@ -59,14 +60,16 @@ extension Agent {
                 body: Array("{\"reason\":\"this is the only member: there is nobody to hand over to\",\"term\":\(term)}\n".utf8)))
         }
         let officeTerm = raft.office?.term ?? term
-        log.event("resign-requested", term: officeTerm, role: raft.role.rawValue,
-                  [("to", target.flatMap { nameOf[$0] } ?? "most up-to-date member")])
+        let toName = target.flatMap { nameOf[$0] } ?? "most up-to-date member"
+        log.event("resign-requested", .notice, "hand-over requested by \(request.clientDescription) (to \(toName))",
+                  [("to", .string(toName)), ("client", .string(request.clientDescription))], .always, term: officeTerm)
         // The demote hook runs now (AgentHooks); TimeoutNow follows its end.
         step(.transferLeadership(to: target, reason: .transfer))
         if isInOffice(at: now()) {
             // The core refused: nobody would take over, and nothing changed.
             let who = target.flatMap { nameOf[$0] }.map { "'\($0)' cannot" } ?? "no other member can"
-            log.event("resign-refused", term: officeTerm, role: raft.role.rawValue, [("to", target.flatMap { nameOf[$0] } ?? "any")])
+            log.event("resign-refused", .warning, "hand-over refused: \(who) take over now",
+                      [("to", .string(target.flatMap { nameOf[$0] } ?? "any")), ("client", .string(request.clientDescription))], .always, term: officeTerm)
             return .respond(PreparedResponse(
                 status: 409, headers: commonHeaders(term: term),
                 body: Array("{\"reason\":\"\(who) take over now: a witness never leads, and a member whose start-up hook is running or whose check fails holds back (see can_lead in GET /status); this node stays leader\",\"term\":\(term)}\n".utf8)))
@@ -107,8 +110,8 @@ extension Agent {
                 if server.complete(w.held, with: answer) {
                     countStatus(answer.status)
                     let ms = (Clock.boottime() - w.startNs) / 1_000_000
-                    log.event("resign-answered", term: raft.term, role: raft.role.rawValue,
-                              [("status", "\(answer.status)"), ("after_ms", "\(ms)")])
+                    log.event("resign-answered", .info, "answered the hand-over request: \(answer.status) after \(ms) ms",
+                              [("status", .number(answer.status)), ("after_ms", .number(ms))], .always)
                 }
             } else {
                 i += 1

@@ -1,4 +1,5 @@
 // GET /status: everything an operator needs in one JSON object (snake_case keys).
+import AgentLogging
 import AgentConfig
 import EventLoop
 import HTTPParser

@@ -1,3 +1,4 @@
+public import AgentLogging
 public import RaftCore
 
 /// AgentSettings is everything `baton agent` needs to start, resolved from flags, then
@@ -18,6 +19,8 @@ public struct AgentSettings: Hashable, Sendable {
     public var clusterID: String
     public var witness: Bool
     public var logFormat: LogFormat
+    /// logLevel: lines below it are not written (`--log-level`).
+    public var logLevel: LogLevel = .info
     public var raft: Options
     /// Hooks and application checks (issue 6).
     public var hooks = HookSettings()
@@ -25,7 +28,7 @@ public struct AgentSettings: Hashable, Sendable {
     /// without one they are accepted from loopback clients only.
     public var adminTokenFile: String? = nil
 
-    public enum LogFormat: String, Hashable, Sendable { case text, json }
+    public typealias LogFormat = AgentLogging.LogFormat
 
     public static let defaultAPIListen = HostPort(host: "127.0.0.1", port: 7480)
     public static let defaultDataDir = "/var/lib/baton"
@@ -63,6 +66,7 @@ public enum AgentSettingKeys {
         SettingKey(flag: "--heartbeat-interval", isBoolean: false, defaultValue: "50ms", help: "How often the leader renews its lease."),
         SettingKey(flag: "--max-drift", isBoolean: false, defaultValue: "0.05", help: "Largest clock-rate drift between nodes, as a fraction (shortens the lease)."),
         SettingKey(flag: "--log-format", isBoolean: false, defaultValue: "text", help: "text or json."),
+        SettingKey(flag: "--log-level", isBoolean: false, defaultValue: "info", help: "The least severe lines written: debug, info, notice, warning or error."),
         SettingKey(flag: "--admin-token-file", isBoolean: false, defaultValue: nil, help: "File with the token admin endpoints (POST /resign) require as 'Authorization: Bearer TOKEN'; without it they are accepted from loopback only."),
     ] + hookSettingKeys
 
@@ -122,6 +126,10 @@ extension AgentSettings {
         guard let format = LogFormat(rawValue: logFormat) else {
             throw ConfigError(flag: "--log-format", "'\(logFormat)' is not text or json")
         }
+        let levelText = try required("--log-level")
+        guard let level = LogLevel(name: levelText) else {
+            throw ConfigError(flag: "--log-level", "'\(levelText)' is not one of \(LogLevel.allCases.map(\.name).joined(separator: ", "))")
+        }
 
         var raft = Options()
         (raft.electionTimeoutMin, raft.electionTimeoutMax) = try parseDurationRange(try required("--election-timeout"), flag: "--election-timeout")
@@ -147,6 +155,7 @@ extension AgentSettings {
             logFormat: format, raft: raft)
         settings.hooks = try HookSettings.resolve(value)
         settings.adminTokenFile = value("--admin-token-file").flatMap { $0.isEmpty ? nil : $0 }
+        settings.logLevel = level
         return settings
     }
 }

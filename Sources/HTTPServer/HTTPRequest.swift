@@ -1,6 +1,7 @@
 // What a handler sees of a request: views into the connection's buffer, valid only
 // for the duration of the handler call (the buffer is reused right after).
 public import HTTPParser
+import Posix
 
 /// HeldRequest names a request a handler chose to hold (long-poll), so the
 /// application can answer it later with `HTTPServer.complete(_:with:)`. It stays
@@ -42,6 +43,12 @@ public struct HTTPRequest: ~Copyable {
     /// bytes returns the buffer bytes of a range from `head`.
     public func bytes(_ range: ByteRange) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + Int(range.start), count: Int(range.count))
+    }
+
+    /// clientDescription names the client (`127.0.0.1:51234`) for log lines; it asks
+    /// the kernel, so keep it off the hot path.
+    public var clientDescription: String {
+        Socket.peerAddress(rawDescriptor: held.descriptor)?.description ?? "an unknown client"
     }
 
     /// path is the target's path, still percent-encoded.

@@ -88,11 +88,13 @@ final class OutboundPeer {
         if stopped { return }
         // A connection that had worked is retried at once: a restarted peer is back fast.
         if wasEstablished { backoffMs = transport.limits.reconnectInitialMs }
-        failed(reason ?? "closed")
+        // A link that had worked and closed is the delegate's peerDisconnected, not a
+        // failure to reach the peer.
+        failed(reason ?? "closed", reported: !wasEstablished)
     }
 
-    private func failed(_ reason: String) {
-        transport.noteConnectFailure(member.name, reason)
+    private func failed(_ reason: String, reported: Bool = true) {
+        transport.noteConnectFailure(member.name, reason, reported: reported)
         guard !stopped, retryTimer == nil else { return }
         let delay = transport.jitteredBackoffMs(backoffMs)
         backoffMs = min(transport.limits.reconnectMaxMs, backoffMs * 2)

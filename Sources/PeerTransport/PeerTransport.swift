@@ -18,6 +18,13 @@ public protocol PeerTransportDelegate: AnyObject {
     func transport(peerDisconnected peer: String)
     /// A connection was refused and closed (bad secret, other cluster, bad frame…).
     func transport(rejected reason: String, address: String)
+    /// Dialling `peer` failed (`reason`: cannot resolve, refused, timed out), or, with
+    /// nil, a link to it is up again; for the log.
+    func transport(cannotReach peer: String, reason: String?)
+}
+
+extension PeerTransportDelegate {
+    public func transport(cannotReach peer: String, reason: String?) {}
 }
 
 /// TransportLimits bounds everything the transport holds.
@@ -122,10 +129,14 @@ public final class PeerTransport {
     }
 
     func noteReceived(from peer: String) { stats[peer]?.framesReceived += 1 }
-    func noteConnected(_ peer: String, _ up: Bool) { stats[peer]?.connected = up }
-    func noteConnectFailure(_ peer: String, _ error: String) {
+    func noteConnected(_ peer: String, _ up: Bool) {
+        stats[peer]?.connected = up
+        if up { delegate?.transport(cannotReach: peer, reason: nil) }
+    }
+    func noteConnectFailure(_ peer: String, _ error: String, reported: Bool) {
         stats[peer]?.connectFailures += 1
         stats[peer]?.lastError = error
+        if reported { delegate?.transport(cannotReach: peer, reason: error) }
     }
     func noteRejected(_ reason: String, address: String) {
         rejectedConnections += 1

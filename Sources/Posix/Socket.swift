@@ -84,6 +84,18 @@ public enum Socket {
         return address
     }
 
+    /// peerAddress is the address of the other end of a connected socket, by raw
+    /// descriptor (for log lines that name a client); nil when it cannot be read.
+    public static func peerAddress(rawDescriptor fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        if result == -1 { return nil }
+        return withUnsafePointer(to: &storage, { SocketAddress($0) })
+    }
+
     /// shutdownWrite sends FIN after what is already queued, keeping the read side open.
     public static func shutdownWrite(_ fd: borrowing FileDescriptor) {
         _ = Glibc.shutdown(fd.rawValue, Int32(SHUT_WR))

@@ -70,8 +70,8 @@ struct AgentLogFeed: TransitionFeed {
             kind = .lostLeader(json["leader"] ?? "?")
         case "stopping":
             kind = .stopping
-        case "warning", "storage-failed", "peer-rejected":
-            kind = .problem([event, json["message"], json["reason"], json["peer"]].compactMap { $0 }.joined(separator: ": "))
+        case "insecure-peers", "storage-failed", "peer-rejected":
+            kind = .problem([event, json["msg"]].compactMap { $0 }.joined(separator: ": "))
         default:
             return nil
         }

@@ -1,6 +1,7 @@
 // baton: the command line. `baton agent` runs the daemon; client commands come later.
 import Agent
 import AgentConfig
+import AgentLogging
 import ArgumentParser
 import EventLoop
 import Posix
@@ -59,6 +60,7 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Leader heartbeat interval (default: 50ms).") var heartbeatInterval: String?
     @Option(help: "Largest clock-rate drift between nodes, a fraction (default: 0.05).") var maxDrift: String?
     @Option(help: "Log format: text or json (default: text).") var logFormat: String?
+    @Option(help: "The least severe lines written: debug, info, notice, warning or error (default: info).") var logLevel: String?
     @Option(help: "File with the token admin endpoints (POST /resign) require; without it they are loopback-only.") var adminTokenFile: String?
     @Option(help: "A file of BATON_KEY=value lines (the format of /etc/default/baton).") var config: String?
 
@@ -86,7 +88,8 @@ struct AgentCommand: ParsableCommand {
             ("--peer-advertise", peerAdvertise), ("--api-advertise", apiAdvertise), ("--data-dir", dataDir),
             ("--cluster-secret-file", clusterSecretFile), ("--cluster-id", clusterId),
             ("--election-timeout", electionTimeout), ("--heartbeat-interval", heartbeatInterval),
-            ("--max-drift", maxDrift), ("--log-format", logFormat), ("--admin-token-file", adminTokenFile)]
+            ("--max-drift", maxDrift), ("--log-format", logFormat), ("--log-level", logLevel),
+            ("--admin-token-file", adminTokenFile)]
         for (k, v) in pairs { if let v { flags[k] = v } }
         let hookPairs: [(String, String?)] = [
             ("--on-promote", onPromote), ("--on-demote", onDemote), ("--on-change", onChange),
@@ -128,20 +131,20 @@ struct AgentCommand: ParsableCommand {
             }
             secret = bytes
         }
-        let log = AgentLog(format: settings.logFormat, node: settings.id)
+        // Before any thread starts (they inherit the mask): a log reader that went away
+        // is an EPIPE for the log, not a SIGPIPE that kills the agent.
+        ignoreBrokenPipes()
+        let log = makeAgentLog(node: settings.id, format: settings.logFormat, level: settings.logLevel)
         if settings.insecurePeers {
-            log.event("warning", term: 0, role: "follower", [("message", "--insecure-peers: peers are not authenticated; anyone who can reach the peer port can vote")])
+            log.event("insecure-peers", .warning, "--insecure-peers: peers are not authenticated; anyone who can reach the peer port can vote", [], .always)
         }
 
         let directory: DataDirectory
         do { directory = try DataDirectory.open(path: settings.dataDir, bootstrap: settings.bootstrap) }
         catch { die("\(error)") }
+        // The notices include "--bootstrap ignored" when state already existed.
         for notice in directory.report.notices {
-            log.event("storage-notice", term: directory.state.hardState.term, role: "follower", [("message", notice)])
-        }
-        if directory.report.bootstrapIgnored {
-            log.event("notice", term: directory.state.hardState.term, role: "follower",
-                      [("message", "--bootstrap ignored: \(settings.dataDir) already holds this member's state")])
+            log.event("storage-notice", .notice, notice, [], .always, term: directory.state.hardState.term)
         }
 
         // Block the shutdown signals before any thread starts, and read them on the loop.
@@ -150,11 +153,15 @@ struct AgentCommand: ParsableCommand {
         catch { die("cannot watch signals: \(error)") }
         do {
             let loop = try EventLoop()
+            log.wake = { [unowned log] at in loop.schedule(atNs: at) { _ in log.service() } }
             let agent = try Agent(settings: settings, secret: secret, directory: directory, loop: loop, log: log)
             do { try agent.start() } catch { die("cannot start: \(error) (is another process using the address?)") }
             let watcher = SignalWatcher(signals: signals, agent: agent, loop: loop)
             try loop.register(watcher.descriptor, interest: .readable, handler: watcher)
             try loop.run()
+            log.writeSummaries()
+            log.event("stopped", .notice, "\(settings.id) stopped", [], .essential)
+            log.drain(timeoutMs: 1_000)
             Glibc.exit(0)
         } catch {
             die("\(error)")
