@@ -223,7 +223,7 @@ extension Agent {
         apiState.longPoll.waveRunning = false
         if apiState.longPoll.waveAnswered > 0 {
             let delayUs = (Clock.boottime() - apiState.longPoll.waveStartNs) / 1000
-            log.event("long-poll-answered", .debug, "answered \(apiState.longPoll.waveAnswered) held long-polls", [
+            log.event("long-poll-answered", .info, "answered \(apiState.longPoll.waveAnswered) held long-polls", [
                 ("waiters", .number(apiState.longPoll.waveAnswered)), ("batches", .number(apiState.longPoll.waveBatches)),
                 ("still_waiting", .number(apiState.longPoll.count)),
                 ("delay_ms", .double(Double(delayUs) / 1000))])
