@@ -1,4 +1,5 @@
 import Checksum
+import RaftCore
 
 /// FrameType numbers are append-only (style rule 16): a new kind gets a new number.
 public enum FrameType: UInt8, Sendable {
@@ -29,8 +30,9 @@ public enum FrameFormat {
     public static let headerBytes = 12
     public static let checksumBytes = 4
     public static let macBytes = 16
-    /// The default cap on a payload: room for a full append of small entries.
-    public static let defaultMaxPayloadBytes = 1 << 20
+    /// The default cap on a payload: `Limits.maxFramePayloadBytes`, room for the
+    /// largest append the limits allow (`RaftMessageCodec.maxAppendPayloadBytes`).
+    public static let defaultMaxPayloadBytes = Limits.maxFramePayloadBytes
 
     /// Builds one frame; `mac` computes the authentication code over the bytes so far.
     static func build(type: FrameType, payload: [UInt8], mac: ((borrowing [UInt8]) -> [UInt8])?) -> [UInt8] {

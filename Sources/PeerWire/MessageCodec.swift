@@ -6,17 +6,24 @@ public import RaftCore
 ///
 /// Tags are append-only: a new message kind gets a new number, never a reused one.
 public enum RaftMessageCodec {
-    /// The most entries one append may carry on the wire.
-    public static let maxEntriesPerMessage = 1024
-    /// The largest payload of one entry.
-    public static let maxEntryBytes = 64 * 1024
+    /// Bytes of an append before its entries: term, tag, prev index, prev term, commit,
+    /// send time, entry count.
+    public static let appendHeaderBytes = 8 + 1 + 8 + 8 + 8 + 8 + 4
+    /// Bytes of one entry besides its data: index, term, kind, data length.
+    public static let entryOverheadBytes = 8 + 8 + 1 + 4
+    /// The largest append the `Limits` allow, encoded; it must fit a frame
+    /// (`Limits.maxFramePayloadBytes`), which a test checks.
+    public static let maxAppendPayloadBytes = appendHeaderBytes
+        + Limits.maxEntriesPerAppend * entryOverheadBytes + Limits.maxAppendDataBytes
 
     enum Tag: UInt8 {
         case preVote = 1, preVoteResponse = 2, vote = 3, voteResponse = 4
         case append = 5, appendResponse = 6, timeoutNow = 7
     }
 
-    public static func encode(term: Term, body: Message.Body) -> [UInt8] {
+    /// Encodes a message. An append past the `Limits` (which the core never builds) is
+    /// refused with an error rather than sent for the peer to refuse.
+    public static func encode(term: Term, body: Message.Body) throws(WireError) -> [UInt8] {
         var w = ByteWriter()
         w.u64(term)
         switch body {
@@ -29,7 +36,8 @@ public enum RaftMessageCodec {
         case .voteResponse(let granted):
             w.u8(Tag.voteResponse.rawValue); w.u8(granted ? 1 : 0)
         case .append(let prevIndex, let prevTerm, let entries, let commit, let sendTime):
-            precondition(entries.count <= maxEntriesPerMessage, "encode: the core caps entries per append")
+            try checkAppendLimits(count: entries.count, dataBytes: entries.reduce(0) { $0 + $1.dataBytes },
+                                  largestEntry: entries.reduce(0) { max($0, $1.dataBytes) })
             w.u8(Tag.append.rawValue); w.u64(prevIndex); w.u64(prevTerm); w.u64(commit)
             w.i64(sendTime.nanoseconds); w.u32(UInt32(entries.count))
             for e in entries {
@@ -37,7 +45,6 @@ public enum RaftMessageCodec {
                 switch e.payload {
                 case .noop: w.u8(0)
                 case .data(let bytes):
-                    precondition(bytes.count <= maxEntryBytes, "encode: entry larger than the wire allows")
                     w.u8(1); w.u32(UInt32(bytes.count)); w.raw(bytes)
                 }
             }
@@ -73,7 +80,9 @@ public enum RaftMessageCodec {
             let prevIndex = try r.u64("prev index"), prevTerm = try r.u64("prev term")
             let commit = try r.u64("commit"), sendTime = try r.i64("send time")
             let count = Int(try r.u32("entry count"))
-            guard count <= maxEntriesPerMessage, count * 17 <= r.remaining else { throw .invalid(what: "entry count") }
+            try checkAppendLimits(count: count, dataBytes: 0, largestEntry: 0)
+            guard count * 17 <= r.remaining else { throw .invalid(what: "entry count") }  // 17: a no-op entry
+            var dataBytes = 0
             var entries: [Entry] = []
             entries.reserveCapacity(count)
             for _ in 0..<count {
@@ -82,7 +91,8 @@ public enum RaftMessageCodec {
                 case 0: entries.append(Entry(index: index, term: eterm, payload: .noop))
                 case 1:
                     let n = Int(try r.u32("entry length"))
-                    guard n <= maxEntryBytes else { throw .invalid(what: "entry length") }
+                    dataBytes += n
+                    try checkAppendLimits(count: count, dataBytes: dataBytes, largestEntry: n)
                     entries.append(Entry(index: index, term: eterm, payload: .data(Array(try r.take(n, "entry data")))))
                 default: throw .invalid(what: "entry kind")
                 }
@@ -99,5 +109,19 @@ public enum RaftMessageCodec {
         }
         try r.expectEnd("message (trailing bytes)")
         return (term, body)
+    }
+
+    /// checkAppendLimits refuses an append with more entries, more data or a larger
+    /// entry than `Limits` allow.
+    static func checkAppendLimits(count: Int, dataBytes: Int, largestEntry: Int) throws(WireError) {
+        if count > Limits.maxEntriesPerAppend {
+            throw .invalid(what: "append of \(count) entries (the limit is \(Limits.maxEntriesPerAppend))")
+        }
+        if largestEntry > Limits.maxEntryDataBytes {
+            throw .invalid(what: "entry of \(largestEntry) bytes (the limit is \(Limits.maxEntryDataBytes))")
+        }
+        if dataBytes > Limits.maxAppendDataBytes {
+            throw .invalid(what: "append of \(dataBytes) data bytes (the limit is \(Limits.maxAppendDataBytes))")
+        }
     }
 }

@@ -114,18 +114,21 @@ public struct PeerSession: Sendable {
         return out
     }
 
-    /// Frames one Raft message for sending on an established session.
-    public mutating func seal(term: Term, body: Message.Body) -> [UInt8] {
-        seal(term: term, body: body, fitting: .max)!
+    /// Frames one Raft message for sending on an established session; nil for a
+    /// message past the `Limits` (see `seal(term:body:fitting:)`).
+    public mutating func seal(term: Term, body: Message.Body) -> [UInt8]? {
+        seal(term: term, body: body, fitting: .max)
     }
 
     /// Frames one Raft message only if the frame is at most `limit` bytes, else returns
     /// nil. A sealed frame consumes a MAC sequence number, so a sender with a bounded
     /// queue must ask before sealing: a sealed frame it then dropped would desynchronize
-    /// the sequence and every later frame would fail the receiver's MAC check.
+    /// the sequence and every later frame would fail the receiver's MAC check. A message
+    /// past the `Limits` (the core builds none) is also nil: dropped like a message to
+    /// a full queue, which Raft resends.
     public mutating func seal(term: Term, body: Message.Body, fitting limit: Int) -> [UInt8]? {
         precondition(state == .established, "seal: handshake not finished")
-        let payload = RaftMessageCodec.encode(term: term, body: body)
+        guard let payload = try? RaftMessageCodec.encode(term: term, body: body) else { return nil }
         let frameBytes = FrameFormat.headerBytes + payload.count + FrameFormat.checksumBytes
             + (sendKey == nil ? 0 : FrameFormat.macBytes)
         guard frameBytes <= limit else { return nil }

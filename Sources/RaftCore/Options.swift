@@ -20,10 +20,12 @@ public struct Options: Hashable, Sendable {
     /// The gap between early campaigns of followers of successive rank after the
     /// connection to the leader drops (≈ one round trip + one fsync + a few ms).
     public var earlyCampaignStagger: Interval = .milliseconds(10)
-    /// The most entries one append carries (bounds message size).
-    public var maxEntriesPerAppend: Int = 64
-    /// A limit on the log: the core refuses proposals beyond it.
-    public var maxLogEntries: Int = 1_000_000
+    /// The most entries one append carries (bounds message size); at most
+    /// `Limits.maxEntriesPerAppend`, which the peer codec accepts.
+    public var maxEntriesPerAppend: Int = Limits.maxEntriesPerAppend
+    /// A limit on the log: the core refuses proposals beyond it; at most
+    /// `Limits.maxLogEntries`, which the log file is sized for.
+    public var maxLogEntries: Int = Limits.maxLogEntries
     /// Deliberate defects, for proving that the simulator's checkers can fail.
     /// Never set by the agent; see `InjectedBug`.
     public var injectedBugs: Set<InjectedBug> = []
@@ -53,7 +55,12 @@ public struct Options: Hashable, Sendable {
         if !(maxDrift >= 0 && maxDrift < 0.5) { try fail("max drift must be in [0, 0.5) (got \(maxDrift)); the default 0.05 suits ordinary clocks") }
         if leaseMargin < .zero { try fail("lease margin must not be negative (got \(leaseMargin))") }
         if earlyCampaignStagger < .zero { try fail("early campaign stagger must not be negative") }
-        if maxEntriesPerAppend < 1 { try fail("max entries per append must be at least 1") }
+        if !(1...Limits.maxEntriesPerAppend).contains(maxEntriesPerAppend) {
+            try fail("max entries per append must be in 1...\(Limits.maxEntriesPerAppend), what a peer accepts in one message (got \(maxEntriesPerAppend))")
+        }
+        if !(1...Limits.maxLogEntries).contains(maxLogEntries) {
+            try fail("max log entries must be in 1...\(Limits.maxLogEntries), what the log file is sized for (got \(maxLogEntries))")
+        }
         let usable = electionTimeoutMin.scaled(by: (1 - maxDrift) / (1 + maxDrift))
         if heartbeatInterval * 2 + leaseMargin >= usable {
             let hbMax = Interval(nanoseconds: (usable - leaseMargin).nanoseconds / 2)

@@ -21,6 +21,10 @@ public struct RaftNode: Sendable {
     public private(set) var hardState: HardState
     /// The log; `log[i - 1]` holds the entry with index `i`.
     public private(set) var log: [Entry]
+    /// The payload bytes of `log`, kept within `Limits.maxLogDataBytes` by `propose`.
+    /// A follower's log is always a copy of some leader's (Log Matching), so the
+    /// leader's bound holds for it too.
+    public private(set) var logDataBytes = 0
     /// What the last Ready told the driver to persist, to report only changes.
     private var reportedHardState: HardState
 
@@ -119,6 +123,7 @@ public struct RaftNode: Sendable {
         self.hardState = state.hardState
         self.reportedHardState = state.hardState
         self.log = state.log
+        self.logDataBytes = state.log.reduce(0) { $0 + $1.dataBytes }
         self.lastContact = now
         self.lastContactTerm = state.hardState.term
         self.myIndex = index
@@ -561,7 +566,16 @@ public struct RaftNode: Sendable {
     private mutating func sendAppend(to index: Int, _ now: Instant) {
         let p = progress[index]
         let prev = p.nextIndex - 1
-        let last = min(lastLogIndex, prev + LogIndex(options.maxEntriesPerAppend))
+        // At most maxEntriesPerAppend entries and Limits.maxAppendDataBytes of their data,
+        // but always one entry when any is due (a single entry is within the byte budget).
+        let countEnd = min(lastLogIndex, prev + LogIndex(options.maxEntriesPerAppend))
+        var last = prev, dataBytes = 0
+        while last < countEnd {
+            let size = log[Int(last)].dataBytes
+            if last > prev && dataBytes + size > Limits.maxAppendDataBytes { break }
+            dataBytes += size
+            last += 1
+        }
         let entries = prev < last ? Array(log[Int(prev)..<Int(last)]) : []
         send(to: configuration.voters[index],
              .append(prevLogIndex: prev, prevLogTerm: termAt(prev), entries: entries,
@@ -789,7 +803,10 @@ public struct RaftNode: Sendable {
     // MARK: Proposals
 
     private mutating func propose(_ bytes: [UInt8], _ now: Instant) {
-        guard role == .leader, transfer == nil, log.count < options.maxLogEntries else { return }
+        // Past a limit the proposal is dropped, as one made while not leading is: every
+        // entry must fit an append, and the log must fit the file the storage loads.
+        guard role == .leader, transfer == nil, log.count < options.maxLogEntries,
+              bytes.count <= Limits.maxEntryDataBytes, logDataBytes + bytes.count <= Limits.maxLogDataBytes else { return }
         appendToLog(Entry(index: lastLogIndex + 1, term: term, payload: .data(bytes)))
         for i in configuration.voters.indices where i != myIndex && progress[i].nextIndex == lastLogIndex {
             sendAppend(to: i, now)
@@ -805,10 +822,12 @@ public struct RaftNode: Sendable {
 
     private mutating func appendToLog(_ entry: Entry) {
         log.append(entry)
+        logDataBytes += entry.dataBytes
         ready.entries.append(entry)
     }
 
     private mutating func truncateLog(from index: LogIndex) {
+        logDataBytes -= log[Int(index - 1)...].reduce(0) { $0 + $1.dataBytes }
         log.removeSubrange(Int(index - 1)...)
         ready.entries.removeAll { $0.index >= index }
         ready.truncateFrom = min(ready.truncateFrom ?? index, index)

@@ -417,6 +417,10 @@ public struct DataDirectory: ~Copyable, Sendable {
                 offsets.append(logEnd + UInt64(bytes.count))
                 LogFormat.append(entry, to: &bytes)
             }
+            // Never write a log the next start-up would refuse to load.
+            guard logEnd + UInt64(bytes.count) <= LogFormat.maxFileBytes else {
+                throw StorageError.logFull(file: logPath, bytes: logEnd + UInt64(bytes.count), limit: LogFormat.maxFileBytes)
+            }
             // Until fdatasync confirms them, the bytes past logEnd are not trusted.
             logCutNeeded = true
             var step = "appending"

@@ -31,12 +31,17 @@ enum LogFormat {
     static let fileHeaderSize = 20
     static let recordHeaderSize = 32
     static let recordOverhead = 36
-    /// maxPayloadBytes caps one entry, so a damaged length can never make us allocate much
-    /// (style rule 16). Baton's entries are no-ops and small configuration records.
-    static let maxPayloadBytes = 1 << 20
-    /// maxFileBytes caps what `open` reads into memory; without compaction the log grows
-    /// by one small record per leader term, so reaching this is years of churn.
-    static let maxFileBytes: UInt64 = 1 << 30
+    /// maxPayloadBytes caps one entry (`Limits.maxEntryDataBytes`, what the core and the
+    /// wire allow), so a damaged length can never make us allocate much (style rule 16).
+    /// It was 1 MiB in the first release; no release wrote a larger entry than this (the
+    /// agent proposes none and the wire refused them), so every existing log still loads.
+    static let maxPayloadBytes = Limits.maxEntryDataBytes
+    /// maxFileBytes caps what `open` reads into memory (`Limits.maxLogFileBytes`). The
+    /// core's log bounds keep the file below it (`maxFileBytesNeeded`); `sync` refuses
+    /// to write past it, so a log this baton wrote is one it loads.
+    static let maxFileBytes = UInt64(Limits.maxLogFileBytes)
+    /// The largest log the core's limits allow, as a file.
+    static let maxFileBytesNeeded = fileHeaderSize + Limits.maxLogEntries * recordOverhead + Limits.maxLogDataBytes
 
     enum Kind: UInt8 { case noop = 0, data = 1 }
 

@@ -30,13 +30,16 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case ioFailed(file: String, operation: String, errno: Int32)
     /// A log entry's payload exceeds the record size cap; a bug in the caller.
     case entryTooLarge(index: UInt64, bytes: Int, limit: Int)
+    /// Appending would grow the log file past what `open` loads (`Limits.maxLogFileBytes`);
+    /// the core's log limits keep it below, so this is a bug in the caller.
+    case logFull(file: String, bytes: UInt64, limit: UInt64)
 
     /// isRetryable is true for failures that say "not durable yet" rather than "this data
     /// dir cannot be used": the agent reports itself unhealthy and retries later.
     public var isRetryable: Bool {
         switch self {
         case .diskFull, .syncFailed, .ioFailed: true
-        case .locked, .notInitialized, .notADirectory, .damaged, .unsupportedVersion, .entryTooLarge: false
+        case .locked, .notInitialized, .notADirectory, .damaged, .unsupportedVersion, .entryTooLarge, .logFull: false
         }
     }
 
@@ -45,7 +48,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .locked(let f, _), .notInitialized(let f, _), .notADirectory(let f),
              .damaged(let f, _, _), .unsupportedVersion(let f, _, _), .diskFull(let f, _),
-             .syncFailed(let f, _, _), .ioFailed(let f, _, _):
+             .syncFailed(let f, _, _), .ioFailed(let f, _, _), .logFull(let f, _, _):
             f
         case .entryTooLarge: ""
         }
@@ -110,6 +113,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
                 """
         case .entryTooLarge(let index, let bytes, let limit):
             return "log entry \(index) has \(bytes) payload bytes, over the limit of \(limit) per record"
+        case .logFull(let file, let bytes, let limit):
+            return "\(file) would grow to \(bytes) bytes, over the \(limit)-byte limit a start-up loads; nothing was written"
         }
     }
 }

@@ -165,6 +165,22 @@ struct PersistTests {
         #expect(dir.isDurable == true)
     }
 
+    /// The storage's side of `Limits`: the record cap is the core's entry cap, the log
+    /// the core's bounds allow fits the file size a start-up loads, and an entry at the
+    /// limit is written and loaded again.
+    @Test func theLogFitsWhatTheCoreAllowsAndAnEntryAtTheLimitRoundTrips() throws {
+        #expect(DataDirectory.maxEntryPayloadBytes == Limits.maxEntryDataBytes)
+        #expect(LogFormat.maxFileBytesNeeded <= Int(LogFormat.maxFileBytes))
+        #expect(LogFormat.maxFileBytes == UInt64(Limits.maxLogFileBytes))
+        let tmp = TempDir()
+        let entry = Entry(index: 1, term: 1, payload: .data([UInt8](repeating: 0xA5, count: Limits.maxEntryDataBytes)))
+        do {
+            var dir = try openDir(tmp.dataDir, bootstrap: true)
+            try dir.persist(hardState: HardState(term: 1), truncateFrom: nil, entries: [entry])
+        }
+        #expect(try openDir(tmp.dataDir).state.log == [entry])
+    }
+
     @Test func persistJobMergeEqualsSequentialPersist() throws {
         // Table: (first, later) pairs, each checked against applying them one by one.
         let base = makeEntries(1...4, term: 1)
