@@ -65,8 +65,8 @@ let package = Package(
                           linkerSettings: fixedAddressLinking),
 
         // Durable term/vote and log in the data dir, behind a lock file.
-        .target(name: "Storage", dependencies: ["RaftCore", "Checksum"], swiftSettings: sharedSettings),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore", "Checksum"], swiftSettings: sharedSettings),
+        .target(name: "Storage", dependencies: ["RaftCore", "Checksum", "Posix"], swiftSettings: sharedSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore", "Checksum", "Posix"], swiftSettings: sharedSettings),
         // CRC32C, shared by the stored records and the peer frames.
         .target(name: "Checksum", swiftSettings: sharedSettings),
         // Peer frames, the authenticated handshake and the Raft message codec (pure).
@@ -75,9 +75,13 @@ let package = Package(
             dependencies: ["RaftCore", "Checksum", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: sharedSettings),
         .testTarget(name: "PeerWireTests", dependencies: ["PeerWire", "RaftCore", "Checksum"], swiftSettings: sharedSettings),
-        // Hook and check commands: word splitting, runs on the loop with captured output
-        // and timeouts, and the hook queue's ordering rules (design S4; issue 6).
-        .target(name: "Hooks", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),
+        // How hook commands and the check URL are written: shell-like word splitting and
+        // `http://HOST:PORT/PATH`, pure (a leaf, so settings can check them without Hooks).
+        .target(name: "HookSyntax", swiftSettings: sharedSettings),
+        .testTarget(name: "HookSyntaxTests", dependencies: ["HookSyntax"], swiftSettings: sharedSettings),
+        // Hook and check commands: runs on the loop with captured output and timeouts,
+        // and the hook queue's ordering rules (design S4; issue 6).
+        .target(name: "Hooks", dependencies: ["EventLoop", "Posix", "HookSyntax"], swiftSettings: sharedSettings),
         .testTarget(name: "HooksTests", dependencies: ["Hooks", "EventLoop", "Posix"], swiftSettings: sharedSettings),
         // The agent's log: levels, typed fields, text or JSON, rate limits, and a bounded
         // buffer that never blocks the loop (pure: the output is handed in; issue 15, 17).
@@ -85,13 +89,13 @@ let package = Package(
         .testTarget(name: "AgentLoggingTests", dependencies: ["AgentLogging"], swiftSettings: sharedSettings),
         // The agent's settings: flags over environment over file, validated with
         // errors that name the flag and the fix (pure; issue 4).
-        .target(name: "AgentConfig", dependencies: ["RaftCore", "Hooks", "AgentLogging"], swiftSettings: sharedSettings),
+        .target(name: "AgentConfig", dependencies: ["RaftCore", "HookSyntax", "AgentLogging"], swiftSettings: sharedSettings),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
         // TCP between agents on the event loop: dial, handshake, bounded queues, back-off.
-        .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
-        .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
+        .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         // The driver joining core, storage, transport and HTTP on the loop (issue 4).
-        .target(name: "Agent", dependencies: ["AgentLogging", "RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "Systemd",
+        .target(name: "Agent", dependencies: ["AgentLogging", "RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd",
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
@@ -108,14 +112,14 @@ let package = Package(
         // use (--leader-unit only): nothing links libsystemd (see its header).
         .target(name: "CSystemd"),
         // sd_notify (READY/STATUS/WATCHDOG/STOPPING) and --leader-unit StartUnit/StopUnit over sd-bus.
-        .target(name: "Systemd", dependencies: ["CSystemd", "EventLoop", "Posix", "RaftCore"], exclude: ["README.md"],
+        .target(name: "Systemd", dependencies: ["CSystemd", "EventLoop", "Posix"], exclude: ["README.md"],
                 swiftSettings: sharedSettings),
         // Test helper: runs ServiceNotifier / UnitController in a process of its own, so tests
         // can hand it NOTIFY_SOCKET, WATCHDOG_* and DBUS_*_BUS_ADDRESS as systemd would.
         // Linked like `baton` (non-PIE).
-        .executableTarget(name: "baton-systemd-probe", dependencies: ["Systemd", "EventLoop", "Posix", "RaftCore"],
+        .executableTarget(name: "baton-systemd-probe", dependencies: ["Systemd", "EventLoop", "Posix"],
                           swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
-        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "EventLoop", "Posix", "RaftCore"],
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "EventLoop", "Posix"],
                     exclude: ["mock_systemd_manager.py"], swiftSettings: sharedSettings),
     ]
 )

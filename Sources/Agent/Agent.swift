@@ -115,7 +115,8 @@ public final class Agent: PeerTransportDelegate {
         let eminMs = Int(settings.raft.electionTimeoutMin.nanoseconds / 1_000_000)
         limits.connectTimeoutMs = max(50, eminMs)
         limits.reconnectMaxMs = max(50, eminMs / 2)
-        transport = PeerTransport(loop: loop, config: sessionConfig, members: settings.members, limits: limits, delegate: self)
+        let endpoints = settings.members.map { PeerEndpoint(name: $0.name, host: $0.peerAddress.host, port: $0.peerAddress.port) }
+        transport = PeerTransport(loop: loop, config: sessionConfig, members: endpoints, limits: limits, delegate: self)
         log.context = { [unowned self] in (self.raft.term, self.raft.role.rawValue) }
         rebuildResponses()
     }

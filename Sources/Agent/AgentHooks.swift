@@ -4,6 +4,7 @@
 import AgentLogging
 import AgentConfig
 public import Hooks
+import HookSyntax
 import EventLoop
 import Posix
 import RaftCore

@@ -99,7 +99,8 @@ final class AgentSystemd {
 
     private func statusLine() -> String {
         let r = agent.raft
-        return ServiceStatus.line(role: r.role, term: r.term, leader: r.leader.flatMap { agent.nameOf[$0] })
+        let role = r.role == .preCandidate ? "pre-candidate" : r.role.rawValue
+        return ServiceStatus.line(role: role, term: r.term, leader: r.leader.flatMap { agent.nameOf[$0] })
     }
 
     private func report(_ error: Errno?, _ what: String) {

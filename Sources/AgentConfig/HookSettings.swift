@@ -1,6 +1,6 @@
 // The hook and check settings of issue 6: commands split once here, so a bad quote is
 // a start-up error naming the flag, never a failing hook at the worst moment.
-import Hooks
+import HookSyntax
 public import RaftCore
 
 /// HookSettings is what `--on-promote`, `--on-demote`, `--on-change`, `--hook-timeout`,
@@ -85,7 +85,7 @@ extension HookSettings {
             if s.check != nil {
                 throw ConfigError(flag: "--check-url", "give either --check or --check-url, not both")
             }
-            do { _ = try HTTPCheckTarget.parse(url) } catch { throw ConfigError(flag: "--check-url", error.message) }
+            do { _ = try CheckURL(parsing: url) } catch { throw ConfigError(flag: "--check-url", error.message) }
             s.checkURL = url
         }
         s.checkInterval = try parseDuration(value("--check-interval") ?? "2s", flag: "--check-interval")

@@ -1,5 +1,6 @@
 // `--check-url`: one plain-HTTP GET on the loop; a 2xx status line means healthy.
 import EventLoop
+public import HookSyntax
 public import Posix
 
 /// HTTPCheckTarget is a parsed `http://HOST:PORT/PATH` (no TLS: the check talks to the
@@ -10,48 +11,15 @@ public struct HTTPCheckTarget: Hashable, Sendable {
     public var hostHeader: String
     public var path: String
 
-    /// parse reads the URL; errors say how to write it.
-    public static func parse(_ url: String) throws(CommandWordsError) -> (host: String, port: UInt16, path: String) {
-        guard url.hasPrefix("http://") else {
-            throw CommandWordsError(message: "'\(url)' must start with http:// (https is not supported: check the application over plain HTTP on a local port)")
-        }
-        let rest = url.dropFirst(7)
-        let authority = rest.prefix { $0 != "/" }
-        let path = rest.dropFirst(authority.count)
-        var host = Substring(authority), port: UInt16 = 80
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { throw CommandWordsError(message: "'\(url)': IPv6 host without ]") }
-            host = authority[authority.index(after: authority.startIndex)..<close]
-            let after = authority[authority.index(after: close)...]
-            if after.hasPrefix(":") {
-                guard let p = UInt16(after.dropFirst()), p > 0 else { throw CommandWordsError(message: "'\(url)': the port is not a number in 1...65535") }
-                port = p
-            }
-        } else if let colon = authority.lastIndex(of: ":") {
-            host = authority[..<colon]
-            guard let p = UInt16(authority[authority.index(after: colon)...]), p > 0 else {
-                throw CommandWordsError(message: "'\(url)': the port is not a number in 1...65535")
-            }
-            port = p
-        }
-        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._:".contains($0)) }) else {
-            throw CommandWordsError(message: "'\(url)' has no valid host; write e.g. http://127.0.0.1:8080/health")
-        }
-        guard path.allSatisfy({ $0.isASCII && $0 > " " }) else {
-            throw CommandWordsError(message: "'\(url)': the path has spaces or non-ASCII characters; percent-encode them")
-        }
-        return (String(host), port, path.isEmpty ? "/" : String(path))
-    }
-
     /// resolve parses and resolves the URL (blocking: call it before the loop runs).
-    public static func resolve(_ url: String) throws(CommandWordsError) -> HTTPCheckTarget {
-        let (host, port, path) = try parse(url)
+    public static func resolve(_ url: String) throws(HookSyntaxError) -> HTTPCheckTarget {
+        let parsed = try CheckURL(parsing: url)
         let addresses: [SocketAddress]
-        do { addresses = try Resolver.resolve(host: host, port: port) } catch {
-            throw CommandWordsError(message: "'\(url)': \(error)")
+        do { addresses = try Resolver.resolve(host: parsed.host, port: parsed.port) } catch {
+            throw HookSyntaxError(message: "'\(url)': \(error)")
         }
-        guard let first = addresses.first else { throw CommandWordsError(message: "'\(url)': \(host) has no address") }
-        return HTTPCheckTarget(address: first, hostHeader: port == 80 ? host : "\(host):\(port)", path: path)
+        guard let first = addresses.first else { throw HookSyntaxError(message: "'\(url)': \(parsed.host) has no address") }
+        return HTTPCheckTarget(address: first, hostHeader: parsed.hostHeader, path: parsed.path)
     }
 }
 

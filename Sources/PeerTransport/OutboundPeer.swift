@@ -1,4 +1,3 @@
-import AgentConfig
 import EventLoop
 import PeerWire
 import Posix
@@ -9,7 +8,7 @@ import RaftCore
 /// handshake, and on any failure retry after a jittered, doubling back-off.
 final class OutboundPeer {
     unowned let transport: PeerTransport
-    let member: Member
+    let member: PeerEndpoint
     private var connection: PeerConnection?
     private var hello: [UInt8] = []
     private var backoffMs: Int
@@ -18,7 +17,7 @@ final class OutboundPeer {
     private var stopped = false
     private var resolveGeneration = 0
 
-    init(transport: PeerTransport, member: Member) {
+    init(transport: PeerTransport, member: PeerEndpoint) {
         self.transport = transport
         self.member = member
         self.backoffMs = transport.limits.reconnectInitialMs
@@ -26,14 +25,14 @@ final class OutboundPeer {
 
     func connect() {
         guard !stopped, connection == nil, !resolving else { return }
-        if let numeric = try? SocketAddress(parsing: member.peerAddress.description) {
+        if let numeric = try? SocketAddress(parsing: member.address) {
             dial(numeric)
             return
         }
         resolving = true
         resolveGeneration += 1
         let generation = resolveGeneration
-        let host = member.peerAddress.host, port = member.peerAddress.port
+        let host = member.host, port = member.port
         let remote = transport.loop.remote
         // The posted work runs on the loop thread, the only thread that touches self.
         nonisolated(unsafe) let peer = self

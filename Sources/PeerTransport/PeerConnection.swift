@@ -1,4 +1,3 @@
-import AgentConfig
 import EventLoop
 import PeerWire
 import Posix

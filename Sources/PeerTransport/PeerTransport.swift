@@ -1,7 +1,6 @@
 // The peer transport: TCP between agents on the event loop, one outbound connection per
 // peer for what this node sends and the peers' outbound connections (inbound here) for
 // what it receives, so a slow or dead peer only ever fills its own queue.
-public import AgentConfig
 public import EventLoop
 public import PeerWire
 public import Posix
@@ -74,7 +73,7 @@ public final class PeerTransport {
     let loop: EventLoop
     let config: SessionConfig
     let limits: TransportLimits
-    let members: [Member]
+    let members: [PeerEndpoint]
     weak var delegate: (any PeerTransportDelegate)?
     private var listener: Listener?
     private var outbound: [String: OutboundPeer] = [:]
@@ -85,7 +84,7 @@ public final class PeerTransport {
     public private(set) var rejectedConnections: UInt64 = 0
     var rng = SystemRandomNumberGenerator()
 
-    public init(loop: EventLoop, config: SessionConfig, members: [Member], limits: TransportLimits = TransportLimits(),
+    public init(loop: EventLoop, config: SessionConfig, members: [PeerEndpoint], limits: TransportLimits = TransportLimits(),
                 delegate: any PeerTransportDelegate) {
         self.loop = loop
         self.config = config

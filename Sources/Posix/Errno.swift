@@ -32,6 +32,14 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let noSuchFile = Errno(rawValue: ENOENT)
     public static let notSupported = Errno(rawValue: EOPNOTSUPP)
     public static let timedOut = Errno(rawValue: ETIMEDOUT)
+    public static let exists = Errno(rawValue: EEXIST)
+    public static let noSpace = Errno(rawValue: ENOSPC)
+    public static let quotaExceeded = Errno(rawValue: EDQUOT)
+    public static let io = Errno(rawValue: EIO)
+    public static let notDirectory = Errno(rawValue: ENOTDIR)
+
+    /// isDiskFull is true for the two ways a write can run out of room.
+    public var isDiskFull: Bool { rawValue == ENOSPC || rawValue == EDQUOT }
 
     /// name is the symbolic constant (`ECONNRESET`), or `errno N` for ones we do not list.
     public var name: String {
@@ -58,6 +66,11 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
         case ENOENT: "ENOENT"
         case EOPNOTSUPP: "EOPNOTSUPP"
         case ETIMEDOUT: "ETIMEDOUT"
+        case EEXIST: "EEXIST"
+        case ENOSPC: "ENOSPC"
+        case EDQUOT: "EDQUOT"
+        case EIO: "EIO"
+        case ENOTDIR: "ENOTDIR"
         default: "errno \(rawValue)"
         }
     }

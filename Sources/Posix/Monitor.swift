@@ -1,6 +1,5 @@
 // Monitor: a pthread mutex with one condition variable, for the few worker threads
-// (the systemd unit jobs; the storage worker has its own copy until Storage moves onto
-// Posix).
+// (the storage worker, the systemd unit jobs).
 import Glibc
 
 /// Monitor is a pthread mutex with one condition variable. The pthread objects live in

@@ -1,4 +1,5 @@
 public import RaftCore
+import Posix
 
 /// DataDirectory is one member's durable Raft state in `--data-dir`: the hard state in
 /// `DIR/state`, the log in `DIR/log`, behind an exclusive flock on `DIR/lock` held for as
@@ -397,7 +398,7 @@ public struct DataDirectory: ~Copyable, Sendable {
     /// file is written again as a whole new file. A retry never relies on an earlier write.
     public mutating func sync() throws(StorageError) {
         var timing = SyncTiming()
-        let started = DiskIO.monotonicNanoseconds()
+        let started = Clock.boottime()
         if logCutNeeded {
             var step = "ftruncate (cutting the log to byte \(logEnd))"
             do {
@@ -440,7 +441,7 @@ public struct DataDirectory: ~Copyable, Sendable {
             timing.logBytes = bytes.count
             timing.logRecords = offsets.count
         }
-        let logDone = DiskIO.monotonicNanoseconds()
+        let logDone = Clock.boottime()
         timing.logNanoseconds = logDone - started
         if durableHardState != state.hardState {
             durableHardState = nil // unknown until the write completes
@@ -449,7 +450,7 @@ public struct DataDirectory: ~Copyable, Sendable {
             timing.stateFileSyncNanoseconds = syncs.file
             timing.directorySyncNanoseconds = syncs.directory
             timing.wroteState = true
-            timing.stateNanoseconds = DiskIO.monotonicNanoseconds() - logDone
+            timing.stateNanoseconds = Clock.boottime() - logDone
         }
         lastSync = timing
     }

@@ -1,4 +1,5 @@
 import RaftCore
+import Posix
 
 /// LatencySummary is a distribution of durations, for benchmark output.
 public struct LatencySummary: Sendable, Equatable, CustomStringConvertible {
@@ -101,10 +102,10 @@ public enum DiskLatency {
             times.reserveCapacity(samples)
             for i in 0..<samples {
                 let bytes = StateFile.encode(HardState(term: Term(i)))
-                let t0 = DiskIO.monotonicNanoseconds()
+                let t0 = Clock.boottime()
                 try DiskIO.writeAll(file, bytes, at: 0)
                 try DiskIO.fdatasync(file)
-                times.append(DiskIO.monotonicNanoseconds() - t0)
+                times.append(Clock.boottime() - t0)
             }
             try DiskIO.unlink(name, in: dir)
             return times

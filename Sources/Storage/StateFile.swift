@@ -1,5 +1,6 @@
 import Checksum
 import RaftCore
+import Posix
 
 /// StateFile is the format of `DIR/state`, which holds the hard state (term, vote, commit
 /// index). It is never modified in place: each write makes a new file and renames it over
@@ -117,17 +118,17 @@ enum StateFile {
             try DiskIO.writeAll(file, encode(state), at: 0)
             step = "fsync"
             try faults.check(.sync)
-            let t0 = DiskIO.monotonicNanoseconds()
+            let t0 = Clock.boottime()
             try DiskIO.fsync(file)
-            let t1 = DiskIO.monotonicNanoseconds()
+            let t1 = Clock.boottime()
             step = "rename to \(name)"
             try DiskIO.rename(temporaryName, to: name, in: directory)
             step = "fsync of the directory after renaming"
             stepPath = path
             try faults.check(.sync)
-            let t2 = DiskIO.monotonicNanoseconds()
+            let t2 = Clock.boottime()
             try DiskIO.fsync(directory)
-            return (t1 - t0, DiskIO.monotonicNanoseconds() - t2)
+            return (t1 - t0, Clock.boottime() - t2)
         } catch {
             // Best effort: a leftover temp file is harmless (open removes it) but wastes room.
             if stepPath == temporaryPath { try? DiskIO.unlink(temporaryName, in: directory) }

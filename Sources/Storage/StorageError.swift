@@ -1,3 +1,5 @@
+import Posix
+
 /// StorageError is everything that can go wrong with the data dir. Each case's
 /// `description` is a complete message for the operator: which file, what is wrong, and
 /// what to do. The agent prints it and exits with status 2 when `open` throws; when

@@ -1,3 +1,4 @@
+import Posix
 public import RaftCore
 
 /// PersistJob is the durable part of one or more `Ready`s: a truncation, entries to
@@ -94,7 +95,7 @@ public final class StorageWorker: Sendable {
     }
 
     private final class ThreadBox: @unchecked Sendable {
-        var thread: Thread?
+        var thread: PosixThread?
         init() {}
     }
 
@@ -109,8 +110,12 @@ public final class StorageWorker: Sendable {
         let box = DirectoryBox(directory)
         self.shared = shared
         self.thread = ThreadBox()
-        self.thread.thread = Thread {
-            StorageWorker.run(shared: shared, box: box, completion: completion)
+        do {
+            self.thread.thread = try PosixThread.spawn {
+                StorageWorker.run(shared: shared, box: box, completion: completion)
+            }
+        } catch {
+            fatalError("cannot start the storage thread: \(error)")  // no thread, no durable state
         }
     }
 
@@ -141,10 +146,11 @@ public final class StorageWorker: Sendable {
 
     /// stop finishes the pending jobs, ends the thread and releases the data dir and its lock.
     public func stop() {
-        let thread: Thread? = shared.monitor.locked {
+        let thread: PosixThread? = shared.monitor.locked {
             shared.stopping = true
             shared.monitor.broadcast()
-            let t = self.thread.thread.take()
+            let t = self.thread.thread
+            self.thread.thread = nil
             return t
         }
         thread?.join()
@@ -155,7 +161,7 @@ public final class StorageWorker: Sendable {
     /// unable to vote or acknowledge: the agent can report itself unhealthy past a bound.
     public func writeInProgressNanoseconds() -> UInt64? {
         shared.monitor.locked {
-            shared.writeStarted == 0 ? nil : DiskIO.monotonicNanoseconds() - shared.writeStarted
+            shared.writeStarted == 0 ? nil : Clock.boottime() - shared.writeStarted
         }
     }
 
@@ -175,13 +181,13 @@ public final class StorageWorker: Sendable {
                 while shared.pending == nil && !shared.stopping { shared.monitor.wait() }
                 guard let job = shared.pending else { return nil }
                 shared.pending = nil
-                shared.writeStarted = DiskIO.monotonicNanoseconds()
+                shared.writeStarted = Clock.boottime()
                 return (job, shared.firstPending...(shared.nextID - 1))
             }
             guard let (job, ids) = taken else { break }
             let started = shared.monitor.locked { shared.writeStarted }
             let result = box.persist(job)
-            let elapsed = DiskIO.monotonicNanoseconds() - started
+            let elapsed = Clock.boottime() - started
             shared.monitor.locked {
                 shared.writeStarted = 0
                 let sample = PersistCompletionSample(jobs: ids.count, nanoseconds: elapsed,

@@ -101,13 +101,4 @@ import Testing
         #expect(t.record(passed: true) == true)
         #expect(t.passes == 3 && t.failures == 7)
     }
-
-    @Test func urlParsing() throws {
-        #expect(try HTTPCheckTarget.parse("http://127.0.0.1:8080/health") == ("127.0.0.1", 8080, "/health"))
-        #expect(try HTTPCheckTarget.parse("http://localhost") == ("localhost", 80, "/"))
-        #expect(try HTTPCheckTarget.parse("http://[::1]:81/x?y=1") == ("::1", 81, "/x?y=1"))
-        for bad in ["https://a/", "http://:80/", "http://a:0/", "http://a:99999/", "http://a/b c", "ftp://a"] {
-            #expect(throws: CommandWordsError.self) { try HTTPCheckTarget.parse(bad) }
-        }
-    }
 }

@@ -1,5 +1,4 @@
 import Testing
-import AgentConfig
 import EventLoop
 import PeerWire
 import Posix
@@ -26,27 +25,27 @@ func freePort() throws -> UInt16 {
 
 struct Cluster {
     let loop: EventLoop
-    var members: [Member]
+    var members: [PeerEndpoint]
     var transports: [String: PeerTransport] = [:]
     var recorders: [String: Recorder] = [:]
 
     init(names: [String]) throws {
         loop = try EventLoop()
-        members = try names.map { Member(name: $0, peerAddress: HostPort(host: "127.0.0.1", port: try freePort())) }
+        members = try names.map { PeerEndpoint(name: $0, host: "127.0.0.1", port: try freePort()) }
     }
 
     mutating func start(_ name: String, secret: [UInt8]? = Array(repeating: 7, count: 32), cluster: String = "baton",
                         limits configure: (inout TransportLimits) -> Void = { _ in }) throws {
         let m = members.first { $0.name == name }!
         let config = SessionConfig(clusterID: cluster, secret: secret,
-                                   local: PeerIdentity(name: name, peerAddress: m.peerAddress.description, apiAddress: "127.0.0.1:1"),
+                                   local: PeerIdentity(name: name, peerAddress: m.address, apiAddress: "127.0.0.1:1"),
                                    members: Set(members.map(\.name)))
         let r = Recorder()
         var limits = TransportLimits()
         limits.reconnectMaxMs = 100
         configure(&limits)
         let t = PeerTransport(loop: loop, config: config, members: members, limits: limits, delegate: r)
-        _ = try t.start(listen: try SocketAddress(parsing: m.peerAddress.description))
+        _ = try t.start(listen: try SocketAddress(parsing: m.address))
         transports[name] = t
         recorders[name] = r
     }
@@ -124,7 +123,7 @@ struct Cluster {
     @Test func garbageOnThePeerPortIsRejectedAndClosed() throws {
         var c = try Cluster(names: ["n1", "n2"])
         try c.start("n1")
-        let fd = try Socket.connect(to: try SocketAddress(parsing: c.members[0].peerAddress.description))
+        let fd = try Socket.connect(to: try SocketAddress(parsing: c.members[0].address))
         try Array("GET / HTTP/1.1\r\n\r\n".utf8).withUnsafeBytes { try fd.writeAll($0) }
         #expect(try c.run(timeoutMs: 1_000) { c.recorders["n1"]!.rejected.contains { $0.contains("magic") } })
         #expect(c.transports["n1"]!.rejectedConnections == 1)
@@ -149,8 +148,8 @@ struct Cluster {
         // A listener whose accept queue is full drops SYNs, as a partition does: the
         // connect would hang until the kernel's 1 s SYN retransmission.
         var c = try Cluster(names: ["n1", "n2"])
-        let full = try Socket.listen(on: try SocketAddress(parsing: c.members[1].peerAddress.description), backlog: 0)
-        let queued = try Socket.connect(to: try SocketAddress(parsing: c.members[1].peerAddress.description))
+        let full = try Socket.listen(on: try SocketAddress(parsing: c.members[1].address), backlog: 0)
+        let queued = try Socket.connect(to: try SocketAddress(parsing: c.members[1].address))
         let startedAt = Clock.boottime()
         try c.start("n1") { $0.connectTimeoutMs = 50; $0.reconnectInitialMs = 10; $0.reconnectMaxMs = 20 }
         #expect(try c.run(timeoutMs: 2_000) { c.transports["n1"]!.stats["n2"]!.connectFailures >= 3 })
@@ -166,7 +165,7 @@ struct Cluster {
         // The TCP connect succeeds (the kernel answers for a listener that never accepts),
         // then nothing: like a hello lost in a partition, or a proxy whose upstream hangs.
         var c = try Cluster(names: ["n1", "n2"])
-        let silent = try Socket.listen(on: try SocketAddress(parsing: c.members[1].peerAddress.description))
+        let silent = try Socket.listen(on: try SocketAddress(parsing: c.members[1].address))
         try c.start("n1") { $0.connectTimeoutMs = 50; $0.reconnectInitialMs = 10; $0.reconnectMaxMs = 20 }
         #expect(try c.run(timeoutMs: 2_000) { c.transports["n1"]!.stats["n2"]!.connectFailures >= 3 })
         #expect(c.transports["n1"]!.stats["n2"]!.lastError == "connect timed out")

@@ -1,4 +1,5 @@
 import Glibc
+import Posix
 import RaftCore
 @testable import Storage
 import Testing

@@ -1,23 +1,22 @@
 // The pure parts: STATUS= wording and --leader-unit validation.
-import RaftCore
 import Systemd
 import Testing
 
 @Suite struct ServiceStatusTests {
     @Test func linesReadAsTheIssueWordsThem() {
-        #expect(ServiceStatus.line(role: .leader, term: 42, leader: "n1") == "leader, term 42")
-        #expect(ServiceStatus.line(role: .follower, term: 42, leader: "n2") == "follower of n2, term 42")
-        #expect(ServiceStatus.line(role: .candidate, term: 43, leader: nil) == "candidate, term 43")
+        #expect(ServiceStatus.line(role: "leader", term: 42, leader: "n1") == "leader, term 42")
+        #expect(ServiceStatus.line(role: "follower", term: 42, leader: "n2") == "follower of n2, term 42")
+        #expect(ServiceStatus.line(role: "candidate", term: 43, leader: nil) == "candidate, term 43")
     }
 
     @Test func followerWithoutLeaderAndPreCandidateSaySo() {
-        #expect(ServiceStatus.line(role: .follower, term: 5, leader: nil) == "follower, no leader known, term 5")
-        #expect(ServiceStatus.line(role: .follower, term: 5, leader: "") == "follower, no leader known, term 5")
-        #expect(ServiceStatus.line(role: .preCandidate, term: 5, leader: nil) == "pre-candidate, term 5")
+        #expect(ServiceStatus.line(role: "follower", term: 5, leader: nil) == "follower, no leader known, term 5")
+        #expect(ServiceStatus.line(role: "follower", term: 5, leader: "") == "follower, no leader known, term 5")
+        #expect(ServiceStatus.line(role: "pre-candidate", term: 5, leader: nil) == "pre-candidate, term 5")
     }
 
     @Test func largestTermIsPrintedWhole() {
-        #expect(ServiceStatus.line(role: .leader, term: .max, leader: nil) == "leader, term 18446744073709551615")
+        #expect(ServiceStatus.line(role: "leader", term: .max, leader: nil) == "leader, term 18446744073709551615")
     }
 }
 

@@ -2,9 +2,11 @@
 // splits words (XCU 2.2 "Quoting"), without ever running a shell: no variables, globs,
 // pipes or redirections. Users who want those write `sh -c '…'` themselves.
 
-/// CommandWordsError says what is wrong with a command string and how to write it.
-public struct CommandWordsError: Error, Hashable, Sendable, CustomStringConvertible {
+/// HookSyntaxError says what is wrong with a hook command or a check URL and how to
+/// write it.
+public struct HookSyntaxError: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
 
@@ -19,9 +21,9 @@ public enum CommandWords {
     /// only `"`, `\`, `$` and `` ` `` (as in sh); outside quotes a backslash escapes
     /// any character. Unbalanced quotes, a trailing backslash and an empty command are
     /// errors that show how to fix them.
-    public static func split(_ text: String) throws(CommandWordsError) -> [String] {
+    public static func split(_ text: String) throws(HookSyntaxError) -> [String] {
         guard text.utf8.count <= maxBytes else {
-            throw CommandWordsError(message: "the command is \(text.utf8.count) bytes; at most \(maxBytes) are allowed (put a long command in a script and name the script)")
+            throw HookSyntaxError(message: "the command is \(text.utf8.count) bytes; at most \(maxBytes) are allowed (put a long command in a script and name the script)")
         }
         enum Mode { case plain, single, double }
         var words: [String] = []
@@ -39,7 +41,7 @@ public enum CommandWords {
                 case "\"": mode = .double; inWord = true
                 case "\\":
                     guard let next = iterator.next() else {
-                        throw CommandWordsError(message: "the command ends with a backslash; remove it or write \\\\ for a literal backslash")
+                        throw HookSyntaxError(message: "the command ends with a backslash; remove it or write \\\\ for a literal backslash")
                     }
                     // Backslash-newline continues the line and is removed (sh does the same).
                     if next != "\n" { current.unicodeScalars.append(next); inWord = true }
@@ -53,7 +55,7 @@ public enum CommandWords {
                 case "\"": mode = .plain
                 case "\\":
                     guard let next = iterator.next() else {
-                        throw CommandWordsError(message: "a double quote is not closed; add the closing \"")
+                        throw HookSyntaxError(message: "a double quote is not closed; add the closing \"")
                     }
                     if !"\"\\$`".unicodeScalars.contains(next) { current.unicodeScalars.append(c) }
                     current.unicodeScalars.append(next)
@@ -63,13 +65,13 @@ public enum CommandWords {
             }
         }
         switch mode {
-        case .single: throw CommandWordsError(message: "a single quote is not closed; add the closing ' (inside single quotes nothing is special, not even \\)")
-        case .double: throw CommandWordsError(message: "a double quote is not closed; add the closing \"")
+        case .single: throw HookSyntaxError(message: "a single quote is not closed; add the closing ' (inside single quotes nothing is special, not even \\)")
+        case .double: throw HookSyntaxError(message: "a double quote is not closed; add the closing \"")
         case .plain: break
         }
         if inWord { words.append(current) }
         guard !words.isEmpty else {
-            throw CommandWordsError(message: "the command is empty; name a program, e.g. /usr/local/bin/promote.sh")
+            throw HookSyntaxError(message: "the command is empty; name a program, e.g. /usr/local/bin/promote.sh")
         }
         return words
     }
