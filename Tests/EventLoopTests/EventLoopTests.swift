@@ -262,14 +262,23 @@ func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) thro
         #expect(throws: Errno.addressInUse) { _ = try Socket.listen(on: address) }
     }
 
+    /// release hands the descriptor over still open; adopting it again and dropping the
+    /// owner closes it. Seen through a pipe, so a descriptor number reused by a test
+    /// running in parallel cannot make this pass: bytes written through the released
+    /// number arrive, and once the only write end is closed the reader sees end of file.
     @Test func releaseGivesUpOwnership() throws {
-        let e = try EventFD()
-        let raw = e.descriptor.rawValue
-        _ = raw
-        let fd = FileDescriptor(adopting: try Socket.listen(on: SocketAddress(parsing: "127.0.0.1:0")).release())
-        let number = fd.release()
-        // Still open: we own it now, so adopt it again to close it.
-        _ = FileDescriptor(adopting: number)
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let reader = FileDescriptor(adopting: ends[0])
+        let number = FileDescriptor(adopting: ends[1]).release()
+        var byte: UInt8 = 42
+        #expect(write(number, &byte, 1) == 1, "released, not closed")
+        var buffer = [UInt8](repeating: 0, count: 4)
+        let n = try buffer.withUnsafeMutableBytes { try reader.readBlocking(into: $0) }
+        #expect(n == 1 && buffer[0] == 42)
+        do { _ = FileDescriptor(adopting: number) }  // the new owner closes it at once
+        let eof = try buffer.withUnsafeMutableBytes { try reader.readBlocking(into: $0) }
+        #expect(eof == 0, "the write end was closed by the owner that adopted it again")
     }
 
     @Test func boottimeAdvances() throws {

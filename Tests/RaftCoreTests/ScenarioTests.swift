@@ -13,6 +13,30 @@ import Testing
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("scenarios")
 
+    /// expected names every scenario file. The tests run over this list, not over what
+    /// happens to be in the directory, so a missing or unreadable file fails instead of
+    /// quietly running fewer scenarios; a new file must be added here.
+    static let expected: [String] = [
+        "checkquorum_lease_lost.txt",
+        "early_campaign.txt",
+        "lease_lapse_successor.txt",
+        "lease_lapse_window.txt",
+        "lease_under_drift.txt",
+        "log_conflict_truncation.txt",
+        "paused_leader.txt",
+        "prevote_checkquorum.txt",
+        "rejoin_higher_term.txt",
+        "rejoin_partitioned_node.txt",
+        "restart_waits.txt",
+        "split_vote.txt",
+        "transfer_flag_exact_term.txt",
+        "transfer_lagging_follower.txt",
+        "transfer_timeoutnow_lost.txt",
+        "transfer_waits_for_demote.txt",
+        "witness_never_campaigns.txt",
+    ]
+
+    /// files is what the directory holds.
     static var files: [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return names.filter { $0.hasSuffix(".txt") }.sorted()
@@ -21,10 +45,13 @@ import Testing
     static var rewriting: Bool { ProcessInfo.processInfo.environment["BATON_REWRITE_SCENARIOS"] == "1" }
 
     @Test func scenarioFilesArePresent() {
-        #expect(Self.files.count >= 9, "expected the scenario files next to this source, in \(Self.directory.path)")
+        let missing = Set(Self.expected).subtracting(Self.files).sorted()
+        let unlisted = Set(Self.files).subtracting(Self.expected).sorted()
+        #expect(missing.isEmpty, "scenario files missing from \(Self.directory.path): \(missing)")
+        #expect(unlisted.isEmpty, "scenario files not listed in ScenarioTests.expected (so never run): \(unlisted)")
     }
 
-    @Test(arguments: files)
+    @Test(arguments: expected)
     func scenario(_ name: String) throws {
         let url = Self.directory.appendingPathComponent(name)
         let text = try String(contentsOf: url, encoding: .utf8)
@@ -54,17 +81,9 @@ import Testing
                 break  // later blocks usually differ as a consequence
             }
         }
-        // The checkers hold whatever the expected transcript says, except in a file that
-        // documents an unfixed core bug (a `# KNOWN BUG:` line): its violations are
-        // reported as known issues. A fix changes the transcript, which fails the
-        // comparison above until the file is rewritten, reviewed and the marker removed.
-        if text.contains("# KNOWN BUG:") {
-            withKnownIssue("\(name) documents an unfixed core bug", isIntermittent: true) {
-                #expect(harness.violations.isEmpty, "\(name): \(harness.violations)")
-            }
-        } else {
-            #expect(harness.violations.isEmpty, "\(name): \(harness.violations)")
-        }
+        // The checkers hold whatever the transcript says: a scenario that shows a
+        // violation fails, there is no "known bug" exemption.
+        #expect(harness.violations.isEmpty, "\(name): \(harness.violations)")
     }
 }
 

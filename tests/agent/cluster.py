@@ -188,6 +188,19 @@ class Cluster:
             time.sleep(0.01)
         raise AssertionError(f"no single leader in office within {timeout}s: {self.in_office()}")
 
+    def wait_round_trips(self, leader, timeout=5.0):
+        """`leader`'s /status once every peer is reachable, has a measured round trip and
+        has caught up with the log: what tests used to sleep "a few heartbeats" for."""
+        def ready():
+            status, _, s = self.get(leader, "/status")
+            if status != 200 or not s or not s.get("in_office"):
+                return None
+            peers = s["peers"]
+            if all(p["reachable"] and p["rtt_ms"] is not None and p["match_index"] == s["last_log_index"] for p in peers):
+                return s
+            return None
+        return wait_for(ready, timeout, f"round trips from {leader} to every peer")
+
     def cut(self, name, on=True):
         """Blackholes every peer link to and from `name` (a partition)."""
         for (a, b), p in self.proxy.items():

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cluster import BATON, free_port
+from cluster import BATON, free_port, wait_for
 
 
 def leaders_agree(c, term, leader):
@@ -70,8 +70,12 @@ def test_partitioned_node_does_not_disrupt_when_it_returns(cluster_factory):
     c.start_all()
     leader, term = c.wait_leader()
     follower = next(n for n in c.names if n != leader)
+    mark = len(c.log(follower))
     c.cut(follower)
-    time.sleep(2.0)  # many election timeouts: pre-vote keeps its term from rising
+    # The cut follower does campaign (pre-votes), and many election timeouts later the
+    # term has not risen: pre-vote keeps it from disrupting the leader on return.
+    wait_for(lambda: "asks for pre-votes" in c.log(follower)[mark:], 5, "the cut follower's pre-vote")
+    time.sleep(2.0)
     assert c.wait_leader() == (leader, term)
     c.cut(follower, on=False)
     end = time.monotonic() + 2.0
@@ -106,20 +110,32 @@ def test_wrong_secret_and_wrong_cluster_are_rejected(cluster_factory, tmp_path):
     c.start("n1")
     c.start("n2")
     leader, term = c.wait_leader()
-    # n3 with another secret, then with another cluster id: refused, changes nothing.
+
+    def rejections(since):
+        """peer-rejected lines written on n1 and n2 after the byte offsets in `since`."""
+        return [l for n in ("n1", "n2") for l in c.log(n)[since[n]:].splitlines() if "event=peer-rejected" in l]
+
+    # n3 with another secret, then with another cluster id: each refused for its own
+    # reason, and nothing changes. Each half looks only at what was logged after it began.
     bad = tmp_path / "other-secret"
     bad.write_bytes(b"x" * 32)
+    mark = {n: len(c.log(n)) for n in ("n1", "n2")}
     p = subprocess.Popen(c.argv("n3")[:-3] + ["--cluster-secret-file", str(bad), "--bootstrap"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    p.kill(); p.wait()
-    assert "peer-rejected" in c.log("n1") + c.log("n2")
-    assert "authentication" in c.log("n1") + c.log("n2") or "secret" in c.log("n1") + c.log("n2")
+    try:
+        lines = wait_for(lambda: [l for l in rejections(mark) if "cluster secret" in l], 10,
+                         "a peer-rejected line naming the cluster secret")
+    finally:
+        p.kill(); p.wait()
+    assert not any("belongs to cluster" in l for l in lines), lines
     assert c.wait_leader() == (leader, term)
+    mark = {n: len(c.log(n)) for n in ("n1", "n2")}
     p = subprocess.Popen(c.argv("n3") + ["--cluster-id", "other"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    p.kill(); p.wait()
-    assert "cluster" in c.log("n1") + c.log("n2")
+    try:
+        wait_for(lambda: [l for l in rejections(mark) if "belongs to cluster" in l and "other" in l], 10,
+                 "a peer-rejected line naming the other cluster")
+    finally:
+        p.kill(); p.wait()
     assert c.wait_leader() == (leader, term)
 
 
@@ -212,7 +228,7 @@ def test_sigterm_hands_over_in_milliseconds(cluster_factory):
     c = cluster_factory(["n1", "n2", "n3"])
     c.start_all()
     leader, term = c.wait_leader()
-    time.sleep(0.3)
+    c.wait_round_trips(leader)  # every follower caught up: a transfer target is ready
     p = c.procs.pop(leader)
     t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)

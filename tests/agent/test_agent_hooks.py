@@ -137,7 +137,8 @@ def test_sigterm_hands_over_after_the_demote_hook_and_hooks_pair_exactly_once(tm
             # The old leader logged that its successor is known.
             assert log_events(c, leader, "handed-over"), c.log(leader)[-2000:]
             c.start(leader, bootstrap=False, extra=hook_flags(tmp_path, leader, demote_opts="sleep=0.2"))
-            time.sleep(0.5)
+            # Back, and following a leader, before the next round.
+            wait_for(lambda: c.get(leader)[0] == 200, 15, f"{leader} following a leader again")
         assert by_transfer >= 1, "no round was handed over by transfer"
         for n in list(c.procs):
             assert sigterm(c, n) == 0
@@ -267,8 +268,9 @@ def test_failed_promote_with_ignore_keeps_office(tmp_path):
     c.start("n1", extra=[f"--on-promote={sys.executable} {HOOK} {rec} fail=promote", "--promote-failure=ignore"])
     try:
         c.wait_leader(timeout=20)
-        wait_for(lambda: [r for r in records(rec) if r["event"] == "promote"], 15, "promote")
-        time.sleep(0.5)
+        # The agent has seen the promote fail: its decision (keep office) is made.
+        wait_for(lambda: [e for e in log_events(c, "n1", "hook-end") if e.get("hook_event") == "promote" and e.get("ok") == "false"],
+                 15, "the failed promote's hook-end")
         assert c.in_office() and not log_events(c, "n1", "promote-failed-resigning")
     finally:
         c.stop_all()
@@ -315,7 +317,11 @@ def test_check_url_gates_on_http_status(tmp_path):
     c = Cluster(tmp_path, ["n1"])
     c.start("n1", extra=[f"--check-url=http://127.0.0.1:{srv.server_address[1]}/health", "--check-interval=100ms", "--check-failures=1"])
     try:
-        time.sleep(1.0)
+        # Held back by the failing check, and still out of office after three more failed
+        # checks (longer than an election timeout).
+        wait_for(lambda: [e for e in log_events(c, "n1", "campaign-held") if "check" in e.get("by", "")], 10, "campaign held by the check")
+        held = len(log_events(c, "n1", "check-failed"))
+        wait_for(lambda: len(log_events(c, "n1", "check-failed")) >= held + 3, 10, "three more failed checks")
         assert not c.in_office()
         state["code"] = 204
         c.wait_leader(timeout=15)

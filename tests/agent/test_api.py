@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from cluster import wait_for
+
 
 
 def request(port, method, path, headers=None, timeout=5.0):
@@ -103,7 +105,7 @@ def test_status_reports_the_node_its_peers_and_config(cluster_factory):
     c = cluster_factory(["n1", "n2", "n3"])
     c.start_all()
     leader, term = c.wait_leader()
-    time.sleep(0.3)  # a few heartbeats: round trips measured, every link up
+    c.wait_round_trips(leader)
     status, h, s = request(c.api_port[leader], "GET", "/status")
     assert status == 200 and h["content-type"] == "application/json"
     assert s["id"] == leader and s["role"] == "leader" and s["term"] == term and s["in_office"] is True
@@ -139,9 +141,8 @@ def test_status_reports_the_node_its_peers_and_config(cluster_factory):
             break
         assert time.monotonic() < end, p
         time.sleep(0.05)
-    time.sleep(0.3)
-    s = request(c.api_port[leader], "GET", "/status")[2]
-    assert next(p for p in s["peers"] if p["id"] == follower)["last_contact_ms_ago"] >= 250
+    wait_for(lambda: next(p for p in request(c.api_port[leader], "GET", "/status")[2]["peers"]
+                          if p["id"] == follower)["last_contact_ms_ago"] >= 250, 5, "the dead peer's last contact to age")
 
 
 # 3. The /leader long-poll
@@ -180,7 +181,7 @@ def test_long_poll_answers_on_change_and_at_the_end_of_the_wait(cluster_factory)
         for _ in range(20)]
     for w in waiters:
         w.start()
-    time.sleep(0.5)
+    wait_for(lambda: request(port, "GET", "/status")[2]["long_poll_waiters"] >= 20, 5, "20 long-polls held")
     assert answers == [], "a waiter was answered before anything changed"
     killed = time.monotonic()
     c.kill(leader)

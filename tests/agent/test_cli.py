@@ -20,7 +20,7 @@ def test_status_prints_a_table_and_json(cluster_factory):
     c = cluster_factory(["n1", "n2", "n3"])
     c.start_all()
     leader, term = c.wait_leader()
-    time.sleep(0.2)
+    c.wait_round_trips(leader)  # the table shows each peer's round trip
     r = baton("status", api=c.api_port[leader])
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -68,14 +68,15 @@ def test_resign_command_sends_the_admin_token(cluster_factory, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-def read_line(p, timeout):
-    """One stdout line of a running process, or None after `timeout` seconds."""
+def read_line(p, timeout, stream=None):
+    """One line of a running process's stdout (or `stream`), or None after `timeout` seconds."""
     import selectors
+    stream = stream or p.stdout
     sel = selectors.DefaultSelector()
-    sel.register(p.stdout, selectors.EVENT_READ)
+    sel.register(stream, selectors.EVENT_READ)
     if not sel.select(timeout):
         return None
-    return p.stdout.readline().strip()
+    return stream.readline().strip()
 
 
 def test_watch_prints_each_change_and_survives_an_agent_restart(cluster_factory):
@@ -109,7 +110,13 @@ def test_watch_prints_each_change_and_survives_an_agent_restart(cluster_factory)
         assert seen and int(seen[-1].split("term=")[1].split()[0]) > term and f"leader={leader}" not in seen[-1], (seen, logs)
         # Restart the watched agent: watch says so on stderr and keeps going.
         c.kill(watched)
-        time.sleep(1.5)
+        err = []
+        end = time.monotonic() + 10
+        while not any("cannot reach the agent" in l for l in err):  # watch noticed
+            assert time.monotonic() < end, err
+            line = read_line(p, 1, stream=p.stderr)
+            if line:
+                err.append(line)
         c.start(watched, bootstrap=False)
         end = time.monotonic() + 15
         line = None
@@ -120,7 +127,7 @@ def test_watch_prints_each_change_and_survives_an_agent_restart(cluster_factory)
     finally:
         p.send_signal(signal.SIGINT)
         p.wait(timeout=5)
-    err = p.stderr.read()
+    err = "\n".join(err) + "\n" + p.stderr.read()
     assert "cannot reach the agent" in err and "answers again" in err
 
 

@@ -37,7 +37,7 @@ def scrape(c, name):
 
 def test_metrics_follow_prometheus_conventions_and_the_cluster(cluster):
     leader, term = cluster.wait_leader()
-    time.sleep(0.4)  # heartbeats: round trips to record
+    cluster.wait_round_trips(leader)  # round trips recorded
     for _ in range(3):
         cluster.get(leader, "/is-leader")
     # On a loaded machine a starved leader may lose office between two requests: ask

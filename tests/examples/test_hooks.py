@@ -3,9 +3,8 @@ fencing-token hook with the application's stale-token check, and the leader-only
 wrapper against real agents.
 
 The hook scripts are driven here with exactly the environment the agent gives them
-(BATON_EVENT, BATON_TERM, BATON_NODE_ID, BATON_LEADER_ID, BATON_REASON). The test at
-the end runs them from a real agent's --on-promote/--on-demote, and skips, saying so,
-while the agent has no such flags.
+(BATON_EVENT, BATON_TERM, BATON_NODE_ID, BATON_LEADER_ID, BATON_REASON). The tests at
+the end run them from a real agent's --on-promote/--on-demote/--on-change.
 """
 import os
 import re
@@ -215,18 +214,10 @@ def test_leader_only_cron_reports_an_unreachable_agent(tmp_path):
     assert p.returncode == 2 and "usage" in p.stderr
 
 
-# --- the hooks run by a real agent (needs --on-promote/--on-demote) ----------------
-
-def agent_has(flag):
-    out = subprocess.run([BATON, "agent", "--help"], capture_output=True, text=True).stdout
-    return flag in out
-
+# --- the hooks run by a real agent ------------------------------------------------
 
 @needs_netns
 def test_vip_hook_run_by_a_real_agent(tmp_path, two_hosts):
-    if not agent_has("--on-promote"):
-        pytest.skip("SKIPPED LOUDLY: `baton agent` has no --on-promote yet (hooks, issue 6); "
-                    "run this test after the hooks branch is merged")
     node, _ = two_hosts
     port, api = free_port(), free_port()
     env = dict(os.environ, VIP_ADDRESS="192.0.2.100/24", VIP_DEVICE="v0", VIP_ARP_COUNT="1")
@@ -252,9 +243,6 @@ def test_vip_hook_run_by_a_real_agent(tmp_path, two_hosts):
 
 
 def test_fencing_token_hook_run_by_a_real_agent(tmp_path):
-    if not agent_has("--on-change"):
-        pytest.skip("SKIPPED LOUDLY: `baton agent` has no --on-change yet (hooks, issue 6); "
-                    "run this test after the hooks branch is merged")
     token = tmp_path / "fencing-token"
     port, api = free_port(), free_port()
     log = open(tmp_path / "agent.log", "wb")
