@@ -90,7 +90,7 @@ let package = Package(
         // The agent's settings: flags over environment over file, validated with
         // errors that name the flag and the fix (pure; issue 4).
         .target(name: "AgentConfig", dependencies: ["RaftCore", "HookSyntax", "AgentLogging"], swiftSettings: sharedSettings),
-        .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "AgentLogging", "RaftCore"], swiftSettings: sharedSettings),
         // TCP between agents on the event loop: dial, handshake, bounded queues, back-off.
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
@@ -99,7 +99,7 @@ let package = Package(
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
-            dependencies: ["Agent", "AgentConfig", "AgentLogging", "EventLoop", "Posix", "Storage",
+            dependencies: ["Agent", "AgentConfig", "AgentLogging", "EventLoop", "Hooks", "Posix", "RaftCore", "Storage", "Time",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], exclude: ["scenarios"], swiftSettings: sharedSettings),

@@ -12,7 +12,7 @@ import RaftCore
 /// only. The core's state stays in `RaftNode`; this holds what the core does not keep:
 /// held requests, when each peer was last heard and its round-trip, and counters.
 final class APIState {
-    let access: AdminAccess
+    var access: AdminAccess
     /// server is the API server once started (nil before `start`).
     var server: HTTPServer?
     var longPoll = LongPollWaiters()

@@ -24,7 +24,8 @@ public func nodeID(forName name: String) -> NodeID {
 
 /// Agent is one `baton agent`: everything runs on `loop`'s thread except the fsyncs.
 public final class Agent: PeerTransportDelegate {
-    public let settings: AgentSettings
+    /// settings: what the agent runs with; a SIGHUP changes the reloadable part (`reload`).
+    public private(set) var settings: AgentSettings
     let loop: EventLoop
     let log: AgentLog
     private(set) var raft: RaftNode
@@ -284,6 +285,24 @@ public final class Agent: PeerTransportDelegate {
 
     public func transport(rejected reason: String, address: String) {
         log.event("peer-rejected", .warning, "refused a peer connection from \(address): \(reason)", [("peer", .string(address)), ("reason", .string(reason))])
+    }
+
+    // MARK: Reload
+
+    /// reload applies what a SIGHUP can change (issue 17 point 1): hooks, the check, the
+    /// hook timeout, the log's format and level, the admin token (re-read even when its
+    /// path is the same, so a rotated token takes effect). `new` is validated by the
+    /// caller; what fails here throws before anything is applied. Returns what changed.
+    public func reload(_ new: AgentSettings) throws(ConfigError) -> ReloadPlan {
+        let plan = settings.reloadPlan(to: new)
+        let running = settings.reloading(new)
+        let access = try AdminAccess(settings: running)
+        try hooks?.reload(running)
+        apiState.access = access
+        log.format = running.logFormat
+        log.minimumLevel = running.logLevel
+        settings = running
+        return plan
     }
 
     // MARK: Shutdown

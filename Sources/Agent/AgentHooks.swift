@@ -25,8 +25,11 @@ public struct CheckStatus: Hashable, Sendable {
 final class AgentHooks {
     unowned let agent: Agent
     let runner: HookRunner
-    let check: HealthCheck?
-    private let baseEnvironment: [String]
+    private(set) var check: HealthCheck?
+    private let inheritedEnvironment: [String]
+    /// hookBaseEnvironment is what every hook and check starts from: the inherited
+    /// environment with the application's variables from `--config` (changed by SIGHUP).
+    private var hookBaseEnvironment: [String]
 
     private(set) var startupDone = false
     private var backoffUntilNs: UInt64 = 0
@@ -47,24 +50,11 @@ final class AgentHooks {
                                     promoteDelayNs: UInt64(h.promoteDelay.nanoseconds))
         commands.leaderUnit = h.leaderUnit
         runner = HookRunner(loop: agent.loop, commands: commands, resignOnPromoteFailure: h.promoteFailure == .resign)
-        // Hooks inherit PATH, HOME and the rest, but not our own BATON_* settings (which
-        // could hold a secret's path or be mistaken for the transition's variables).
-        // Nor systemd's notify variables: a hook must not pose as the service.
-        baseEnvironment = ChildProcess.currentEnvironment().filter { entry in
-            !entry.hasPrefix("BATON_") && !ServiceNotifier.environmentKeys.contains { entry.hasPrefix($0 + "=") }
-        }
-        let interval = UInt64(h.checkInterval.nanoseconds)
-        if let argv = h.check {
-            check = HealthCheck(loop: agent.loop, probe: .command(argv), intervalNs: interval,
-                                failuresToFail: h.checkFailures, timeoutNs: interval)
-        } else if let url = h.checkURL {
-            let target: HTTPCheckTarget
-            do { target = try HTTPCheckTarget.resolve(url) } catch { throw ConfigError(flag: "--check-url", error.message) }
-            check = HealthCheck(loop: agent.loop, probe: .url(target), intervalNs: interval,
-                                failuresToFail: h.checkFailures, timeoutNs: interval)
-        } else {
-            check = nil
-        }
+        // Hooks inherit PATH, HOME and the rest, but not our own BATON_* settings nor
+        // systemd's notify variables (HookEnvironment).
+        inheritedEnvironment = HookEnvironment.inherited()
+        hookBaseEnvironment = HookEnvironment.base(inherited: inheritedEnvironment, application: agent.settings.hookEnvironment)
+        check = try Self.makeCheck(h, loop: agent.loop, startHealthy: false)
         runner.environment = { [unowned self] job in self.environment(for: job) }
         runner.log = { [unowned self] entry in self.log(entry) }
         runner.perform = { [unowned self] action in self.perform(action) }
@@ -76,15 +66,60 @@ final class AgentHooks {
                 systemd.unitJob(start: start, done: done)
             }
         }
-        check?.environment = { [unowned self] in self.baseEnvironment + ["BATON_NODE_ID=\(self.agent.settings.id)"] }
-        check?.onResult = { [unowned self] passed, detail in
+        wire(check)
+    }
+
+    /// makeCheck builds the application check the settings describe (nil without one).
+    private static func makeCheck(_ h: HookSettings, loop: EventLoop, startHealthy: Bool) throws(ConfigError) -> HealthCheck? {
+        let interval = UInt64(h.checkInterval.nanoseconds)
+        if let argv = h.check {
+            return HealthCheck(loop: loop, probe: .command(argv), intervalNs: interval,
+                               failuresToFail: h.checkFailures, timeoutNs: interval, startHealthy: startHealthy)
+        }
+        guard let url = h.checkURL else { return nil }
+        let target: HTTPCheckTarget
+        do { target = try HTTPCheckTarget.resolve(url) } catch { throw ConfigError(flag: "--check-url", error.message) }
+        return HealthCheck(loop: loop, probe: .url(target), intervalNs: interval,
+                           failuresToFail: h.checkFailures, timeoutNs: interval, startHealthy: startHealthy)
+    }
+
+    private func wire(_ check: HealthCheck?) {
+        check?.environment = { [unowned self] in self.hookBaseEnvironment + ["BATON_NODE_ID=\(self.agent.settings.id)"] }
+        check?.onResult = { [unowned self, unowned check] passed, detail in
+            guard let check, check === self.check else { return }
             if !passed {
-                let inARow = (self.check?.tracker.consecutiveFailures ?? 0) + 1
+                let inARow = check.tracker.consecutiveFailures + 1
                 self.agent.log.event("check-failed", .warning, "the application check failed (\(inARow) in a row): \(detail)",
                                      [("detail", .string(detail)), ("in_a_row", .number(inARow))])
             }
         }
-        check?.onChange = { [unowned self] healthy in self.checkChanged(healthy) }
+        check?.onChange = { [unowned self, unowned check] healthy in
+            guard let check, check === self.check else { return }
+            self.checkChanged(healthy)
+        }
+    }
+
+    /// reload takes new hook and check settings (SIGHUP; validated by the caller). A
+    /// replaced check keeps the health the old one had (no check counts as healthy), so a
+    /// reload by itself never makes a leader hand over; the next results decide.
+    func reload(_ settings: AgentSettings) throws(ConfigError) {
+        let h = settings.hooks, old = agent.settings.hooks
+        let checkChanged = h.check != old.check || h.checkURL != old.checkURL
+            || h.checkInterval != old.checkInterval || h.checkFailures != old.checkFailures
+        let newCheck = checkChanged ? try Self.makeCheck(h, loop: agent.loop, startHealthy: check?.healthy ?? true) : check
+        var commands = HookCommands(onPromote: h.onPromote, onDemote: h.onDemote, onChange: h.onChange,
+                                    timeoutNs: UInt64(h.hookTimeout.nanoseconds),
+                                    promoteDelayNs: UInt64(h.promoteDelay.nanoseconds))
+        commands.leaderUnit = runner.commands.leaderUnit
+        runner.update(commands: commands, resignOnPromoteFailure: h.promoteFailure == .resign)
+        hookBaseEnvironment = HookEnvironment.base(inherited: inheritedEnvironment, application: settings.hookEnvironment)
+        if checkChanged {
+            check?.stop()
+            check = newCheck
+            wire(check)
+            if !stopping { check?.start() }
+            updateCampaign()
+        }
     }
 
     /// start holds campaigning back, then runs the start-up hook and the check.
@@ -218,13 +253,10 @@ final class AgentHooks {
             leader = name(agent.raft.leader)
             previous = ""
         }
-        return baseEnvironment + [
-            "BATON_EVENT=\(job.event.rawValue)", "BATON_NODE_ID=\(me)",
-            // The start-up run has no office of its own: it gets the term this node restarted in.
-            "BATON_TERM=\(job.event == .startup ? agent.raft.term : job.term)",
-            "BATON_LEADER_ID=\(leader)", "BATON_PREVIOUS_LEADER_ID=\(previous)", "BATON_REASON=\(job.reason)",
-            "BATON_LEASE_DEADLINE_MS=\(leaseMs)",
-        ]
+        // The start-up run has no office of its own: it gets the term this node restarted in.
+        return hookBaseEnvironment + HookEnvironment.transition(
+            event: job.event.rawValue, node: me, term: job.event == .startup ? agent.raft.term : job.term,
+            leader: leader, previousLeader: previous, reason: job.reason, leaseDeadlineMs: leaseMs)
     }
 
     private func log(_ entry: HookLogEntry) {

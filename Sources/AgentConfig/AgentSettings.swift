@@ -27,6 +27,9 @@ public struct AgentSettings: Hashable, Sendable {
     /// adminTokenFile holds the bearer token admin endpoints (`POST /resign`) require;
     /// without one they are accepted from loopback clients only.
     public var adminTokenFile: String? = nil
+    /// hookEnvironment: the application's variables from `--config` (keys without the
+    /// `BATON_` prefix, e.g. VIP_ADDRESS), added to the environment of hooks and checks.
+    public var hookEnvironment: [ApplicationVariable] = []
 
     public typealias LogFormat = AgentLogging.LogFormat
 
@@ -79,14 +82,17 @@ extension AgentSettings {
     /// `"false"` for its `--no-` form); `fileText` is the content of `--config FILE`, if any.
     public static func resolve(flags: [String: String], environment: [String: String],
                                fileText: String?, fileName: String = "config file") throws(ConfigError) -> AgentSettings {
-        let file = try fileText.map { (t) throws(ConfigError) in try parseSettingsFile(t, name: fileName) } ?? [:]
-        for flag in flags.keys where !AgentSettingKeys.all.contains(where: { $0.flag == flag }) {
+        let file = try fileText.map { (t) throws(ConfigError) in try SettingsFile.parse(t, name: fileName) }
+        return try resolve(SettingSources(flags: flags, environment: environment, file: file))
+    }
+
+    /// resolve validates the settings that `sources` give (flags > environment > file >
+    /// default); `sources.effective()` says where each value came from.
+    public static func resolve(_ sources: SettingSources) throws(ConfigError) -> AgentSettings {
+        for flag in sources.flags.keys where !AgentSettingKeys.all.contains(where: { $0.flag == flag }) {
             throw ConfigError(flag: flag, "unknown setting")
         }
-        func value(_ flag: String) -> String? {
-            let key = AgentSettingKeys.key(flag)
-            return flags[flag] ?? environment[key.environmentName] ?? file[key.environmentName] ?? key.defaultValue
-        }
+        func value(_ flag: String) -> String? { sources.value(flag)?.text }
         func required(_ flag: String) throws(ConfigError) -> String {
             guard let v = value(flag), !v.isEmpty else {
                 throw ConfigError(flag: flag, "required (or set \(AgentSettingKeys.key(flag).environmentName))")
@@ -156,30 +162,12 @@ extension AgentSettings {
         settings.hooks = try HookSettings.resolve(value)
         settings.adminTokenFile = value("--admin-token-file").flatMap { $0.isEmpty ? nil : $0 }
         settings.logLevel = level
+        settings.hookEnvironment = sources.file?.applicationVariables ?? []
         return settings
     }
 }
 
-/// parseSettingsFile reads `BATON_KEY=value` lines; `#` starts a comment; a value may be
-/// wrapped in single or double quotes. Unknown keys are refused (a typo would otherwise
-/// be silently ignored), naming the line.
+/// parseSettingsFile reads the `BATON_*` settings of a file (see `SettingsFile`).
 public func parseSettingsFile(_ text: String, name: String) throws(ConfigError) -> [String: String] {
-    let known = Set(AgentSettingKeys.all.map(\.environmentName))
-    var out: [String: String] = [:]
-    for (n, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-        let line = rawLine.trimmingSpaces
-        if line.isEmpty || line.hasPrefix("#") { continue }
-        let kv = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        let key = kv[0].trimmingSpaces
-        guard kv.count == 2 else { throw ConfigError(flag: "--config", "\(name) line \(n + 1): expected BATON_KEY=value") }
-        guard known.contains(String(key)) else {
-            throw ConfigError(flag: "--config", "\(name) line \(n + 1): unknown setting \(key)")
-        }
-        var value = kv[1].trimmingSpaces
-        if value.count >= 2, let q = value.first, q == "\"" || q == "'", value.last == q {
-            value = value.dropFirst().dropLast()
-        }
-        out[String(key)] = String(value)
-    }
-    return out
+    try SettingsFile.parse(text, name: name).settings.mapValues(\.value)
 }

@@ -10,9 +10,12 @@ public struct CheckTracker: Hashable, Sendable {
     public private(set) var passes: UInt64 = 0
     public private(set) var failures: UInt64 = 0
 
-    public init(failuresToFail: Int) {
+    /// init starts failing, unless `healthy` carries the state of a check this one
+    /// replaces (a SIGHUP reload must not by itself make a leader hand over).
+    public init(failuresToFail: Int, healthy: Bool = false) {
         precondition(failuresToFail >= 1)
         self.failuresToFail = failuresToFail
+        self.healthy = healthy
     }
 
     /// record adds one result; returns the new state when it changed.

@@ -28,12 +28,13 @@ public final class HealthCheck {
     /// onResult is called after every probe (for the log: failures only, say).
     public var onResult: (_ passed: Bool, _ detail: String) -> Void = { _, _ in }
 
-    public init(loop: EventLoop, probe: HealthProbe, intervalNs: UInt64, failuresToFail: Int, timeoutNs: UInt64) {
+    public init(loop: EventLoop, probe: HealthProbe, intervalNs: UInt64, failuresToFail: Int, timeoutNs: UInt64,
+                startHealthy: Bool = false) {
         self.loop = loop
         self.probe = probe
         self.intervalNs = intervalNs
         self.timeoutNs = timeoutNs
-        tracker = CheckTracker(failuresToFail: failuresToFail)
+        tracker = CheckTracker(failuresToFail: failuresToFail, healthy: startHealthy)
     }
 
     public var healthy: Bool { tracker.healthy }

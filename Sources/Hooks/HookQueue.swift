@@ -56,8 +56,9 @@ public struct HookQueue: Sendable {
         case delaying(HookJob)
     }
 
-    public let promoteDelayed: Bool
-    public let resignOnPromoteFailure: Bool
+    /// Both can change between jobs (SIGHUP): `HookRunner.update`.
+    public var promoteDelayed: Bool
+    public var resignOnPromoteFailure: Bool
     private(set) var pending: [Entry] = []
     private(set) var current: Current? = nil
     /// The term of the office held now, between enter and leave.

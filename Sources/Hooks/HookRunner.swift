@@ -88,8 +88,11 @@ public enum HookLogEntry {
 /// HookRunner owns the queue and runs its jobs.
 public final class HookRunner {
     let loop: EventLoop
-    public let commands: HookCommands
+    public private(set) var commands: HookCommands
     private var queue: HookQueue
+    /// pending: commands from a reload, taken when no job runs (a job keeps the
+    /// commands it started with, so its promote and demote steps stay one set).
+    private var pending: (commands: HookCommands, resignOnPromoteFailure: Bool)?
     public private(set) var status = HookStatus()
     private var process: HookProcess?
     private var jobFailed = false
@@ -108,6 +111,20 @@ public final class HookRunner {
         self.loop = loop
         self.commands = commands
         queue = HookQueue(promoteDelayed: commands.promoteDelayNs > 0, resignOnPromoteFailure: resignOnPromoteFailure)
+    }
+
+    /// update replaces the commands (SIGHUP): now if no job runs, else once the queue is idle.
+    public func update(commands: HookCommands, resignOnPromoteFailure: Bool) {
+        pending = (commands, resignOnPromoteFailure)
+        takePendingIfIdle()
+    }
+
+    private func takePendingIfIdle() {
+        guard let p = pending, queue.isIdle else { return }
+        pending = nil
+        commands = p.commands
+        queue.promoteDelayed = p.commands.promoteDelayNs > 0
+        queue.resignOnPromoteFailure = p.resignOnPromoteFailure
     }
 
     /// isIdle: no hook runs, waits or is queued.
@@ -148,6 +165,7 @@ public final class HookRunner {
                 perform(action)
             }
         }
+        takePendingIfIdle()
     }
 
     private func runCommand(_ job: HookJob, index: Int) {

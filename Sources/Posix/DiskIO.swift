@@ -70,6 +70,11 @@ public enum DiskIO {
         return UInt64(st.st_size)
     }
 
+    /// isWritableDirectory: this process may create files in `path` (access(2), W_OK|X_OK).
+    public static func isWritableDirectory(_ path: String) -> Bool {
+        access(path, W_OK | X_OK) == 0
+    }
+
     /// isRegularFile says whether the descriptor names a plain file.
     public static func isRegularFile(_ file: borrowing FileDescriptor) throws(Errno) -> Bool {
         var st = stat()

@@ -273,7 +273,7 @@ public struct DataDirectory: ~Copyable, Sendable {
     }
 
     /// readHolder reads the pid the lock holder wrote, if it has written it yet.
-    private static func readHolder(_ lock: borrowing FileDescriptor) -> Int32? {
+    static func readHolder(_ lock: borrowing FileDescriptor) -> Int32? {
         guard let bytes = try? DiskIO.read(lock, count: 16, at: 0) else { return nil }
         var pid: Int32 = 0
         var digits = 0
@@ -286,14 +286,14 @@ public struct DataDirectory: ~Copyable, Sendable {
         return digits > 0 ? pid : nil
     }
 
-    private static func openLogFile(in directory: borrowing FileDescriptor, path: String) throws(StorageError) -> FileDescriptor {
+    static func openLogFile(in directory: borrowing FileDescriptor, path: String) throws(StorageError) -> FileDescriptor {
         do { return try DiskIO.openFile(LogFormat.name, in: directory) } catch {
             throw .ioFailed(file: path, operation: "opening", errno: error.rawValue)
         }
     }
 
     /// scanLog reads and verifies `DIR/log`.
-    private static func scanLog(_ file: borrowing FileDescriptor, path: String) throws(StorageError) -> LogFormat.Scan {
+    static func scanLog(_ file: borrowing FileDescriptor, path: String) throws(StorageError) -> LogFormat.Scan {
         let bytes: [UInt8]
         do {
             guard try DiskIO.isRegularFile(file) else {

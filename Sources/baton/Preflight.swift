@@ -1,0 +1,139 @@
+// The checks `baton agent` makes before it starts, all in one place: the agent runs them
+// at start-up (exit 2 on the first problem), `--check-config` runs every one and prints
+// them with the effective settings, and a SIGHUP runs them before applying anything.
+import Agent
+import AgentConfig
+import Posix
+import RaftCore
+import Storage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum Preflight {
+    /// Finding is one line of `--check-config`'s report.
+    struct Finding {
+        enum Kind: String { case ok = "ok", warning = "warn", error = "FAIL" }
+        var kind: Kind
+        var flag: String
+        var message: String
+    }
+
+    /// secretBytesMin/Max bound the cluster secret file.
+    static let secretBytesMin = 16
+    static let secretBytesMax = 4096
+
+    /// loadSecret reads `--cluster-secret-file` (nil without one).
+    static func loadSecret(_ settings: AgentSettings) throws(ConfigError) -> [UInt8]? {
+        guard let path = settings.clusterSecretFile else { return nil }
+        let bytes: [UInt8]
+        do { bytes = try readSmallFile(path, limit: secretBytesMax) } catch {
+            if error == .invalidArgument {
+                throw ConfigError(flag: "--cluster-secret-file", "\(path) is over \(secretBytesMax) bytes; a secret is 32 random bytes (head -c 32 /dev/urandom > \(path))")
+            }
+            throw ConfigError(flag: "--cluster-secret-file", "cannot read \(path) (\(error)); create it with 'head -c 32 /dev/urandom > \(path)' and copy it to every member")
+        }
+        guard bytes.count >= secretBytesMin else {
+            throw ConfigError(flag: "--cluster-secret-file", "\(path) holds \(bytes.count) bytes; a secret needs at least \(secretBytesMin) (use head -c 32 /dev/urandom > \(path))")
+        }
+        return bytes
+    }
+
+    /// programProblems: every hook and check program exists and is executable, found
+    /// as spawning will find it (the agent's PATH, which hooks inherit).
+    static func programProblems(_ settings: AgentSettings) -> [ConfigError] {
+        let path = getenv("PATH").map { String(cString: $0) }
+        let h = settings.hooks
+        var out: [ConfigError] = []
+        for (flag, argv) in [("--on-promote", h.onPromote), ("--on-demote", h.onDemote), ("--on-change", h.onChange), ("--check", h.check)] {
+            guard let program = argv?.first else { continue }
+            if let why = Executables.problem(with: program, searchPath: path) { out.append(ConfigError(flag: flag, why)) }
+        }
+        return out
+    }
+
+    /// startProblems are the checks start-up and reload make beyond resolving: programs
+    /// and the agent's own (token, check URL, unit).
+    static func startProblems(_ settings: AgentSettings, reload: Bool = false) -> [ConfigError] {
+        programProblems(settings) + Agent.preflightProblems(settings, withUnit: !reload)
+    }
+
+    /// report runs every check for `--check-config`; nothing is changed.
+    static func report(_ settings: AgentSettings) -> [Finding] {
+        var out: [Finding] = []
+        let h = settings.hooks
+        let problems = startProblems(settings)
+        for (flag, argv) in [("--on-promote", h.onPromote), ("--on-demote", h.onDemote), ("--on-change", h.onChange), ("--check", h.check)] {
+            guard let argv else { continue }
+            if let p = problems.first(where: { $0.flag == flag }) { out.append(Finding(kind: .error, flag: flag, message: p.message)) }
+            else { out.append(Finding(kind: .ok, flag: flag, message: "\(argv[0]) is executable")) }
+        }
+        for p in problems where !["--on-promote", "--on-demote", "--on-change", "--check"].contains(p.flag) {
+            out.append(Finding(kind: .error, flag: p.flag, message: p.message))
+        }
+        if let url = h.checkURL, !problems.contains(where: { $0.flag == "--check-url" }) {
+            out.append(Finding(kind: .ok, flag: "--check-url", message: "\(url) resolves"))
+        }
+        if let path = settings.adminTokenFile, !problems.contains(where: { $0.flag == "--admin-token-file" }) {
+            out.append(Finding(kind: .ok, flag: "--admin-token-file", message: "\(path) holds a token"))
+        }
+        do {
+            if let secret = try loadSecret(settings) {
+                out.append(Finding(kind: .ok, flag: "--cluster-secret-file", message: "\(settings.clusterSecretFile!) holds \(secret.count) bytes"))
+            }
+        } catch { out.append(Finding(kind: .error, flag: error.flag, message: error.message)) }
+        out += addressFindings(settings)
+        out += dataDirFindings(settings)
+        return out
+    }
+
+    /// addressFindings: this member's own addresses must resolve; another member's that
+    /// does not resolve yet is a warning (a peer's DNS name may appear only once it runs).
+    static func addressFindings(_ settings: AgentSettings) -> [Finding] {
+        var out: [Finding] = []
+        for (flag, hp) in [("--peer-listen", settings.peerListen), ("--api-listen", settings.apiListen)] {
+            do {
+                let addresses = try Resolver.resolve(host: hp.host, port: hp.port)
+                out.append(Finding(kind: .ok, flag: flag, message: "\(hp) is \(addresses.map(\.description).joined(separator: ", "))"))
+            } catch {
+                out.append(Finding(kind: .error, flag: flag, message: "\(error)"))
+            }
+        }
+        for m in settings.members where m.name != settings.id {
+            do { _ = try Resolver.resolve(host: m.peerAddress.host, port: m.peerAddress.port) } catch {
+                out.append(Finding(kind: .warning, flag: "--peers", message: "\(m.name)=\(m.peerAddress): \(error) (the agent keeps trying)"))
+            }
+        }
+        return out
+    }
+
+    /// dataDirFindings: the data dir is usable and in the state --bootstrap expects.
+    static func dataDirFindings(_ settings: AgentSettings) -> [Finding] {
+        let dir = settings.dataDir
+        let inspection: DataDirectoryInspection
+        do { inspection = try DataDirectory.inspect(path: dir) } catch {
+            return [Finding(kind: .error, flag: "--data-dir", message: "\(error)")]
+        }
+        guard inspection.exists, let state = inspection.state else {
+            if settings.bootstrap {
+                return [Finding(kind: .ok, flag: "--data-dir", message: "\(dir) \(inspection.exists ? "is empty" : "does not exist"); --bootstrap will create a new member's state")]
+            }
+            return [Finding(kind: .error, flag: "--data-dir", message: "\(dir) \(inspection.exists ? "is empty" : "does not exist"): give --bootstrap for the very first start of a new cluster, or restore this member's data dir")]
+        }
+        var out: [Finding] = []
+        let ids = (try? Agent.memberIDs(settings.members)) ?? [:]
+        let vote = state.votedFor.map { v in ids.first { $0.value == v }?.key ?? "an id not in --peers (\(v))" } ?? "nobody"
+        var message = "\(dir): term \(state.term), voted for \(vote), \(inspection.logEntries) log entries"
+        if inspection.inUse { message += "; in use by a running agent\(inspection.lockHolder.map { " (pid \($0))" } ?? "")" }
+        if let torn = inspection.tornTailBytes { message += "; a torn append of \(torn) bytes will be cut at start" }
+        out.append(Finding(kind: .ok, flag: "--data-dir", message: message))
+        if !inspection.writable {
+            out.append(Finding(kind: .error, flag: "--data-dir", message: "\(dir) is not writable by this user (uid \(getuid())); the agent must write its term and vote there"))
+        }
+        if state.votedFor != nil && vote.hasPrefix("an id not in") {
+            out.append(Finding(kind: .warning, flag: "--data-dir", message: "\(dir) voted for a member that is not in --peers: is this data dir from another cluster?"))
+        }
+        return out
+    }
+}
