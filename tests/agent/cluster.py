@@ -24,6 +24,14 @@ def free_port():
     return port
 
 
+def records(path):
+    """The JSON lines hookrec.py appended to `path` (none when it does not exist yet)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def wait_for(pred, timeout, what, interval=0.02):
     """pred()'s first true value, polled every `interval` s; AssertionError naming `what` after `timeout` s."""
     end = time.monotonic() + timeout

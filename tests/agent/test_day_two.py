@@ -10,16 +10,9 @@ import time
 
 import pytest
 
-from cluster import BATON, free_port, wait_for
+from cluster import BATON, free_port, records, wait_for
 
 HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hookrec.py")
-
-
-def records(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def write_config(path, lines):
