@@ -1,6 +1,7 @@
 // What the agent would refuse at start-up, asked without starting it: for
 // `baton agent --check-config` and before a SIGHUP reload is applied (issue 17).
 public import AgentConfig
+import HookSyntax
 import Hooks
 import Systemd
 

@@ -1,6 +1,7 @@
 // A look at a data dir that changes nothing, for `baton agent --check-config` (issue 17
 // point 2): run as the unit's ExecStartPre, it must not create, repair or lock anything
 // an agent starting right after depends on.
+import Posix
 public import RaftCore
 
 /// DataDirectoryInspection is what a data dir holds, read without changing it.
