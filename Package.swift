@@ -54,6 +54,20 @@ let package = Package(
         .target(name: "EventLoop", dependencies: ["Posix"], swiftSettings: sharedSettings),
         // Pure incremental HTTP/1.1 request parser (also built alone by the fuzz script).
         .target(name: "HTTPParser", swiftSettings: sharedSettings),
+        // A small strict JSON reader and writer (pure; numbers keep their text so 64-bit
+        // integers stay exact). Used by the etcd client; meant to become the one JSON reader.
+        .target(name: "JSON", swiftSettings: sharedSettings),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: sharedSettings),
+        // etcd's v3 API as values and their JSON-gateway encoding (pure).
+        .target(name: "EtcdAPI", dependencies: ["JSON"], swiftSettings: sharedSettings),
+        .testTarget(name: "EtcdAPITests", dependencies: ["EtcdAPI", "JSON"], swiftSettings: sharedSettings),
+        // An etcd v3 client on the event loop: HTTP/1.1 to the JSON gateway, failover, back-off.
+        .target(name: "EtcdClient", dependencies: ["EtcdAPI", "JSON", "HTTPParser", "EventLoop", "Posix"], swiftSettings: sharedSettings),
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdAPI", "EtcdElection", "EventLoop", "Posix", "RaftCore"],
+                    swiftSettings: sharedSettings),
+        // The election through etcd as a pure state machine (lease, key in line, watch; design §2 arithmetic).
+        .target(name: "EtcdElection", dependencies: ["EtcdAPI", "JSON", "RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "EtcdElectionTests", dependencies: ["EtcdElection", "EtcdAPI", "RaftCore"], swiftSettings: sharedSettings),
         // HTTP/1.1 server on the event loop.
         .target(name: "HTTPServer", dependencies: ["EventLoop", "HTTPParser", "Posix"], swiftSettings: sharedSettings),
         // Server-only process used by bench/http.
