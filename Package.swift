@@ -63,11 +63,17 @@ let package = Package(
         .testTarget(name: "EtcdAPITests", dependencies: ["EtcdAPI", "JSON"], swiftSettings: sharedSettings),
         // An etcd v3 client on the event loop: HTTP/1.1 to the JSON gateway, failover, back-off.
         .target(name: "EtcdClient", dependencies: ["EtcdAPI", "JSON", "HTTPParser", "EventLoop", "Posix"], swiftSettings: sharedSettings),
-        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdAPI", "EtcdElection", "EventLoop", "Posix", "RaftCore"],
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdAPI", "EtcdElection", "EventLoop", "Posix", "Time"],
                     swiftSettings: sharedSettings),
         // The election through etcd as a pure state machine (lease, key in line, watch; design §2 arithmetic).
-        .target(name: "EtcdElection", dependencies: ["EtcdAPI", "JSON", "RaftCore"], swiftSettings: sharedSettings),
-        .testTarget(name: "EtcdElectionTests", dependencies: ["EtcdElection", "EtcdAPI", "RaftCore"], swiftSettings: sharedSettings),
+        .target(name: "EtcdElection", dependencies: ["EtcdAPI", "JSON", "Time"], swiftSettings: sharedSettings),
+        .testTarget(name: "EtcdElectionTests", dependencies: ["EtcdElection", "EtcdAPI", "Time", "RaftCore"], swiftSettings: sharedSettings),
+        // Runs an EtcdElection with the client on the loop (the I/O shell the agent will use).
+        .target(name: "EtcdEngine", dependencies: ["EtcdClient", "EtcdElection", "EtcdAPI", "EventLoop", "Posix", "Time"],
+                swiftSettings: sharedSettings),
+        // Test and benchmark helper: one etcd election candidate per process, events as JSON lines.
+        .executableTarget(name: "baton-etcd-probe", dependencies: ["EtcdEngine", "EtcdClient", "EtcdElection", "EventLoop", "Posix", "JSON", "Time"],
+                          swiftSettings: sharedSettings),
         // HTTP/1.1 server on the event loop.
         .target(name: "HTTPServer", dependencies: ["EventLoop", "HTTPParser", "Posix"], swiftSettings: sharedSettings),
         // Server-only process used by bench/http.

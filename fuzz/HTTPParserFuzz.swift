@@ -19,7 +19,33 @@ public func httpParserFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     fuzzCheck(bytes, limits: HTTPLimits(), slotCount: 64)
     fuzzCheck(bytes, limits: fuzzLimitsSmall, slotCount: 3)  // fewer slots than the limit
+    fuzzCheckResponse(bytes)
     return 0
+}
+
+/// fuzzCheckResponse(_:) feeds the same bytes to the client side (the etcd client's
+/// response-head parser and chunked decoder): a complete head ends within the input and
+/// one byte less is partial; the decoder never consumes past the input nor produces more
+/// body than it consumed, whole or split in two at any point.
+func fuzzCheckResponse(_ bytes: UnsafeRawBufferPointer) {
+    let limits = HTTPResponseLimits(headBytesMax: 200, headerCountMax: 4)
+    if case .complete(_, let consumed) = parseResponseHead(bytes, limits: limits) {
+        invariant(consumed > 0 && consumed <= bytes.count, "response head within the input")
+        invariant(parseResponseHead(UnsafeRawBufferPointer(rebasing: bytes[0..<(consumed - 1)]), limits: limits) == .partial,
+                  "a head one byte short is partial")
+    }
+    var whole = ChunkedDecoder()
+    var body: [UInt8] = []
+    let (consumed, _) = whole.decode(bytes, into: &body)
+    invariant(consumed <= bytes.count && body.count <= consumed, "chunked decoding within the input")
+    let cut = bytes.count / 2
+    var split = ChunkedDecoder()
+    var splitBody: [UInt8] = []
+    let (first, outcome) = split.decode(UnsafeRawBufferPointer(rebasing: bytes[0..<cut]), into: &splitBody)
+    if first == cut, outcome == .needMore {
+        let (second, _) = split.decode(UnsafeRawBufferPointer(rebasing: bytes[cut...]), into: &splitBody)
+        invariant(first + second == consumed && splitBody == body, "split input decodes the same")
+    }
 }
 
 /// invariant(_:_:) traps, so libFuzzer records the input as a crash.

@@ -23,7 +23,7 @@
 //   contends afresh with a new lease and key, so every office has a larger token than
 //   every earlier one — also when etcd comes back with the old lease still alive.
 public import EtcdAPI
-public import RaftCore
+public import Time
 
 public struct EtcdElection: Sendable {
     /// Candidate is one key in line.
@@ -65,7 +65,7 @@ public struct EtcdElection: Sendable {
     struct Abandoned: Hashable, Sendable {
         var lease: LeaseID
         /// waitingForDemote: revoke only after the demote of this office finished.
-        var waitingForDemote: Term?
+        var waitingForDemote: FencingToken?
         var revokeInFlight: EtcdRequestID?
         var nextAttemptAt: Instant
         var failures: Int
@@ -135,7 +135,7 @@ public struct EtcdElection: Sendable {
     /// leader is who leads as far as this agent knows: the first key in line.
     public var leader: EtcdLeader? {
         guard let first = candidates.first, leaderKnown else { return nil }
-        return EtcdLeader(info: first.info, token: Term(first.createRevision), key: first.key, isSelf: first.key == myKey?.key)
+        return EtcdLeader(info: first.info, token: FencingToken(first.createRevision), key: first.key, isSelf: first.key == myKey?.key)
     }
 
     /// isStopped: after `.shutdown`, everything is given up.
@@ -501,7 +501,7 @@ public struct EtcdElection: Sendable {
 
     /// leave(_:_:_:) ends the office, abandons its key and lease (revoked after the
     /// demote finished), and contends afresh when allowed.
-    private mutating func leave(_ token: Term, _ reason: EtcdLeaveReason, _ now: Instant) {
+    private mutating func leave(_ token: FencingToken, _ reason: EtcdLeaveReason, _ now: Instant) {
         guard office?.token == token else { return }
         office = nil
         ready.officeChanges.append(.leave(token: token, reason: reason))
@@ -510,7 +510,7 @@ public struct EtcdElection: Sendable {
     }
 
     /// abandonCandidacy gives up the current lease and key for good.
-    private mutating func abandonCandidacy(afterDemoteOf token: Term?, _ now: Instant, revoke: Bool = true) {
+    private mutating func abandonCandidacy(afterDemoteOf token: FencingToken?, _ now: Instant, revoke: Bool = true) {
         // A grant still in flight is given back when it arrives (grantAnswered).
         if let l = lease {
             if let k = l.keepAliveInFlight { inFlight[k] = nil }
@@ -523,7 +523,7 @@ public struct EtcdElection: Sendable {
         if phase == .running && campaignAllowed { sendGrant(now) }
     }
 
-    private mutating func addAbandoned(_ lid: LeaseID, afterDemoteOf token: Term?, _ now: Instant) {
+    private mutating func addAbandoned(_ lid: LeaseID, afterDemoteOf token: FencingToken?, _ now: Instant) {
         guard !abandoned.contains(where: { $0.lease == lid }) else { return }
         if abandoned.count >= options.abandonedLeaseCountMax { abandoned.removeFirst() }
         abandoned.append(Abandoned(lease: lid, waitingForDemote: token, revokeInFlight: nil, nextAttemptAt: now, failures: 0))
@@ -541,8 +541,8 @@ public struct EtcdElection: Sendable {
         guard phase == .running, campaignAllowed, let l = lease, now < l.confirmedUntil,
               let mine = myKey, leaderKnown, let first = candidates.first, first.key == mine.key else { return }
         let reason: EtcdEnterReason = mine.createRevision == viewRevision ? .firstInLine : .successor
-        office = EtcdOffice(token: Term(mine.createRevision), since: now, leaseDeadline: l.confirmedUntil)
-        ready.officeChanges.append(.enter(token: Term(mine.createRevision), leaseDeadline: l.confirmedUntil, reason: reason))
+        office = EtcdOffice(token: FencingToken(mine.createRevision), since: now, leaseDeadline: l.confirmedUntil)
+        ready.officeChanges.append(.enter(token: FencingToken(mine.createRevision), leaseDeadline: l.confirmedUntil, reason: reason))
     }
 
     private mutating func finishStep(_ now: Instant) -> EtcdElectionReady {

@@ -1,7 +1,11 @@
 // The election's inputs, outputs and settings as values (style rules 2 and 23: one
 // event type in, one Ready out that says everything that happened).
 public import EtcdAPI
-public import RaftCore
+public import Time
+
+/// FencingToken is an office's token: its election key's create revision, strictly
+/// increasing across offices (the same width as the Raft engine's term, design S3).
+public typealias FencingToken = UInt64
 
 /// EtcdRequestID names one call the election asked for; its reply comes back with it.
 public struct EtcdRequestID: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -34,7 +38,7 @@ public struct CandidateInfo: Hashable, Sendable {
 /// lowest create revision. `token` is that create revision, the fencing token.
 public struct EtcdLeader: Hashable, Sendable {
     public var info: CandidateInfo?
-    public var token: Term
+    public var token: FencingToken
     public var key: [UInt8]
     /// isSelf: the key is this agent's own current key.
     public var isSelf: Bool
@@ -43,7 +47,7 @@ public struct EtcdLeader: Hashable, Sendable {
 /// EtcdOffice is this agent's current term of office.
 public struct EtcdOffice: Hashable, Sendable {
     /// token is the election key's create revision (strictly increasing across offices).
-    public var token: Term
+    public var token: FencingToken
     public var since: Instant
     /// leaseDeadline: the office ends then unless a keep-alive sent before it succeeds.
     public var leaseDeadline: Instant
@@ -77,8 +81,8 @@ public enum EtcdLeaveReason: String, Hashable, Sendable {
 
 /// EtcdOfficeChange is the election's decision that this agent starts or stops leading.
 public enum EtcdOfficeChange: Hashable, Sendable {
-    case enter(token: Term, leaseDeadline: Instant, reason: EtcdEnterReason)
-    case leave(token: Term, reason: EtcdLeaveReason)
+    case enter(token: FencingToken, leaseDeadline: Instant, reason: EtcdEnterReason)
+    case leave(token: FencingToken, reason: EtcdLeaveReason)
 }
 
 /// EtcdElectionEvent is every input of the election; each comes with `now`.
@@ -98,7 +102,7 @@ public enum EtcdElectionEvent: Hashable, Sendable {
     case shutdown
     /// The demote hook for the office `token` finished (or there is none): only now is
     /// its lease revoked, so the successor's promote starts after this demote (S4).
-    case demoteFinished(token: Term)
+    case demoteFinished(token: FencingToken)
 }
 
 /// EtcdElectionReady is the output of one step. Apply in order: office changes first

@@ -3,6 +3,7 @@
 import EtcdAPI
 import EtcdElection
 import RaftCore
+import Time
 import Testing
 
 @Suite struct EtcdElectionScenarioTests {
@@ -190,7 +191,7 @@ import Testing
         // Random kills, restarts of etcd, cut-offs and resigns over 60 simulated seconds,
         // 30 seeds: the observer must never see two offices at once or a token go back.
         for seed in 1...25 {
-            var rng = SeededRandom(seed: UInt64(seed))
+            var rng = SeededGenerator(seed: UInt64(seed))
             let sim = SimCluster()
             let n = 3 + Int(rng.next() % 3)
             for k in 0..<n { sim.addAgent("n0\(k)", clockRate: 1.0 + (Double(rng.next() % 91) - 45) / 1000) }
@@ -210,18 +211,5 @@ import Testing
             #expect(sim.safetyViolations.isEmpty, "seed \(seed): \(sim.safetyViolations.sorted().prefix(3))")
             #expect(sim.inOffice.count == 1, "seed \(seed): nobody leads after healing\n\(sim.log.suffix(10).joined(separator: "\n"))")
         }
-    }
-}
-
-/// SeededRandom is SplitMix64: one seed replays a run.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -4,7 +4,7 @@
 // agents checks that offices never overlap and tokens only grow.
 import EtcdAPI
 import EtcdElection
-import RaftCore
+import Time
 import Testing
 
 final class SimCluster {
@@ -26,12 +26,12 @@ final class SimCluster {
         case arriveAtEtcd(agent: Int, EtcdRequest)
         case reply(agent: Int, EtcdRequestID, Result<EtcdReply, EtcdFailure>)
         case tick(agent: Int)
-        case demote(agent: Int, Term)
+        case demote(agent: Int, FencingToken)
         case lessor
     }
 
     /// Office is one closed or open interval of office, on the global (etcd) clock.
-    struct Office { var agent: Int; var token: Term; var start: Instant; var end: Instant?; var reason: String? }
+    struct Office { var agent: Int; var token: FencingToken; var start: Instant; var end: Instant?; var reason: String? }
 
     var etcd = SimEtcd()
     var etcdUp = true
@@ -115,7 +115,7 @@ final class SimCluster {
 
     /// pushDemote delivers demoteFinished as a step of its own, as the driver would
     /// after the demote hook (`demoteDelay` long).
-    func pushDemote(_ i: Int, _ token: Term) { push(now + demoteDelay, .demote(agent: i, token)) }
+    func pushDemote(_ i: Int, _ token: FencingToken) { push(now + demoteDelay, .demote(agent: i, token)) }
     var demoteDelay: Interval = .zero
 
     func send(_ i: Int, _ req: EtcdRequest) {

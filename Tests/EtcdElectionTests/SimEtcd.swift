@@ -4,7 +4,7 @@
 // revision, and watches that replay history from a start revision. It answers the same
 // EtcdCall values the real client carries, so the election under test cannot tell.
 import EtcdAPI
-import RaftCore
+import Time
 
 struct SimEtcd {
     struct LeaseRecord { var ttlSeconds: Int64; var expiresAt: Instant }
