@@ -49,9 +49,9 @@ let package = Package(
             swiftSettings: sharedSettings),
 
         // The one thin layer that calls libc: errno, file descriptors, sockets, epoll, timers.
-        .target(name: "Posix", swiftSettings: sharedSettings),
+        .target(name: "Posix", dependencies: ["Time"], swiftSettings: sharedSettings),
         // One-thread epoll loop: timers, wake-ups, child exits.
-        .target(name: "EventLoop", dependencies: ["Posix"], swiftSettings: sharedSettings),
+        .target(name: "EventLoop", dependencies: ["Posix", "Time"], swiftSettings: sharedSettings),
         // Pure incremental HTTP/1.1 request parser (also built alone by the fuzz script).
         .target(name: "HTTPParser", swiftSettings: sharedSettings),
         // A small strict JSON reader and writer (pure; numbers keep their text so 64-bit
@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(name: "baton-etcd-probe", dependencies: ["EtcdEngine", "EtcdClient", "EtcdElection", "EventLoop", "Posix", "JSON", "Time"],
                           swiftSettings: sharedSettings),
         // HTTP/1.1 server on the event loop.
-        .target(name: "HTTPServer", dependencies: ["EventLoop", "HTTPParser", "Posix"], swiftSettings: sharedSettings),
+        .target(name: "HTTPServer", dependencies: ["EventLoop", "HTTPParser", "Posix", "Time"], swiftSettings: sharedSettings),
         // Server-only process used by bench/http.
         // Linked as a fixed-address (non-PIE) executable: with the static Swift runtime a
         // PIE spends ~0.7 MiB of idle RSS on load-time relocations (dirtied .data.rel.ro
@@ -101,8 +101,8 @@ let package = Package(
         .testTarget(name: "HookSyntaxTests", dependencies: ["HookSyntax"], swiftSettings: sharedSettings),
         // Hook and check commands: runs on the loop with captured output and timeouts,
         // and the hook queue's ordering rules (design S4; issue 6).
-        .target(name: "Hooks", dependencies: ["EventLoop", "Posix", "HookSyntax"], swiftSettings: sharedSettings),
-        .testTarget(name: "HooksTests", dependencies: ["Hooks", "EventLoop", "Posix"], swiftSettings: sharedSettings),
+        .target(name: "Hooks", dependencies: ["EventLoop", "Posix", "HookSyntax", "Time"], swiftSettings: sharedSettings),
+        .testTarget(name: "HooksTests", dependencies: ["Hooks", "EventLoop", "Posix", "Time"], swiftSettings: sharedSettings),
         // The agent's log: levels, typed fields, text or JSON, rate limits, and a bounded
         // buffer that never blocks the loop (pure: the output is handed in; issue 15, 17).
         .target(name: "AgentLogging", swiftSettings: sharedSettings),
@@ -115,7 +115,7 @@ let package = Package(
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         // The driver joining core, storage, transport and HTTP on the loop (issue 4).
-        .target(name: "Agent", dependencies: ["AgentLogging", "RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd",
+        .target(name: "Agent", dependencies: ["AgentLogging", "RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd", "Time",
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
@@ -124,22 +124,22 @@ let package = Package(
             swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], exclude: ["scenarios"], swiftSettings: sharedSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation"], swiftSettings: sharedSettings),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix"], swiftSettings: sharedSettings),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix", "Time"], swiftSettings: sharedSettings),
         .testTarget(name: "HTTPParserTests", dependencies: ["HTTPParser"], swiftSettings: sharedSettings),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "Posix"], swiftSettings: sharedSettings),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "Posix", "Time"], swiftSettings: sharedSettings),
 
         // The notify protocol natively, sd-bus from libsystemd.so.0 through dlopen on first
         // use (--leader-unit only): nothing links libsystemd (see its header).
         .target(name: "CSystemd"),
         // sd_notify (READY/STATUS/WATCHDOG/STOPPING) and --leader-unit StartUnit/StopUnit over sd-bus.
-        .target(name: "Systemd", dependencies: ["CSystemd", "EventLoop", "Posix"], exclude: ["README.md"],
+        .target(name: "Systemd", dependencies: ["CSystemd", "EventLoop", "Posix", "Time"], exclude: ["README.md"],
                 swiftSettings: sharedSettings),
         // Test helper: runs ServiceNotifier / UnitController in a process of its own, so tests
         // can hand it NOTIFY_SOCKET, WATCHDOG_* and DBUS_*_BUS_ADDRESS as systemd would.
         // Linked like `baton` (non-PIE).
-        .executableTarget(name: "baton-systemd-probe", dependencies: ["Systemd", "EventLoop", "Posix"],
+        .executableTarget(name: "baton-systemd-probe", dependencies: ["Systemd", "EventLoop", "Posix", "Time"],
                           swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
-        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "EventLoop", "Posix"],
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "EventLoop", "Posix", "Time"],
                     exclude: ["mock_systemd_manager.py"], swiftSettings: sharedSettings),
     ]
 )

@@ -84,7 +84,7 @@ extension Agent {
         // Leave room for peers, storage and the listeners below the descriptor limit.
         http.connectionsMax = max(64, min(apiConnectionsMax, Int(descriptors) - 128))
         http.heldRequestsMax = http.connectionsMax
-        http.holdTimeoutMsMax = LongPollWaiters.waitMsMax
+        http.holdTimeoutMax = LongPollWaiters.waitMax
         return http
     }
 }

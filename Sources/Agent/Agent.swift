@@ -87,7 +87,7 @@ public final class Agent: PeerTransportDelegate {
         nameOf = Dictionary(uniqueKeysWithValues: idOf.map { ($0.value, $0.key) })
         me = idOf[settings.id]!
         let configuration = Configuration(voters: Array(idOf.values), witnesses: settings.witness ? [me] : [])
-        let now = Instant(nanoseconds: Int64(Clock.boottime()))
+        let now = Clock.now()
         raft = try RaftNode(id: me, configuration: configuration, options: settings.raft,
                             restoring: directory.state, seed: Clock.boottime() ^ UInt64(UInt32(bitPattern: Process.id)), now: now)
         lastTerm = raft.term
@@ -128,7 +128,7 @@ public final class Agent: PeerTransportDelegate {
         var http = Self.apiServerConfiguration()
         // The API's timeouts are seconds long; sweeping for them twice a second instead
         // of ten times keeps an idle agent from waking up for nothing.
-        http.timeoutCheckIntervalMs = 500
+        http.timeoutCheckInterval = .milliseconds(500)
         let server = try HTTPServer(loop: loop, address: try SocketAddress(parsing: settings.apiListen.description),
                                     configuration: http)
         api = server
@@ -153,7 +153,7 @@ public final class Agent: PeerTransportDelegate {
     // MARK: The core's inputs
 
     func step(_ event: Event) {
-        let now = Instant(nanoseconds: Int64(Clock.boottime()))
+        let now = Clock.now()
         hooks?.noteEvent(event)
         let ready = raft.handle(event, now: now)
         apply(ready)
@@ -201,8 +201,7 @@ public final class Agent: PeerTransportDelegate {
         if let t = tickTimer { loop.cancel(t); tickTimer = nil }
         tickDeadline = deadline
         guard deadline < .distantFuture else { return }
-        let at = UInt64(max(0, deadline.nanoseconds))
-        tickTimer = loop.schedule(atNs: at) { [unowned self] _ in
+        tickTimer = loop.schedule(at: deadline) { [unowned self] _ in
             self.tickTimer = nil
             self.step(.tick)
         }
@@ -233,7 +232,7 @@ public final class Agent: PeerTransportDelegate {
                 rebuildResponses()
             }
             if storageRetryTimer == nil {
-                storageRetryTimer = loop.schedule(afterMs: 500) { [unowned self] _ in
+                storageRetryTimer = loop.schedule(after: .milliseconds(500)) { [unowned self] _ in
                     self.storageRetryTimer = nil
                     if self.storageError != nil { self.lastSubmittedJob = self.storage.retry() }
                 }
@@ -324,25 +323,25 @@ public final class Agent: PeerTransportDelegate {
         // Bounds: a promote may still be running ahead of the demote, each with its
         // timeout and kill grace; then the successor gets a few election timeouts.
         let h = settings.hooks
-        let hookBoundNs = 2 * (UInt64(h.hookTimeout.nanoseconds) + HookProcess.defaultKillGraceNs) + 1_000_000_000
-        let successorBoundNs = UInt64(max(1_000_000_000, 4 * settings.raft.electionTimeoutMax.nanoseconds))
-        let startNs = Clock.boottime()
-        var hooksDoneNs: UInt64? = nil
+        let hookBound = (h.hookTimeout + HookProcess.defaultKillGrace) * 2 + .seconds(1)
+        let successorBound = max(.seconds(1), settings.raft.electionTimeoutMax * 4)
+        let start = Clock.now()
+        var hooksDone: Instant? = nil
         var reported = false
         func poll(_ loop: EventLoop) {
-            let now = Clock.boottime()
+            let now = Clock.now()
             let hooksIdle = hooks?.isIdle ?? true
-            if hooksDoneNs == nil && (hooksIdle || now - startNs > hookBoundNs) {
-                hooksDoneNs = now
+            if hooksDone == nil && (hooksIdle || now - start > hookBound) {
+                hooksDone = now
                 if !hooksIdle { log.event("stopping-hook-timeout", .warning, "stopping without waiting longer for a running hook", [], .always) }
             }
             var finished = false
-            if let hd = hooksDoneNs {
+            if let hd = hooksDone {
                 let successor = raft.term > term && raft.leader != nil && raft.leader != me
-                if !wasLeader || successor || now - hd > successorBoundNs {
+                if !wasLeader || successor || now - hd > successorBound {
                     if wasLeader && !reported {
                         reported = true
-                        var fields: LogFields = [("after_ms", .number((now - startNs) / 1_000_000))]
+                        var fields: LogFields = [("after_ms", .number((now - start).wholeMilliseconds))]
                         let successorName = successor ? raft.leader.flatMap { nameOf[$0] } : nil
                         if let successorName { fields.append(("successor", .string(successorName))) }
                         if successor {
@@ -351,7 +350,7 @@ public final class Agent: PeerTransportDelegate {
                             log.event("hand-over-unconfirmed", .warning, "no successor was heard before stopping", fields, .essential)
                         }
                     }
-                    finished = waiting.isEmpty || now - hd > successorBoundNs + 2_000_000_000
+                    finished = waiting.isEmpty || now - hd > successorBound + .seconds(2)
                 }
             }
             if finished {
@@ -360,7 +359,7 @@ public final class Agent: PeerTransportDelegate {
                 systemd?.shutdown()
                 done()
             } else {
-                loop.schedule(afterMs: 1) { poll($0) }
+                loop.schedule(after: .milliseconds(1)) { poll($0) }
             }
         }
         poll(loop)

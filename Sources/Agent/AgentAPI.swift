@@ -69,7 +69,7 @@ extension Agent {
         }
     }
 
-    @inline(__always) func now() -> Instant { Instant(nanoseconds: Int64(Clock.boottime())) }
+    @inline(__always) func now() -> Instant { Clock.now() }
 
     /// counted tallies an answer's status for `baton_http_requests_total` (a held
     /// request is counted when it is answered).
@@ -198,7 +198,7 @@ extension Agent {
         if apiState.longPoll.remove(held) { return leaderAnswer(at: now()) }
         if let i = apiState.resigns.firstIndex(where: { $0.held == held }) {
             let waiter = apiState.resigns.remove(at: i)
-            return resignFailed(waiter, reason: "no successor was heard from within \(resignWaitMs) ms; an ordinary election follows")
+            return resignFailed(waiter, reason: "no successor was heard from within \(resignWait.wholeMilliseconds) ms; an ordinary election follows")
         }
         return nil
     }

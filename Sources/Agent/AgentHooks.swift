@@ -9,6 +9,7 @@ import EventLoop
 import Posix
 import RaftCore
 import Systemd
+public import Time
 
 /// CheckStatus is what /status and /metrics show about the application check.
 public struct CheckStatus: Hashable, Sendable {
@@ -17,7 +18,7 @@ public struct CheckStatus: Hashable, Sendable {
     public var passes: UInt64
     public var failures: UInt64
     public var lastDetail: String
-    public var lastDurationNs: UInt64
+    public var lastDuration: Interval
 }
 
 /// AgentHooks holds the hook runner, the check and the reasons this node is held back
@@ -32,7 +33,7 @@ final class AgentHooks {
     private var hookBaseEnvironment: [String]
 
     private(set) var startupDone = false
-    private var backoffUntilNs: UInt64 = 0
+    private var backoffUntil = Instant.zero
     private(set) var stopping = false
     private var campaignAllowed = true
     /// The term in which a TimeoutNow arrived: an office entered in the next term came
@@ -46,8 +47,7 @@ final class AgentHooks {
         self.agent = agent
         let h = agent.settings.hooks
         var commands = HookCommands(onPromote: h.onPromote, onDemote: h.onDemote, onChange: h.onChange,
-                                    timeoutNs: UInt64(h.hookTimeout.nanoseconds),
-                                    promoteDelayNs: UInt64(h.promoteDelay.nanoseconds))
+                                    timeout: h.hookTimeout, promoteDelay: h.promoteDelay)
         commands.leaderUnit = h.leaderUnit
         runner = HookRunner(loop: agent.loop, commands: commands, resignOnPromoteFailure: h.promoteFailure == .resign)
         // Hooks inherit PATH, HOME and the rest, but not our own BATON_* settings nor
@@ -61,7 +61,7 @@ final class AgentHooks {
         if h.leaderUnit != nil {
             runner.unitJob = { [unowned self] start, done in
                 guard let systemd = self.agent.systemd else {
-                    return done(HookOutcome(exit: nil, timedOut: false, durationNs: 0, spawnError: "systemd link not started"))
+                    return done(HookOutcome(exit: nil, timedOut: false, duration: .zero, spawnError: "systemd link not started"))
                 }
                 systemd.unitJob(start: start, done: done)
             }
@@ -71,16 +71,16 @@ final class AgentHooks {
 
     /// makeCheck builds the application check the settings describe (nil without one).
     private static func makeCheck(_ h: HookSettings, loop: EventLoop, startHealthy: Bool) throws(ConfigError) -> HealthCheck? {
-        let interval = UInt64(h.checkInterval.nanoseconds)
+        let interval = h.checkInterval
         if let argv = h.check {
-            return HealthCheck(loop: loop, probe: .command(argv), intervalNs: interval,
-                               failuresToFail: h.checkFailures, timeoutNs: interval, startHealthy: startHealthy)
+            return HealthCheck(loop: loop, probe: .command(argv), interval: interval,
+                               failuresToFail: h.checkFailures, timeout: interval, startHealthy: startHealthy)
         }
         guard let url = h.checkURL else { return nil }
         let target: HTTPCheckTarget
         do { target = try HTTPCheckTarget.resolve(url) } catch { throw ConfigError(flag: "--check-url", error.message) }
-        return HealthCheck(loop: loop, probe: .url(target), intervalNs: interval,
-                           failuresToFail: h.checkFailures, timeoutNs: interval, startHealthy: startHealthy)
+        return HealthCheck(loop: loop, probe: .url(target), interval: interval,
+                           failuresToFail: h.checkFailures, timeout: interval, startHealthy: startHealthy)
     }
 
     private func wire(_ check: HealthCheck?) {
@@ -108,8 +108,7 @@ final class AgentHooks {
             || h.checkInterval != old.checkInterval || h.checkFailures != old.checkFailures
         let newCheck = checkChanged ? try Self.makeCheck(h, loop: agent.loop, startHealthy: check?.healthy ?? true) : check
         var commands = HookCommands(onPromote: h.onPromote, onDemote: h.onDemote, onChange: h.onChange,
-                                    timeoutNs: UInt64(h.hookTimeout.nanoseconds),
-                                    promoteDelayNs: UInt64(h.promoteDelay.nanoseconds))
+                                    timeout: h.hookTimeout, promoteDelay: h.promoteDelay)
         commands.leaderUnit = runner.commands.leaderUnit
         runner.update(commands: commands, resignOnPromoteFailure: h.promoteFailure == .resign)
         hookBaseEnvironment = HookEnvironment.base(inherited: inheritedEnvironment, application: settings.hookEnvironment)
@@ -169,7 +168,7 @@ final class AgentHooks {
         check.map { c in
             CheckStatus(healthy: c.healthy, consecutiveFailures: c.tracker.consecutiveFailures,
                         passes: c.tracker.passes, failures: c.tracker.failures,
-                        lastDetail: c.lastDetail, lastDurationNs: c.lastDurationNs)
+                        lastDetail: c.lastDetail, lastDuration: c.lastDuration)
         }
     }
 
@@ -186,12 +185,12 @@ final class AgentHooks {
             updateCampaign()
         case .resign(let term):
             guard agent.raft.office?.term == term else { return }
-            let backoff = UInt64(HookSettings.promoteFailureBackoff.nanoseconds)
-            backoffUntilNs = Clock.boottime() + backoff
-            agent.log.event("promote-failed-resigning", .warning, "the promote hook failed: handing over and not campaigning for \(backoff / 1_000_000_000) s",
-                            [("backoff_ms", .number(backoff / 1_000_000))], .always, term: term)
+            let backoff = HookSettings.promoteFailureBackoff
+            backoffUntil = Clock.now() + backoff
+            agent.log.event("promote-failed-resigning", .warning, "the promote hook failed: handing over and not campaigning for \(backoff.nanoseconds / 1_000_000_000) s",
+                            [("backoff_ms", .number(backoff.wholeMilliseconds))], .always, term: term)
             updateCampaign()
-            agent.loop.schedule(atNs: backoffUntilNs + 1) { [weak self] _ in self?.updateCampaign() }
+            agent.loop.schedule(at: backoffUntil + Interval(nanoseconds: 1)) { [weak self] _ in self?.updateCampaign() }
             handOver(.promoteFailed)
         case .start, .waitPromoteDelay, .skipped:
             break
@@ -217,13 +216,13 @@ final class AgentHooks {
     /// start-up hook finished, not while the check fails, not during a promote-failure
     /// back-off, not while stopping.
     private func updateCampaign() {
-        let allowed = startupDone && (check?.healthy ?? true) && Clock.boottime() >= backoffUntilNs && !stopping
+        let allowed = startupDone && (check?.healthy ?? true) && Clock.now() >= backoffUntil && !stopping
         guard allowed != campaignAllowed else { return }
         campaignAllowed = allowed
         var held: [String] = []
         if !startupDone { held.append("startup-hook") }
         if check?.healthy == false { held.append("check") }
-        if Clock.boottime() < backoffUntilNs { held.append("promote-failure-backoff") }
+        if Clock.now() < backoffUntil { held.append("promote-failure-backoff") }
         if stopping { held.append("stopping") }
         agent.log.event(allowed ? "campaign-allowed" : "campaign-held", .info,
                         allowed ? "this node may campaign" : "this node does not campaign: held by \(held.joined(separator: ", "))",
@@ -276,17 +275,17 @@ final class AgentHooks {
         case .ended(let job, let hook, let outcome):
             var fields: LogFields = [("hook", .string(hook)), ("hook_event", .string(job.event.rawValue)), ("token", .number(job.term)),
                                      ("result", .string(outcome.summary)), ("ok", .bool(outcome.succeeded)),
-                                     ("duration_ms", .milliseconds(fromNanoseconds: outcome.durationNs))]
+                                     ("duration_ms", .milliseconds(fromNanoseconds: outcome.duration.nanoseconds))]
             if outcome.droppedBytes > 0 { fields.append(("output_dropped_bytes", .number(outcome.droppedBytes))) }
-            agent.apiState.metrics.recordHook(hook, succeeded: outcome.succeeded, durationNs: outcome.durationNs)
+            agent.apiState.metrics.recordHook(hook, succeeded: outcome.succeeded, duration: outcome.duration)
             agent.log.event("hook-end", outcome.succeeded ? .info : .warning,
-                            "\(hook) for \(job.event.rawValue), term \(job.term): \(outcome.summary) after \(outcome.durationNs / 1_000_000) ms", fields, .always)
+                            "\(hook) for \(job.event.rawValue), term \(job.term): \(outcome.summary) after \(outcome.duration.wholeMilliseconds) ms", fields, .always)
         case .skipped(let t):
             agent.log.event("hook-skipped", .notice, "office of term \(t) ended before its promote hook could start: promote and demote both skipped",
                             [("token", .number(t))], .essential)
-        case .delaying(let t, let delayNs):
-            agent.log.event("hook-promote-delay", .info, "waiting \(delayNs / 1_000_000) ms (--promote-delay) before the promote hook of term \(t)",
-                            [("token", .number(t)), ("delay_ms", .number(delayNs / 1_000_000))], .always)
+        case .delaying(let t, let delay):
+            agent.log.event("hook-promote-delay", .info, "waiting \(delay.wholeMilliseconds) ms (--promote-delay) before the promote hook of term \(t)",
+                            [("token", .number(t)), ("delay_ms", .number(delay.wholeMilliseconds))], .always)
         }
     }
 }

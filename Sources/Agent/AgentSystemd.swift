@@ -33,7 +33,7 @@ final class AgentSystemd {
             if let problem = UnitController.busUnavailable() { throw ConfigError(flag: "--leader-unit", problem) }
             let sink = UnitReportSink()
             units = UnitController(unit: name, bus: h.userBus ? .user : .system,
-                                   timeoutMs: UInt64(h.hookTimeout.nanoseconds / 1_000_000),
+                                   timeout: h.hookTimeout,
                                    remote: agent.loop.remote) { report in sink.owner?.unitJobEnded(report) }
             sink.owner = self
         } else {
@@ -81,7 +81,7 @@ final class AgentSystemd {
     /// unitJob is the hook runner's leader-unit step.
     func unitJob(start: Bool, done: @escaping (HookOutcome) -> Void) {
         guard let units, let id = start ? units.start() : units.stop() else {
-            done(HookOutcome(exit: nil, timedOut: false, durationNs: 0,
+            done(HookOutcome(exit: nil, timedOut: false, duration: .zero,
                              spawnError: "leader unit job refused: too many queued or shutting down"))
             return
         }
@@ -93,7 +93,7 @@ final class AgentSystemd {
         let timedOut: Bool
         if case .timedOut = report.outcome { timedOut = true } else { timedOut = false }
         done(HookOutcome(exit: report.outcome.succeeded ? .exited(code: 0) : nil, timedOut: timedOut,
-                         durationNs: report.elapsedNs,
+                         duration: report.elapsed,
                          spawnError: report.outcome.succeeded || timedOut ? nil : "\(report.action.rawValue) \(report.unit): \(report.outcome)"))
     }
 

@@ -53,7 +53,6 @@ struct LongPollWaiters {
     static let batchSize = 256
     /// waitMax caps `wait` (the 5 minutes; the server's hold cap is the same).
     static let waitMax = Interval.minutes(5)
-    static let waitMsMax = Int(waitMax.wholeMilliseconds)
 
     private(set) var list: [LongPollWaiter] = []
     private var position: [HeldRequest: Int] = [:]
@@ -134,15 +133,15 @@ extension Agent {
             else { return .respond(badRequest("leader must be a member name (or empty for none); got '\(leaderText)'")) }
         }
         guard let waitText = request.queryParameter("wait") else { return .respond(answer) }
-        let waitMs: Int
-        do { waitMs = Int(try Self.parseWait(waitText).wholeMilliseconds) } catch {
+        let wait: Interval
+        do { wait = try Self.parseWait(waitText) } catch {
             return .respond(badRequest("wait must be a duration of at most \(LongPollWaiters.waitMax.formatted), like 30s, 500ms or 1m30s; got '\(waitText)': \(error.reason)"))
         }
         if seenTerm == nil && seenLeader == .unspecified {
             seenTerm = view.term
             seenLeader = view.leader.map { .node($0) } ?? .none
         }
-        if waitMs == 0 || view.differs(term: seenTerm, leader: seenLeader) { return .respond(answer) }
+        if wait == .zero || view.differs(term: seenTerm, leader: seenLeader) { return .respond(answer) }
         guard let server = apiState.server else { return .respond(answer) }
         // Clients that hung up leave entries the server no longer holds: drop them
         // before they outnumber the live ones.
@@ -150,7 +149,7 @@ extension Agent {
             apiState.longPoll.purge { server.isHeld($0) }
         }
         apiState.longPoll.add(LongPollWaiter(held: request.held, term: seenTerm, leader: seenLeader))
-        return .hold(timeoutMs: waitMs, onTimeout: responses.none)
+        return .hold(timeout: wait, onTimeout: responses.none)
     }
 
     /// parseWait reads `wait` in the one duration grammar (`Time/DurationText.swift`:
@@ -189,7 +188,7 @@ extension Agent {
         apiState.longPoll.waveStartNs = Clock.boottime()
         apiState.longPoll.waveAnswered = 0
         apiState.longPoll.waveBatches = 0
-        loop.schedule(afterMs: 0) { [unowned self] _ in self.longPollBatch() }
+        loop.schedule(after: .zero) { [unowned self] _ in self.longPollBatch() }
     }
 
     /// longPollBatch answers up to `batchSize` waiters whose view changed, then yields
@@ -217,7 +216,7 @@ extension Agent {
         apiState.longPoll.waveAnswered += answered
         apiState.longPoll.waveBatches += 1
         if apiState.longPoll.cursor < apiState.longPoll.count {
-            loop.schedule(atNs: Clock.boottime() + 1) { [unowned self] _ in self.longPollBatch() }
+            loop.schedule(after: Interval(nanoseconds: 1)) { [unowned self] _ in self.longPollBatch() }
             return
         }
         apiState.longPoll.waveRunning = false

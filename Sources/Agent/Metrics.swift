@@ -75,7 +75,7 @@ final class AgentMetrics {
     }
 
     /// recordHook counts one finished hook run (a unit job counts as the `leader-unit` hook).
-    func recordHook(_ hook: String, succeeded: Bool, durationNs: UInt64) {
+    func recordHook(_ hook: String, succeeded: Bool, duration: Interval) {
         func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(namespace: "baton", metricName: metric, unitName: unit, helpText: help)
         }
@@ -90,7 +90,7 @@ final class AgentMetrics {
         }
         hookRuns[hook]!.increment()
         if !succeeded { hookFailures[hook]!.increment() }
-        hookDuration[hook]!.record(Double(durationNs) / 1e9)
+        hookDuration[hook]!.record(Double(duration.nanoseconds) / 1e9)
     }
 
     /// updateCheck sets the check's gauges from its state (at scrape time).

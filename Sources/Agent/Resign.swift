@@ -15,16 +15,15 @@ struct ResignWaiter {
     var held: HeldRequest
     /// term is the term of the office this node left.
     var term: Term
-    var startNs: UInt64
+    var start: Instant
 }
 
 extension Agent {
-    /// resignWaitMs bounds the wait for a successor: the demote hook runs first (up to
+    /// resignWait bounds the wait for a successor: the demote hook runs first (up to
     /// its timeout and kill grace), then the core gives the transfer one election
     /// timeout (max) before it steps down, and an ordinary election may take about one more.
-    var resignWaitMs: Int {
-        Int(settings.raft.electionTimeoutMax.nanoseconds / 1_000_000) * 2 + 100
-            + Int((settings.hooks.hookTimeout.nanoseconds + Int64(HookProcess.defaultKillGraceNs)) / 1_000_000)
+    var resignWait: Interval {
+        settings.raft.electionTimeoutMax * 2 + .milliseconds(100) + settings.hooks.hookTimeout + HookProcess.defaultKillGrace
     }
 
     func resign(_ request: borrowing HTTPRequest) -> HTTPHandlerResult {
@@ -75,8 +74,8 @@ extension Agent {
                 body: Array("{\"reason\":\"\(who) take over now: a witness never leads, and a member whose start-up hook is running or whose check fails holds back (see can_lead in GET /status); this node stays leader\",\"term\":\(term)}\n".utf8)))
         }
         if let answer = resignOutcome(term: officeTerm) { return .respond(answer) }
-        apiState.resigns.append(ResignWaiter(held: request.held, term: officeTerm, startNs: Clock.boottime()))
-        return .hold(timeoutMs: resignWaitMs, onTimeout: responses.none)
+        apiState.resigns.append(ResignWaiter(held: request.held, term: officeTerm, start: Clock.now()))
+        return .hold(timeout: resignWait, onTimeout: responses.none)
     }
 
     /// resignOutcome is the answer once a leader of a term above `term` is known, else nil.
@@ -109,7 +108,7 @@ extension Agent {
                 apiState.resigns.remove(at: i)
                 if server.complete(w.held, with: answer) {
                     countStatus(answer.status)
-                    let ms = (Clock.boottime() - w.startNs) / 1_000_000
+                    let ms = (Clock.now() - w.start).wholeMilliseconds
                     log.event("resign-answered", .info, "answered the hand-over request: \(answer.status) after \(ms) ms",
                               [("status", .number(answer.status)), ("after_ms", .number(ms))], .always)
                 }

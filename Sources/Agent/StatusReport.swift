@@ -69,13 +69,13 @@ extension Agent {
             let r = h.last[name]!
             last.append("\(AgentLog.json(name)):{\"event\":\(AgentLog.json(r.event.rawValue)),\"term\":\(r.term),"
                 + "\"running\":\(r.running),\"result\":\(r.running ? "null" : AgentLog.json(r.result)),"
-                + "\"exit_code\":\(r.exitCode.map { "\($0)" } ?? "null"),\"duration_ms\":\(r.running ? "null" : "\(r.durationNs / 1_000_000)")}")
+                + "\"exit_code\":\(r.exitCode.map { "\($0)" } ?? "null"),\"duration_ms\":\(r.running ? "null" : "\(r.duration.wholeMilliseconds)")}")
         }
         let hooks = "{\"runs\":\(h.runs),\"failures\":\(h.failures),\"timeouts\":\(h.timeouts),"
             + "\"skipped_pairs\":\(h.skippedPairs),\"startup_finished\":\(startupHookFinished),\"last\":{\(last.joined(separator: ","))}}"
         let check = checkStatus.map { c in
             "{\"healthy\":\(c.healthy),\"consecutive_failures\":\(c.consecutiveFailures),\"passes\":\(c.passes),"
-                + "\"failures\":\(c.failures),\"last_detail\":\(AgentLog.json(c.lastDetail)),\"last_duration_ms\":\(c.lastDurationNs / 1_000_000)}"
+                + "\"failures\":\(c.failures),\"last_detail\":\(AgentLog.json(c.lastDetail)),\"last_duration_ms\":\(c.lastDuration.wholeMilliseconds)}"
         } ?? "null"
         return [("hooks", hooks), ("check", check), ("campaign_allowed", "\(raft.campaignAllowed)")]
     }

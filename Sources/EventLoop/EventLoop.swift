@@ -2,6 +2,7 @@
 // SelectorEpoll): one thread, one epoll set with a preallocated event buffer, one
 // timerfd armed for the nearest timer, one eventfd for work posted by other threads.
 public import Posix
+public import Time
 
 /// EventHandler receives readiness for the descriptors it registered. Called on the
 /// loop thread only; it must not block.
@@ -45,9 +46,12 @@ public final class EventLoop {
     private var posted: [EventLoopRemote.Work] = []
     private var stopped = false
 
-    /// now is `Clock.boottime()` read when the loop last woke up, so handlers running
-    /// in one batch agree on the time without each reading the clock.
-    public private(set) var nowNs: UInt64
+    /// nowNs is `Clock.boottime()` read when the loop last woke up.
+    private var nowNs: UInt64
+
+    /// now is the clock (`Clock.now()`) read when the loop last woke up, so handlers
+    /// running in one batch agree on the time without each reading the clock.
+    public var now: Instant { Instant(nanoseconds: Int64(nowNs)) }
 
     /// init creates the loop; `eventCapacity` bounds how many ready descriptors one
     /// wake-up handles (the rest are returned by the next `epoll_wait`).
@@ -99,43 +103,47 @@ public final class EventLoop {
 
     // MARK: timers
 
-    /// schedule runs `body` once at `deadlineNs` (on `Clock.boottime()`'s scale), or
-    /// every `intervalMs` from then on when `intervalMs > 0`.
+    /// schedule runs `body` once at `deadline` (a `Clock.now()` reading), or every
+    /// `repeatingEvery` from then on when that is above zero.
     @discardableResult
-    public func schedule(atNs deadlineNs: UInt64, repeatingEveryMs intervalMs: Int = 0,
+    public func schedule(at deadline: Instant, repeatingEvery interval: Interval = .zero,
                          _ body: @escaping (EventLoop) -> Void) -> TimerID {
-        precondition(intervalMs >= 0, "a repeating interval must be positive")
+        precondition(interval >= .zero, "a repeating interval cannot be negative")
         let id = nextTimerID
         nextTimerID += 1
         let sequence = nextSequence
         nextSequence += 1
-        timers[id] = TimerRecord(body: body, intervalNs: UInt64(intervalMs) * 1_000_000, sequence: sequence)
-        heap.push(.init(deadlineNs: deadlineNs, sequence: sequence, id: id))
+        timers[id] = TimerRecord(body: body, intervalNs: UInt64(interval.nanoseconds), sequence: sequence)
+        heap.push(.init(deadlineNs: Self.ns(deadline), sequence: sequence, id: id))
         armTimerFD()
         return TimerID(raw: id)
     }
 
-    /// schedule(afterMs:) runs `body` `delayMs` from now (and every `repeatingEveryMs`).
+    /// schedule(after:) runs `body` `delay` from now (and every `repeatingEvery`).
     @discardableResult
-    public func schedule(afterMs delayMs: Int, repeatingEveryMs intervalMs: Int = 0,
+    public func schedule(after delay: Interval, repeatingEvery interval: Interval = .zero,
                          _ body: @escaping (EventLoop) -> Void) -> TimerID {
-        precondition(delayMs >= 0, "a delay cannot be negative")
-        return schedule(atNs: Clock.boottime() + UInt64(delayMs) * 1_000_000, repeatingEveryMs: intervalMs, body)
+        precondition(delay >= .zero, "a delay cannot be negative")
+        return schedule(at: Clock.now() + delay, repeatingEvery: interval, body)
     }
 
     /// reschedule moves a pending timer to a new deadline without re-creating it (no
     /// allocation); returns false when the timer already fired (one-shot) or was cancelled.
     @discardableResult
-    public func reschedule(_ timer: TimerID, atNs deadlineNs: UInt64) -> Bool {
+    public func reschedule(_ timer: TimerID, at deadline: Instant) -> Bool {
         guard timers[timer.raw] != nil else { return false }
         let sequence = nextSequence
         nextSequence += 1
         timers[timer.raw]!.sequence = sequence
-        heap.push(.init(deadlineNs: deadlineNs, sequence: sequence, id: timer.raw))
+        heap.push(.init(deadlineNs: Self.ns(deadline), sequence: sequence, id: timer.raw))
         compactHeapIfMostlyStale()
         armTimerFD()
         return true
     }
+
+    /// ns is a deadline on the timer heap's scale (boottime nanoseconds; a reading
+    /// before boot is due at once).
+    private static func ns(_ instant: Instant) -> UInt64 { UInt64(max(0, instant.nanoseconds)) }
 
     /// cancel stops a timer; cancelling one that already fired or was cancelled is a no-op.
     public func cancel(_ timer: TimerID) {

@@ -3,6 +3,7 @@
 import EventLoop
 import HTTPParser
 import Posix
+import Time
 
 /// Connection is one accepted client. Buffers are allocated once per connection (and
 /// grown rarely), never per request.
@@ -47,10 +48,10 @@ final class Connection {
     var outputEnd = 0
 
     var phase = Phase.waiting
-    /// deadlineNs is when the current phase times out (boottime ns).
-    var deadlineNs: UInt64
-    /// writeDeadlineNs is when blocked output times out (0: none pending).
-    var writeDeadlineNs: UInt64 = 0
+    /// deadline is when the current phase times out.
+    var deadline: Instant
+    /// writeDeadline is when blocked output times out (nil: none pending).
+    var writeDeadline: Instant? = nil
     /// interest is what the loop currently watches for.
     var interest: EpollEvents = .readable
     /// closeAfterWrite: the last answer ends the connection (Connection: close, HTTP/1.0
@@ -69,13 +70,13 @@ final class Connection {
     var nextSerial: UInt32 = 1
     var isClosed = false
 
-    init(socket: consuming FileDescriptor, generation: UInt32, inputCapacity: Int, deadlineNs: UInt64) {
+    init(socket: consuming FileDescriptor, generation: UInt32, inputCapacity: Int, deadline: Instant) {
         descriptor = socket.rawValue
         self.socket = socket
         self.generation = generation
         self.inputCapacity = inputCapacity
         input = .allocate(byteCount: inputCapacity, alignment: 16)
-        self.deadlineNs = deadlineNs
+        self.deadline = deadline
     }
 
     deinit {

@@ -1,6 +1,7 @@
 // What a handler sees of a request: views into the connection's buffer, valid only
 // for the duration of the handler call (the buffer is reused right after).
 public import HTTPParser
+public import Time
 import Posix
 
 /// HeldRequest names a request a handler chose to hold (long-poll), so the
@@ -13,11 +14,11 @@ public struct HeldRequest: Hashable, Sendable {
 }
 
 /// HTTPHandlerResult is a handler's answer: respond now from prepared bytes, or hold
-/// the request (up to `timeoutMs`, capped by the configuration) and answer it later;
+/// the request (up to `timeout`, capped by the configuration) and answer it later;
 /// if nobody does in time, `onTimeout` is sent.
 public enum HTTPHandlerResult {
     case respond(PreparedResponse)
-    case hold(timeoutMs: Int, onTimeout: PreparedResponse)
+    case hold(timeout: Interval, onTimeout: PreparedResponse)
 }
 
 /// HTTPHandler answers one request; it runs on the loop thread and must not block.

@@ -5,6 +5,7 @@
 public import EventLoop
 public import HTTPParser
 public import Posix
+import Time
 
 /// HTTPServer serves HTTP/1.1 on one `EventLoop`. Not Sendable: create it, route and
 /// complete held requests on the loop's thread.
@@ -218,7 +219,7 @@ public final class HTTPServer: EventHandler {
         heldCount -= 1
         appendResponse(connection, response, isHead: hold.isHead, versionMinor: hold.versionMinor)
         connection.phase = .waiting
-        connection.deadlineNs = loop.nowNs + Self.ns(configuration.idleTimeoutMs)
+        connection.deadline = loop.now + configuration.idleTimeout
     }
 
     /// answerHoldOfClosedPeer gives the held request of a client that closed its sending
@@ -316,7 +317,7 @@ public final class HTTPServer: EventHandler {
         guard !listenerPaused else { return }
         listenerPaused = true
         try? loop.modify(listenerDescriptor, interest: [])
-        loop.schedule(afterMs: 100) { [weak self] _ in
+        loop.schedule(after: .milliseconds(100)) { [weak self] _ in
             guard let self, !self.isShutDown else { return }
             self.listenerPaused = false
             try? self.loop.modify(self.listenerDescriptor, interest: .readable)
@@ -328,7 +329,7 @@ public final class HTTPServer: EventHandler {
         nextGeneration = nextGeneration == .max ? 1 : nextGeneration + 1
         let connection = Connection(socket: socket, generation: generation,
                                     inputCapacity: configuration.inputChunkBytes,
-                                    deadlineNs: loop.nowNs + Self.ns(configuration.headerReadTimeoutMs))
+                                    deadline: loop.now + configuration.headerReadTimeout)
         let index = Int(connection.descriptor)
         if index >= connections.count {
             connections.append(contentsOf: repeatElement(nil, count: max(index + 1, connections.count * 2) - connections.count))
@@ -342,8 +343,8 @@ public final class HTTPServer: EventHandler {
         connectionCount += 1
         statistics.connectionsAccepted += 1
         if sweepTimer == nil {
-            sweepTimer = loop.schedule(afterMs: configuration.timeoutCheckIntervalMs,
-                                       repeatingEveryMs: configuration.timeoutCheckIntervalMs) { [weak self] _ in
+            sweepTimer = loop.schedule(after: configuration.timeoutCheckInterval,
+                                       repeatingEvery: configuration.timeoutCheckInterval) { [weak self] _ in
                 self?.sweep()
             }
         }
@@ -413,7 +414,7 @@ public final class HTTPServer: EventHandler {
 
     /// parseAndDispatch is `processRequests` without the closed-peer rule for holds.
     private func parseAndDispatch(_ connection: Connection) {
-        let now = loop.nowNs
+        let now = loop.now
         while connection.hold == nil && !connection.closeAfterWrite && !connection.isClosed
                 && connection.outputPending < configuration.outputBytesMax {
             let available = connection.inputAvailable
@@ -440,7 +441,7 @@ public final class HTTPServer: EventHandler {
                 connection.scannedBytes = available
                 if connection.phase != .readingHead {
                     connection.phase = .readingHead
-                    connection.deadlineNs = now + Self.ns(configuration.headerReadTimeoutMs)
+                    connection.deadline = now + configuration.headerReadTimeout
                 }
                 if available >= inputBytesMax {
                     // The parser should have refused this already; never wait on a full buffer.
@@ -458,7 +459,7 @@ public final class HTTPServer: EventHandler {
                     connection.awaitedBytes = total
                     if connection.phase != .readingBody {
                         connection.phase = .readingBody
-                        connection.deadlineNs = now + Self.ns(configuration.bodyReadTimeoutMs)
+                        connection.deadline = now + configuration.bodyReadTimeout
                     }
                     guard connection.makeInputRoom(total: total, limit: inputBytesMax) else {
                         fail(connection, status: 413)
@@ -482,7 +483,7 @@ public final class HTTPServer: EventHandler {
                 connection.sentContinue = false
                 connection.awaitedBytes = 0
                 connection.phase = .waiting
-                connection.deadlineNs = now + Self.ns(configuration.idleTimeoutMs)
+                connection.deadline = now + configuration.idleTimeout
                 dispatch(connection, head, base: base, consumed: consumed)
                 connection.inputStart += total
             }
@@ -553,15 +554,15 @@ public final class HTTPServer: EventHandler {
         switch result {
         case .respond(let response):
             appendResponse(connection, response, isHead: isHead, versionMinor: head.versionMinor)
-        case .hold(let timeoutMs, let onTimeout):
+        case .hold(let timeout, let onTimeout):
             guard heldCount < configuration.heldRequestsMax else {
                 statistics.holdsRefused += 1
                 appendResponse(connection, holdRefused, isHead: isHead, versionMinor: head.versionMinor)
                 return
             }
             let held = request.held
-            let delay = max(0, min(timeoutMs, configuration.holdTimeoutMsMax))
-            let timer = loop.schedule(afterMs: delay) { [weak self] _ in self?.holdExpired(held) }
+            let delay = max(.zero, min(timeout, configuration.holdTimeoutMax))
+            let timer = loop.schedule(after: delay) { [weak self] _ in self?.holdExpired(held) }
             connection.hold = Connection.Hold(serial: serial, isHead: isHead, versionMinor: head.versionMinor,
                                               onTimeout: onTimeout, timer: TimerIDBox(id: timer))
             connection.phase = .held
@@ -629,7 +630,7 @@ public final class HTTPServer: EventHandler {
         if connection.outputPending == 0 {
             connection.outputStart = 0
             connection.outputEnd = 0
-            connection.writeDeadlineNs = 0
+            connection.writeDeadline = nil
             if connection.hold == nil && (progressed || connection.peerClosed) {
                 // Space freed: requests left waiting behind the full buffer can go on
                 // (for a closed peer, also the ones read with its FIN).
@@ -642,9 +643,9 @@ public final class HTTPServer: EventHandler {
                 finish(connection)
                 return
             }
-        } else if progressed || connection.writeDeadlineNs == 0 {
-            // A client that reads nothing for writeTimeoutMs is dropped (nginx send_timeout).
-            connection.writeDeadlineNs = loop.nowNs + Self.ns(configuration.writeTimeoutMs)
+        } else if progressed || connection.writeDeadline == nil {
+            // A client that reads nothing for writeTimeout is dropped (nginx send_timeout).
+            connection.writeDeadline = loop.now + configuration.writeTimeout
         }
         updateInterest(connection)
     }
@@ -653,13 +654,13 @@ public final class HTTPServer: EventHandler {
     /// client already closed; otherwise send FIN and discard input for a while, so a
     /// client still sending does not turn our answer into a reset (nginx lingering_close).
     private func finish(_ connection: Connection) {
-        if connection.peerClosed || configuration.lingerTimeoutMs == 0 {
+        if connection.peerClosed || configuration.lingerTimeout == .zero {
             close(connection)
             return
         }
         Socket.shutdownWrite(connection.socket)
         connection.phase = .lingering
-        connection.deadlineNs = loop.nowNs + Self.ns(configuration.lingerTimeoutMs)
+        connection.deadline = loop.now + configuration.lingerTimeout
         updateInterest(connection)
     }
 
@@ -696,10 +697,10 @@ public final class HTTPServer: EventHandler {
     // MARK: timeouts
 
     /// sweep closes or answers connections past their deadline. It runs every
-    /// `timeoutCheckIntervalMs` while any connection is open; scanning all of them is
+    /// `timeoutCheckInterval` while any connection is open; scanning all of them is
     /// a few microseconds per thousand and needs no per-request timer bookkeeping.
     private func sweep() {
-        let now = loop.nowNs
+        let now = loop.now
         if connectionCount == 0 {
             if let t = sweepTimer { loop.cancel(t); sweepTimer = nil }
             // Idle now: hand the closed connections' buffer pages back, so RSS after a
@@ -708,14 +709,14 @@ public final class HTTPServer: EventHandler {
             return
         }
         for case let connection? in connections {
-            if connection.writeDeadlineNs != 0 {
-                if now >= connection.writeDeadlineNs {
+            if let writeDeadline = connection.writeDeadline {
+                if now >= writeDeadline {
                     statistics.writeTimeouts += 1
                     close(connection)
                 }
                 continue  // blocked output: the write timeout governs
             }
-            guard connection.phase != .held, now >= connection.deadlineNs else { continue }
+            guard connection.phase != .held, now >= connection.deadline else { continue }
             switch connection.phase {
             case .waiting:
                 statistics.idleTimeouts += 1
@@ -736,7 +737,6 @@ public final class HTTPServer: EventHandler {
         }
     }
 
-    @inline(__always) private static func ns(_ ms: Int) -> UInt64 { UInt64(ms) * 1_000_000 }
 }
 
 /// containsLineFeed says whether a LF is among the bytes `from..<to` of `base`, looking

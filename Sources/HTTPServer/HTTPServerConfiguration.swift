@@ -1,5 +1,6 @@
 // Every limit and timeout of the HTTP server, in one place, with defaults.
 public import HTTPParser
+public import Time
 
 /// HTTPServerConfiguration holds the server's limits and timeouts. Defaults suit the
 /// agent's local API; tests shrink the timeouts to milliseconds.
@@ -9,31 +10,31 @@ public struct HTTPServerConfiguration: Hashable, Sendable {
     /// connectionsMax is the connection cap: over it, new connections get a short 503
     /// and are closed, so a flood cannot exhaust descriptors or memory.
     public var connectionsMax = 1024
-    /// headerReadTimeoutMs bounds the time from a request's first byte (or from accept)
+    /// headerReadTimeout bounds the time from a request's first byte (or from accept)
     /// to the end of its head: slowloris clients get 408 and are closed.
-    public var headerReadTimeoutMs = 10_000
-    /// idleTimeoutMs closes a kept-alive connection that sends nothing for this long.
-    public var idleTimeoutMs = 60_000
-    /// bodyReadTimeoutMs bounds the time from the end of the head to the end of the body.
-    public var bodyReadTimeoutMs = 10_000
-    /// writeTimeoutMs closes a connection whose client reads nothing of our pending
+    public var headerReadTimeout = Interval.seconds(10)
+    /// idleTimeout closes a kept-alive connection that sends nothing for this long.
+    public var idleTimeout = Interval.seconds(60)
+    /// bodyReadTimeout bounds the time from the end of the head to the end of the body.
+    public var bodyReadTimeout = Interval.seconds(10)
+    /// writeTimeout closes a connection whose client reads nothing of our pending
     /// output for this long.
-    public var writeTimeoutMs = 10_000
-    /// lingerTimeoutMs: after answering with `Connection: close`, the server shuts down
+    public var writeTimeout = Interval.seconds(10)
+    /// lingerTimeout: after answering with `Connection: close`, the server shuts down
     /// its sending side and discards input for up to this long before closing, so the
     /// client reads the answer instead of a reset.
-    public var lingerTimeoutMs = 2_000
+    public var lingerTimeout = Interval.seconds(2)
     /// outputBytesMax bounds unsent output per connection: at this much the server stops
     /// reading and parsing that connection's requests until the client reads (backpressure).
     public var outputBytesMax = 64 * 1024
     /// heldRequestsMax bounds long-poll requests held at once; over it, a handler's
     /// `.hold` is answered 503 at once.
     public var heldRequestsMax = 1024
-    /// holdTimeoutMsMax caps how long any request may be held.
-    public var holdTimeoutMsMax = 300_000
-    /// timeoutCheckIntervalMs is how often deadlines are checked: timeouts fire up to
+    /// holdTimeoutMax caps how long any request may be held.
+    public var holdTimeoutMax = Interval.minutes(5)
+    /// timeoutCheckInterval is how often deadlines are checked: timeouts fire up to
     /// this much late.
-    public var timeoutCheckIntervalMs = 100
+    public var timeoutCheckInterval = Interval.milliseconds(100)
     /// listenBacklog is the kernel accept queue length.
     public var listenBacklog: Int32 = 511
     /// inputChunkBytes is each connection's initial read buffer; it grows on demand up
@@ -59,16 +60,16 @@ public struct HTTPServerConfiguration: Hashable, Sendable {
         try need(limits.requestLineBytesMax + limits.headerBytesMax + limits.bodyBytesMax <= 64 << 20,
                  "request line + headers + body limits must stay under 64 MiB")
         try need(connectionsMax >= 1, "connectionsMax must be at least 1")
-        try need(headerReadTimeoutMs > 0, "headerReadTimeoutMs must be positive")
-        try need(idleTimeoutMs > 0, "idleTimeoutMs must be positive")
-        try need(bodyReadTimeoutMs > 0, "bodyReadTimeoutMs must be positive")
-        try need(writeTimeoutMs > 0, "writeTimeoutMs must be positive")
-        try need(lingerTimeoutMs >= 0, "lingerTimeoutMs cannot be negative")
+        try need(headerReadTimeout > .zero, "headerReadTimeout must be positive")
+        try need(idleTimeout > .zero, "idleTimeout must be positive")
+        try need(bodyReadTimeout > .zero, "bodyReadTimeout must be positive")
+        try need(writeTimeout > .zero, "writeTimeout must be positive")
+        try need(lingerTimeout >= .zero, "lingerTimeout cannot be negative")
         try need(outputBytesMax >= 1024, "outputBytesMax must be at least 1024")
         try need(heldRequestsMax >= 0, "heldRequestsMax cannot be negative")
-        try need(holdTimeoutMsMax > 0, "holdTimeoutMsMax must be positive")
-        try need(timeoutCheckIntervalMs >= 1 && timeoutCheckIntervalMs <= 60_000,
-                 "timeoutCheckIntervalMs must be within 1...60000")
+        try need(holdTimeoutMax > .zero, "holdTimeoutMax must be positive")
+        try need(timeoutCheckInterval >= .milliseconds(1) && timeoutCheckInterval <= .minutes(1),
+                 "timeoutCheckInterval must be within 1ms...1m")
         try need(listenBacklog >= 1, "listenBacklog must be at least 1")
         try need(inputChunkBytes >= 256, "inputChunkBytes must be at least 256")
     }

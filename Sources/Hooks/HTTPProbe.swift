@@ -2,6 +2,7 @@
 import EventLoop
 public import HookSyntax
 public import Posix
+import Time
 
 /// HTTPCheckTarget is a parsed `http://HOST:PORT/PATH` (no TLS: the check talks to the
 /// application on this machine or its network). The host is resolved once, at start-up,
@@ -23,7 +24,7 @@ public struct HTTPCheckTarget: Hashable, Sendable {
     }
 }
 
-/// HTTPProbe sends one GET and reports whether the status was 2xx, within `timeoutNs`.
+/// HTTPProbe sends one GET and reports whether the status was 2xx, within `timeout`.
 final class HTTPProbe: EventHandler {
     /// maxResponseHeadBytes: only the status line matters; reading stops at this many bytes.
     static let maxResponseHeadBytes = 1024
@@ -44,21 +45,21 @@ final class HTTPProbe: EventHandler {
     }
 
     /// start connects (non-blocking) and calls `done(passed, detail)` once, on the loop.
-    static func start(loop: EventLoop, target: HTTPCheckTarget, timeoutNs: UInt64, done: @escaping (Bool, String) -> Void) {
+    static func start(loop: EventLoop, target: HTTPCheckTarget, timeout: Interval, done: @escaping (Bool, String) -> Void) {
         let fd: FileDescriptor
         do { fd = try Socket.connect(to: target.address, nonBlocking: true) } catch {
-            loop.schedule(afterMs: 0) { _ in done(false, "connect: \(error)") }
+            loop.schedule(after: .zero) { _ in done(false, "connect: \(error)") }
             return
         }
         let request = Array("GET \(target.path) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nUser-Agent: baton-check\r\nConnection: close\r\n\r\n".utf8)
         let probe = HTTPProbe(loop: loop, socket: fd, request: request, done: done)
         do { try loop.register(probe.socket.rawValue, interest: .writable, handler: probe) } catch {
-            loop.schedule(afterMs: 0) { _ in done(false, "register: \(error)") }
+            loop.schedule(after: .zero) { _ in done(false, "register: \(error)") }
             return
         }
-        probe.timer = loop.schedule(atNs: Clock.boottime() + timeoutNs) { [probe] _ in
+        probe.timer = loop.schedule(after: timeout) { [probe] _ in
             probe.timer = nil
-            probe.finish(false, "no answer within \(timeoutNs / 1_000_000) ms")
+            probe.finish(false, "no answer within \(timeout.formatted)")
         }
     }
 

@@ -3,6 +3,7 @@
 // check fails hands over (keepalived's track_script, Patroni's checks).
 public import EventLoop
 import Posix
+public import Time
 
 /// HealthProbe is what is run: a command (exit 0 = pass) or an HTTP GET (2xx = pass).
 public enum HealthProbe: Sendable {
@@ -10,16 +11,16 @@ public enum HealthProbe: Sendable {
     case url(HTTPCheckTarget)
 }
 
-/// HealthCheck probes every `intervalNs`, one probe at a time, each bounded by
-/// `timeoutNs`, and calls `onChange` when the healthy state flips.
+/// HealthCheck probes every `interval`, one probe at a time, each bounded by
+/// `timeout`, and calls `onChange` when the healthy state flips.
 public final class HealthCheck {
     let loop: EventLoop
     public let probe: HealthProbe
-    public let intervalNs: UInt64
-    public let timeoutNs: UInt64
+    public let interval: Interval
+    public let timeout: Interval
     public private(set) var tracker: CheckTracker
     public private(set) var lastDetail = ""
-    public private(set) var lastDurationNs: UInt64 = 0
+    public private(set) var lastDuration = Interval.zero
     private var inFlight = false
     private var timer: TimerID?
 
@@ -28,12 +29,12 @@ public final class HealthCheck {
     /// onResult is called after every probe (for the log: failures only, say).
     public var onResult: (_ passed: Bool, _ detail: String) -> Void = { _, _ in }
 
-    public init(loop: EventLoop, probe: HealthProbe, intervalNs: UInt64, failuresToFail: Int, timeoutNs: UInt64,
+    public init(loop: EventLoop, probe: HealthProbe, interval: Interval, failuresToFail: Int, timeout: Interval,
                 startHealthy: Bool = false) {
         self.loop = loop
         self.probe = probe
-        self.intervalNs = intervalNs
-        self.timeoutNs = timeoutNs
+        self.interval = interval
+        self.timeout = timeout
         tracker = CheckTracker(failuresToFail: failuresToFail, healthy: startHealthy)
     }
 
@@ -42,8 +43,8 @@ public final class HealthCheck {
     /// start probes at once, then every interval.
     public func start() {
         runProbe()
-        let ms = max(1, Int(intervalNs / 1_000_000))
-        timer = loop.schedule(afterMs: ms, repeatingEveryMs: ms) { [weak self] _ in self?.runProbe() }
+        let every = max(interval, .milliseconds(1))
+        timer = loop.schedule(after: every, repeatingEvery: every) { [weak self] _ in self?.runProbe() }
     }
 
     public func stop() {
@@ -55,11 +56,11 @@ public final class HealthCheck {
         // timeout ends it.
         guard !inFlight else { return }
         inFlight = true
-        let started = Clock.boottime()
+        let started = Clock.now()
         let finish: (Bool, String) -> Void = { [weak self] passed, detail in
             guard let self else { return }
             self.inFlight = false
-            self.lastDurationNs = Clock.boottime() - started
+            self.lastDuration = Clock.now() - started
             self.lastDetail = detail
             self.onResult(passed, detail)
             if let changed = self.tracker.record(passed: passed) { self.onChange(changed) }
@@ -67,15 +68,15 @@ public final class HealthCheck {
         switch probe {
         case .command(let argv):
             var lastLine = ""
-            HookProcess.start(loop: loop, argv: argv, environment: environment(), timeoutNs: timeoutNs,
-                              killGraceNs: min(HookProcess.defaultKillGraceNs, timeoutNs),
+            HookProcess.start(loop: loop, argv: argv, environment: environment(), timeout: timeout,
+                              killGrace: min(HookProcess.defaultKillGrace, timeout),
                               limits: OutputLimits(maxLineBytes: 256, maxBytesPerRun: 4096),
                               onLine: { _, line in lastLine = line },
                               onExit: { outcome in
                                   finish(outcome.succeeded, lastLine.isEmpty ? outcome.summary : "\(outcome.summary): \(lastLine)")
                               })
         case .url(let target):
-            HTTPProbe.start(loop: loop, target: target, timeoutNs: timeoutNs, done: finish)
+            HTTPProbe.start(loop: loop, target: target, timeout: timeout, done: finish)
         }
     }
 }

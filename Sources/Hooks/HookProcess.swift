@@ -3,6 +3,7 @@
 // exit arrives through a pidfd and its output through non-blocking pipes.
 public import EventLoop
 public import Posix
+public import Time
 
 /// HookOutcome is how one command run ended.
 public struct HookOutcome: Hashable, Sendable {
@@ -10,14 +11,14 @@ public struct HookOutcome: Hashable, Sendable {
     public var exit: ChildExit?
     /// The run passed its timeout and was ended with SIGTERM (then SIGKILL).
     public var timedOut: Bool
-    public var durationNs: UInt64
+    public var duration: Interval
     /// Output bytes over `OutputLimits.maxBytesPerRun` that were read and dropped.
     public var droppedBytes: Int
     /// Why the program could not be started (`exit` is nil then).
     public var spawnError: String?
 
-    public init(exit: ChildExit?, timedOut: Bool, durationNs: UInt64, droppedBytes: Int = 0, spawnError: String? = nil) {
-        self.exit = exit; self.timedOut = timedOut; self.durationNs = durationNs
+    public init(exit: ChildExit?, timedOut: Bool, duration: Interval, droppedBytes: Int = 0, spawnError: String? = nil) {
+        self.exit = exit; self.timedOut = timedOut; self.duration = duration
         self.droppedBytes = droppedBytes; self.spawnError = spawnError
     }
 
@@ -44,14 +45,14 @@ public enum OutputStream: String, Sendable { case stdout, stderr }
 /// HookProcess runs one command. Create it with `start`; `onLine` gets each output
 /// line, `onExit` is called once, on the loop, when the child has exited.
 public final class HookProcess {
-    /// killGraceNs is the time between SIGTERM and SIGKILL for a run over its timeout:
-    /// long enough for a well-behaved hook to clean up, short enough that a stuck one
-    /// does not hold the hand-over much beyond its timeout.
-    public static let defaultKillGraceNs: UInt64 = 2_000_000_000
+    /// defaultKillGrace is the time between SIGTERM and SIGKILL for a run over its
+    /// timeout: long enough for a well-behaved hook to clean up, short enough that a
+    /// stuck one does not hold the hand-over much beyond its timeout.
+    public static let defaultKillGrace = Interval.seconds(2)
 
     let loop: EventLoop
     public let pid: Int32
-    let startedNs: UInt64
+    let started: Instant
     let onLine: (OutputStream, String) -> Void
     var onExit: ((HookOutcome) -> Void)?
     let budget: OutputLines.Budget
@@ -65,7 +66,7 @@ public final class HookProcess {
                  onLine: @escaping (OutputStream, String) -> Void, onExit: @escaping (HookOutcome) -> Void) {
         self.loop = loop
         self.pid = pid
-        self.startedNs = Clock.boottime()
+        self.started = Clock.now()
         self.budget = budget
         self.onLine = onLine
         self.onExit = onExit
@@ -76,7 +77,7 @@ public final class HookProcess {
     /// from inside `start`, so callers need not handle re-entry), with `spawnError` set.
     @discardableResult
     public static func start(loop: EventLoop, argv: [String], environment: [String],
-                             timeoutNs: UInt64, killGraceNs: UInt64 = defaultKillGraceNs,
+                             timeout: Interval, killGrace: Interval = defaultKillGrace,
                              limits: OutputLimits = OutputLimits(),
                              onLine: @escaping (OutputStream, String) -> Void,
                              onExit: @escaping (HookOutcome) -> Void) -> HookProcess? {
@@ -86,8 +87,8 @@ public final class HookProcess {
         } catch {
             let message = error == .noSuchFile ? "\(argv[0]): no such program (give a full path or put it on PATH)"
                 : error == .permissionDenied ? "\(argv[0]): not executable (chmod +x?)" : "\(argv[0]): \(error)"
-            loop.schedule(afterMs: 0) { _ in
-                onExit(HookOutcome(exit: nil, timedOut: false, durationNs: 0, droppedBytes: 0, spawnError: message))
+            loop.schedule(after: .zero) { _ in
+                onExit(HookOutcome(exit: nil, timedOut: false, duration: .zero, droppedBytes: 0, spawnError: message))
             }
             return nil
         }
@@ -112,26 +113,26 @@ public final class HookProcess {
             process.readers.removeAll()
             process.finished = true
             process.onExit = nil
-            loop.schedule(afterMs: 0) { _ in
-                onExit(HookOutcome(exit: nil, timedOut: false, durationNs: 0, droppedBytes: 0,
+            loop.schedule(after: .zero) { _ in
+                onExit(HookOutcome(exit: nil, timedOut: false, duration: .zero, droppedBytes: 0,
                                    spawnError: "\(argv[0]): cannot watch the process: \(error)"))
             }
             return process
         }
-        process.timeoutTimer = loop.schedule(atNs: process.startedNs + timeoutNs) { [process] _ in
-            process.overran(killGraceNs: killGraceNs)
+        process.timeoutTimer = loop.schedule(at: process.started + timeout) { [process] _ in
+            process.overran(killGrace: killGrace)
         }
         return process
     }
 
     /// overran ends a run over its timeout: SIGTERM to its process group, SIGKILL after
     /// the grace period if it is still there.
-    private func overran(killGraceNs: UInt64) {
+    private func overran(killGrace: Interval) {
         timeoutTimer = nil
         guard !finished else { return }
         timedOut = true
         ChildProcess.signalGroup(pid, SIGTERM_VALUE)
-        killTimer = loop.schedule(atNs: Clock.boottime() + killGraceNs) { [self] _ in
+        killTimer = loop.schedule(after: killGrace) { [self] _ in
             killTimer = nil
             if !finished { ChildProcess.signalGroup(pid, SIGKILL_VALUE) }
         }
@@ -156,7 +157,7 @@ public final class HookProcess {
         // The status is lost only if someone else reaped the child (ECHILD): a failed run.
         let exit = try? result.get()
         let lost = exit == nil ? "\(pid): exit status lost (\(result))" : nil
-        let outcome = HookOutcome(exit: exit, timedOut: timedOut, durationNs: Clock.boottime() - startedNs,
+        let outcome = HookOutcome(exit: exit, timedOut: timedOut, duration: Clock.now() - started,
                                   droppedBytes: budget.dropped, spawnError: lost)
         let callback = onExit
         onExit = nil

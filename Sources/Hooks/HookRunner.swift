@@ -3,26 +3,27 @@
 // concern the core (demote finished, resign, start-up done) to the agent.
 public import EventLoop
 import Posix
+public import Time
 
 /// HookCommands is the configured commands and their limits.
 public struct HookCommands: Sendable {
     public var onPromote: [String]?
     public var onDemote: [String]?
     public var onChange: [String]?
-    public var timeoutNs: UInt64
-    public var killGraceNs: UInt64
-    public var promoteDelayNs: UInt64
+    public var timeout: Interval
+    public var killGrace: Interval
+    public var promoteDelay: Interval
     public var limits: OutputLimits
     /// leaderUnit names the `--leader-unit` (started on promote, stopped on demote and
     /// at start-up); the runner asks `HookRunner.unitJob` to do the work.
     public var leaderUnit: String? = nil
 
     public init(onPromote: [String]? = nil, onDemote: [String]? = nil, onChange: [String]? = nil,
-                timeoutNs: UInt64 = 30_000_000_000, killGraceNs: UInt64 = HookProcess.defaultKillGraceNs,
-                promoteDelayNs: UInt64 = 0, limits: OutputLimits = OutputLimits()) {
+                timeout: Interval = .seconds(30), killGrace: Interval = HookProcess.defaultKillGrace,
+                promoteDelay: Interval = .zero, limits: OutputLimits = OutputLimits()) {
         self.onPromote = onPromote; self.onDemote = onDemote; self.onChange = onChange
-        self.timeoutNs = timeoutNs; self.killGraceNs = killGraceNs
-        self.promoteDelayNs = promoteDelayNs; self.limits = limits
+        self.timeout = timeout; self.killGrace = killGrace
+        self.promoteDelay = promoteDelay; self.limits = limits
     }
 
     /// commands lists what a job runs, in order. The leader unit nests inside the hooks:
@@ -58,7 +59,7 @@ public struct HookRunRecord: Hashable, Sendable {
     /// `exit 0`, `exit 3`, `signal 9`, `timeout (signal 15)`, `not started: …`; empty while running.
     public var result: String
     public var exitCode: Int32?
-    public var durationNs: UInt64
+    public var duration: Interval
 }
 
 /// HookStatus is what /status and /metrics show about hooks.
@@ -82,7 +83,7 @@ public enum HookLogEntry {
     case line(job: HookJob, hook: String, stream: OutputStream, text: String)
     case ended(job: HookJob, hook: String, outcome: HookOutcome)
     case skipped(term: UInt64)
-    case delaying(term: UInt64, delayNs: UInt64)
+    case delaying(term: UInt64, delay: Interval)
 }
 
 /// HookRunner owns the queue and runs its jobs.
@@ -110,7 +111,7 @@ public final class HookRunner {
     public init(loop: EventLoop, commands: HookCommands, resignOnPromoteFailure: Bool) {
         self.loop = loop
         self.commands = commands
-        queue = HookQueue(promoteDelayed: commands.promoteDelayNs > 0, resignOnPromoteFailure: resignOnPromoteFailure)
+        queue = HookQueue(promoteDelayed: commands.promoteDelay > .zero, resignOnPromoteFailure: resignOnPromoteFailure)
     }
 
     /// update replaces the commands (SIGHUP): now if no job runs, else once the queue is idle.
@@ -123,7 +124,7 @@ public final class HookRunner {
         guard let p = pending, queue.isIdle else { return }
         pending = nil
         commands = p.commands
-        queue.promoteDelayed = p.commands.promoteDelayNs > 0
+        queue.promoteDelayed = p.commands.promoteDelay > .zero
         queue.resignOnPromoteFailure = p.resignOnPromoteFailure
     }
 
@@ -149,8 +150,8 @@ public final class HookRunner {
                 jobFailed = false
                 runCommand(job, index: 0)
             case .waitPromoteDelay(let term):
-                log(.delaying(term: term, delayNs: commands.promoteDelayNs))
-                loop.schedule(atNs: Clock.boottime() + commands.promoteDelayNs) { [weak self] _ in
+                log(.delaying(term: term, delay: commands.promoteDelay))
+                loop.schedule(after: commands.promoteDelay) { [weak self] _ in
                     guard let self else { return }
                     self.handle(self.queue.promoteDelayElapsed(term: term))
                 }
@@ -160,7 +161,7 @@ public final class HookRunner {
             case .resign:
                 // Performed on the next loop turn: resigning steps the core, whose office
                 // change comes back into this queue; keep that out of this loop's middle.
-                loop.schedule(afterMs: 0) { [weak self] _ in self?.perform(action) }
+                loop.schedule(after: .zero) { [weak self] _ in self?.perform(action) }
             case .demoteFinished, .startupFinished:
                 perform(action)
             }
@@ -177,7 +178,7 @@ public final class HookRunner {
         let (name, step) = list[index]
         status.runs += 1
         status.last[name] = HookRunRecord(hook: name, event: job.event, term: job.term, running: true,
-                                          result: "", exitCode: nil, durationNs: 0)
+                                          result: "", exitCode: nil, duration: .zero)
         let argv: [String]
         switch step {
         case .command(let a): argv = a
@@ -185,15 +186,15 @@ public final class HookRunner {
             log(.unitJobStarted(job: job, hook: name, start: start))
             guard let unitJob else {
                 commandEnded(job, index: index, name: name,
-                             HookOutcome(exit: nil, timedOut: false, durationNs: 0, spawnError: "no leader unit controller"))
+                             HookOutcome(exit: nil, timedOut: false, duration: .zero, spawnError: "no leader unit controller"))
                 return
             }
             unitJob(start) { [weak self] outcome in self?.commandEnded(job, index: index, name: name, outcome) }
             return
         }
         process = HookProcess.start(
-            loop: loop, argv: argv, environment: environment(job), timeoutNs: commands.timeoutNs,
-            killGraceNs: commands.killGraceNs, limits: commands.limits,
+            loop: loop, argv: argv, environment: environment(job), timeout: commands.timeout,
+            killGrace: commands.killGrace, limits: commands.limits,
             onLine: { [weak self] stream, text in self?.log(.line(job: job, hook: name, stream: stream, text: text)) },
             onExit: { [weak self] outcome in self?.commandEnded(job, index: index, name: name, outcome) })
         if let pid = process?.pid { log(.started(job: job, hook: name, pid: pid)) }
@@ -209,7 +210,7 @@ public final class HookRunner {
         var code: Int32? = nil
         if case .exited(let c)? = outcome.exit { code = c }
         status.last[name] = HookRunRecord(hook: name, event: job.event, term: job.term, running: false,
-                                          result: outcome.summary, exitCode: code, durationNs: outcome.durationNs)
+                                          result: outcome.summary, exitCode: code, duration: outcome.duration)
         log(.ended(job: job, hook: name, outcome: outcome))
         runCommand(job, index: index + 1)
     }

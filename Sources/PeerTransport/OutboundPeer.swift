@@ -97,7 +97,7 @@ final class OutboundPeer {
         guard !stopped, retryTimer == nil else { return }
         let delay = transport.jitteredBackoffMs(backoffMs)
         backoffMs = min(transport.limits.reconnectMaxMs, backoffMs * 2)
-        retryTimer = transport.loop.schedule(afterMs: delay) { [weak self] _ in
+        retryTimer = transport.loop.schedule(after: .milliseconds(Int64(delay))) { [weak self] _ in
             guard let self else { return }
             self.retryTimer = nil
             self.connect()

@@ -49,7 +49,7 @@ final class PeerConnection: EventHandler {
         // for it. A stranger's must finish within handshakeTimeoutMs, or it is refused.
         let ours = outbound != nil
         let limitMs = ours ? transport.limits.connectTimeoutMs : transport.limits.handshakeTimeoutMs
-        handshakeTimer = transport.loop.schedule(afterMs: limitMs) { [weak self] _ in
+        handshakeTimer = transport.loop.schedule(after: .milliseconds(Int64(limitMs))) { [weak self] _ in
             guard let self, !self.established else { return }
             self.handshakeTimer = nil
             if ours {

@@ -1,5 +1,6 @@
 // Clock, resource limits and threads.
 import Glibc
+public import Time
 
 /// Clock reads the kernel clocks the rest of the program uses.
 public enum Clock {
@@ -7,6 +8,10 @@ public enum Clock {
     /// CLOCK_MONOTONIC, still advancing while the process is stopped or the machine
     /// suspended — the clock leases must use (design §2).
     @inlinable public static func boottime() -> UInt64 { _boottime() }
+
+    /// now is `boottime()` as an `Instant`: the reading the core, the timers and the
+    /// lease arithmetic take, so no caller converts nanoseconds by hand.
+    @inlinable public static func now() -> Instant { Instant(nanoseconds: Int64(_boottime())) }
 
     @usableFromInline static func _boottime() -> UInt64 {
         var ts = timespec()

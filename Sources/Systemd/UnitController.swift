@@ -2,6 +2,7 @@
 public import EventLoop
 import CSystemd
 import Posix
+public import Time
 
 /// UnitController starts and stops one leader-only unit through the service manager's
 /// D-Bus API and reports each job's end on the event loop.
@@ -18,9 +19,9 @@ import Posix
 public final class UnitController: Sendable {
     public let unit: UnitName
     public let bus: SystemdBus
-    /// timeoutMs bounds each job from the start of its bus work: the agent passes its
+    /// timeout bounds each job from the start of its bus work: the agent passes its
     /// hook timeout, since a unit job counts like a hook.
-    public let timeoutMs: UInt64
+    public let timeout: Interval
     /// queueLimit bounds requests waiting behind the one in progress.
     public let queueLimit: Int
 
@@ -37,14 +38,15 @@ public final class UnitController: Sendable {
 
     /// init starts the worker thread. `completion` runs on the thread of the loop that
     /// owns `remote`, once per accepted request, in submission order.
-    public init(unit: UnitName, bus: SystemdBus = .system, timeoutMs: UInt64,
+    public init(unit: UnitName, bus: SystemdBus = .system, timeout: Interval,
                 queueLimit: Int = 16, remote: EventLoopRemote,
                 completion: @escaping @Sendable (UnitJobReport) -> Void) {
-        precondition(timeoutMs > 0, "UnitController needs a positive timeout")
+        precondition(timeout >= .milliseconds(1), "UnitController needs a timeout of at least 1ms")
         precondition(queueLimit > 0, "UnitController needs room for one queued request")
         self.unit = unit
         self.bus = bus
-        self.timeoutMs = timeoutMs
+        self.timeout = timeout
+        let timeoutMs = UInt64(timeout.wholeMilliseconds)  // sd-bus takes microseconds; ms is plenty
         self.queueLimit = queueLimit
         let shared = Shared()
         self.shared = shared
@@ -113,10 +115,10 @@ public final class UnitController: Sendable {
                 return shared.queue.isEmpty ? nil : shared.queue.removeFirst()
             }
             guard let (id, action) = next else { return }
-            let began = Clock.boottime()
+            let began = Clock.now()
             let (outcome, jobPath) = UnitJobRunner.run(action, unit: unit, bus: bus, timeoutMs: timeoutMs)
             let report = UnitJobReport(id: id, action: action, unit: unit, outcome: outcome,
-                                       jobPath: jobPath, elapsedNs: Clock.boottime() - began)
+                                       jobPath: jobPath, elapsed: Clock.now() - began)
             remote.post { _ in completion(report) }
         }
     }

@@ -1,4 +1,5 @@
 // What a leader-unit job is asked to do and how it ended.
+public import Time
 
 /// UnitAction is the manager method to call: StartUnit on promote, StopUnit on demote.
 public enum UnitAction: String, Sendable, Equatable {
@@ -63,10 +64,10 @@ public struct UnitJobReport: Sendable, Equatable, CustomStringConvertible {
     public var outcome: UnitJobOutcome
     /// jobPath is the job object systemd created (nil when the call itself failed).
     public var jobPath: String?
-    /// elapsedNs runs from the start of the bus work to its end (not queueing time).
-    public var elapsedNs: UInt64
+    /// elapsed runs from the start of the bus work to its end (not queueing time).
+    public var elapsed: Interval
 
     public var description: String {
-        "\(action.rawValue) \(unit): \(outcome) after \(elapsedNs / 1_000_000) ms"
+        "\(action.rawValue) \(unit): \(outcome) after \(elapsed.wholeMilliseconds) ms"
     }
 }

@@ -1,6 +1,7 @@
 // WATCHDOG=1 from the event loop at half of WATCHDOG_USEC.
 public import EventLoop
 public import Posix
+import Time
 
 extension ServiceNotifier {
     /// startWatchdog schedules WATCHDOG=1 on `loop` every `watchdogIntervalNs` and returns
@@ -14,8 +15,8 @@ extension ServiceNotifier {
     @discardableResult
     public func startWatchdog(on loop: EventLoop, onError: ((Errno) -> Void)? = nil) -> TimerID? {
         guard isEnabled, let intervalNs = watchdogIntervalNs else { return nil }
-        let intervalMs = Int(max(1, intervalNs / 1_000_000))
-        return loop.schedule(afterMs: intervalMs, repeatingEveryMs: intervalMs) { _ in
+        let every = max(.milliseconds(1), Interval(nanoseconds: Int64(min(intervalNs, UInt64(Int64.max)))))
+        return loop.schedule(after: every, repeatingEvery: every) { _ in
             if let error = self.watchdog() { onError?(error) }
         }
     }

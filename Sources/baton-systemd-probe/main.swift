@@ -9,6 +9,7 @@ import EventLoop
 import Glibc
 import Posix
 import Systemd
+import Time
 
 func fail(_ message: String, status: Int32 = 2) -> Never {
     let line = "baton-systemd-probe: \(message)\n"
@@ -37,7 +38,7 @@ func notify(_ steps: ArraySlice<String>) -> Never {
                 let loop = try EventLoop()
                 let timer = notifier.startWatchdog(on: loop) { print("watchdog send failed: \($0)") }
                 print("watchdog timer: \(timer == nil ? "off" : "on")")
-                loop.schedule(afterMs: ms) { $0.stop() }
+                loop.schedule(after: .milliseconds(Int64(ms))) { $0.stop() }
                 try loop.run()
             } catch { fail("event loop: \(error)") }
             error = nil
@@ -80,7 +81,7 @@ func unit(_ arguments: ArraySlice<String>) -> Never {
         let loop = try EventLoop()
         let remote = loop.remote
         let outcome = ReportBox()
-        let controller = UnitController(unit: name, bus: bus, timeoutMs: timeoutMs, remote: remote) { report in
+        let controller = UnitController(unit: name, bus: bus, timeout: .milliseconds(Int64(timeoutMs)), remote: remote) { report in
             print("report \(report)")
             outcome.succeeded = report.outcome.succeeded
             remote.stop()

@@ -84,12 +84,12 @@ struct HookTestCommand: ParsableCommand {
         let loop: EventLoop
         do { loop = try EventLoop() } catch { die("cannot start an event loop: \(error)") }
         var result: HookOutcome? = nil
-        HookProcess.start(loop: loop, argv: argv, environment: environment, timeoutNs: UInt64(h.hookTimeout.nanoseconds),
+        HookProcess.start(loop: loop, argv: argv, environment: environment, timeout: h.hookTimeout,
                           onLine: { stream, text in print("  \(stream == .stderr ? "stderr" : "stdout")| \(text)") },
                           onExit: { outcome in result = outcome; loop.stop() })
         do { try loop.run() } catch { die("event loop: \(error)") }
         guard let outcome = result else { die("the hook's end was not observed") }
-        var line = "result: \(outcome.summary) after \(Self.milliseconds(outcome.durationNs)) ms"
+        var line = "result: \(outcome.summary) after \(Self.milliseconds(UInt64(max(0, outcome.duration.nanoseconds)))) ms"
         if outcome.droppedBytes > 0 { line += " (\(outcome.droppedBytes) bytes of output over the limit not shown)" }
         if let spawn = outcome.spawnError { line += ": \(spawn)" }
         print(line)

@@ -89,7 +89,7 @@ struct AgentCommand: ParsableCommand {
         catch { die("cannot watch signals: \(error)") }
         do {
             let loop = try EventLoop()
-            log.wake = { [unowned log] at in loop.schedule(atNs: at) { _ in log.service() } }
+            log.wake = { [unowned log] at in loop.schedule(at: Instant(nanoseconds: Int64(at))) { _ in log.service() } }
             let agent = try Agent(settings: settings, secret: secret, directory: directory, loop: loop, log: log)
             do { try agent.start() } catch { die(Self.explain(error)) }
             let watcher = SignalWatcher(signals: signals, agent: agent, loop: loop, options: options, log: log)

@@ -3,6 +3,7 @@ import Glibc
 import Posix
 import Synchronization
 import Testing
+import Time
 
 /// Runs `loop.pollOnce` until `done()` or `timeoutMs` passes; false on timeout.
 func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) throws -> Bool {
@@ -18,20 +19,20 @@ func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) thro
     @Test func timersFireInDeadlineOrder() throws {
         let loop = try EventLoop()
         var fired: [Int] = []
-        let base = Clock.boottime()
+        let base = Clock.now()
         for delay in [30, 10, 20, 0] {
-            loop.schedule(atNs: base + UInt64(delay) * 1_000_000) { _ in fired.append(delay) }
+            loop.schedule(at: base + .milliseconds(Int64(delay))) { _ in fired.append(delay) }
         }
         #expect(try pump(loop) { fired.count == 4 })
         #expect(fired == [0, 10, 20, 30])
-        #expect(Clock.boottime() - base >= 30_000_000)
+        #expect(Clock.now() - base >= .milliseconds(30))
     }
 
     @Test func equalDeadlinesFireInSchedulingOrder() throws {
         let loop = try EventLoop()
         var fired: [Int] = []
-        let at = Clock.boottime() + 5_000_000
-        for i in 0..<5 { loop.schedule(atNs: at) { _ in fired.append(i) } }
+        let at = Clock.now() + .milliseconds(5)
+        for i in 0..<5 { loop.schedule(at: at) { _ in fired.append(i) } }
         #expect(try pump(loop) { fired.count == 5 })
         #expect(fired == [0, 1, 2, 3, 4])
     }
@@ -39,13 +40,13 @@ func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) thro
     @Test func manyRandomTimersFireSortedAndCancelledOnesNever() throws {
         let loop = try EventLoop()
         var generator = SystemRandomNumberGenerator()
-        let base = Clock.boottime() + 2_000_000
-        var fired: [(deadline: UInt64, index: Int)] = []
+        let base = Clock.now() + .milliseconds(2)
+        var fired: [(deadline: Instant, index: Int)] = []
         var cancelled = Set<Int>()
         var ids: [TimerID] = []
         for i in 0..<1000 {
-            let deadline = base + UInt64.random(in: 0..<40_000_000, using: &generator)
-            ids.append(loop.schedule(atNs: deadline) { _ in fired.append((deadline, i)) })
+            let deadline = base + Interval(nanoseconds: Int64.random(in: 0..<40_000_000, using: &generator))
+            ids.append(loop.schedule(at: deadline) { _ in fired.append((deadline, i)) })
         }
         for i in 0..<1000 where Bool.random(using: &generator) && i % 3 == 0 {
             loop.cancel(ids[i])
@@ -61,8 +62,8 @@ func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) thro
     @Test func cancelledTimerDoesNotFire() throws {
         let loop = try EventLoop()
         var fired: [String] = []
-        let cancelled = loop.schedule(afterMs: 10) { _ in fired.append("cancelled") }
-        loop.schedule(afterMs: 40) { _ in fired.append("kept") }
+        let cancelled = loop.schedule(after: .milliseconds(10)) { _ in fired.append("cancelled") }
+        loop.schedule(after: .milliseconds(40)) { _ in fired.append("kept") }
         loop.cancel(cancelled)
         loop.cancel(cancelled)  // twice is harmless
         #expect(!loop.isScheduled(cancelled))
@@ -76,7 +77,7 @@ func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) thro
         let loop = try EventLoop()
         var ticks = 0
         var timer: TimerID?
-        timer = loop.schedule(afterMs: 5, repeatingEveryMs: 5) { loop in
+        timer = loop.schedule(after: .milliseconds(5), repeatingEvery: .milliseconds(5)) { loop in
             ticks += 1
             if ticks == 4 { loop.cancel(timer!) }
         }
@@ -89,20 +90,20 @@ func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) thro
     @Test func rescheduleMovesATimer() throws {
         let loop = try EventLoop()
         var fired: [String] = []
-        let late = loop.schedule(afterMs: 1000) { _ in fired.append("moved") }
-        loop.schedule(afterMs: 30) { _ in fired.append("second") }
-        #expect(loop.reschedule(late, atNs: Clock.boottime() + 5_000_000))
+        let late = loop.schedule(after: .milliseconds(1000)) { _ in fired.append("moved") }
+        loop.schedule(after: .milliseconds(30)) { _ in fired.append("second") }
+        #expect(loop.reschedule(late, at: Clock.now() + .milliseconds(5)))
         #expect(try pump(loop) { fired.count == 2 })
         #expect(fired == ["moved", "second"])
-        #expect(!loop.reschedule(late, atNs: 0))  // one-shot already fired
+        #expect(!loop.reschedule(late, at: .zero))  // one-shot already fired
     }
 
     @Test func timerScheduledFromTimerRuns() throws {
         let loop = try EventLoop()
         var order: [Int] = []
-        loop.schedule(afterMs: 1) { loop in
+        loop.schedule(after: .milliseconds(1)) { loop in
             order.append(1)
-            loop.schedule(afterMs: 1) { _ in order.append(2) }
+            loop.schedule(after: .milliseconds(1)) { _ in order.append(2) }
         }
         #expect(try pump(loop) { order.count == 2 })
         #expect(order == [1, 2])
@@ -174,7 +175,7 @@ func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) thro
         let loop = try EventLoop()
         // 10,000 long-poll holds of 5 minutes, all cancelled: the heap must not keep them.
         var ids: [TimerID] = []
-        for _ in 0..<10_000 { ids.append(loop.schedule(afterMs: 300_000) { _ in }) }
+        for _ in 0..<10_000 { ids.append(loop.schedule(after: .milliseconds(300_000)) { _ in }) }
         #expect(loop.timerHeapEntryCount == 10_000)
         for id in ids { loop.cancel(id) }
         #expect(loop.scheduledTimerCount == 0)
@@ -184,17 +185,17 @@ func pump(_ loop: EventLoop, timeoutMs: Int = 3000, until done: () -> Bool) thro
         // live ones still fire, in order, the cancelled ones never.
         var fired: [Int] = []
         var live: [TimerID] = []
-        let base = Clock.boottime()
+        let base = Clock.now()
         for round in 0..<20 {
             var batch: [TimerID] = []
-            for i in 0..<1_000 { batch.append(loop.schedule(atNs: base + 300_000_000_000 + UInt64(i)) { _ in }) }
-            live.append(loop.schedule(atNs: base + UInt64(20 + round) * 1_000_000) { _ in fired.append(round) })
+            for i in 0..<1_000 { batch.append(loop.schedule(at: base + .seconds(300) + Interval(nanoseconds: Int64(i))) { _ in }) }
+            live.append(loop.schedule(at: base + .milliseconds(Int64(20 + round))) { _ in fired.append(round) })
             for id in batch { loop.cancel(id) }
             #expect(loop.timerHeapEntryCount <= max(64, 2 * loop.scheduledTimerCount))
         }
         // Moving a timer many times leaves no trail either.
-        let moved = loop.schedule(afterMs: 300_000) { _ in }
-        for i in 0..<10_000 { loop.reschedule(moved, atNs: base + 300_000_000_000 + UInt64(i)) }
+        let moved = loop.schedule(after: .milliseconds(300_000)) { _ in }
+        for i in 0..<10_000 { loop.reschedule(moved, at: base + .seconds(300) + Interval(nanoseconds: Int64(i))) }
         #expect(loop.timerHeapEntryCount <= max(64, 2 * loop.scheduledTimerCount))
         loop.cancel(moved)
         #expect(try pump(loop) { fired.count == 20 })

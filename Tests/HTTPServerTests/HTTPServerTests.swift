@@ -3,6 +3,7 @@ import HTTPParser
 import HTTPServer
 import Posix
 import Testing
+import Time
 
 // Timing-sensitive (short timeouts on a shared machine): run one at a time.
 @Suite(.serialized) struct HTTPServerTests {
@@ -282,7 +283,7 @@ import Testing
     // MARK: timeouts
 
     @Test func slowHeadersGet408() throws {
-        let server = try TestServer { $0.headerReadTimeoutMs = 200 }
+        let server = try TestServer { $0.headerReadTimeout = .milliseconds(200) }
         defer { server.stop() }
         let c = try server.client()
         // Slowloris: a byte every 50 ms keeps arriving, but the head never completes.
@@ -302,7 +303,7 @@ import Testing
     }
 
     @Test func silentNewConnectionIsClosedAfterTheHeaderTimeout() throws {
-        let server = try TestServer { $0.headerReadTimeoutMs = 100 }
+        let server = try TestServer { $0.headerReadTimeout = .milliseconds(100) }
         defer { server.stop() }
         let c = try server.client()
         #expect(try c.isClosedByServer(timeoutMs: 2000))
@@ -310,7 +311,7 @@ import Testing
     }
 
     @Test func idleKeepAliveConnectionIsClosed() throws {
-        let server = try TestServer { $0.idleTimeoutMs = 150 }
+        let server = try TestServer { $0.idleTimeout = .milliseconds(150) }
         defer { server.stop() }
         let c = try server.client()
         try c.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -323,7 +324,7 @@ import Testing
     }
 
     @Test func slowBodyGets408() throws {
-        let server = try TestServer { $0.bodyReadTimeoutMs = 150 }
+        let server = try TestServer { $0.bodyReadTimeout = .milliseconds(150) }
         defer { server.stop() }
         let c = try server.client()
         try c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
@@ -334,7 +335,7 @@ import Testing
     }
 
     @Test func clientThatStopsReadingIsDroppedAfterTheWriteTimeout() throws {
-        let server = try TestServer { $0.writeTimeoutMs = 300 }
+        let server = try TestServer { $0.writeTimeout = .milliseconds(300) }
         defer { server.stop() }
         let c = try server.client(receiveBufferBytes: 4096)
         // 200 × 32 KiB of answers cannot fit any socket buffer.
@@ -345,7 +346,7 @@ import Testing
     }
 
     @Test func lingeringCloseEndsForAClientThatKeepsSending() throws {
-        let server = try TestServer { $0.lingerTimeoutMs = 200 }
+        let server = try TestServer { $0.lingerTimeout = .milliseconds(200) }
         defer { server.stop() }
         let c = try server.client()
         try c.send("GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -367,7 +368,7 @@ import Testing
     }
 
     @Test func randomBytesNeverStopTheServer() throws {
-        let server = try TestServer { $0.headerReadTimeoutMs = 300 }
+        let server = try TestServer { $0.headerReadTimeout = .milliseconds(300) }
         defer { server.stop() }
         var generator = SystemRandomNumberGenerator()
         var clients: [TestClient] = []
@@ -395,7 +396,7 @@ import Testing
     // MARK: backpressure
 
     @Test func outputIsBoundedForAClientThatReadsSlowly() throws {
-        let server = try TestServer { $0.outputBytesMax = 64 * 1024; $0.writeTimeoutMs = 5000 }
+        let server = try TestServer { $0.outputBytesMax = 64 * 1024; $0.writeTimeout = .milliseconds(5000) }
         defer { server.stop() }
         let c = try server.client(receiveBufferBytes: 4096)
         let count = 300  // ~9.6 MiB of answers
@@ -414,7 +415,7 @@ import Testing
     }
 
     @Test func serverStopsReadingFromAClientThatDoesNotRead() throws {
-        let server = try TestServer { $0.outputBytesMax = 16 * 1024; $0.writeTimeoutMs = 5000 }
+        let server = try TestServer { $0.outputBytesMax = 16 * 1024; $0.writeTimeout = .milliseconds(5000) }
         defer { server.stop() }
         let c = try server.client(receiveBufferBytes: 4096)
         try c.socket.setNonBlocking(true)
@@ -441,7 +442,7 @@ import Testing
     // MARK: connection cap
 
     @Test func connectionsOverTheCapGet503AndOthersKeepWorking() throws {
-        let server = try TestServer { $0.connectionsMax = 2; $0.lingerTimeoutMs = 200 }
+        let server = try TestServer { $0.connectionsMax = 2; $0.lingerTimeout = .milliseconds(200) }
         defer { server.stop() }
         let first = try server.client()
         let second = try server.client()
@@ -507,7 +508,7 @@ import Testing
     }
 
     @Test func holdTimeIsCappedByConfiguration() throws {
-        let server = try TestServer { $0.holdTimeoutMsMax = 100 }
+        let server = try TestServer { $0.holdTimeoutMax = .milliseconds(100) }
         defer { server.stop() }
         let c = try server.client()
         let start = Clock.boottime()
@@ -606,12 +607,12 @@ import Testing
         configuration.connectionsMax = 0
         #expect(throws: HTTPServerConfiguration.ConfigurationError.self) { try configuration.validate() }
         configuration = HTTPServerConfiguration()
-        configuration.idleTimeoutMs = -1
+        configuration.idleTimeout = .milliseconds(-1)
         do {
             try configuration.validate()
             Issue.record("validate accepted a negative timeout")
         } catch {
-            #expect(error.description.contains("idleTimeoutMs"))
+            #expect(error.description.contains("idleTimeout"))
         }
     }
 }

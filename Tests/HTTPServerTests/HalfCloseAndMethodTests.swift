@@ -5,12 +5,13 @@ import EventLoop
 import HTTPServer
 import Posix
 import Testing
+import Time
 
 @Suite(.serialized) struct HalfCloseTests {
     @Test func halfClosedSlowReaderGetsEveryPipelinedAnswer() throws {
         // The answers (300 × 32 KiB) are far more than the output bound, so most
         // requests are still unparsed in the input when the FIN arrives.
-        let server = try TestServer { $0.outputBytesMax = 64 * 1024; $0.writeTimeoutMs = 5000 }
+        let server = try TestServer { $0.outputBytesMax = 64 * 1024; $0.writeTimeout = .milliseconds(5000) }
         defer { server.stop() }
         let c = try server.client(receiveBufferBytes: 4096)
         let count = 300

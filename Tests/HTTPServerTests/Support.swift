@@ -6,6 +6,7 @@ import HTTPParser
 import HTTPServer
 import Posix
 import Testing
+import Time
 
 /// TestServer runs an HTTPServer with the test routes on an EventLoopThread.
 final class TestServer: Sendable {
@@ -15,7 +16,7 @@ final class TestServer: Sendable {
     init(listen: String = "127.0.0.1:0", _ configure: @Sendable (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
         var configuration = HTTPServerConfiguration()
         // Short timeouts so timeout tests run fast; tests that need them tune further.
-        configuration.timeoutCheckIntervalMs = 10
+        configuration.timeoutCheckInterval = .milliseconds(10)
         configure(&configuration)
         let frozen = configuration
         (thread, address) = try EventLoopThread.start { loop in
@@ -78,13 +79,13 @@ func installRoutes(_ server: HTTPServer) {
     server.route(.get, "/wait") { request in
         held.requests.append(request.held)
         let ms = request.queryParameter("ms").flatMap { Int($0) } ?? 10_000
-        return .hold(timeoutMs: ms, onTimeout: timedOut)
+        return .hold(timeout: .milliseconds(Int64(ms)), onTimeout: timedOut)
     }
     let freshHolds = HeldList()
     server.route(.get, "/wait-fresh") { request in
         // Timed out with an answer computed at expiry (holdTimeoutResponder below).
         freshHolds.requests.append(request.held)
-        return .hold(timeoutMs: 50, onTimeout: timedOut)
+        return .hold(timeout: .milliseconds(50), onTimeout: timedOut)
     }
     server.holdTimeoutResponder = { held in
         freshHolds.requests.contains(held) ? PreparedResponse(status: 200, text: "fresh at expiry") : nil

@@ -2,6 +2,7 @@ import EventLoop
 import Hooks
 import Posix
 import Testing
+import Time
 
 /// Real child processes on a real loop: output capture and its limits, exit status,
 /// timeout with SIGTERM then SIGKILL, a program that cannot be started.
@@ -15,11 +16,11 @@ import Testing
                     graceMs: UInt64 = 2000, limits: OutputLimits = OutputLimits()) throws -> Run {
         let loop = try EventLoop()
         var run = Run()
-        HookProcess.start(loop: loop, argv: argv, environment: env, timeoutNs: timeoutMs * 1_000_000,
-                          killGraceNs: graceMs * 1_000_000, limits: limits,
+        HookProcess.start(loop: loop, argv: argv, environment: env, timeout: .milliseconds(Int64(timeoutMs)),
+                          killGrace: .milliseconds(Int64(graceMs)), limits: limits,
                           onLine: { run.lines.append(($0, $1)) },
                           onExit: { run.outcome = $0; loop.stop() })
-        let guardTimer = loop.schedule(afterMs: 20_000) { $0.stop() }
+        let guardTimer = loop.schedule(after: .seconds(20)) { $0.stop() }
         try loop.run()
         loop.cancel(guardTimer)
         return run
@@ -48,22 +49,22 @@ import Testing
         #expect(r.outcome?.timedOut == true)
         #expect(r.outcome?.exit == .signalled(signal: 15))
         #expect(r.outcome?.succeeded == false)
-        #expect((r.outcome?.durationNs ?? 0) >= 200_000_000 && (r.outcome?.durationNs ?? 0) < 2_000_000_000)
+        #expect((r.outcome?.duration ?? .zero) >= .milliseconds(200) && (r.outcome?.duration ?? .zero) < .seconds(2))
     }
 
     @Test func ignoringSIGTERMEarnsSIGKILLAfterTheGrace() throws {
         let r = try Self.run(["sh", "-c", "trap 'echo got-term' TERM; while :; do sleep 0.05; done"], timeoutMs: 200, graceMs: 300)
         #expect(r.outcome?.exit == .signalled(signal: 9))
         #expect(r.outcome?.summary == "timeout (signal 9)")
-        let d = r.outcome?.durationNs ?? 0
-        #expect(d >= 500_000_000 && d < 3_000_000_000, "\(d)")
+        let d = r.outcome?.duration ?? .zero
+        #expect(d >= .milliseconds(500) && d < .seconds(3), "\(d)")
         #expect(r.lines.map(\.1).contains("got-term"))
     }
 
     @Test func aBackgroundChildHoldingThePipesDoesNotDelayTheEnd() throws {
         let r = try Self.run(["sh", "-c", "sleep 5 & echo started"])
         #expect(r.outcome?.succeeded == true)
-        #expect((r.outcome?.durationNs ?? .max) < 2_000_000_000)
+        #expect((r.outcome?.duration ?? .seconds(3600)) < .seconds(2))
         #expect(r.lines.map(\.1) == ["started"])
     }
 

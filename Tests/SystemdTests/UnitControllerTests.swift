@@ -5,6 +5,7 @@ import Glibc
 import Posix
 import Synchronization
 import Systemd
+import Time
 import Testing
 
 /// Reports collects what the controller delivers; `onLoopThread` records whether each
@@ -29,7 +30,7 @@ final class Reports: Sendable {
     func runJobs(_ actions: [UnitAction], unit: String, bus: SystemdBus, timeoutMs: UInt64 = 5000) throws -> [UnitJobReport] {
         let loop = try EventLoop()
         let reports = Reports()
-        let controller = UnitController(unit: try UnitName(unit), bus: bus, timeoutMs: timeoutMs,
+        let controller = UnitController(unit: try UnitName(unit), bus: bus, timeout: .milliseconds(Int64(timeoutMs)),
                                         remote: loop.remote) { reports.add($0) }
         let ids = actions.map { controller.submit($0) }
         #expect(ids.allSatisfy { $0 != nil })
@@ -49,7 +50,7 @@ final class Reports: Sendable {
                               "StopUnit app.service replace /org/freedesktop/systemd1/job/2"])
         #expect(reports.map(\.jobPath) == ["/org/freedesktop/systemd1/job/1", "/org/freedesktop/systemd1/job/2"])
         // The mock ends each job 20 ms after its reply: the report waited for JobRemoved.
-        #expect(reports.allSatisfy { $0.elapsedNs >= 20_000_000 })
+        #expect(reports.allSatisfy { $0.elapsed >= .milliseconds(20) })
     }
 
     @Test func aFailedJobReportsSystemdsResult() throws {
@@ -63,7 +64,7 @@ final class Reports: Sendable {
         let bus = try PrivateBus(withManager: true)
         let reports = try runJobs([.start], unit: "early-app.service", bus: .address(bus.address), timeoutMs: 3000)
         #expect(reports.first?.outcome == .done)
-        #expect(reports.first.map { $0.elapsedNs < 2_000_000_000 } == true)
+        #expect(reports.first.map { $0.elapsed < .seconds(2) } == true)
     }
 
     @Test func aJobThatNeverEndsTimesOutWhileTheLoopKeepsRunning() throws {
@@ -71,9 +72,9 @@ final class Reports: Sendable {
         let loop = try EventLoop()
         let reports = Reports()
         let controller = UnitController(unit: try UnitName("hang-job-app.service"), bus: .address(bus.address),
-                                        timeoutMs: 800, remote: loop.remote) { reports.add($0) }
+                                        timeout: .milliseconds(800), remote: loop.remote) { reports.add($0) }
         var ticks: [UInt64] = []
-        let timer = loop.schedule(afterMs: 10, repeatingEveryMs: 10) { _ in ticks.append(Clock.boottime()) }
+        let timer = loop.schedule(after: .milliseconds(10), repeatingEvery: .milliseconds(10)) { _ in ticks.append(Clock.boottime()) }
         let began = Clock.boottime()
         controller.start()
         #expect(try pump(loop) { !reports.all.isEmpty })
@@ -107,7 +108,7 @@ final class Reports: Sendable {
         }
         #expect(name == "org.freedesktop.DBus.Error.ServiceUnknown")
         #expect(message.contains("org.freedesktop.systemd1"))
-        #expect(reports.first.map { $0.elapsedNs < 2_000_000_000 } == true, "a refusal must not wait for the timeout")
+        #expect(reports.first.map { $0.elapsed < .seconds(2) } == true, "a refusal must not wait for the timeout")
     }
 
     @Test func anUnreachableBusIsAConnectError() throws {
@@ -125,7 +126,7 @@ final class Reports: Sendable {
         let loop = try EventLoop()
         let reports = Reports()
         let controller = UnitController(unit: try UnitName("hang-job-app.service"), bus: .address(bus.address),
-                                        timeoutMs: 300, queueLimit: 1, remote: loop.remote) { reports.add($0) }
+                                        timeout: .milliseconds(300), queueLimit: 1, remote: loop.remote) { reports.add($0) }
         // One request in progress (or about to be) plus one queued is the most it holds.
         let first = controller.start(), second = controller.stop(), third = controller.start()
         #expect(first != nil)
