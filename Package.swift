@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "EtcdAPI", dependencies: ["JSON"], swiftSettings: sharedSettings),
         .testTarget(name: "EtcdAPITests", dependencies: ["EtcdAPI", "JSON"], swiftSettings: sharedSettings),
         // An etcd v3 client on the event loop: HTTP/1.1 to the JSON gateway, failover, back-off.
-        .target(name: "EtcdClient", dependencies: ["EtcdAPI", "JSON", "HTTPParser", "EventLoop", "Posix"], swiftSettings: sharedSettings),
+        .target(name: "EtcdClient", dependencies: ["EtcdAPI", "JSON", "HTTPParser", "EventLoop", "Posix", "Time"], swiftSettings: sharedSettings),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdAPI", "EtcdElection", "EventLoop", "Posix", "Time"],
                     swiftSettings: sharedSettings),
         // The election through etcd as a pure state machine (lease, key in line, watch; design §2 arithmetic).

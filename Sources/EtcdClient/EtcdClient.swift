@@ -16,6 +16,7 @@ public import EtcdAPI
 public import EventLoop
 import JSON
 import Posix
+import Time
 
 /// EtcdCallID names one started call, to cancel it.
 public struct EtcdCallID: Hashable, Sendable, CustomStringConvertible {
@@ -123,7 +124,7 @@ public final class EtcdClient {
             return id
         }
         active[id] = entry
-        entry.timer = loop.schedule(atNs: entry.deadlineNs) { [weak self] _ in self?.timedOut(id) }
+        entry.timer = loop.schedule(at: Instant(nanoseconds: Int64(entry.deadlineNs))) { [weak self] _ in self?.timedOut(id) }
         queue.append(entry)
         pump()
         return id
@@ -160,7 +161,7 @@ public final class EtcdClient {
     /// later delivers a failure from the loop (never re-entrantly).
     private func later(_ entry: Call, _ failure: EtcdFailure) {
         stats.callsFailed += 1
-        loop.schedule(afterMs: 0) { _ in entry.reply(.failure(failure)) }
+        loop.schedule(after: .zero) { _ in entry.reply(.failure(failure)) }
     }
 
     /// finish removes a call and delivers its last reply.

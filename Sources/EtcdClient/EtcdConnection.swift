@@ -7,6 +7,7 @@ import EventLoop
 import HTTPParser
 import JSON
 import Posix
+import Time
 
 /// EtcdConnection reports what happens on it to its owner, the client.
 protocol EtcdConnectionOwner: AnyObject {
@@ -83,10 +84,10 @@ final class EtcdConnection: EventHandler {
         } catch {
             // Reported from the loop, never from inside the caller's call (no re-entry).
             socket = nil
-            loop.schedule(afterMs: 0) { [weak self] _ in self?.close(reason: "connect failed: \(error)") }
+            loop.schedule(after: .zero) { [weak self] _ in self?.close(reason: "connect failed: \(error)") }
             return
         }
-        connectTimer = loop.schedule(afterMs: options.connectTimeoutMs) { [weak self] _ in
+        connectTimer = loop.schedule(after: .milliseconds(Int64(options.connectTimeoutMs))) { [weak self] _ in
             guard let self, self.phase == .connecting else { return }
             self.connectTimer = nil
             self.close(reason: "connect timed out after \(self.options.connectTimeoutMs) ms")

@@ -54,7 +54,7 @@ public final class EtcdElectionRunner {
     private func scheduleDrain() {
         guard !draining, !drainScheduled else { return }
         drainScheduled = true
-        loop.schedule(afterMs: 0) { [weak self] _ in
+        loop.schedule(after: .zero) { [weak self] _ in
             guard let self else { return }
             self.drainScheduled = false
             self.drain()
@@ -94,8 +94,8 @@ public final class EtcdElectionRunner {
         let next = election.nextDeadline
         if let t = tickTimer { loop.cancel(t); tickTimer = nil }
         guard next < .distantFuture, !election.isStopped else { return }
-        let at = UInt64(max(0, next.nanoseconds)) + 100_000  // past the deadline by 0.1 ms
-        tickTimer = loop.schedule(atNs: at) { [weak self] _ in
+        let at = next + .microseconds(100)  // past the deadline by 0.1 ms
+        tickTimer = loop.schedule(at: at) { [weak self] _ in
             guard let self else { return }
             self.tickTimer = nil
             self.send(.tick)

@@ -90,7 +90,7 @@ do {
                 emit([.init("event", .string("leave")), .init("token", .number(token)), .init("reason", .string(reason.rawValue))])
                 lastDeadline = nil
                 // The demote "hook": done at once, or after --demote-ms.
-                loop.schedule(afterMs: demoteMs) { _ in runnerRef?.send(.demoteFinished(token: token)) }
+                loop.schedule(after: .milliseconds(Int64(demoteMs))) { _ in runnerRef?.send(.demoteFinished(token: token)) }
             }
         }
         if let o = e.office, o.leaseDeadline != lastDeadline {
