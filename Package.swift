@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "HookSyntaxTests", dependencies: ["HookSyntax"], swiftSettings: sharedSettings),
         // Hook and check commands: runs on the loop with captured output and timeouts,
         // and the hook queue's ordering rules (design S4; issue 6).
-        .target(name: "Hooks", dependencies: ["EventLoop", "Posix", "HookSyntax", "Time"], swiftSettings: sharedSettings),
+        .target(name: "Hooks", dependencies: ["EventLoop", "Posix", "HookSyntax", "HTTPParser", "Time"], swiftSettings: sharedSettings),
         .testTarget(name: "HooksTests", dependencies: ["Hooks", "EventLoop", "Posix", "Time"], swiftSettings: sharedSettings),
         // The agent's log: levels, typed fields, text or JSON, rate limits, and a bounded
         // buffer that never blocks the loop (pure: the output is handed in; issue 15, 17).
@@ -119,7 +119,7 @@ let package = Package(
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
-            dependencies: ["Agent", "AgentConfig", "AgentLogging", "EventLoop", "Hooks", "Posix", "RaftCore", "Storage", "Time",
+            dependencies: ["Agent", "AgentConfig", "AgentLogging", "EventLoop", "Hooks", "HTTPParser", "Posix", "RaftCore", "Storage", "Time",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], exclude: ["scenarios"], swiftSettings: sharedSettings),

@@ -124,13 +124,19 @@ public final class Agent: PeerTransportDelegate {
 
     /// start binds both listeners (a failure here is fatal: exit 2) and starts the timers.
     public func start() throws {
-        boundPeer = try transport.start(listen: try SocketAddress(parsing: settings.peerListen.description))
+        let peerAddress = try Self.listenAddress(settings.peerListen, flag: "--peer-listen")
+        do { boundPeer = try transport.start(listen: peerAddress) } catch {
+            throw Self.bindError(error, flag: "--peer-listen", settings.peerListen, peerAddress)
+        }
         var http = Self.apiServerConfiguration()
         // The API's timeouts are seconds long; sweeping for them twice a second instead
         // of ten times keeps an idle agent from waking up for nothing.
         http.timeoutCheckInterval = .milliseconds(500)
-        let server = try HTTPServer(loop: loop, address: try SocketAddress(parsing: settings.apiListen.description),
-                                    configuration: http)
+        let apiAddress = try Self.listenAddress(settings.apiListen, flag: "--api-listen")
+        let server: HTTPServer
+        do { server = try HTTPServer(loop: loop, address: apiAddress, configuration: http) } catch {
+            throw Self.bindError(error, flag: "--api-listen", settings.apiListen, apiAddress)
+        }
         api = server
         boundAPI = server.localAddress
         registerRoutes(on: server)
@@ -148,6 +154,38 @@ public final class Agent: PeerTransportDelegate {
         // Holds campaigning until the start-up hook finished (design S4), then starts it.
         officeHooks.start()
         rescheduleTick()
+    }
+
+    /// listenAddress resolves a listen address (a host name such as `localhost` too,
+    /// issue 17 point 6) to the first address the resolver gives.
+    static func listenAddress(_ hp: HostPort, flag: String) throws(ConfigError) -> SocketAddress {
+        do {
+            guard let first = try Resolver.resolve(host: hp.host, port: hp.port).first else {
+                throw ConfigError(flag: flag, "'\(hp)': the name has no address")
+            }
+            return first
+        } catch let error as Resolver.ResolveError {
+            throw ConfigError(flag: flag, "'\(hp)': \(error); give an address or a name this machine resolves")
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw ConfigError(flag: flag, "'\(hp)': \(error)")
+        }
+    }
+
+    /// bindError names the flag, the address and the fix for a listener that failed.
+    static func bindError(_ error: any Error, flag: String, _ hp: HostPort, _ address: SocketAddress) -> ConfigError {
+        let shown = hp.description == address.description ? hp.description : "\(hp) (\(address))"
+        switch error as? Errno {
+        case Errno.addressInUse?:
+            return ConfigError(flag: flag, "\(shown) is in use (EADDRINUSE): another process listens there (ss -ltnp 'sport = :\(hp.port)' shows which); stop it or choose another port")
+        case Errno.addressNotAvailable?:
+            return ConfigError(flag: flag, "\(shown) is not an address of this machine (EADDRNOTAVAIL); listen on one of its addresses or 0.0.0.0")
+        case Errno.permissionDenied?:
+            return ConfigError(flag: flag, "\(shown): permission denied (EACCES); ports below 1024 need privileges")
+        default:
+            return ConfigError(flag: flag, "cannot listen on \(shown): \(error)")
+        }
     }
 
     // MARK: The core's inputs
@@ -283,7 +321,9 @@ public final class Agent: PeerTransportDelegate {
     }
 
     public func transport(rejected reason: String, address: String) {
-        log.event("peer-rejected", .warning, "refused a peer connection from \(address): \(reason)", [("peer", .string(address)), ("reason", .string(reason))])
+        // Limited per reason: a flood of one kind does not hide a refusal of another.
+        log.event("peer-rejected", .warning, "refused a peer connection from \(address): \(reason)",
+                  [("peer", .string(address)), ("reason", .string(reason))], .limited(key: "peer-rejected " + reason))
     }
 
     // MARK: Reload

@@ -1,5 +1,6 @@
 // `--check-url`: one plain-HTTP GET on the loop; a 2xx status line means healthy.
 import EventLoop
+import HTTPParser
 public import HookSyntax
 public import Posix
 import Time
@@ -51,7 +52,7 @@ final class HTTPProbe: EventHandler {
             loop.schedule(after: .zero) { _ in done(false, "connect: \(error)") }
             return
         }
-        let request = Array("GET \(target.path) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nUser-Agent: baton-check\r\nConnection: close\r\n\r\n".utf8)
+        let request = HTTPClientMessage.request(method: "GET", target: target.path, host: target.hostHeader, userAgent: "baton-check")
         let probe = HTTPProbe(loop: loop, socket: fd, request: request, done: done)
         do { try loop.register(probe.socket.rawValue, interest: .writable, handler: probe) } catch {
             loop.schedule(after: .zero) { _ in done(false, "register: \(error)") }
@@ -81,20 +82,14 @@ final class HTTPProbe: EventHandler {
         case .wouldBlock?: return
         case .ready(let n)? where n > 0:
             received += buffer[0..<n]
-            if let end = received.firstIndex(of: UInt8(ascii: "\n")) {
-                return finish(Self.isSuccess(statusLine: received[..<end]), String(decoding: received[..<end], as: UTF8.self).trimmingCharacters)
+            if let line = HTTPClientMessage.statusLine(received) {
+                let status = HTTPClientMessage.statusCode(received)
+                return finish(status.map { (200..<300).contains($0) } ?? false, line)
             }
             if received.count >= Self.maxResponseHeadBytes { return finish(false, "status line longer than \(Self.maxResponseHeadBytes) bytes") }
         default:
             finish(false, received.isEmpty ? "connection closed without an answer" : "incomplete status line")
         }
-    }
-
-    /// isSuccess: `HTTP/1.x 2NN …`.
-    static func isSuccess(statusLine: ArraySlice<UInt8>) -> Bool {
-        let parts = statusLine.split(separator: UInt8(ascii: " "), maxSplits: 2)
-        guard parts.count >= 2, parts[0].starts(with: Array("HTTP/".utf8)), parts[1].count == 3 else { return false }
-        return parts[1].first == UInt8(ascii: "2") && parts[1].allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 
     private func finish(_ passed: Bool, _ detail: String) {
@@ -103,13 +98,5 @@ final class HTTPProbe: EventHandler {
         if let t = timer { loop.cancel(t); timer = nil }
         loop.unregister(socket.rawValue)   // drops the loop's reference; deinit closes the socket
         callback(passed, detail)
-    }
-}
-
-extension String {
-    var trimmingCharacters: String {
-        var s = Substring(self)
-        while let l = s.last, l == "\r" || l == " " { s = s.dropLast() }
-        return String(s)
     }
 }

@@ -11,10 +11,11 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     case truncated(what: String)
     case invalid(what: String)
     case unexpectedFrame(type: UInt8, state: String)
-    case clusterMismatch(theirs: String)
+    case clusterMismatch(theirs: String, ours: String)
     case unknownNode(String)
     case wrongTarget(String)
-    case securityMismatch
+    /// One side has a secret, the other runs with --insecure-peers; says which the peer does.
+    case securityMismatch(peerHasSecret: Bool)
     case authenticationFailed
 
     public var description: String {
@@ -29,11 +30,15 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .truncated(let w): "truncated \(w)"
         case .invalid(let w): "invalid \(w)"
         case .unexpectedFrame(let t, let s): "unexpected frame type \(t) while \(s)"
-        case .clusterMismatch(let c): "peer belongs to cluster \"\(c)\""
+        case .clusterMismatch(let theirs, let ours):
+            "peer belongs to cluster \"\(theirs)\", this node to \"\(ours)\" (--cluster-id must be the same on every member)"
         case .unknownNode(let n): "peer claims to be \"\(n)\", which is not a configured member"
         case .wrongTarget(let n): "peer wanted node \"\(n)\", not this one"
-        case .securityMismatch: "one side uses a cluster secret and the other runs with --insecure-peers"
-        case .authenticationFailed: "peer does not hold the cluster secret"
+        case .securityMismatch(let peerHasSecret):
+            peerHasSecret ? "the peer uses a cluster secret and this node runs with --insecure-peers (give both the same --cluster-secret-file)"
+                : "the peer runs with --insecure-peers and this node has a --cluster-secret-file (give both the same --cluster-secret-file)"
+        case .authenticationFailed:
+            "the peer's proof does not match this node's cluster secret (--cluster-secret-file): the two hold different secrets (copy the same file to every member)"
         }
     }
 }

@@ -181,8 +181,8 @@ public struct PeerSession: Sendable {
                 return (flags, cluster, from, to, nonce, peerAddr, apiAddr)
         }
         guard flags <= 1 else { throw .invalid(what: "hello flags") }
-        guard cluster == config.clusterID else { throw .clusterMismatch(theirs: cluster) }
-        guard (flags == 1) == (config.secret != nil) else { throw .securityMismatch }
+        guard cluster == config.clusterID else { throw .clusterMismatch(theirs: cluster, ours: config.clusterID) }
+        guard (flags == 1) == (config.secret != nil) else { throw .securityMismatch(peerHasSecret: flags == 1) }
         guard config.members.contains(from), from != config.local.name else { throw .unknownNode(from) }
         guard to == config.local.name else { throw .wrongTarget(to) }
         peer = PeerIdentity(name: from, peerAddress: peerAddr, apiAddress: apiAddr)
@@ -207,7 +207,8 @@ public struct PeerSession: Sendable {
             try r.expectEnd("challenge (trailing bytes)")
             return (flags, nonce, proof, peerAddr, apiAddr)
         }
-        guard (flags == 1) == (config.secret != nil), flags <= 1 else { throw .securityMismatch }
+        guard flags <= 1 else { throw .invalid(what: "handshake flags \(flags)") }
+        guard (flags == 1) == (config.secret != nil) else { throw .securityMismatch(peerHasSecret: flags == 1) }
         transcript = Self.transcript(cluster: config.clusterID, client: config.local.name, server: targetName,
                                      clientNonce: localNonce, serverNonce: nonce)
         guard constantTimeEqual(proof("server"), theirProof) else { throw .authenticationFailed }

@@ -1,34 +1,92 @@
 // Client commands: talk to the local agent's HTTP API. Exit status is part of the
 // interface (`baton is-leader && run-job`): 0 yes, 1 no, 2 cannot tell.
+import AgentConfig
 import ArgumentParser
+import HTTPParser
 import Posix
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// APIOptions names the agent to ask: `--api`, else BATON_API, else the default
-/// `--api-listen` of a local agent.
+/// APIOptions names the agent to ask (issue 17 point 7): `--api`, else $BATON_API, else
+/// the agent's own settings file (`--config`, $BATON_CONFIG or /etc/default/baton: its
+/// BATON_API_LISTEN), else the agent's default 127.0.0.1:7480. The answer says which, so
+/// "cannot reach" messages can tell the user where the address came from.
 struct APIOptions: ParsableArguments {
-    @Option(help: "The agent's API, HOST:PORT or http://HOST:PORT (default: $BATON_API, else 127.0.0.1:7480).")
+    @Option(help: "The agent's API, HOST:PORT or http://HOST:PORT (default: $BATON_API, else the agent's --config, else 127.0.0.1:7480).")
     var api: String?
+    @Option(help: ArgumentHelp("The agent's settings file, read for its API address and admin token file (default: $BATON_CONFIG, else /etc/default/baton when it exists).", valueName: "file"))
+    var config: String?
 
-    func address() -> String {
-        var text = api ?? getenv("BATON_API").map { String(cString: $0) } ?? "127.0.0.1:7480"
-        if text.hasPrefix("http://") { text.removeFirst(7) }
-        while text.hasSuffix("/") { text.removeLast() }
-        return text
+    static let defaultConfigFile = "/etc/default/baton"
+
+    /// target resolves where to send requests; a bad address exits 2 naming its source.
+    func target() -> AgentTarget {
+        let environment = AgentOptions.batonEnvironment()
+        if let api { return AgentTarget.parse(api, source: "--api") }
+        if let env = environment["BATON_API"] { return AgentTarget.parse(env, source: "$BATON_API") }
+        if let file = agentSettingsFile(environment), let listen = file.settings["BATON_API_LISTEN"] {
+            return AgentTarget.parse(listen.value, source: "BATON_API_LISTEN in \(file.name)", listening: true)
+        }
+        return AgentTarget.parse(AgentSettings.defaultAPIListen.description, source: "the default (set --api or BATON_API)")
+    }
+
+    /// agentSettingsFile reads the agent's settings file, if there is one to read: given
+    /// (`--config`, $BATON_CONFIG; unreadable is an error) or the packaged default (only
+    /// if present and readable).
+    func agentSettingsFile(_ environment: [String: String]) -> SettingsFile? {
+        let given = config ?? environment["BATON_CONFIG"]
+        let path = given ?? Self.defaultConfigFile
+        let bytes: [UInt8]
+        do { bytes = try readSmallFile(path, limit: AgentOptions.maxConfigBytes) } catch {
+            if given != nil { die("--config: cannot read \(path) (\(error))") }
+            return nil
+        }
+        do { return try SettingsFile.parse(String(decoding: bytes, as: UTF8.self), name: path) } catch {
+            if given != nil { die(error.description) }
+            return nil
+        }
     }
 }
 
-/// HTTPAnswer is what a request returned.
-struct HTTPAnswer {
-    var status: Int
-    var body: String
-    /// headers: name (lower-cased) and value, in order.
-    var headers: [(String, String)] = []
+/// AgentTarget is the agent's address and where it came from.
+struct AgentTarget: CustomStringConvertible {
+    var host: String
+    var port: UInt16
+    var source: String
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    func header(_ name: String) -> String? { headers.first { $0.0 == name.lowercased() }?.1 }
+    /// parse reads `HOST:PORT` or `http://HOST:PORT[/]`. With `listening`, a wildcard
+    /// listen address (0.0.0.0, [::]) becomes the loopback address of its family.
+    static func parse(_ text: String, source: String, listening: Bool = false) -> AgentTarget {
+        var t = Substring(text)
+        if let scheme = t.range(of: "://") {
+            let name = t[..<scheme.lowerBound].lowercased()
+            guard name == "http" else {
+                die("\(source): '\(text)' uses \(name)://; the agent's API is plain HTTP: write HOST:PORT or http://HOST:PORT")
+            }
+            t = t[scheme.upperBound...]
+        }
+        while t.hasSuffix("/") { t = t.dropLast() }
+        let hp: HostPort
+        do { hp = try HostPort(parsing: String(t), flag: source) } catch { die(error.description) }
+        var host = hp.host
+        if listening && host == "0.0.0.0" { host = "127.0.0.1" }
+        if listening && host == "::" { host = "::1" }
+        return AgentTarget(host: host, port: hp.port, source: source)
+    }
+}
+
+extension Substring {
+    func range(of needle: String) -> Range<Index>? {
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
+            i = index(after: i)
+        }
+        return nil
+    }
 }
 
 /// ClientError says why the agent could not be asked; `message` is for the user.
@@ -36,60 +94,85 @@ struct ClientError: Error {
     var message: String
 }
 
-/// call makes one HTTP/1.1 request with `Connection: close`, waiting at most
-/// `timeoutMs` for the answer.
-func call(_ method: String, _ path: String, from api: String, headers: [(String, String)] = [],
-          timeoutMs: Int = 2_000) -> Result<HTTPAnswer, ClientError> {
-    func unreachable(_ why: String) -> Result<HTTPAnswer, ClientError> {
-        .failure(ClientError(message: "cannot reach the agent at \(api) (\(why)); is `baton agent` running there? Set --api or BATON_API"))
-    }
-    let address: SocketAddress
-    do { address = try SocketAddress(parsing: api) } catch { return .failure(ClientError(message: "--api: \(error)")) }
-    let fd: FileDescriptor
-    do { fd = try Socket.connect(to: address) } catch { return unreachable("\(error)") }
-    return exchange(fd, method, path, api: api, headers: headers, timeoutMs: timeoutMs)
-}
+/// HTTPClient is the executable's one HTTP client: a blocking request over TCP with
+/// bounded connect and answer times, speaking HTTPParser's HTTPClientMessage.
+enum HTTPClient {
+    /// maxAnswerBytes bounds an answer (the agent's largest, /metrics, is a few KiB).
+    static let maxAnswerBytes = 1 << 20
 
-/// exchange sends one request on a connected socket and reads the answer to its end.
-private func exchange(_ fd: borrowing FileDescriptor, _ method: String, _ path: String, api: String,
-                      headers: [(String, String)], timeoutMs: Int) -> Result<HTTPAnswer, ClientError> {
-    func unreachable(_ why: String) -> Result<HTTPAnswer, ClientError> {
-        .failure(ClientError(message: "cannot reach the agent at \(api) (\(why)); is `baton agent` running there? Set --api or BATON_API"))
+    /// request makes one request to `target` and reads the whole answer, waiting at most
+    /// `timeoutMs` for the connection and then for the answer.
+    static func request(_ method: String, _ path: String, to target: AgentTarget, headers: [(String, String)] = [],
+                        timeoutMs: Int = 2_000, userAgent: String = "baton") -> Result<HTTPClientMessage.Answer, ClientError> {
+        func unreachable(_ why: String) -> Result<HTTPClientMessage.Answer, ClientError> {
+            .failure(ClientError(message: "cannot reach the agent at \(target) (from \(target.source)): \(why); is `baton agent` running there?"))
+        }
+        let addresses: [SocketAddress]
+        do { addresses = try Resolver.resolve(host: target.host, port: target.port) } catch { return unreachable("\(error)") }
+        var lastError = "no address"
+        for address in addresses {
+            let fd: FileDescriptor
+            do { fd = try Socket.connect(to: address, nonBlocking: true) } catch { lastError = "\(error)"; continue }
+            if let problem = waitConnected(fd, timeoutMs: timeoutMs) { lastError = problem; continue }
+            return exchange(fd, method: method, path: path, host: target.description, headers: headers,
+                            timeoutMs: timeoutMs, userAgent: userAgent).flatMapError { unreachable($0.message) }
+        }
+        return unreachable(lastError)
     }
-    do { try Socket.setReceiveTimeoutMs(fd, timeoutMs) } catch { return unreachable("\(error)") }
-    var request = "\(method) \(path) HTTP/1.1\r\nHost: \(api)\r\nConnection: close\r\nUser-Agent: baton\r\n"
-    for (name, value) in headers { request += "\(name): \(value)\r\n" }
-    if method == "POST" { request += "Content-Length: 0\r\n" }
-    request += "\r\n"
-    do { try Array(request.utf8).withUnsafeBytes { try fd.writeAll($0) } } catch { return unreachable("\(error)") }
-    var response: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-    while response.count < 1 << 20 {
-        let n: Int
-        do { n = try buffer.withUnsafeMutableBytes { try fd.readBlocking(into: $0) } } catch { return unreachable("no answer: \(error)") }
-        if n == 0 { break }
-        response += buffer[0..<n]
+
+    /// waitConnected waits for a non-blocking connect; nil once connected.
+    private static func waitConnected(_ fd: borrowing FileDescriptor, timeoutMs: Int) -> String? {
+        var p = pollfd(fd: fd.rawValue, events: Int16(POLLOUT), revents: 0)
+        let n = poll(&p, 1, Int32(clamping: timeoutMs))
+        if n == 0 { return "no connection within \(timeoutMs) ms" }
+        if n < 0 { return "poll: \(Errno(rawValue: errno))" }
+        if let error = Socket.pendingError(fd) { return "\(error)" }
+        return nil
     }
-    let text = String(decoding: response, as: UTF8.self)
-    guard text.hasPrefix("HTTP/1."), let space = text.firstIndex(of: " "),
-          let status = Int(text[text.index(after: space)...].prefix(3)) else { return unreachable("not an HTTP answer") }
-    let headEnd = find(Array("\r\n\r\n".utf8), in: response)
-    let body = headEnd.map { String(decoding: response[($0 + 4)...], as: UTF8.self) } ?? ""
-    var fields: [(String, String)] = []
-    if let headEnd {
-        let head = String(decoding: response[..<headEnd], as: UTF8.self)
-        for line in head.split(separator: "\r\n").dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            fields.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...].drop { $0 == " " })))
+
+    private static func exchange(_ fd: borrowing FileDescriptor, method: String, path: String, host: String,
+                                 headers: [(String, String)], timeoutMs: Int, userAgent: String) -> Result<HTTPClientMessage.Answer, ClientError> {
+        let request = HTTPClientMessage.request(method: method, target: path, host: host, userAgent: userAgent, headers: headers)
+        var sent = 0
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        let deadline = Clock.boottime() + UInt64(timeoutMs) * 1_000_000
+        while true {
+            let now = Clock.boottime()
+            guard now < deadline else { return .failure(ClientError(message: "no answer within \(timeoutMs) ms")) }
+            var p = pollfd(fd: fd.rawValue, events: Int16(sent < request.count ? POLLOUT : POLLIN), revents: 0)
+            if poll(&p, 1, Int32(clamping: (deadline - now) / 1_000_000 + 1)) < 0 && errno != EINTR {
+                return .failure(ClientError(message: "poll: \(Errno(rawValue: errno))"))
+            }
+            if sent < request.count {
+                switch request[sent...].withUnsafeBytes({ try? fd.write($0) }) {
+                case .ready(let n)?: sent += n
+                case .wouldBlock?: continue
+                case nil: return .failure(ClientError(message: "the connection closed while sending"))
+                }
+                continue
+            }
+            switch buffer.withUnsafeMutableBytes({ try? fd.read(into: $0) }) {
+            case .wouldBlock?: continue
+            case .ready(let n)? where n > 0:
+                response += buffer[0..<n]
+                if response.count > maxAnswerBytes { return .failure(ClientError(message: "an answer over \(maxAnswerBytes) bytes")) }
+            case .ready?:
+                guard let answer = HTTPClientMessage.answer(response) else {
+                    return .failure(ClientError(message: response.isEmpty ? "the connection closed without an answer" : "not an HTTP answer"))
+                }
+                return .success(answer)
+            case nil:
+                return .failure(ClientError(message: "the connection failed while reading"))
+            }
         }
     }
-    return .success(HTTPAnswer(status: status, body: body, headers: fields))
 }
 
 /// get makes one GET bounded to 2 s; any failure (nothing listening, timeout, garbage)
 /// exits 2 with a message saying what to check.
-func get(_ path: String, from api: String) -> HTTPAnswer {
-    switch call("GET", path, from: api) {
+func get(_ path: String, from target: AgentTarget) -> HTTPClientMessage.Answer {
+    switch HTTPClient.request("GET", path, to: target) {
     case .success(let answer): return answer
     case .failure(let error): die(error.message)
     }
@@ -101,39 +184,27 @@ func printError(_ message: String) {
     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 }
 
-/// jsonString extracts the string value of `"key":"…"` at the first match (the agent's
-/// answers are flat and its own; a JSON library would cost the binary more than this).
-func jsonString(_ key: String, in json: String) -> String? {
-    let bytes = Array(json.utf8)
-    let needle = Array("\"\(key)\":\"".utf8)
-    guard let at = find(needle, in: bytes) else { return nil }
-    let start = at + needle.count
-    guard let end = bytes[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-    return String(decoding: bytes[start..<end], as: UTF8.self)
-}
-
-/// find returns where `needle` first occurs in `haystack` (no Foundation here).
-func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-    guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
-    for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
-        if haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
-    }
-    return nil
-}
-
 struct LeaderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leader",
         abstract: "Print the leader's name.",
-        discussion: "Exit status: 0 a leader is known, 1 none is (an election is on), 2 the agent cannot be reached.")
+        discussion: "With --json, the agent's answer: the leader (id, api, peer), the term (the fencing token), whether this node is the leader (self) and since when. Exit status: 0 a leader is known, 1 none is (an election is on), 2 the agent cannot be reached.")
     @OptionGroup var options: APIOptions
+    @Flag(help: "Print the answer as JSON: {\"leader\":{…},\"term\":…,\"self\":…,\"since\":…}, or the reason and term when none is known.")
+    var json = false
 
     func run() throws {
-        let answer = get("/leader", from: options.address())
-        guard answer.status == 200, let name = jsonString("id", in: answer.body) else {
-            let reason = jsonString("reason", in: answer.body) ?? "no leader"
-            var line = "baton: \(reason)\n"
-            line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+        let target = options.target()
+        let answer = get("/leader", from: target)
+        let body = JSON.parse(answer.bodyText) ?? .null
+        if json {
+            guard body != .null else { die("the agent at \(target) answered /leader with \(answer.status) and no JSON") }
+            print(answer.bodyText, terminator: answer.bodyText.hasSuffix("\n") ? "" : "\n")
+            if answer.status != 200 { throw ExitCode(1) }
+            return
+        }
+        guard answer.status == 200, let name = body["leader"]["id"].string else {
+            printError(body["reason"].string ?? "no leader (the agent answered \(answer.status))")
             throw ExitCode(1)
         }
         print(name)
@@ -148,7 +219,7 @@ struct IsLeaderCommand: ParsableCommand {
     @OptionGroup var options: APIOptions
 
     func run() throws {
-        let answer = get("/is-leader", from: options.address())
+        let answer = get("/is-leader", from: options.target())
         if answer.status != 200 { throw ExitCode(1) }
     }
 }

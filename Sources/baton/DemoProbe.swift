@@ -1,46 +1,20 @@
 // The demo asks the agents what a user would ask them: `GET /leader` and
 // `GET /is-leader`. Unlike the client commands (which exit 2 when an agent cannot be
 // reached), a probe of a node that is down or starting is an ordinary answer: nil.
-import Posix
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import HTTPParser
 
 /// DemoProbe makes one short HTTP/1.1 GET to a local agent.
 enum DemoProbe {
     /// A probe waits at most this long for an answer; a live agent on loopback answers
     /// in well under a millisecond, so only a stopped (SIGSTOP) or dying agent hits it.
     static let answerTimeoutMs = 500
-    /// Answers larger than this are cut off (the agent's are a few hundred bytes).
-    static let maximumAnswerBytes = 64 * 1024
 
     /// get returns the status and body, or nil when nothing answered.
     static func get(port: Int, path: String) -> (status: Int, body: String)? {
-        guard let address = try? SocketAddress(parsing: "127.0.0.1:\(port)"),
-              let fd = try? Socket.connect(to: address) else { return nil }
-        guard (try? Socket.setReceiveTimeoutMs(fd, answerTimeoutMs)) != nil else { return nil }
-        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\nUser-Agent: baton-demo\r\n\r\n"
-        guard (try? Array(request.utf8).withUnsafeBytes({ try fd.writeAll($0) })) != nil else { return nil }
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while response.count < maximumAnswerBytes {
-            guard let n = try? buffer.withUnsafeMutableBytes({ try fd.readBlocking(into: $0) }) else { return nil }
-            if n == 0 { break }
-            response += buffer[0..<n]
-        }
-        let head = Array("HTTP/1.1 ".utf8)
-        guard response.count >= 12, Array(response[0..<9]) == head,
-              let status = Int(String(decoding: response[9..<12], as: UTF8.self)) else { return nil }
-        let separator = Array("\r\n\r\n".utf8)
-        var body = ""
-        if response.count >= 4 {
-            for i in 0...(response.count - 4) where response[i..<(i + 4)].elementsEqual(separator) {
-                body = String(decoding: response[(i + 4)...], as: UTF8.self)
-                break
-            }
-        }
-        return (status, body)
+        let target = AgentTarget(host: "127.0.0.1", port: UInt16(port), source: "the demo")
+        guard case .success(let answer) = HTTPClient.request("GET", path, to: target, timeoutMs: answerTimeoutMs, userAgent: "baton-demo")
+        else { return nil }
+        return (answer.status, answer.bodyText)
     }
 
     /// isLeader is true when the node answers `/is-leader` with 200 — in office by its

@@ -1,5 +1,7 @@
 // `baton resign`: ask the node in office to hand over (POST /resign).
+import AgentConfig
 import ArgumentParser
+import HTTPParser
 
 #if canImport(Glibc)
 import Glibc
@@ -16,12 +18,15 @@ struct ResignCommand: ParsableCommand {
         """)
     @OptionGroup var options: APIOptions
     @Option(help: "The member to hand over to (default: the most up-to-date one).") var to: String?
-    @Option(help: "File with the admin token, when the agent has --admin-token-file (default: $BATON_ADMIN_TOKEN_FILE).")
+    @Option(help: "File with the admin token, when the agent has --admin-token-file (default: $BATON_ADMIN_TOKEN_FILE, else the agent's --config).")
     var tokenFile: String?
 
     func run() throws {
         var headers: [(String, String)] = []
-        if let path = tokenFile ?? getenv("BATON_ADMIN_TOKEN_FILE").map({ String(cString: $0) }) {
+        let environment = AgentOptions.batonEnvironment()
+        let configured = tokenFile ?? environment["BATON_ADMIN_TOKEN_FILE"]
+            ?? (options.api == nil && environment["BATON_API"] == nil ? options.agentSettingsFile(environment)?.settings["BATON_ADMIN_TOKEN_FILE"]?.value : nil)
+        if let path = configured, !path.isEmpty {
             guard let bytes = try? readSmallFile(path, limit: 4096) else {
                 die("--token-file: cannot read \(path)")
             }
@@ -35,12 +40,12 @@ struct ResignCommand: ParsableCommand {
             guard isValidName(to) else { die("--to: '\(to)' is not a member name") }
             path += "?to=\(to)"
         }
-        let answer: HTTPAnswer
-        switch call("POST", path, from: options.address(), headers: headers, timeoutMs: 30_000) {
+        let answer: HTTPClientMessage.Answer
+        switch HTTPClient.request("POST", path, to: options.target(), headers: headers, timeoutMs: 30_000) {
         case .success(let a): answer = a
         case .failure(let error): die(error.message)
         }
-        let body = JSON.parse(answer.body) ?? .null
+        let body = JSON.parse(answer.bodyText) ?? .null
         if answer.status == 200, let successor = body["successor"].string {
             print("resigned office of term \(body["term"].int ?? 0); \(successor) leads now (term \(body["successor_term"].int ?? 0))")
             return

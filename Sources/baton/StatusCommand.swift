@@ -1,5 +1,6 @@
 // `baton status`: the agent's /status as a readable table, or the JSON itself.
 import ArgumentParser
+import HTTPParser
 
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,12 +11,13 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print the agent's JSON answer as it came (for scripts and jq).") var json = false
 
     func run() throws {
-        let answer = get("/status", from: options.address())
-        guard answer.status == 200, let s = JSON.parse(answer.body) else {
-            die("the agent at \(options.address()) answered /status with \(answer.status): \(answer.body)")
+        let target = options.target()
+        let answer = get("/status", from: target)
+        guard answer.status == 200, let s = JSON.parse(answer.bodyText) else {
+            die("the agent at \(target) answered /status with \(answer.status): \(answer.bodyText)")
         }
         if json {
-            print(answer.body, terminator: answer.body.hasSuffix("\n") ? "" : "\n")
+            print(answer.bodyText, terminator: answer.bodyText.hasSuffix("\n") ? "" : "\n")
             return
         }
         print(Self.render(s), terminator: "")
@@ -49,10 +51,26 @@ struct StatusCommand: ParsableCommand {
             ("config", "members \(config["members"].array.map(text).joined(separator: ",")), election \(timeouts) ms, heartbeat \(text(config["heartbeat_ms"])) ms, max drift \(text(config["max_drift"]))"),
         ]
         for (k, v) in rows { out += pad(k, 14) + v + "\n" }
-        for case .object(let fields) in [s] {
-            for (key, value) in fields where key == "hooks" {
-                out += pad("hooks", 14) + compact(value) + "\n"
+        out += pad("campaigning", 14) + (s["campaign_allowed"].bool == false ? "held back (start-up hook, check, promote back-off or stopping)" : "allowed") + "\n"
+        let check = s["check"]
+        if !check.isNull {
+            let state = check["healthy"].bool == true ? "healthy" : "FAILING (\(text(check["consecutive_failures"])) in a row)"
+            out += pad("check", 14) + "\(state), \(text(check["passes"])) passed, \(text(check["failures"])) failed, last took \(text(check["last_duration_ms"])) ms"
+            if let detail = check["last_detail"].string, !detail.isEmpty { out += ": \(detail)" }
+            out += "\n"
+        }
+        let hooks = s["hooks"]
+        if !hooks.isNull {
+            out += pad("hooks", 14) + "\(text(hooks["runs"])) runs, \(text(hooks["failures"])) failed, \(text(hooks["timeouts"])) timed out, \(text(hooks["skipped_pairs"])) skipped pairs; start-up hook \(hooks["startup_finished"].bool == true ? "finished" : "running")\n"
+            var table = [["HOOK", "LAST EVENT", "TERM", "RESULT", "DURATION"]]
+            if case .object(let last) = hooks["last"] {
+                for (name, run) in last {
+                    let running = run["running"].bool == true
+                    table.append([name, text(run["event"]), text(run["term"]), running ? "running" : text(run["result"]),
+                                  running ? "-" : "\(text(run["duration_ms"])) ms"])
+                }
             }
+            if table.count > 1 { out += "\n" + columns(table) }
         }
         let header = ["PEER", "REACHABLE", "LAST CONTACT", "RTT", "MATCH", "CAN LEAD", "PEER ADDRESS", "API"]
         var table = [header]
@@ -63,8 +81,14 @@ struct StatusCommand: ParsableCommand {
                           text(p["match_index"]), text(p["can_lead"]),
                           text(p["peer"]), text(p["api"])])
         }
-        let widths = header.indices.map { col in table.map { $0[col].count }.max()! + 2 }
-        out += "\n"
+        out += "\n" + columns(table)
+        return out
+    }
+
+    /// columns lays out rows of cells, each column as wide as its widest cell.
+    static func columns(_ table: [[String]]) -> String {
+        let widths = table[0].indices.map { col in table.map { $0[col].count }.max()! + 2 }
+        var out = ""
         for row in table {
             var line = ""
             for (col, cell) in row.enumerated() { line += col == row.count - 1 ? cell : pad(cell, widths[col]) }
@@ -75,17 +99,5 @@ struct StatusCommand: ParsableCommand {
 
     static func pad(_ s: String, _ width: Int) -> String {
         s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
-    }
-
-    /// compact writes a value on one line (for sections added by later features).
-    static func compact(_ v: JSON) -> String {
-        switch v {
-        case .null: return "null"
-        case .bool(let b): return b ? "true" : "false"
-        case .number(let n): return n.rounded() == n && abs(n) < 9e15 ? "\(Int(n))" : "\(n)"
-        case .string(let t): return t
-        case .array(let items): return "[" + items.map(compact).joined(separator: ", ") + "]"
-        case .object(let fields): return fields.map { "\($0.0)=\(compact($0.1))" }.joined(separator: " ")
-        }
     }
 }

@@ -1,6 +1,8 @@
 // `baton watch`: one line per leadership change, through the /leader long-poll.
 import ArgumentParser
+import HTTPParser
 import Posix
+import Time
 
 #if canImport(Glibc)
 import Glibc
@@ -20,29 +22,25 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "How long each long-poll waits before asking again (at most 5m).") var wait = "60s"
 
     func validate() throws {
-        guard let ms = Self.waitMs(wait), ms >= 1_000 else {
+        guard let ms = Self.waitMs(wait), ms >= 1_000, ms <= 300_000 else {
             throw ValidationError("--wait: '\(wait)' must be a duration of 1s to 5m, like 60s or 2m")
         }
     }
 
+    /// waitMs reads --wait in the one duration grammar (Time), as the agent reads ?wait=.
     static func waitMs(_ text: String) -> Int? {
-        var digits = Substring(text)
-        var scale = 1000
-        if digits.hasSuffix("ms") { digits = digits.dropLast(2); scale = 1 }
-        else if digits.hasSuffix("s") { digits = digits.dropLast(1) }
-        else if digits.hasSuffix("m") { digits = digits.dropLast(1); scale = 60_000 }
-        guard let n = Int(digits), n >= 0, n <= 300_000 else { return nil }
-        return n * scale <= 300_000 ? n * scale : nil
+        guard let interval = try? Interval(parsing: text), interval.nanoseconds >= 0 else { return nil }
+        return Int(interval.nanoseconds / 1_000_000)
     }
 
     func run() throws {
-        let api = options.address()
+        let api = options.target()
         let waitMs = Self.waitMs(wait)!
         var seen: (term: Int, leader: String?)? = nil
         var down = false
         while true {
             let path = seen.map { "/leader?wait=\(wait)&term=\($0.term)&leader=\($0.leader ?? "")" } ?? "/leader"
-            switch call("GET", path, from: api, timeoutMs: waitMs + 5_000) {
+            switch HTTPClient.request("GET", path, to: api, timeoutMs: waitMs + 5_000) {
             case .failure(let error):
                 if seen == nil && !down { die(error.message) }
                 if !down { printError("\(error.message); retrying every second") }
@@ -52,12 +50,12 @@ struct WatchCommand: ParsableCommand {
             case .success(let answer):
                 if down { printError("the agent at \(api) answers again") }
                 down = false
-                guard let body = JSON.parse(answer.body), let term = body["term"].int else {
-                    printError("unexpected answer \(answer.status) from \(api): \(answer.body)")
+                guard let body = JSON.parse(answer.bodyText), let term = body["term"].int else {
+                    printError("unexpected answer \(answer.status) from \(api): \(answer.bodyText)")
                     try? Sleep.ms(1_000)
                     continue
                 }
-                if answer.status == 400 { die(body["reason"].string ?? answer.body) }
+                if answer.status == 400 { die(body["reason"].string ?? answer.bodyText) }
                 let leader = answer.status == 200 ? body["leader"]["id"].string : nil
                 if seen == nil || seen!.term != term || seen!.leader != leader {
                     let time = Self.wallClock()

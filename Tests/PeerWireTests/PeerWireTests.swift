@@ -218,13 +218,13 @@ func handshake(client: SessionConfig = config("n1"), server: SessionConfig = con
     @Test func clusterNodeTargetAndSecurityMismatchesAreRefused() throws {
         func hello(_ cfg: SessionConfig, to target: String = "n2") -> [UInt8] { PeerSession.client(config: cfg, target: target).hello }
         var s = PeerSession.server(config: config("n2"))
-        #expect(throws: WireError.clusterMismatch(theirs: "other")) { try feed(&s, hello(config("n1", cluster: "other"))) }
+        #expect(throws: WireError.clusterMismatch(theirs: "other", ours: "baton")) { try feed(&s, hello(config("n1", cluster: "other"))) }
         s = PeerSession.server(config: config("n2"))
         #expect(throws: WireError.unknownNode("n9")) { try feed(&s, hello(config("n9"))) }
         s = PeerSession.server(config: config("n2"))
         #expect(throws: WireError.wrongTarget("n3")) { try feed(&s, hello(config("n1"), to: "n3")) }
         s = PeerSession.server(config: config("n2"))
-        #expect(throws: WireError.securityMismatch) { try feed(&s, hello(config("n1", secret: nil))) }
+        #expect(throws: WireError.securityMismatch(peerHasSecret: false)) { try feed(&s, hello(config("n1", secret: nil))) }
         // A Raft frame before the handshake is refused.
         s = PeerSession.server(config: config("n2"))
         #expect(throws: WireError.self) { try feed(&s, FrameFormat.build(type: .raft, payload: [0], mac: nil)) }

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cluster import BATON, free_port
+from cluster import BATON, free_port, wait_for
 
 
 def baton(*args, api=None, env=None, timeout=20):
@@ -144,3 +144,71 @@ def test_a_usage_error_exits_2_with_the_parser_message(argv):
     r = subprocess.run([BATON, *argv], capture_output=True, text=True, timeout=20)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert "Usage:" in r.stderr or "Error:" in r.stderr
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
+    env.update(extra)
+    return env
+
+
+def test_leader_takes_a_host_name_and_json_and_its_address_from_env_or_config(cluster_factory, tmp_path):
+    """Issue 17 points 6 and 7: `--api localhost:PORT` (the README's own curl target),
+    `--json`, and the address from BATON_API or the agent's own settings file."""
+    c = cluster_factory(["n1", "n2", "n3"])
+    c.start_all()
+    leader, term = c.wait_leader()
+    follower = next(n for n in c.names if n != leader)
+    r = subprocess.run([BATON, "leader", "--api", f"localhost:{c.api_port[follower]}"], capture_output=True, text=True,
+                       timeout=10, env=clean_env())
+    assert r.returncode == 0 and r.stdout.strip() == leader, r.stderr
+    # (On a loaded machine a lease can lapse and the term move on: ask until a leader answers.)
+    def leader_json():
+        r = subprocess.run([BATON, "leader", "--json", "--api", f"http://localhost:{c.api_port[leader]}/"], capture_output=True,
+                           text=True, timeout=10, env=clean_env())
+        return r if r.returncode == 0 else None
+    r = wait_for(leader_json, 10, "baton leader --json to name a leader")
+    j = json.loads(r.stdout)
+    assert j["leader"]["id"] and j["term"] >= term and j["self"] is (j["leader"]["id"] == leader) and j["since"], r.stdout
+    leader = j["leader"]["id"]
+    follower = next(n for n in c.names if n != leader)
+    r = subprocess.run([BATON, "leader", "--json", "--api", f"127.0.0.1:{c.api_port[leader]}"], capture_output=True,
+                       text=True, timeout=10, env=clean_env())
+    r = subprocess.run([BATON, "leader"], capture_output=True, text=True, timeout=10,
+                       env=clean_env(BATON_API=f"127.0.0.1:{c.api_port[follower]}"))
+    assert r.returncode == 0 and r.stdout.strip() in c.names, r.stderr
+    # The agent's settings file, as the packaged unit reads it: a wildcard listen address
+    # is asked on loopback.
+    conf = tmp_path / "agent.conf"
+    conf.write_text(f"export BATON_ID={follower}\nBATON_API_LISTEN=0.0.0.0:{c.api_port[follower]}\nVIP_ADDRESS=10.0.0.1\n")
+    r = subprocess.run([BATON, "is-leader", "--config", str(conf)], capture_output=True, text=True, timeout=10, env=clean_env())
+    assert r.returncode in (0, 1), r.stderr  # reached: yes or no, never "cannot tell"
+    r = subprocess.run([BATON, "leader"], capture_output=True, text=True, timeout=10, env=clean_env(BATON_CONFIG=str(conf)))
+    assert r.returncode == 0 and r.stdout.strip() in c.names, r.stderr
+    # When nobody answers, the message says where the address came from.
+    dead = free_port()
+    conf.write_text(f"BATON_API_LISTEN=127.0.0.1:{dead}\n")
+    r = subprocess.run([BATON, "status", "--config", str(conf)], capture_output=True, text=True, timeout=10, env=clean_env())
+    assert r.returncode == 2 and f"127.0.0.1:{dead} (from BATON_API_LISTEN in {conf})" in r.stderr, r.stderr
+    r = subprocess.run([BATON, "leader"], capture_output=True, text=True, timeout=10, env=clean_env(BATON_API=f"127.0.0.1:{dead}"))
+    assert r.returncode == 2 and "(from $BATON_API)" in r.stderr, r.stderr
+    # A scheme other than http is a clear error, not "non-numeric host".
+    r = subprocess.run([BATON, "leader", "--api", "https://127.0.0.1:8001"], capture_output=True, text=True, timeout=10, env=clean_env())
+    assert r.returncode == 2 and "https://" in r.stderr and "plain HTTP" in r.stderr, r.stderr
+
+
+def test_status_shows_the_check_campaigning_and_each_hooks_last_run(cluster_factory, tmp_path):
+    ok = tmp_path / "healthy"
+    ok.write_text("")
+    c = cluster_factory(["n1"], extra=["--on-promote", "sh -c 'echo promoted'", "--on-demote", "true",
+                                       "--check", f"test -e {ok}", "--check-interval", "200ms"])
+    c.start_all()
+    leader, _ = c.wait_leader()
+    r = baton("status", api=c.api_port[leader])
+    out = r.stdout
+    assert r.returncode == 0, r.stderr
+    assert "campaigning   allowed" in out and "check         healthy" in out, out
+    assert "HOOK" in out and "LAST EVENT" in out, out
+    rows = {l.split()[0]: l.split() for l in out.splitlines() if l.startswith("on-")}
+    assert rows["on-promote"][1:4] == ["promote", "1", "exit"], rows
+    assert rows["on-demote"][1] == "startup", rows

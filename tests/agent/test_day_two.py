@@ -129,7 +129,8 @@ def test_sighup_with_a_bad_config_keeps_the_running_one(configured, tmp_path):
         write_config(c.config("n1"), c.config_lines("n1", bad))
         c.procs["n1"].send_signal(signal.SIGHUP)
         wait_for(lambda: fragment in c.log("n1") and "event=reload-refused" in c.log("n1"), 5, f"refusal of {bad}")
-        assert c.procs["n1"].poll() is None and c.leader() is not None
+        assert c.procs["n1"].poll() is None
+        wait_for(c.leader, 5, "n1 still leading after a refused reload")
 
 
 def run(argv, env=None, timeout=20):
@@ -212,3 +213,68 @@ def test_hook_test_runs_the_hook_with_the_agents_environment(tmp_path):
     assert "stdout| demoting n1 in 7" in r.stdout and "stderr| oops" in r.stdout and "result: exit 4 after" in r.stdout, r.stdout
     r = run([BATON, "hook-test", "change", "--config", str(c.config("n1"))])
     assert r.returncode == 2 and "--on-change is not set" in r.stderr, r.stderr
+
+
+def test_host_names_are_accepted_for_listen_addresses_and_this_members_peer_entry(tmp_path):
+    """Issue 17 point 6: `localhost` wherever an address goes."""
+    peer, api = free_port(), free_port()
+    p = subprocess.Popen([BATON, "agent", "--id", "n1", "--peers", f"n1=localhost:{peer}", "--api-listen", f"localhost:{api}",
+                          "--data-dir", str(tmp_path / "d"), "--bootstrap", "--insecure-peers"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        r = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(run([BATON, "leader", "--api", f"localhost:{api}"], timeout=5)),
+                     10, "baton leader --api localhost:PORT")
+        assert r.stdout.strip() == "n1"
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=10)
+    assert "peer_listen=127.0.0.1:" in err or "peer_listen=[::1]:" in err, err
+
+
+def test_an_address_in_use_names_the_flag_and_address_and_other_errors_get_no_port_hint(tmp_path):
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        r = run([BATON, "agent", "--id", "n1", "--peers", f"n1=127.0.0.1:{free_port()}", "--api-listen", f"127.0.0.1:{port}",
+                 "--data-dir", str(tmp_path / "d"), "--bootstrap", "--insecure-peers"], timeout=10)
+    finally:
+        taken.close()
+    assert r.returncode == 2, r.stderr
+    assert f"--api-listen: 127.0.0.1:{port} is in use (EADDRINUSE)" in r.stderr, r.stderr
+    r = run([BATON, "agent", "--id", "n1", "--peers", f"n1=127.0.0.1:{free_port()}", "--api-listen", f"127.0.0.1:{free_port()}",
+             "--data-dir", str(tmp_path / "d2"), "--bootstrap", "--insecure-peers", "--leader-unit", "bad/name.service"], timeout=10)
+    assert r.returncode == 2 and "--leader-unit" in r.stderr and "another process" not in r.stderr, r.stderr
+    r = run([BATON, "agent", "--id", "n1", "--peers", f"n1=no-such-host.invalid:{free_port()}", "--api-listen", f"127.0.0.1:{free_port()}",
+             "--data-dir", str(tmp_path / "d3"), "--bootstrap", "--insecure-peers"], timeout=20)
+    assert r.returncode == 2 and "--peer-listen" in r.stderr and "no-such-host.invalid" in r.stderr, r.stderr
+    assert "another process" not in r.stderr
+    r = run([BATON, "agent", "--electon-timeout", "1s"], timeout=10)
+    assert r.returncode == 2 and "--electon-timeout" in r.stderr, r.stderr
+
+
+def test_mismatched_secret_and_cluster_id_say_which_flag_and_both_sides(cluster_factory, tmp_path):
+    c = cluster_factory(["n1", "n2"])
+    c.start("n1")
+    wait_for(lambda: c.get("n1", "/health")[0] == 200, 10, "n1 up")
+    bad = tmp_path / "other-secret"
+    bad.write_bytes(b"x" * 32)
+    p = subprocess.Popen(c.argv("n2")[:-3] + ["--cluster-secret-file", str(bad), "--bootstrap"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: "the two hold different secrets" in c.log("n1"), 10, "a wrong-secret refusal on n1")
+    finally:
+        p.kill()
+        p.wait()
+    assert "--cluster-secret-file" in c.log("n1")
+    p = subprocess.Popen(c.argv("n2") + ["--cluster-id", "other"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: 'peer belongs to cluster \\"other\\", this node to \\"baton\\"' in c.log("n1")
+                 or "peer belongs to cluster" in c.log("n1"), 10, "a cluster-id refusal")
+    finally:
+        p.kill()
+        p.wait()
+    line = next(l for l in c.log("n1").splitlines() if "peer belongs to cluster" in l)
+    assert "other" in line and "baton" in line and "--cluster-id" in line, line
