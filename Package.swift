@@ -119,7 +119,7 @@ let package = Package(
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
-            dependencies: ["Agent", "AgentConfig", "AgentLogging", "EventLoop", "Hooks", "HTTPParser", "Posix", "RaftCore", "Storage", "Time",
+            dependencies: ["Agent", "AgentConfig", "AgentLogging", "EventLoop", "Hooks", "HTTPParser", "JSON", "Posix", "RaftCore", "Storage", "Time",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], exclude: ["scenarios"], swiftSettings: sharedSettings),

@@ -27,8 +27,8 @@ public struct HTTPCheckTarget: Hashable, Sendable {
 
 /// HTTPProbe sends one GET and reports whether the status was 2xx, within `timeout`.
 final class HTTPProbe: EventHandler {
-    /// maxResponseHeadBytes: only the status line matters; reading stops at this many bytes.
-    static let maxResponseHeadBytes = 1024
+    /// maxResponseHeadBytes: only the head matters (its status); reading stops at this many bytes.
+    static let maxResponseHeadBytes = 8 * 1024
 
     let loop: EventLoop
     let socket: FileDescriptor
@@ -82,11 +82,16 @@ final class HTTPProbe: EventHandler {
         case .wouldBlock?: return
         case .ready(let n)? where n > 0:
             received += buffer[0..<n]
-            if let line = HTTPClientMessage.statusLine(received) {
-                let status = HTTPClientMessage.statusCode(received)
-                return finish(status.map { (200..<300).contains($0) } ?? false, line)
+            let limits = HTTPResponseLimits(headBytesMax: Self.maxResponseHeadBytes)
+            switch received.withUnsafeBytes({ parseResponseHead($0, limits: limits) }) {
+            case .complete(let head, _):
+                return finish((200..<300).contains(head.status), HTTPClientMessage.statusLine(received) ?? "status \(head.status)")
+            case .invalid(let why):
+                return finish(false, "not an HTTP answer: \(why)")
+            case .partial:
+                break
             }
-            if received.count >= Self.maxResponseHeadBytes { return finish(false, "status line longer than \(Self.maxResponseHeadBytes) bytes") }
+            if received.count >= Self.maxResponseHeadBytes { return finish(false, "answer head longer than \(Self.maxResponseHeadBytes) bytes") }
         default:
             finish(false, received.isEmpty ? "connection closed without an answer" : "incomplete status line")
         }

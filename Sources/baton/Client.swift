@@ -1,5 +1,6 @@
 // Client commands: talk to the local agent's HTTP API. Exit status is part of the
 // interface (`baton is-leader && run-job`): 0 yes, 1 no, 2 cannot tell.
+import JSON
 import AgentConfig
 import ArgumentParser
 import HTTPParser
@@ -196,9 +197,9 @@ struct LeaderCommand: ParsableCommand {
     func run() throws {
         let target = options.target()
         let answer = get("/leader", from: target)
-        let body = JSON.parse(answer.bodyText) ?? .null
+        let body = JSONValue.read(answer.bodyText) ?? .null
         if json {
-            guard body != .null else { die("the agent at \(target) answered /leader with \(answer.status) and no JSON") }
+            guard !body.isNull else { die("the agent at \(target) answered /leader with \(answer.status) and no JSON") }
             print(answer.bodyText, terminator: answer.bodyText.hasSuffix("\n") ? "" : "\n")
             if answer.status != 200 { throw ExitCode(1) }
             return

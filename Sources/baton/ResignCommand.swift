@@ -1,4 +1,5 @@
 // `baton resign`: ask the node in office to hand over (POST /resign).
+import JSON
 import AgentConfig
 import ArgumentParser
 import HTTPParser
@@ -45,7 +46,7 @@ struct ResignCommand: ParsableCommand {
         case .success(let a): answer = a
         case .failure(let error): die(error.message)
         }
-        let body = JSON.parse(answer.bodyText) ?? .null
+        let body = JSONValue.read(answer.bodyText) ?? .null
         if answer.status == 200, let successor = body["successor"].string {
             print("resigned office of term \(body["term"].int ?? 0); \(successor) leads now (term \(body["successor_term"].int ?? 0))")
             return

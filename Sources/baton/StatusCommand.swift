@@ -1,4 +1,5 @@
 // `baton status`: the agent's /status as a readable table, or the JSON itself.
+import JSON
 import ArgumentParser
 import HTTPParser
 
@@ -13,7 +14,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let target = options.target()
         let answer = get("/status", from: target)
-        guard answer.status == 200, let s = JSON.parse(answer.bodyText) else {
+        guard answer.status == 200, let s = JSONValue.read(answer.bodyText) else {
             die("the agent at \(target) answered /status with \(answer.status): \(answer.bodyText)")
         }
         if json {
@@ -24,12 +25,12 @@ struct StatusCommand: ParsableCommand {
     }
 
     /// render lays /status out for a person: the node first, then one row per peer.
-    static func render(_ s: JSON) -> String {
-        func text(_ v: JSON) -> String {
+    static func render(_ s: JSONValue) -> String {
+        func text(_ v: JSONValue) -> String {
             switch v {
             case .null: return "-"
             case .bool(let b): return b ? "yes" : "no"
-            case .number: return v.int.map { "\($0)" } ?? "\(v.double!)"
+            case .number(let n): return n
             case .string(let t): return t
             default: return "…"
             }
@@ -37,7 +38,7 @@ struct StatusCommand: ParsableCommand {
         var out = ""
         let leader = s["leader"].isNull ? "none known" : "\(text(s["leader"]["id"])) (api \(text(s["leader"]["api"])))"
         let config = s["config"]
-        let timeouts = config["election_timeout_ms"].array.map(text).joined(separator: "..")
+        let timeouts = config["election_timeout_ms"].items.map(text).joined(separator: "..")
         let rows: [(String, String)] = [
             ("node", "\(text(s["id"]))\(s["witness"].bool == true ? " (witness)" : "")"),
             ("role", text(s["role"])),
@@ -48,7 +49,7 @@ struct StatusCommand: ParsableCommand {
             ("log", "commit \(text(s["commit_index"])), last \(text(s["last_log_index"]))"),
             ("storage", s["storage"]["ok"].bool == true ? "ok" : "FAILING: \(text(s["storage"]["error"]))"),
             ("version", text(s["version"])),
-            ("config", "members \(config["members"].array.map(text).joined(separator: ",")), election \(timeouts) ms, heartbeat \(text(config["heartbeat_ms"])) ms, max drift \(text(config["max_drift"]))"),
+            ("config", "members \(config["members"].items.map(text).joined(separator: ",")), election \(timeouts) ms, heartbeat \(text(config["heartbeat_ms"])) ms, max drift \(text(config["max_drift"]))"),
         ]
         for (k, v) in rows { out += pad(k, 14) + v + "\n" }
         out += pad("campaigning", 14) + (s["campaign_allowed"].bool == false ? "held back (start-up hook, check, promote back-off or stopping)" : "allowed") + "\n"
@@ -64,7 +65,8 @@ struct StatusCommand: ParsableCommand {
             out += pad("hooks", 14) + "\(text(hooks["runs"])) runs, \(text(hooks["failures"])) failed, \(text(hooks["timeouts"])) timed out, \(text(hooks["skipped_pairs"])) skipped pairs; start-up hook \(hooks["startup_finished"].bool == true ? "finished" : "running")\n"
             var table = [["HOOK", "LAST EVENT", "TERM", "RESULT", "DURATION"]]
             if case .object(let last) = hooks["last"] {
-                for (name, run) in last {
+                for member in last {
+                    let (name, run) = (member.name, member.value)
                     let running = run["running"].bool == true
                     table.append([name, text(run["event"]), text(run["term"]), running ? "running" : text(run["result"]),
                                   running ? "-" : "\(text(run["duration_ms"])) ms"])
@@ -74,7 +76,7 @@ struct StatusCommand: ParsableCommand {
         }
         let header = ["PEER", "REACHABLE", "LAST CONTACT", "RTT", "MATCH", "CAN LEAD", "PEER ADDRESS", "API"]
         var table = [header]
-        for p in s["peers"].array {
+        for p in s["peers"].items {
             table.append([text(p["id"]), text(p["reachable"]),
                           p["last_contact_ms_ago"].isNull ? "never" : "\(text(p["last_contact_ms_ago"])) ms ago",
                           p["rtt_ms"].isNull ? "-" : "\(text(p["rtt_ms"])) ms",

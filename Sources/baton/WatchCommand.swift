@@ -1,4 +1,5 @@
 // `baton watch`: one line per leadership change, through the /leader long-poll.
+import JSON
 import ArgumentParser
 import HTTPParser
 import Posix
@@ -50,7 +51,7 @@ struct WatchCommand: ParsableCommand {
             case .success(let answer):
                 if down { printError("the agent at \(api) answers again") }
                 down = false
-                guard let body = JSON.parse(answer.bodyText), let term = body["term"].int else {
+                guard let body = JSONValue.read(answer.bodyText), let term = body["term"].int else {
                     printError("unexpected answer \(answer.status) from \(api): \(answer.bodyText)")
                     try? Sleep.ms(1_000)
                     continue
