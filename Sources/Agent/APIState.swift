@@ -23,10 +23,12 @@ final class APIState {
     /// What the last `rebuildResponses` saw, to count transitions.
     var lastRole: Role = .follower
     var lastOfficeTerm: Term? = nil
+    /// startedNs: CLOCK_BOOTTIME when the agent started (counts as every peer's first contact).
+    let startedNs = Int64(Clock.boottime())
 
     init(settings: AgentSettings) throws(ConfigError) {
         access = try AdminAccess(settings: settings)
-        metrics = AgentMetrics(peers: settings.members.map(\.name).filter { $0 != settings.id })
+        metrics = AgentMetrics(peers: settings.members.map(\.name).filter { $0 != settings.id }, version: Agent.version)
         for m in settings.members where m.name != settings.id { peers[m.name] = PeerObservation() }
     }
 }
@@ -50,7 +52,7 @@ extension Agent {
            echo.nanoseconds > 0, echo.nanoseconds <= now {
             let rtt = now - echo.nanoseconds
             apiState.peers[peer]?.rttNs = rtt
-            apiState.metrics.heartbeatRTT.record(Double(rtt) / 1e9)
+            apiState.metrics.recordRTT(peer: peer, seconds: Double(rtt) / 1e9)
         }
     }
 
@@ -63,6 +65,7 @@ extension Agent {
             for key in Array(apiState.peers.keys) { apiState.peers[key]?.rttNs = 0 }
         }
         apiState.lastRole = role
+        apiState.metrics.operatorMetrics.noteLeader(raft.leader)
         let officeTerm = raft.office?.term
         if officeTerm != apiState.lastOfficeTerm {
             // nil → T is one entry, T → nil one departure, T → U (a leave and an entry) two.

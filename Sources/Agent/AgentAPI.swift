@@ -43,8 +43,8 @@ extension Agent {
         apiState.server = server
         server.setRefusalHeaders(commonHeaders(term: raft.term))
         server.route(.get, "/leader") { [unowned self] request in
-            if request.head.query.count == 0 { return self.counted(.respond(self.leaderAnswer(at: self.now()))) }
-            return self.counted(self.leaderLongPoll(request))
+            if request.head.query.count == 0 { return self.counted(.leader, .respond(self.leaderAnswer(at: self.now()))) }
+            return self.counted(.leader, self.leaderLongPoll(request))
         }
         // For HAProxy `option httpchk` and readiness probes: 200 only on the node in office.
         server.route(.get, "/is-leader") { [unowned self] _ in
@@ -54,17 +54,17 @@ extension Agent {
             } else {
                 answer = self.responses.notLeader
             }
-            return self.counted(.respond(answer))
+            return self.counted(.isLeader, .respond(answer))
         }
-        server.route(.get, "/health") { [unowned self] _ in self.counted(.respond(self.healthAnswer())) }
-        server.route(.get, "/ready") { [unowned self] _ in self.counted(.respond(self.readyAnswer())) }
-        server.route(.get, "/status") { [unowned self] _ in self.counted(.respond(self.statusAnswer())) }
-        server.route(.post, "/resign") { [unowned self] request in self.counted(self.resign(request)) }
-        server.route(.get, "/metrics") { [unowned self] _ in self.counted(.respond(self.metricsAnswer())) }
-        server.route(.get, "/openapi.json") { [unowned self] _ in self.counted(.respond(self.openAPIAnswer())) }
+        server.route(.get, "/health") { [unowned self] _ in self.counted(.health, .respond(self.healthAnswer())) }
+        server.route(.get, "/ready") { [unowned self] _ in self.counted(.ready, .respond(self.readyAnswer())) }
+        server.route(.get, "/status") { [unowned self] _ in self.counted(.status, .respond(self.statusAnswer())) }
+        server.route(.post, "/resign") { [unowned self] request in self.counted(.resign, self.resign(request)) }
+        server.route(.get, "/metrics") { [unowned self] _ in self.counted(.metrics, .respond(self.metricsAnswer())) }
+        server.route(.get, "/openapi.json") { [unowned self] _ in self.counted(.openAPI, .respond(self.openAPIAnswer())) }
         server.holdTimeoutResponder = { [unowned self] held in
-            guard let answer = self.heldRequestTimedOut(held) else { return nil }
-            self.countStatus(answer.status)
+            guard let (answer, route) = self.heldRequestTimedOut(held) else { return nil }
+            self.countStatus(answer.status, route)
             return answer
         }
     }
@@ -73,13 +73,13 @@ extension Agent {
 
     /// counted tallies an answer's status for `baton_http_requests_total` (a held
     /// request is counted when it is answered).
-    @inline(__always) func counted(_ result: HTTPHandlerResult) -> HTTPHandlerResult {
-        if case .respond(let r) = result { countStatus(r.status) }
+    @inline(__always) func counted(_ route: APIRoute, _ result: HTTPHandlerResult) -> HTTPHandlerResult {
+        if case .respond(let r) = result { countStatus(r.status, route) }
         return result
     }
 
-    @inline(__always) func countStatus(_ status: Int) {
-        apiState.metrics.countResponse(status)
+    @inline(__always) func countStatus(_ status: Int, _ route: APIRoute) {
+        apiState.metrics.countResponse(status, route: route)
     }
 
     /// leaderName is the name of the leader this node believes in, if any.
@@ -194,11 +194,11 @@ extension Agent {
 
     /// heldRequestTimedOut answers a held request whose wait ended: a long-poll gets
     /// the current `/leader` answer, a resignation its failure.
-    func heldRequestTimedOut(_ held: HeldRequest) -> PreparedResponse? {
-        if apiState.longPoll.remove(held) { return leaderAnswer(at: now()) }
+    func heldRequestTimedOut(_ held: HeldRequest) -> (PreparedResponse, APIRoute)? {
+        if apiState.longPoll.remove(held) { return (leaderAnswer(at: now()), .leader) }
         if let i = apiState.resigns.firstIndex(where: { $0.held == held }) {
             let waiter = apiState.resigns.remove(at: i)
-            return resignFailed(waiter, reason: "no successor was heard from within \(resignWait.wholeMilliseconds) ms; an ordinary election follows")
+            return (resignFailed(waiter, reason: "no successor was heard from within \(resignWait.wholeMilliseconds) ms; an ordinary election follows"), .resign)
         }
         return nil
     }

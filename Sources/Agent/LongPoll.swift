@@ -210,7 +210,7 @@ extension Agent {
             apiState.longPoll.remove(at: i)
             if server.complete(w.held, with: answer) {
                 answered += 1
-                countStatus(answer.status)
+                countStatus(answer.status, .leader)
             }
         }
         apiState.longPoll.waveAnswered += answered

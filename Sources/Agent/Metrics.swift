@@ -16,12 +16,16 @@ final class AgentMetrics {
     let term: Gauge
     let elections: Counter
     let officeChanges: Counter
-    let heartbeatRTT: ValueHistogram
+    /// heartbeatRTT: per peer (made on first use, one per member at most).
+    private var heartbeatRTT: [String: ValueHistogram] = [:]
     let longPollWaiters: Gauge
     let storageOK: Gauge
     private(set) var peerReachable: [String: Gauge] = [:]
-    /// requests by status code, made on first use (a handful of codes exist).
+    /// requests by route and status code, made on first use (a handful of each exist):
+    /// keyed `route << 16 | status` so the hot path hashes an Int, not strings.
     private var requests: [Int: Counter] = [:]
+    /// The standard-alert metrics (issue 17 point 8), in their own block below.
+    let operatorMetrics: OperatorMetrics
     private var buffer: [UInt8] = []
 
     /// Hook metrics by hook name (on-promote, on-demote, on-change, leader-unit), made
@@ -40,7 +44,8 @@ final class AgentMetrics {
     private var logDroppedSeen: UInt64 = 0
     private var logSuppressedSeen: UInt64 = 0
 
-    init(peers: [String]) {
+    init(peers: [String], version: String) {
+        operatorMetrics = OperatorMetrics(registry: registry, peers: peers, version: version)
         func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(namespace: "baton", metricName: metric, unitName: unit, helpText: help)
         }
@@ -48,9 +53,6 @@ final class AgentMetrics {
         term = registry.makeGauge(descriptor: name("term", "", "The current Raft term: the fencing token."))
         elections = registry.makeCounter(descriptor: name("elections", "total", "Elections this node started (became candidate)."))
         officeChanges = registry.makeCounter(descriptor: name("office_changes", "total", "Times this node entered or left office."))
-        heartbeatRTT = registry.makeValueHistogram(
-            descriptor: name("heartbeat_rtt", "seconds", "Round trip of the leader's heartbeats to each peer, from the echoed send time."),
-            buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
         longPollWaiters = registry.makeGauge(descriptor: name("long_poll_waiters", "", "GET /leader long-polls currently held."))
         storageOK = registry.makeGauge(descriptor: name("storage_ok", "", "1 while the data dir accepts durable writes, else 0."))
         logLinesDropped = registry.makeCounter(descriptor: name(
@@ -64,14 +66,26 @@ final class AgentMetrics {
         }
     }
 
-    func countResponse(_ status: Int) {
-        if let c = requests[status] { c.increment(); return }
+    func countResponse(_ status: Int, route: APIRoute) {
+        let key = route.rawValue << 16 | status
+        if let c = requests[key] { c.increment(); return }
         let c = registry.makeCounter(
             descriptor: MetricNameDescriptor(namespace: "baton", metricName: "http_requests", unitName: "total",
-                                             helpText: "HTTP answers of the agent's API, by status code."),
-            labels: [("code", "\(status)")])
-        requests[status] = c
+                                             helpText: "HTTP answers of the agent's API, by path and status code."),
+            labels: [("path", route.path), ("code", "\(status)")])
+        requests[key] = c
         c.increment()
+    }
+
+    /// recordRTT adds one heartbeat round trip to `peer`'s histogram.
+    func recordRTT(peer: String, seconds: Double) {
+        if let h = heartbeatRTT[peer] { h.record(seconds); return }
+        let h = registry.makeValueHistogram(
+            descriptor: MetricNameDescriptor(namespace: "baton", metricName: "heartbeat_rtt", unitName: "seconds",
+                                             helpText: "Round trip of the leader's heartbeats to each peer, from the echoed send time."),
+            labels: [("peer", peer)], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
+        heartbeatRTT[peer] = h
+        h.record(seconds)
     }
 
     /// recordHook counts one finished hook run (a unit job counts as the `leader-unit` hook).
@@ -130,8 +144,106 @@ extension Agent {
         m.storageOK.set(Int64(storageError == nil ? 1 : 0))
         if let c = checkStatus { m.updateCheck(healthy: c.healthy, failures: c.failures) }
         m.updateLog(log)
+        m.operatorMetrics.update(self)
         for (peer, gauge) in m.peerReachable { gauge.set(Int64(transport.stats[peer]?.connected == true ? 1 : 0)) }
         return PreparedResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
                                 headers: perRequestHeaders(), body: m.render())
+    }
+}
+
+/// APIRoute names the API's paths for `baton_http_requests_total{path}` (a fixed set, so
+/// the label cannot grow with what clients send).
+enum APIRoute: Int {
+    case leader, isLeader, health, ready, status, resign, metrics, openAPI
+
+    var path: String {
+        switch self {
+        case .leader: "/leader"
+        case .isLeader: "/is-leader"
+        case .health: "/health"
+        case .ready: "/ready"
+        case .status: "/status"
+        case .resign: "/resign"
+        case .metrics: "/metrics"
+        case .openAPI: "/openapi.json"
+        }
+    }
+}
+
+/// OperatorMetrics are what standard alerts and dashboards expect (issue 17 point 8):
+/// build info, the process_* family as Prometheus' client libraries name it, whether a
+/// leader is known and how often it changed (etcd's has_leader and
+/// leader_changes_seen_total), each peer's last round trip and time since last contact,
+/// and the lease's remaining time. Gauges are set at scrape time from the state.
+final class OperatorMetrics {
+    let hasLeader: Gauge
+    let leaderChanges: Counter
+    let leaseRemaining: Gauge
+    let residentMemory: Gauge
+    let virtualMemory: Gauge
+    let openFDs: Gauge
+    let maxFDs: Gauge
+    let startTime: Gauge
+    let cpuSeconds: Counter
+    private var cpuSecondsSeen = 0.0
+    private var peerRTT: [String: Gauge] = [:]
+    private var peerLastContact: [String: Gauge] = [:]
+    /// lastLeader: the last leader seen, to count changes (a leader lost and found again
+    /// is not a change).
+    private var lastLeader: NodeID? = nil
+
+    init(registry: PrometheusCollectorRegistry, peers: [String], version: String) {
+        func baton(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "baton", metricName: metric, unitName: unit, helpText: help)
+        }
+        func process(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "process", metricName: metric, unitName: unit, helpText: help)
+        }
+        registry.makeGauge(descriptor: baton("build_info", "", "Always 1; the labels say which build runs."),
+                           labels: [("version", version)]).set(Int64(1))
+        hasLeader = registry.makeGauge(descriptor: baton("has_leader", "", "1 while this node knows a leader in office, else 0."))
+        leaderChanges = registry.makeCounter(descriptor: baton("leader_changes_seen", "total", "Times this node saw the leader change (to another member)."))
+        leaseRemaining = registry.makeGauge(descriptor: baton("lease_remaining", "seconds", "On the node in office, how long its lease still runs (at scrape time); 0 elsewhere."))
+        residentMemory = registry.makeGauge(descriptor: process("resident_memory", "bytes", "Resident memory size in bytes."))
+        virtualMemory = registry.makeGauge(descriptor: process("virtual_memory", "bytes", "Virtual memory size in bytes."))
+        openFDs = registry.makeGauge(descriptor: process("open_fds", "", "Number of open file descriptors."))
+        maxFDs = registry.makeGauge(descriptor: process("max_fds", "", "Maximum number of open file descriptors."))
+        startTime = registry.makeGauge(descriptor: process("start_time", "seconds", "Start time of the process since unix epoch in seconds."))
+        cpuSeconds = registry.makeCounter(descriptor: process("cpu_seconds", "total", "Total user and system CPU time spent in seconds."))
+        for p in peers {
+            peerRTT[p] = registry.makeGauge(
+                descriptor: baton("peer_rtt", "seconds", "The last heartbeat round trip to the peer, measured on the leader (0 when none was)."),
+                labels: [("peer", p)])
+            peerLastContact[p] = registry.makeGauge(
+                descriptor: baton("peer_last_contact", "seconds", "Seconds since this node last heard from the peer (since start when never)."),
+                labels: [("peer", p)])
+        }
+    }
+
+    /// noteLeader counts a change of leader (called on every change of role, term or leader).
+    func noteLeader(_ leader: NodeID?) {
+        guard let leader, leader != lastLeader else { return }
+        lastLeader = leader
+        leaderChanges.increment()
+    }
+
+    /// update sets the gauges from the agent's state and /proc, at scrape time.
+    func update(_ agent: Agent) {
+        let now = agent.now()
+        hasLeader.set(Int64(agent.raft.leader != nil ? 1 : 0))
+        leaseRemaining.set(Double(agent.leaseRemainingMs(at: now) ?? 0) / 1000)
+        let bootNs = Int64(Clock.boottime())
+        for (peer, gauge) in peerRTT { gauge.set(Double(agent.apiState.peers[peer]?.rttNs ?? 0) / 1e9) }
+        for (peer, gauge) in peerLastContact {
+            let heard = max(agent.apiState.peers[peer]?.lastHeardNs ?? 0, agent.apiState.startedNs)
+            gauge.set(Double(max(0, bootNs - heard)) / 1e9)
+        }
+        let p = ProcessStats.read()
+        residentMemory.set(Double(p.residentBytes))
+        virtualMemory.set(Double(p.virtualBytes))
+        openFDs.set(Int64(p.openDescriptors))
+        maxFDs.set(Double(p.maxDescriptors))
+        startTime.set(p.startTimeSeconds)
+        if p.cpuSeconds > cpuSecondsSeen { cpuSeconds.increment(by: p.cpuSeconds - cpuSecondsSeen); cpuSecondsSeen = p.cpuSeconds }
     }
 }

@@ -107,7 +107,7 @@ extension Agent {
             if let answer = resignOutcome(term: w.term) {
                 apiState.resigns.remove(at: i)
                 if server.complete(w.held, with: answer) {
-                    countStatus(answer.status)
+                    countStatus(answer.status, .resign)
                     let ms = (Clock.now() - w.start).wholeMilliseconds
                     log.event("resign-answered", .info, "answered the hand-over request: \(answer.status) after \(ms) ms",
                               [("status", .number(answer.status)), ("after_ms", .number(ms))], .always)

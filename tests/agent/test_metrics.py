@@ -57,10 +57,12 @@ def test_metrics_follow_prometheus_conventions_and_the_cluster(cluster):
     followers = [n for n in cluster.names if n != leader]
     for f in followers:
         assert s[f'baton_peer_reachable{{peer="{f}"}}'] == 1
-    count = s["baton_heartbeat_rtt_seconds_count"]
-    assert count >= 2 and 0 < s["baton_heartbeat_rtt_seconds_sum"] / count < 1.0
-    assert s['baton_heartbeat_rtt_seconds_bucket{le="+Inf"}'] == count
-    assert s['baton_http_requests_total{code="200"}'] >= 3
+    # Round trips per peer (the help text says "to each peer").
+    for f in followers:
+        count = s[f'baton_heartbeat_rtt_seconds_count{{peer="{f}"}}']
+        assert count >= 1 and 0 < s[f'baton_heartbeat_rtt_seconds_sum{{peer="{f}"}}'] / count < 1.0
+        assert s[f'baton_heartbeat_rtt_seconds_bucket{{peer="{f}",le="+Inf"}}'] == count
+    assert s['baton_http_requests_total{path="/is-leader",code="200"}'] >= 3
     # A follower is not the leader; a dead peer is unreachable.
     types, fs = scrape(cluster, followers[0])
     assert fs["baton_is_leader"] == 0 and fs["baton_term"] >= term
@@ -69,3 +71,50 @@ def test_metrics_follow_prometheus_conventions_and_the_cluster(cluster):
     while scrape(cluster, leader)[1][f'baton_peer_reachable{{peer="{followers[1]}"}}'] != 0:
         assert time.monotonic() < end
         time.sleep(0.05)
+
+
+def test_standard_alert_metrics_are_present(cluster):
+    """Issue 17 point 8: build info, process_* as Prometheus' clients name them, a
+    has-leader gauge, leader changes seen, per-peer RTT and last contact, the lease."""
+    leader, _ = cluster.wait_leader()
+    cluster.wait_round_trips(leader)
+    end = time.monotonic() + 10
+    while True:
+        leader, _ = cluster.wait_leader()
+        types, s = scrape(cluster, leader)
+        if s["baton_is_leader"] == 1 or time.monotonic() > end:
+            break
+    for name, kind in [("process_resident_memory_bytes", "gauge"), ("process_open_fds", "gauge"),
+                       ("process_start_time_seconds", "gauge"), ("process_cpu_seconds_total", "counter"),
+                       ("process_max_fds", "gauge"), ("process_virtual_memory_bytes", "gauge"),
+                       ("baton_build_info", "gauge"), ("baton_has_leader", "gauge"),
+                       ("baton_leader_changes_seen_total", "counter"), ("baton_lease_remaining_seconds", "gauge"),
+                       ("baton_peer_rtt_seconds", "gauge"), ("baton_peer_last_contact_seconds", "gauge"),
+                       ("baton_log_lines_dropped_total", "counter")]:
+        assert types.get(name) == kind, (name, types.get(name))
+    assert 1_000_000 < s["process_resident_memory_bytes"] < 1_000_000_000
+    assert 3 <= s["process_open_fds"] < s["process_max_fds"]
+    assert abs(s["process_start_time_seconds"] - time.time()) < 600
+    assert s["process_cpu_seconds_total"] > 0
+    assert [k for k in s if k.startswith("baton_build_info{version=")] and s["baton_has_leader"] == 1
+    assert s["baton_leader_changes_seen_total"] >= 1
+    assert 0 < s["baton_lease_remaining_seconds"] <= 0.15
+    for f in (n for n in cluster.names if n != leader):
+        assert 0 < s[f'baton_peer_rtt_seconds{{peer="{f}"}}'] < 1
+        assert 0 <= s[f'baton_peer_last_contact_seconds{{peer="{f}"}}'] < 1
+    # A follower: no lease; it counted the leader it saw.
+    follower = next(n for n in cluster.names if n != leader)
+    _, fs = scrape(cluster, follower)
+    assert fs["baton_lease_remaining_seconds"] == 0 and fs["baton_has_leader"] == 1 and fs["baton_leader_changes_seen_total"] >= 1
+
+
+def test_promtool_passes_live_metrics_and_the_example_alert_rules(cluster):
+    import os
+    import subprocess
+    leader, _ = cluster.wait_leader()
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    r = subprocess.run([os.path.join(root, "tests", "packaging", "promtool-check"), f"127.0.0.1:{cluster.api_port[leader]}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([os.path.join(root, "tests", "packaging", "promtool-check"), "--rules"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
