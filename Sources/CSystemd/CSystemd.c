@@ -1,5 +1,9 @@
 // See include/CSystemd.h: the notify protocol and watchdog variables natively, sd-bus
-// through dlopen of libsystemd.so.0 on first use.
+// through dlopen of libsystemd.so.0 on first use. libsystemd-dev's headers are the
+// declared interface: every function loaded with dlsym is typed from its declaration
+// in <systemd/sd-bus.h>, and the native notify functions must have sd-daemon.h's
+// signatures, so the compiler checks each call against the real API. Including the
+// headers links nothing: only dlsym ever names a libsystemd symbol.
 #define _GNU_SOURCE
 #include "CSystemd.h"
 
@@ -11,7 +15,20 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
+
+// The native implementations stand in for libsystemd's: same parameters, same result.
+_Static_assert(__builtin_types_compatible_p(__typeof__(&baton_sd_notify), __typeof__(&sd_notify)),
+               "baton_sd_notify must have sd_notify's signature (sd-daemon.h)");
+_Static_assert(__builtin_types_compatible_p(__typeof__(&baton_sd_watchdog_enabled), __typeof__(&sd_watchdog_enabled)),
+               "baton_sd_watchdog_enabled must have sd_watchdog_enabled's signature (sd-daemon.h)");
+// baton_sd_bus_error crosses into libsystemd by pointer: it must be sd_bus_error's layout.
+_Static_assert(sizeof(baton_sd_bus_error) == sizeof(sd_bus_error), "sd_bus_error size");
+_Static_assert(offsetof(baton_sd_bus_error, name) == offsetof(sd_bus_error, name), "sd_bus_error.name");
+_Static_assert(offsetof(baton_sd_bus_error, message) == offsetof(sd_bus_error, message), "sd_bus_error.message");
+_Static_assert(offsetof(baton_sd_bus_error, _need_free) == offsetof(sd_bus_error, _need_free), "sd_bus_error._need_free");
 
 // MARK: notify protocol (sd_notify(3))
 
@@ -93,29 +110,34 @@ done:
 
 // MARK: sd-bus, loaded on first use
 
+// Every sd-bus function Baton loads: the slot's type is the header's declaration, and
+// the dlsym name is the same token, so a name, a type and a call can never disagree.
+#define BUS_FUNCTIONS(X) \
+    X(sd_bus_open_system) \
+    X(sd_bus_open_user) \
+    X(sd_bus_new) \
+    X(sd_bus_set_address) \
+    X(sd_bus_set_bus_client) \
+    X(sd_bus_start) \
+    X(sd_bus_close) \
+    X(sd_bus_unref) \
+    X(sd_bus_set_method_call_timeout) \
+    X(sd_bus_match_signal) \
+    X(sd_bus_slot_unref) \
+    X(sd_bus_process) \
+    X(sd_bus_wait) \
+    X(sd_bus_message_new_method_call) \
+    X(sd_bus_message_unref) \
+    X(sd_bus_call) \
+    X(sd_bus_message_read_basic) \
+    X(sd_bus_error_free) \
+    X(sd_bus_message_read) \
+    X(sd_bus_message_append)
+
 static struct {
-    int (*open_system)(baton_sd_bus **);
-    int (*open_user)(baton_sd_bus **);
-    int (*new_bus)(baton_sd_bus **);
-    int (*set_address)(baton_sd_bus *, const char *);
-    int (*set_bus_client)(baton_sd_bus *, int);
-    int (*start)(baton_sd_bus *);
-    void (*close_bus)(baton_sd_bus *);
-    baton_sd_bus *(*unref)(baton_sd_bus *);
-    int (*set_method_call_timeout)(baton_sd_bus *, uint64_t);
-    int (*match_signal)(baton_sd_bus *, baton_sd_bus_slot **, const char *, const char *, const char *, const char *,
-                        baton_sd_bus_message_handler_t, void *);
-    baton_sd_bus_slot *(*slot_unref)(baton_sd_bus_slot *);
-    int (*process)(baton_sd_bus *, baton_sd_bus_message **);
-    int (*wait)(baton_sd_bus *, uint64_t);
-    int (*message_new_method_call)(baton_sd_bus *, baton_sd_bus_message **, const char *, const char *, const char *,
-                                   const char *);
-    baton_sd_bus_message *(*message_unref)(baton_sd_bus_message *);
-    int (*call)(baton_sd_bus *, baton_sd_bus_message *, uint64_t, baton_sd_bus_error *, baton_sd_bus_message **);
-    int (*message_read_basic)(baton_sd_bus_message *, char, void *);
-    void (*error_free)(baton_sd_bus_error *);
-    int (*message_read)(baton_sd_bus_message *, const char *, ...);
-    int (*message_append)(baton_sd_bus_message *, const char *, ...);
+#define SLOT(name) __typeof__(name) *name;
+    BUS_FUNCTIONS(SLOT)
+#undef SLOT
 } bus;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -132,26 +154,9 @@ static void load(void) {
         const char *name;
         void **slot;
     } symbols[] = {
-        {"sd_bus_open_system", (void **)&bus.open_system},
-        {"sd_bus_open_user", (void **)&bus.open_user},
-        {"sd_bus_new", (void **)&bus.new_bus},
-        {"sd_bus_set_address", (void **)&bus.set_address},
-        {"sd_bus_set_bus_client", (void **)&bus.set_bus_client},
-        {"sd_bus_start", (void **)&bus.start},
-        {"sd_bus_close", (void **)&bus.close_bus},
-        {"sd_bus_unref", (void **)&bus.unref},
-        {"sd_bus_set_method_call_timeout", (void **)&bus.set_method_call_timeout},
-        {"sd_bus_match_signal", (void **)&bus.match_signal},
-        {"sd_bus_slot_unref", (void **)&bus.slot_unref},
-        {"sd_bus_process", (void **)&bus.process},
-        {"sd_bus_wait", (void **)&bus.wait},
-        {"sd_bus_message_new_method_call", (void **)&bus.message_new_method_call},
-        {"sd_bus_message_unref", (void **)&bus.message_unref},
-        {"sd_bus_call", (void **)&bus.call},
-        {"sd_bus_message_read_basic", (void **)&bus.message_read_basic},
-        {"sd_bus_error_free", (void **)&bus.error_free},
-        {"sd_bus_message_read", (void **)&bus.message_read},
-        {"sd_bus_message_append", (void **)&bus.message_append},
+#define ENTRY(name) {#name, (void **)&bus.name},
+        BUS_FUNCTIONS(ENTRY)
+#undef ENTRY
     };
     for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
         void *address = dlsym(library, symbols[i].name);
@@ -176,51 +181,62 @@ int baton_sd_bus_load(const char **why) {
         if (baton_sd_bus_load(NULL) < 0) return -ENOSYS; \
     } while (0)
 
-int baton_sd_bus_open_system(baton_sd_bus **ret) { REQUIRE_BUS(); return bus.open_system(ret); }
-int baton_sd_bus_open_user(baton_sd_bus **ret) { REQUIRE_BUS(); return bus.open_user(ret); }
-int baton_sd_bus_new(baton_sd_bus **ret) { REQUIRE_BUS(); return bus.new_bus(ret); }
-int baton_sd_bus_set_address(baton_sd_bus *b, const char *address) { REQUIRE_BUS(); return bus.set_address(b, address); }
-int baton_sd_bus_set_bus_client(baton_sd_bus *b, int client) { REQUIRE_BUS(); return bus.set_bus_client(b, client); }
-int baton_sd_bus_start(baton_sd_bus *b) { REQUIRE_BUS(); return bus.start(b); }
+// The baton_ types are opaque names for sd-bus's own (the public header keeps sd-bus's
+// declarations out of Swift, which must not call libsystemd directly): the casts below
+// only rename, and every argument and result is checked against sd-bus.h.
+#define BUS(p) ((sd_bus *)(p))
+#define MSG(p) ((sd_bus_message *)(p))
+#define ERR(p) ((sd_bus_error *)(p))
+
+int baton_sd_bus_open_system(baton_sd_bus **ret) { REQUIRE_BUS(); return bus.sd_bus_open_system((sd_bus **)ret); }
+int baton_sd_bus_open_user(baton_sd_bus **ret) { REQUIRE_BUS(); return bus.sd_bus_open_user((sd_bus **)ret); }
+int baton_sd_bus_new(baton_sd_bus **ret) { REQUIRE_BUS(); return bus.sd_bus_new((sd_bus **)ret); }
+int baton_sd_bus_set_address(baton_sd_bus *b, const char *address) { REQUIRE_BUS(); return bus.sd_bus_set_address(BUS(b), address); }
+int baton_sd_bus_set_bus_client(baton_sd_bus *b, int client) { REQUIRE_BUS(); return bus.sd_bus_set_bus_client(BUS(b), client); }
+int baton_sd_bus_start(baton_sd_bus *b) { REQUIRE_BUS(); return bus.sd_bus_start(BUS(b)); }
 int baton_sd_bus_set_method_call_timeout(baton_sd_bus *b, uint64_t usec) {
     REQUIRE_BUS();
-    return bus.set_method_call_timeout(b, usec);
+    return bus.sd_bus_set_method_call_timeout(BUS(b), usec);
 }
 int baton_sd_bus_match_signal(baton_sd_bus *b, baton_sd_bus_slot **ret, const char *sender, const char *path,
                               const char *interface, const char *member, baton_sd_bus_message_handler_t callback,
                               void *userdata) {
     REQUIRE_BUS();
-    return bus.match_signal(b, ret, sender, path, interface, member, callback, userdata);
+    return bus.sd_bus_match_signal(BUS(b), (sd_bus_slot **)ret, sender, path, interface, member,
+                                   (sd_bus_message_handler_t)callback, userdata);
 }
-int baton_sd_bus_process(baton_sd_bus *b, baton_sd_bus_message **ret) { REQUIRE_BUS(); return bus.process(b, ret); }
-int baton_sd_bus_wait(baton_sd_bus *b, uint64_t timeout_usec) { REQUIRE_BUS(); return bus.wait(b, timeout_usec); }
+int baton_sd_bus_process(baton_sd_bus *b, baton_sd_bus_message **ret) {
+    REQUIRE_BUS();
+    return bus.sd_bus_process(BUS(b), (sd_bus_message **)ret);
+}
+int baton_sd_bus_wait(baton_sd_bus *b, uint64_t timeout_usec) { REQUIRE_BUS(); return bus.sd_bus_wait(BUS(b), timeout_usec); }
 int baton_sd_bus_message_new_method_call(baton_sd_bus *b, baton_sd_bus_message **m, const char *destination,
                                          const char *path, const char *interface, const char *member) {
     REQUIRE_BUS();
-    return bus.message_new_method_call(b, m, destination, path, interface, member);
+    return bus.sd_bus_message_new_method_call(BUS(b), (sd_bus_message **)m, destination, path, interface, member);
 }
 int baton_sd_bus_call(baton_sd_bus *b, baton_sd_bus_message *m, uint64_t usec, baton_sd_bus_error *ret_error,
                       baton_sd_bus_message **reply) {
     REQUIRE_BUS();
-    return bus.call(b, m, usec, ret_error, reply);
+    return bus.sd_bus_call(BUS(b), MSG(m), usec, ERR(ret_error), (sd_bus_message **)reply);
 }
 int baton_sd_bus_message_read_basic(baton_sd_bus_message *m, char type, void *p) {
     REQUIRE_BUS();
-    return bus.message_read_basic(m, type, p);
+    return bus.sd_bus_message_read_basic(MSG(m), type, p);
 }
 int baton_sd_bus_read_job_removed(baton_sd_bus_message *m, uint32_t *id, const char **job, const char **unit,
                                   const char **result) {
     REQUIRE_BUS();
-    return bus.message_read(m, "uoss", id, job, unit, result);
+    return bus.sd_bus_message_read(MSG(m), "uoss", id, job, unit, result);
 }
 int baton_sd_bus_append_unit_and_mode(baton_sd_bus_message *m, const char *unit, const char *mode) {
     REQUIRE_BUS();
-    return bus.message_append(m, "ss", unit, mode);
+    return bus.sd_bus_message_append(MSG(m), "ss", unit, mode);
 }
 
 // The releasing functions are only ever given objects that a loaded libsystemd made.
-void baton_sd_bus_close(baton_sd_bus *b) { if (loaded && b) bus.close_bus(b); }
-void baton_sd_bus_unref(baton_sd_bus *b) { if (loaded && b) bus.unref(b); }
-void baton_sd_bus_slot_unref(baton_sd_bus_slot *slot) { if (loaded && slot) bus.slot_unref(slot); }
-void baton_sd_bus_message_unref(baton_sd_bus_message *m) { if (loaded && m) bus.message_unref(m); }
-void baton_sd_bus_error_free(baton_sd_bus_error *e) { if (loaded && e) bus.error_free(e); }
+void baton_sd_bus_close(baton_sd_bus *b) { if (loaded && b) bus.sd_bus_close(BUS(b)); }
+void baton_sd_bus_unref(baton_sd_bus *b) { if (loaded && b) bus.sd_bus_unref(BUS(b)); }
+void baton_sd_bus_slot_unref(baton_sd_bus_slot *slot) { if (loaded && slot) bus.sd_bus_slot_unref((sd_bus_slot *)slot); }
+void baton_sd_bus_message_unref(baton_sd_bus_message *m) { if (loaded && m) bus.sd_bus_message_unref(MSG(m)); }
+void baton_sd_bus_error_free(baton_sd_bus_error *e) { if (loaded && e) bus.sd_bus_error_free(ERR(e)); }

@@ -26,6 +26,16 @@ if [[ -z "$BATON" ]]; then
         export PATH="/opt/swift/usr/bin:$PATH"
     fi
     command -v swift >/dev/null || { echo "run.sh: swift not found: install Swift 6.3 at /opt/swift or put it on PATH" >&2; exit 2; }
+    # The build compiles against libsystemd-dev's headers (the sd-bus API it loads at
+    # run time); install them when missing, as scripts/test does.
+    if [[ ! -f /usr/include/systemd/sd-bus.h ]]; then
+        if [[ $EUID -eq 0 ]]; then
+            echo "== installing libsystemd-dev (headers the build checks the sd-bus calls against)"
+            (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libsystemd-dev) >/dev/null
+        else
+            echo "run.sh: the build needs libsystemd-dev's headers: sudo apt-get install libsystemd-dev" >&2; exit 2
+        fi
+    fi
     echo "== building baton (debug; the first build takes a few minutes)"
     swift build --product baton
     BATON=.build/debug/baton

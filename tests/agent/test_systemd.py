@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cluster import Cluster, wait_for
+from cluster import BATON, Cluster, wait_for
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 MOCK = os.path.join(ROOT, "Tests", "SystemdTests", "mock_systemd_manager.py")
@@ -157,3 +157,43 @@ def test_failing_leader_unit_counts_as_a_failed_promote(tmp_path, monkeypatch):
     finally:
         c.stop_all()
         bus.close()
+
+
+def test_the_c_target_is_checked_against_libsystemd_devs_headers(tmp_path):
+    """Issue 17 point 9: CSystemd.c takes its sd-bus types from <systemd/sd-bus.h> and the
+    native notify functions must match <systemd/sd-daemon.h>: a prototype or a call that
+    does not match the real API does not compile."""
+    import shutil
+    cc = shutil.which("clang") or shutil.which("cc") or shutil.which("gcc")
+    assert cc, "no C compiler"
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Sources", "CSystemd")
+    source = open(os.path.join(root, "CSystemd.c")).read()
+    header = open(os.path.join(root, "include", "CSystemd.h")).read()
+
+    def compiles(src, hdr):
+        inc = tmp_path / f"inc{len(list(tmp_path.iterdir()))}"
+        inc.mkdir()
+        (inc / "CSystemd.h").write_text(hdr)
+        (inc / "CSystemd.c").write_text(src)
+        r = subprocess.run([cc, "-fsyntax-only", "-Werror", "-Wall", f"-I{inc}", str(inc / "CSystemd.c")],
+                           capture_output=True, text=True, timeout=60)
+        return r.returncode == 0, r.stderr
+
+    ok, err = compiles(source, header)
+    assert ok, err
+    # A call with a wrong argument type (a pointer where sd_bus_wait takes a uint64_t).
+    bad = source.replace("bus.sd_bus_wait(BUS(b), timeout_usec)", "bus.sd_bus_wait(BUS(b), &timeout_usec)")
+    assert bad != source
+    ok, err = compiles(bad, header)
+    assert not ok, "a call that does not match sd-bus.h compiled"
+    # A native notify function whose signature drifts from sd-daemon.h's.
+    drift = "int baton_sd_notify(int unset_environment, char *state)"
+    bad_header = header.replace("int baton_sd_notify(int unset_environment, const char *state);", drift + ";")
+    bad_source = source.replace("int baton_sd_notify(int unset_environment, const char *state) {", drift + " {")
+    assert bad_header != header and bad_source != source
+    ok, err = compiles(bad_source, bad_header)
+    assert not ok and "sd-daemon.h" in err, err
+    # The binary itself never links libsystemd (it is dlopen'ed for --leader-unit only).
+    r = subprocess.run(["readelf", "-d", BATON], capture_output=True, text=True)
+    if r.returncode == 0:
+        assert "libsystemd" not in r.stdout, r.stdout

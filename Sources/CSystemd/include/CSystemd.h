@@ -10,8 +10,11 @@
 //
 // Return values follow libsystemd: >= 0 success, -errno on failure; every sd-bus wrapper
 // returns -ENOSYS when libsystemd could not be loaded (`baton_sd_bus_load` says why).
-// The types mirror libsystemd's public ABI (sd-bus.h); the names carry a baton_ prefix
-// so that nothing here can interpose on libsystemd's own symbols once it is loaded.
+// The names carry a baton_ prefix so that nothing here can interpose on libsystemd's own
+// symbols once it is loaded, and this header does not include libsystemd's so that Swift
+// cannot call sd_* directly (nothing links libsystemd). CSystemd.c includes
+// <systemd/sd-bus.h> and <systemd/sd-daemon.h> (libsystemd-dev) and checks every
+// wrapper, type and layout here against them at compile time.
 #pragma once
 #include <stdint.h>
 
