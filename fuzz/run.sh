@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# fuzz/run.sh SECONDS [libFuzzer flags...]: build the HTTP parser's libFuzzer target
-# with ASan, seed a corpus with sample requests, fuzz for SECONDS, and print how many
-# inputs ran. Crash inputs land in fuzz/artifacts/ (replay one with
-# `fuzz/bin/http-parser-fuzz fuzz/artifacts/crash-…`); the corpus grows in fuzz/corpus/.
+# fuzz/run.sh [http|raft] SECONDS [libFuzzer flags...]: build one libFuzzer target with
+# ASan, seed its corpus, fuzz for SECONDS, and print how many inputs ran and the corpus
+# size. Targets: `http` (the default) is the HTTP request parser; `raft` is the Raft
+# message codec and the core's handling of decoded messages (fuzz/RaftFuzz.swift).
+# Crash inputs land in fuzz/artifacts/ (replay one with `fuzz/bin/TARGET-fuzz
+# fuzz/artifacts/crash-…`); the corpus grows in fuzz/corpus/ (fuzz/corpus-raft/).
 set -euo pipefail
-seconds=${1:?usage: fuzz/run.sh SECONDS [libFuzzer flags...]}
+target=http
+case "${1:-}" in http|raft) target=$1; shift ;; esac
+seconds=${1:?usage: fuzz/run.sh [http|raft] SECONDS [libFuzzer flags...]}
 shift
 cd "$(dirname "$0")/.."
-mkdir -p fuzz/bin fuzz/corpus fuzz/artifacts
+mkdir -p fuzz/bin fuzz/corpus fuzz/corpus-raft fuzz/artifacts
+if [ "$target" = raft ]; then exec fuzz/raft.sh "$seconds" "$@"; fi
 
 # One module: the parser's sources plus the entry point, so nothing is left out by a
 # module boundary; -O as in release, Swift 6 mode as in Package.swift.

@@ -108,6 +108,10 @@ public enum RaftMessageCodec {
             body = .timeoutNow
         }
         try r.expectEnd("message (trailing bytes)")
+        // Refused at the door, so a peer cannot push a term or index near 2⁶⁴ into the
+        // core (which drops them too) or into the state file.
+        guard term <= RaftBounds.termMax else { throw .invalid(what: "term \(term) (over \(RaftBounds.termMax))") }
+        guard RaftBounds.admits(body) else { throw .invalid(what: "log index or term (over \(RaftBounds.indexMax))") }
         return (term, body)
     }
 

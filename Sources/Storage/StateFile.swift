@@ -74,6 +74,10 @@ enum StateFile {
         let term = bytes.readLE(UInt64.self, at: 12)
         let commitIndex = bytes.readLE(UInt64.self, at: 20)
         let vote = bytes.readLE(UInt32.self, at: 28)
+        // A term no group can reach (an old release persisted one a peer sent): refusing
+        // it here is a clear exit 2, where adopting it trapped at every start.
+        if term > RaftBounds.termMax { throw damaged("term \(term) is beyond the largest a group can reach (\(RaftBounds.termMax))", at: 12) }
+        if commitIndex > RaftBounds.indexMax { throw damaged("commit index \(commitIndex) is beyond \(RaftBounds.indexMax)", at: 20) }
         return HardState(term: term, votedFor: flags & hasVoteFlag != 0 ? NodeID(vote) : nil,
                          commitIndex: commitIndex)
     }

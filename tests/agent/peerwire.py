@@ -1,0 +1,112 @@
+"""peerwire: a minimal client of Baton's peer protocol (Sources/PeerWire), so a test can
+act as a hostile member: the three-message handshake (with the cluster secret, or none
+under --insecure-peers), then Raft messages in authenticated frames.
+
+Layout from Sources/PeerWire/Frame.swift, PeerSession.swift and MessageCodec.swift:
+frame = "BTN1", version 1, type u8, flags u16 = 0, length u32 LE, payload, CRC32C u32 LE
+of everything before it, then (established, with a secret) a 16-byte HMAC-SHA256 MAC
+keyed per direction over (sequence u64 LE ‖ frame)."""
+import hashlib
+import hmac
+import os
+import socket
+import struct
+
+HELLO, CHALLENGE, PROOF, RAFT = 1, 2, 3, 4
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def short(s):
+    b = s.encode() if isinstance(s, str) else s
+    return bytes([len(b)]) + b
+
+
+def frame(ftype, payload):
+    head = b"BTN1" + struct.pack("<BBHI", 1, ftype, 0, len(payload)) + payload
+    return head + struct.pack("<I", crc32c(head))
+
+
+def vote_response(term, granted=False):
+    return struct.pack("<QBB", term, 4, 1 if granted else 0)
+
+
+def append_entries(term, prev_index, prev_term, commit, send_time=0):
+    return struct.pack("<QBQQQqI", term, 5, prev_index, prev_term, commit, send_time, 0)
+
+
+class PeerClient:
+    """Dials `port` as member `name` of `cluster` towards member `target`."""
+
+    def __init__(self, port, name, target, secret=None, cluster="baton", timeout=3.0, then=()):
+        """`then`: Raft payloads sent in the same segment as the proof, so the server
+        handles them before anything else can happen (posing as a running member, the
+        real one reconnects within milliseconds and replaces this connection)."""
+        self.secret = secret
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        nonce = os.urandom(32)
+        hello = (bytes([1 if secret else 0]) + short(cluster) + short(name) + short(target) + nonce
+                 + short("127.0.0.1:1") + short("127.0.0.1:2"))
+        self.sock.sendall(frame(HELLO, hello))
+        payload = self._read_frame(CHALLENGE, mac=False)
+        nonce_s = payload[1:33]
+        transcript = (b"baton-peer-v1" + short(cluster) + short(name) + short(target) + nonce + nonce_s)
+        self.transcript = transcript
+        self.key = self._hmac("c2s") if secret else None
+        self.sequence = 0
+        out = frame(PROOF, self._hmac("client") if secret else bytes(32))
+        for payload in then:
+            out += self._seal(payload)
+        self.sock.sendall(out)
+
+    def _hmac(self, label):
+        return hmac.new(self.secret, label.encode() + b"\0" + self.transcript, hashlib.sha256).digest()
+
+    def _recv_exact(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.sock.recv(n - len(out))
+            if not chunk:
+                raise ConnectionError("peer closed the connection")
+            out += chunk
+        return out
+
+    def _read_frame(self, want, mac):
+        head = self._recv_exact(12)
+        assert head[:4] == b"BTN1", head
+        ftype, length = head[5], struct.unpack("<I", head[8:12])[0]
+        payload = self._recv_exact(length)
+        self._recv_exact(4 + (16 if mac else 0))
+        assert ftype == want, (ftype, want)
+        return payload
+
+    def _seal(self, payload):
+        f = frame(RAFT, payload)
+        if self.key:
+            f += hmac.new(self.key, struct.pack("<Q", self.sequence) + f, hashlib.sha256).digest()[:16]
+        self.sequence += 1
+        return f
+
+    def send_raft(self, payload):
+        self.sock.sendall(self._seal(payload))
+
+    def close(self):
+        self.sock.close()
