@@ -321,9 +321,10 @@ public final class Agent: PeerTransportDelegate {
     }
 
     public func transport(rejected reason: String, address: String) {
-        // Limited per reason: a flood of one kind does not hide a refusal of another.
+        // Limited per source and reason: a flood of one kind from one address is a few
+        // lines and a "repeated N times" summary, and hides no other refusal.
         log.event("peer-rejected", .warning, "refused a peer connection from \(address): \(reason)",
-                  [("peer", .string(address)), ("reason", .string(reason))], .limited(key: "peer-rejected " + reason))
+                  [("source", .string(address)), ("reason", .string(reason))], .limited(key: "peer-rejected \(address) \(reason)"))
     }
 
     // MARK: Reload

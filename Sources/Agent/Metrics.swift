@@ -36,6 +36,8 @@ final class AgentMetrics {
     private var checkHealthy: Gauge?
     private var checkFailures: Counter?
     private var checkFailuresSeen: UInt64 = 0
+    /// Refused peer connections and HTTP limits (the block at the end of this file).
+    private(set) lazy var limits = LimitMetrics(registry: registry)
 
     // The log (issue 15 item 3, issue 17 point 4): lines lost to a stalled standard
     // error, and lines held back by the rate limit; counted by the log, copied at scrape.
@@ -146,6 +148,7 @@ extension Agent {
         m.updateLog(log)
         m.operatorMetrics.update(self)
         for (peer, gauge) in m.peerReachable { gauge.set(Int64(transport.stats[peer]?.connected == true ? 1 : 0)) }
+        m.limits.update(transport: transport, server: apiState.server)
         return PreparedResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
                                 headers: perRequestHeaders(), body: m.render())
     }
@@ -245,5 +248,61 @@ final class OperatorMetrics {
         maxFDs.set(Double(p.maxDescriptors))
         startTime.set(p.startTimeSeconds)
         if p.cpuSeconds > cpuSecondsSeen { cpuSeconds.increment(by: p.cpuSeconds - cpuSecondsSeen); cpuSecondsSeen = p.cpuSeconds }
+
+// MARK: - Refused peer connections and HTTP server limits (issue 15, hardening)
+//
+// Kept apart from the metrics above so the agent's rewrite can carry it whole. The
+// transport and the HTTP server keep plain counters; each scrape adds what they grew by
+// since the last one to Prometheus counters (which only increment).
+
+/// LimitMetrics mirrors PeerTransport.rejectionsByKind and HTTPServerStatistics.
+final class LimitMetrics {
+    private var peerRejected: [RejectionKind: (counter: Counter, seen: UInt64)] = [:]
+    private var http: [String: (counter: Counter, seen: Int)] = [:]
+    private let preAuth: Gauge
+
+    init(registry: PrometheusCollectorRegistry) {
+        func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "baton", metricName: metric, unitName: unit, helpText: help)
+        }
+        for kind in RejectionKind.allCases {
+            let c = registry.makeCounter(
+                descriptor: name("peer_rejected", "total", "Peer connections refused, by reason (slots-full: evicted unauthenticated during a flood)."),
+                labels: [("reason", kind.rawValue)])
+            peerRejected[kind] = (c, 0)
+        }
+        for what in Self.httpLimits {
+            let c = registry.makeCounter(
+                descriptor: name("http_limited", "total", "API connections refused or closed by a limit, by limit."),
+                labels: [("limit", what)])
+            http[what] = (c, 0)
+        }
+        preAuth = registry.makeGauge(descriptor: name("peer_unauthenticated_connections", "",
+                                                      "Inbound peer connections still in their handshake."))
+    }
+
+    static let httpLimits = ["connections-max", "header-timeout", "idle-timeout", "body-timeout",
+                             "write-timeout", "hold-timeout", "holds-max", "parse-error"]
+
+    static func httpValues(_ s: HTTPServerStatistics) -> [String: Int] {
+        ["connections-max": s.connectionsRejected, "header-timeout": s.headerTimeouts, "idle-timeout": s.idleTimeouts,
+         "body-timeout": s.bodyTimeouts, "write-timeout": s.writeTimeouts, "hold-timeout": s.holdTimeouts,
+         "holds-max": s.holdsRefused, "parse-error": s.parseErrors]
+    }
+
+    /// update brings the counters up to the sources' values (called at each scrape).
+    func update(transport: PeerTransport, server: HTTPServer?) {
+        let totals = transport.rejectionsByKind
+        for (kind, entry) in peerRejected {
+            let now = totals[kind] ?? 0
+            if now > entry.seen { entry.counter.increment(by: Int64(now - entry.seen)); peerRejected[kind]?.seen = now }
+        }
+        preAuth.set(Int64(transport.preAuthConnections))
+        guard let server else { return }
+        for (what, now) in Self.httpValues(server.statistics) {
+            guard let entry = http[what], now > entry.seen else { continue }
+            entry.counter.increment(by: Int64(now - entry.seen))
+            http[what]?.seen = now
+        }
     }
 }

@@ -77,6 +77,19 @@ extension Agent {
             "{\"healthy\":\(c.healthy),\"consecutive_failures\":\(c.consecutiveFailures),\"passes\":\(c.passes),"
                 + "\"failures\":\(c.failures),\"last_detail\":\(AgentLog.json(c.lastDetail)),\"last_duration_ms\":\(c.lastDuration.wholeMilliseconds)}"
         } ?? "null"
-        return [("hooks", hooks), ("check", check), ("campaign_allowed", "\(raft.campaignAllowed)")]
+        return [("hooks", hooks), ("check", check), ("campaign_allowed", "\(raft.campaignAllowed)"),
+                ("limits", limitsStatus())]
+    }
+
+    /// limitsStatus: refused peer connections by reason and the API's limits hit (the
+    /// same counters as /metrics' baton_peer_rejected_total and baton_http_limited_total).
+    func limitsStatus() -> String {
+        let peer = RejectionKind.allCases.map { "\(AgentLog.json($0.rawValue)):\(transport.rejectionsByKind[$0] ?? 0)" }
+        let http = apiState.server.map { server in
+            let v = LimitMetrics.httpValues(server.statistics)
+            return LimitMetrics.httpLimits.map { "\(AgentLog.json($0)):\(v[$0] ?? 0)" }.joined(separator: ",")
+        } ?? ""
+        return "{\"peer_rejected\":{\(peer.joined(separator: ","))},"
+            + "\"peer_unauthenticated_connections\":\(transport.preAuthConnections),\"http_limited\":{\(http)}}"
     }
 }

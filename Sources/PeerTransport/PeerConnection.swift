@@ -19,6 +19,8 @@ final class PeerConnection: EventHandler {
     private var handshakeTimer: TimerID?
     private(set) var established = false
     private var remoteName: String? = nil
+    /// The remote address (without port) of an inbound connection, for logs.
+    var source: String? = nil
 
     /// One read buffer shared by all connections (the loop is single-threaded).
     nonisolated(unsafe) static var readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
@@ -55,7 +57,8 @@ final class PeerConnection: EventHandler {
             if ours {
                 self.close(reason: "connect timed out")  // dialled again after the back-off
             } else {
-                self.close(reason: "peer handshake timed out", rejected: true)
+                self.close(reason: "peer handshake not finished within \(self.transport.limits.handshakeTimeoutMs) ms",
+                           rejected: .handshakeTimeout)
             }
         }
     }
@@ -95,7 +98,7 @@ final class PeerConnection: EventHandler {
                 do {
                     outputs = try session.receive(UnsafeRawBufferPointer(rebasing: Self.readBuffer[0..<n]))
                 } catch {
-                    close(reason: error.description, rejected: true)
+                    close(reason: error.description, rejected: error.rejectionKind)
                     return
                 }
                 for o in outputs {
@@ -175,19 +178,36 @@ final class PeerConnection: EventHandler {
         }
     }
 
-    /// close releases the socket once; `reason` nil means a deliberate close.
-    func close(reason: String?, rejected: Bool = false) {
+    /// close releases the socket once; `reason` nil means a deliberate close; `rejected`
+    /// says the peer misbehaved (counted and logged at a bounded rate).
+    func close(reason: String?, rejected: RejectionKind? = nil) {
         guard let s = socket else { return }
         let raw = s.raw
         transport.loop.unregister(raw)
         socket = nil  // closes the descriptor
         if let t = handshakeTimer { transport.loop.cancel(t); handshakeTimer = nil }
         output = []; outputOffset = 0
-        if rejected, let reason { transport.noteRejected(reason, address: remoteName ?? outbound?.member.name ?? "inbound") }
+        if let rejected, let reason {
+            let who = remoteName.map { "\($0) (\(source ?? "?"))" } ?? source ?? outbound?.member.name ?? "inbound"
+            transport.noteRejected(rejected, reason, source: who)
+        }
         if let peer = outbound {
             peer.connectionClosed(self, reason: reason)
         } else {
             transport.inboundClosed(fd: raw, peer: established ? remoteName : nil)
+        }
+    }
+}
+
+extension WireError {
+    /// rejectionKind classifies a refusal for the metrics.
+    var rejectionKind: RejectionKind {
+        switch self {
+        case .badMagic, .unsupportedVersion, .unknownFrameType, .reservedFlagsSet, .frameTooLarge, .badChecksum, .truncated:
+            .badFrame
+        case .badMAC, .authenticationFailed, .securityMismatch: .authentication
+        case .clusterMismatch, .unknownNode, .wrongTarget: .notMember
+        case .invalid, .unexpectedFrame: .badMessage
         }
     }
 }

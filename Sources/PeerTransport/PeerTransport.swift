@@ -31,8 +31,9 @@ public struct TransportLimits: Sendable {
     /// Queued outbound bytes per peer; past it new messages to that peer are dropped
     /// (Raft tolerates loss; blocking would delay heartbeats to everyone).
     public var sendQueueBytesMax = 4 << 20
-    /// An inbound connection must finish the handshake within this, else it is refused.
-    public var handshakeTimeoutMs = 2_000
+    /// The pre-authentication budget: an inbound connection must finish the handshake
+    /// (one round trip) within this, else it is refused and its slot freed.
+    public var handshakeTimeoutMs = 1_000
     /// An outbound connection must be up (TCP connect and handshake) within this, else
     /// it is dialled again after the back-off. The kernel would resend a SYN lost to a
     /// partition only after 1 s, then 3 s, so without it a cut link came back up to
@@ -53,8 +54,18 @@ public struct TransportLimits: Sendable {
     /// Well above the 200 ms minimum retransmission timeout, so one lost segment on a
     /// lossy link is retransmitted rather than ending the connection.
     public var unacknowledgedTimeoutMs = 1_000
-    /// Inbound connections at once (members × 4 by default is plenty).
-    public var inboundConnectionsMax = 32
+    /// Unauthenticated inbound connections at once, and from one source address (see
+    /// InboundGate: when full, the oldest is evicted, so each connection keeps its slot
+    /// for at least slots ÷ arrival rate). Authenticated members hold no such slot.
+    public var preAuthSlotsMax = 256
+    public var preAuthSlotsPerSourceMax = 128
+    /// Connections accepted per wake-up, so a storm cannot starve established links.
+    public var acceptsPerWakeupMax = 64
+    /// accept() out of descriptors or memory: stop accepting this long (a level-triggered
+    /// listener would otherwise report the same pending connection in a busy loop).
+    public var acceptPauseMs = 100
+    /// Refused connections are logged at most once per source per interval, summed.
+    public var rejectionLogIntervalMs = 10_000
     public init() {}
 }
 
@@ -71,9 +82,9 @@ public struct PeerStats: Sendable {
 /// PeerTransport owns the listener, the outbound connections and the inbound ones.
 public final class PeerTransport {
     let loop: EventLoop
-    let config: SessionConfig
+    private(set) var config: SessionConfig
     let limits: TransportLimits
-    let members: [PeerEndpoint]
+    private(set) var members: [PeerEndpoint]
     weak var delegate: (any PeerTransportDelegate)?
     private var listener: Listener?
     private var outbound: [String: OutboundPeer] = [:]
@@ -82,6 +93,13 @@ public final class PeerTransport {
     var inboundByPeer: [String: Int32] = [:]
     public private(set) var stats: [String: PeerStats] = [:]
     public private(set) var rejectedConnections: UInt64 = 0
+    /// Refusals by kind, for /metrics and /status.
+    public var rejectionsByKind: [RejectionKind: UInt64] { rejections.totals }
+    /// Unauthenticated inbound connections holding a slot now.
+    public var preAuthConnections: Int { gate.count }
+    var gate: InboundGate
+    private var rejections = RejectionLog()
+    private var rejectionFlushTimer: TimerID?
     var rng = SystemRandomNumberGenerator()
 
     public init(loop: EventLoop, config: SessionConfig, members: [PeerEndpoint], limits: TransportLimits = TransportLimits(),
@@ -91,7 +109,33 @@ public final class PeerTransport {
         self.limits = limits
         self.members = members
         self.delegate = delegate
+        self.gate = InboundGate(slotsMax: limits.preAuthSlotsMax, slotsPerSourceMax: limits.preAuthSlotsPerSourceMax)
         for m in members where m.name != config.local.name { stats[m.name] = PeerStats() }
+    }
+
+    /// setMembers changes the member set the transport serves and protects (membership
+    /// changes at run time, issue 14): new peers are dialled, removed ones' links closed,
+    /// and only the new set may authenticate from now on. This node must be among them.
+    public func setMembers(_ newMembers: [PeerEndpoint]) {
+        let local = config.local.name
+        let old = Dictionary(members.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let new = Dictionary(newMembers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        members = newMembers
+        config.members = Set(new.keys)
+        for (name, _) in old where new[name] == nil || new[name] != old[name] {
+            outbound.removeValue(forKey: name)?.shutdown()
+            if new[name] == nil {
+                stats[name] = nil
+                if let fd = inboundByPeer[name], let c = inbound[fd] { c.close(reason: nil) }
+            }
+        }
+        for (name, m) in new where name != local && outbound[name] == nil && listener != nil {
+            if stats[name] == nil { stats[name] = PeerStats() }
+            let peer = OutboundPeer(transport: self, member: m)
+            outbound[name] = peer
+            peer.connect()
+        }
+        for (name, _) in new where name != local && stats[name] == nil { stats[name] = PeerStats() }
     }
 
     /// start binds the listener (an error here is fatal for the agent: the address is
@@ -137,13 +181,30 @@ public final class PeerTransport {
         stats[peer]?.lastError = error
         if reported { delegate?.transport(cannotReach: peer, reason: error) }
     }
-    func noteRejected(_ reason: String, address: String) {
+    /// noteRejected counts one refused connection; the log hears of it at a bounded rate
+    /// (the first from a source at once, the rest summed per interval).
+    func noteRejected(_ kind: RejectionKind, _ reason: String, source: String) {
         rejectedConnections += 1
-        delegate?.transport(rejected: reason, address: address)
+        if rejections.record(kind, reason: reason, source: source) {
+            delegate?.transport(rejected: reason, address: source)
+        }
+        if rejections.hasPending && rejectionFlushTimer == nil {
+            rejectionFlushTimer = loop.schedule(afterMs: limits.rejectionLogIntervalMs) { [weak self] _ in
+                guard let self else { return }
+                self.rejectionFlushTimer = nil
+                let seconds = self.limits.rejectionLogIntervalMs / 1000
+                for (source, summary) in self.rejections.flush() {
+                    self.delegate?.transport(
+                        rejected: "\(summary.count) more refused in the last \(seconds) s, the latest: \(summary.lastReason)",
+                        address: source)
+                }
+            }
+        }
     }
 
     func inboundClosed(fd: Int32, peer: String?) {
         inbound[fd] = nil
+        gate.remove(fd)
         if let peer, inboundByPeer[peer] == fd {
             inboundByPeer[peer] = nil
             delegate?.transport(peerDisconnected: peer)
@@ -151,6 +212,7 @@ public final class PeerTransport {
     }
 
     func inboundEstablished(fd: Int32, identity: PeerIdentity) {
+        gate.remove(fd)  // a member: it no longer holds a pre-authentication slot
         if let old = inboundByPeer[identity.name], old != fd, let c = inbound[old] {
             inboundByPeer[identity.name] = nil
             c.close(reason: nil)  // a restarted peer: its old connection is dead
@@ -167,11 +229,13 @@ public final class PeerTransport {
     }
 }
 
-/// Listener accepts peer connections and gives each a server-side session.
+/// Listener accepts peer connections and gives each a server-side session, admitted
+/// through the InboundGate.
 final class Listener: EventHandler {
     unowned let transport: PeerTransport
     var socket: SocketBox?
     let boundAddress: SocketAddress
+    private var paused = false
 
     init(transport: PeerTransport, address: SocketAddress) throws(Errno) {
         self.transport = transport
@@ -182,25 +246,48 @@ final class Listener: EventHandler {
     }
 
     func handleEvents(_ events: EpollEvents, descriptor: Int32) {
-        while let box = socket {
+        for _ in 0..<transport.limits.acceptsPerWakeupMax {
+            guard let listening = socket else { return }
             let result: AcceptResult
-            do { result = try Socket.accept(box.fd) } catch {
-                // EMFILE and friends: stop for now; the next readiness retries.
-                return
+            do { result = try Socket.accept(listening.fd) } catch {
+                if error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem
+                    || error == .noBufferSpace || error == .outOfMemory {
+                    pause(error)
+                }
+                return  // ECONNABORTED and the like concern one connection only
             }
             switch consume result {
             case .wouldBlock: return
             case .accepted(let fd):
-                if transport.inbound.count >= transport.limits.inboundConnectionsMax {
-                    transport.noteRejected("too many inbound peer connections", address: "inbound")
-                    continue  // fd closes here
+                let box = SocketBox(fd)
+                // The source without its port: limits are per address. A socket whose
+                // peer is already gone has none; it is closed unread.
+                guard let peer = Socket.peerAddress(rawDescriptor: box.raw) else { continue }
+                let source = peer.withPort(0)
+                if let evicted = transport.gate.admit(box.raw, from: source), let c = transport.inbound[evicted] {
+                    c.close(reason: "evicted unauthenticated: the pre-authentication slots are full", rejected: .slotsFull)
                 }
                 let session = PeerSession.server(config: transport.config)
-                let box = SocketBox(fd)
                 let c = PeerConnection(transport: transport, socket: box, session: session, outbound: nil)
+                c.source = peer.host
                 transport.inbound[box.raw] = c
                 c.start(connecting: false)
             }
+        }
+    }
+
+    /// pause stops accepting for `acceptPauseMs`: with level-triggered epoll the pending
+    /// connection would be reported again at once, spinning the loop at 100 % CPU.
+    private func pause(_ error: Errno) {
+        guard !paused, let s = socket else { return }
+        paused = true
+        transport.noteRejected(.acceptPaused, "accept failed (\(error)): accepting paused for \(transport.limits.acceptPauseMs) ms",
+                               source: "listener")
+        try? transport.loop.modify(s.raw, interest: [])
+        _ = transport.loop.schedule(afterMs: transport.limits.acceptPauseMs) { [weak self] _ in
+            guard let self, let s = self.socket else { return }
+            self.paused = false
+            try? self.transport.loop.modify(s.raw, interest: .readable)
         }
     }
 

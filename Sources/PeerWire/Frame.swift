@@ -48,7 +48,7 @@ public enum FrameFormat {
 /// FrameDecoder splits a byte stream into frames, validating each header before it
 /// buffers the payload: an oversized length is refused before anything is allocated.
 public struct FrameDecoder: Sendable {
-    public let maxPayloadBytes: Int
+    public var maxPayloadBytes: Int
     /// Whether frames carry a MAC trailer (set once the handshake authenticated).
     public var expectsMAC = false
     private var buffer: [UInt8] = []

@@ -57,7 +57,9 @@ public struct PeerSession: Sendable {
     public private(set) var peer: PeerIdentity? = nil
     private var state: State
     private var decoder: FrameDecoder
-    private let localNonce: [UInt8]
+    /// Empty on the server side until a well-formed hello arrives: a stranger that
+    /// never sends one costs no random bytes (a flood of thousands per second would).
+    private var localNonce: [UInt8]
     private var targetName: String
     private var transcript: [UInt8] = []
     private var sendKey: SymmetricKey? = nil
@@ -66,6 +68,10 @@ public struct PeerSession: Sendable {
     private var receiveSequence: UInt64 = 0
 
     public static let nonceBytes = 32
+    /// The largest handshake frame payload: a hello with every string at its 255-byte
+    /// maximum is 1,122 bytes. Until a peer has authenticated it may not make us buffer
+    /// more than this (a stranger could otherwise announce a 1 MiB frame and trickle it).
+    public static let handshakeMaxPayloadBytes = 2_048
 
     public var isEstablished: Bool { state == .established }
 
@@ -83,8 +89,8 @@ public struct PeerSession: Sendable {
     }
 
     /// Starts the server side of an accepted connection.
-    public static func server(config: SessionConfig, nonce: [UInt8] = PeerSession.randomNonce()) -> PeerSession {
-        precondition(nonce.count == nonceBytes, "server: nonce must be 32 bytes")
+    public static func server(config: SessionConfig, nonce: [UInt8] = []) -> PeerSession {
+        precondition(nonce.isEmpty || nonce.count == nonceBytes, "server: nonce must be 32 bytes")
         return PeerSession(role: .server, config: config, nonce: nonce, target: config.local.name)
     }
 
@@ -95,12 +101,16 @@ public struct PeerSession: Sendable {
         self.localNonce = nonce
         self.targetName = target
         self.state = role == .client ? .awaitingChallenge : .awaitingHello
-        self.decoder = FrameDecoder(maxPayloadBytes: config.maxPayloadBytes)
+        self.decoder = FrameDecoder(maxPayloadBytes: min(config.maxPayloadBytes, Self.handshakeMaxPayloadBytes))
     }
 
+    /// randomNonce: 32 bytes from the system generator, 8 at a time.
     public static func randomNonce() -> [UInt8] {
         var g = SystemRandomNumberGenerator()
-        return (0..<nonceBytes).map { _ in UInt8.random(in: 0...255, using: &g) }
+        var out: [UInt8] = []
+        out.reserveCapacity(nonceBytes)
+        for _ in 0..<(nonceBytes / 8) { withUnsafeBytes(of: g.next()) { out.append(contentsOf: $0) } }
+        return out
     }
 
     /// Feeds received bytes; returns what to do, in order. A thrown error means the
@@ -186,6 +196,7 @@ public struct PeerSession: Sendable {
         guard config.members.contains(from), from != config.local.name else { throw .unknownNode(from) }
         guard to == config.local.name else { throw .wrongTarget(to) }
         peer = PeerIdentity(name: from, peerAddress: peerAddr, apiAddress: apiAddr)
+        if localNonce.isEmpty { localNonce = Self.randomNonce() }
         transcript = Self.transcript(cluster: cluster, client: from, server: to, clientNonce: nonce, serverNonce: localNonce)
         var w = ByteWriter()
         w.u8(flags)
@@ -231,6 +242,7 @@ public struct PeerSession: Sendable {
             decoder.expectsMAC = true
         }
         state = .established
+        decoder.maxPayloadBytes = config.maxPayloadBytes
         out.append(.established(peer!))
     }
 

@@ -174,3 +174,39 @@ struct Cluster {
         for t in c.transports.values { t.stop() }
     }
 }
+
+/// InboundGate: unauthenticated connections are bounded in all and per source, and the
+/// oldest is evicted for a new one (issue 15: a flood must not lock members out).
+@Suite struct InboundGateTests {
+    let a = try! SocketAddress(parsing: "10.0.0.1:0"), b = try! SocketAddress(parsing: "10.0.0.2:0")
+
+    @Test func aSourceOverItsShareEvictsOnlyItsOwnOldest() {
+        var g = InboundGate(slotsMax: 8, slotsPerSourceMax: 3)
+        #expect(g.admit(100, from: b) == nil)
+        for fd in Int32(1)...3 { #expect(g.admit(fd, from: a) == nil) }
+        #expect(g.admit(4, from: a) == 1)  // a's oldest, never b's
+        #expect(g.admit(5, from: a) == 2)
+        #expect(g.isPending(100) && g.count == 4)
+    }
+
+    @Test func whenAllSlotsAreFullTheOldestOfAnySourceGoes() {
+        var g = InboundGate(slotsMax: 4, slotsPerSourceMax: 4)
+        for fd in Int32(1)...4 { #expect(g.admit(fd, from: fd % 2 == 0 ? a : b) == nil) }
+        g.remove(1)  // authenticated: no longer pending, never evicted
+        #expect(g.admit(5, from: a) == nil)
+        #expect(g.admit(6, from: b) == 2)
+        #expect(g.admit(7, from: b) == 3)
+        #expect(g.count == 4 && !g.isPending(1))
+    }
+
+    @Test func bookkeepingStaysBoundedUnderChurn() {
+        var g = InboundGate(slotsMax: 16, slotsPerSourceMax: 16)
+        for i in 0..<100_000 {
+            let fd = Int32(i % 1_000)
+            if g.isPending(fd) { g.remove(fd) }
+            _ = g.admit(fd, from: a)
+            if i % 3 == 0 { g.remove(Int32((i / 2) % 1_000)) }
+            #expect(g.count <= 16)
+        }
+    }
+}
