@@ -34,12 +34,19 @@ extension Agent {
             return .respond(PreparedResponse(
                 status: 401, headers: commonHeaders(term: term) + [("WWW-Authenticate", "Bearer realm=\"baton\"")],
                 body: Array("{\"reason\":\"admin endpoints need 'Authorization: Bearer TOKEN' with the token of --admin-token-file\",\"term\":\(term)}\n".utf8)))
+        case .crossSite(let why):
+            return .respond(PreparedResponse(
+                status: 403, headers: commonHeaders(term: term),
+                body: Array("{\"reason\":\(AgentLog.json("refused as a possible cross-site request: " + why)),\"term\":\(term)}\n".utf8)))
         case .forbidden:
             return .respond(PreparedResponse(
                 status: 403, headers: commonHeaders(term: term),
                 body: Array("{\"reason\":\"the API listens beyond loopback and no --admin-token-file is set, so admin endpoints are refused; set --admin-token-file or listen on 127.0.0.1\",\"term\":\(term)}\n".utf8)))
         }
         var target: NodeID? = nil
+        if request.queryValue("to") == .invalid {
+            return .respond(badRequest("to: not a valid percent-encoded UTF-8 member name"))
+        }
         if let to = request.queryParameter("to") {
             guard let id = idOf[to] else {
                 return .respond(badRequest("to: '\(to)' is not a member (\(settings.members.map(\.name).joined(separator: ", ")))"))

@@ -81,14 +81,28 @@ public struct HTTPRequest: ~Copyable {
     /// parser's helpers) of the first `name=value` pair in the query, "" for a bare
     /// `name`, nil when absent or badly encoded. Allocates: for handlers off the hot path.
     public func queryParameter(_ name: String) -> String? {
+        if case .value(let v) = queryValue(name) { return v }
+        return nil
+    }
+
+    /// QueryValue tells an absent parameter from one whose value fails to decode (bad
+    /// `%XX` or not UTF-8): a handler must answer the latter 400, never treat it as absent
+    /// (`POST /resign?to=%ff` once handed over to anyone).
+    public enum QueryValue: Equatable, Sendable {
+        case absent, invalid, value(String)
+    }
+
+    /// queryValue is the first `name=value` pair's value, decoded, or why there is none.
+    public func queryValue(_ name: String) -> QueryValue {
         let buffer = headBytes
         for pair in QueryParameters(head.query, in: buffer) {
             guard let key = try? percentDecoded(pair.name.bytes(in: buffer), plusAsSpace: true),
                   key.elementsEqual(name.utf8) else { continue }
-            guard let value = try? percentDecoded(pair.value.bytes(in: buffer), plusAsSpace: true) else { return nil }
-            return String(validating: value, as: UTF8.self)
+            guard let value = try? percentDecoded(pair.value.bytes(in: buffer), plusAsSpace: true),
+                  let text = String(validating: value, as: UTF8.self) else { return .invalid }
+            return .value(text)
         }
-        return nil
+        return .absent
     }
 }
 
