@@ -7,11 +7,13 @@ seconds=$1; shift
 cd "$(dirname "$0")/.."
 mkdir -p fuzz/bin fuzz/corpus-raft fuzz/artifacts
 
-# One module: the core's sources, the codec and the byte reader, and the entry point (the
-# codec's `import RaftCore` is dropped since the core is in the same module).
+# One module: the Time module, the core's sources, the codec and the byte reader, and the
+# entry point (imports of Time and RaftCore are dropped: they are in the same module).
 src=fuzz/bin/raft-src
 rm -rf "$src"; mkdir -p "$src"
-cp Sources/RaftCore/*.swift "$src/"
+for f in Sources/Time/*.swift Sources/RaftCore/*.swift; do
+    sed -E '/^(@_exported )?(public |internal )?import (Time|RaftCore)$/d' "$f" > "$src/$(basename "$(dirname "$f")")-$(basename "$f")"
+done
 for f in Bytes MessageCodec; do
     sed -E '/^(public |internal )?import RaftCore$/d' "Sources/PeerWire/$f.swift" > "$src/PeerWire-$f.swift"
 done

@@ -84,8 +84,10 @@ extension Agent {
     static func apiServerConfiguration() -> HTTPServerConfiguration {
         var http = HTTPServerConfiguration()
         let descriptors = (try? ResourceLimits.raiseOpenFiles(to: UInt64(apiConnectionsMax) + 256)) ?? 1024
-        // Leave room for peers, storage and the listeners below the descriptor limit.
-        http.connectionsMax = max(64, min(apiConnectionsMax, Int(descriptors) - 128))
+        // Leave room for peers (their pre-authentication slots too), storage and the
+        // listeners below the descriptor limit.
+        let peers = TransportLimits.descriptorsReservedForOthers + TransportLimits().preAuthSlotsMax
+        http.connectionsMax = max(64, min(apiConnectionsMax, Int(descriptors) - peers))
         http.heldRequestsMax = http.connectionsMax
         http.holdTimeoutMax = LongPollWaiters.waitMax
         return http

@@ -59,6 +59,9 @@ public struct TransportLimits: Sendable {
     /// for at least slots ÷ arrival rate). Authenticated members hold no such slot.
     public var preAuthSlotsMax = 256
     public var preAuthSlotsPerSourceMax = 128
+    /// Descriptors the pre-authentication slots leave to everything else (the API's
+    /// connection cap leaves the same number plus the slots).
+    public static let descriptorsReservedForOthers = 128
     /// Connections accepted per wake-up, so a storm cannot starve established links.
     public var acceptsPerWakeupMax = 64
     /// accept() out of descriptors or memory: stop accepting this long (a level-triggered
@@ -109,7 +112,11 @@ public final class PeerTransport {
         self.limits = limits
         self.members = members
         self.delegate = delegate
-        self.gate = InboundGate(slotsMax: limits.preAuthSlotsMax, slotsPerSourceMax: limits.preAuthSlotsPerSourceMax)
+        // Strangers may never hold most of the descriptors: with a low RLIMIT_NOFILE the
+        // slots shrink, leaving the rest to members, storage and the API.
+        let descriptors = Int((try? ResourceLimits.raiseOpenFiles(to: 0)) ?? 1024)
+        let slots = min(limits.preAuthSlotsMax, max(4, (descriptors - TransportLimits.descriptorsReservedForOthers) / 2))
+        self.gate = InboundGate(slotsMax: slots, slotsPerSourceMax: limits.preAuthSlotsPerSourceMax)
         for m in members where m.name != config.local.name { stats[m.name] = PeerStats() }
     }
 
