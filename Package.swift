@@ -49,7 +49,9 @@ let package = Package(
             swiftSettings: sharedSettings),
 
         // The one thin layer that calls libc: errno, file descriptors, sockets, epoll, timers.
-        .target(name: "Posix", dependencies: ["Time"], swiftSettings: sharedSettings),
+        // The guard process between the agent and a hook (fork/exec in C: async-signal-safe).
+        .target(name: "CHookGuard"),
+        .target(name: "Posix", dependencies: ["Time", "CHookGuard"], swiftSettings: sharedSettings),
         // One-thread epoll loop: timers, wake-ups, child exits.
         .target(name: "EventLoop", dependencies: ["Posix", "Time"], swiftSettings: sharedSettings),
         // Pure incremental HTTP/1.1 request parser (also built alone by the fuzz script).

@@ -180,6 +180,7 @@ extension Agent {
     func healthAnswer() -> PreparedResponse {
         if let unhealthy = responses.unhealthy { return unhealthy }
         if let ms = leaseRemainingMs(at: now()) { return responses.healthyInOffice.response(remainingMs: ms) }
+        if let warning = leaderlessWarningAnswer() { return warning }
         return responses.healthy
     }
 

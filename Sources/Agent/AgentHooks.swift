@@ -34,6 +34,9 @@ final class AgentHooks {
 
     private(set) var startupDone = false
     private var backoffUntil = Instant.zero
+    /// When this node last resigned for a failed promote hook (nil: never):
+    /// LeaderlessWarning reads it.
+    private(set) var lastPromoteFailure: Instant? = nil
     private(set) var stopping = false
     private var campaignAllowed = true
     /// The term in which a TimeoutNow arrived: an office entered in the next term came
@@ -187,6 +190,7 @@ final class AgentHooks {
             guard agent.raft.office?.term == term else { return }
             let backoff = HookSettings.promoteFailureBackoff
             backoffUntil = Clock.now() + backoff
+            lastPromoteFailure = Clock.now()
             agent.log.event("promote-failed-resigning", .warning, "the promote hook failed: handing over and not campaigning for \(backoff.nanoseconds / 1_000_000_000) s",
                             [("backoff_ms", .number(backoff.wholeMilliseconds))], .always, term: term)
             updateCampaign()

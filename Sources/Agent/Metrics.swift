@@ -148,7 +148,8 @@ extension Agent {
         m.updateLog(log)
         m.operatorMetrics.update(self)
         for (peer, gauge) in m.peerReachable { gauge.set(Int64(transport.stats[peer]?.connected == true ? 1 : 0)) }
-        m.limits.update(transport: transport, server: apiState.server)
+        m.limits.update(transport: transport, server: apiState.server,
+                        leaderlessAfterPromoteFailure: leaderlessAfterPromoteFailure != nil)
         return PreparedResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
                                 headers: perRequestHeaders(), body: m.render())
     }
@@ -260,6 +261,7 @@ final class LimitMetrics {
     private var peerRejected: [RejectionKind: (counter: Counter, seen: UInt64)] = [:]
     private var http: [String: (counter: Counter, seen: Int)] = [:]
     private let preAuth: Gauge
+    private let leaderless: Gauge
 
     init(registry: PrometheusCollectorRegistry) {
         func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -279,6 +281,8 @@ final class LimitMetrics {
         }
         preAuth = registry.makeGauge(descriptor: name("peer_unauthenticated_connections", "",
                                                       "Inbound peer connections still in their handshake."))
+        leaderless = registry.makeGauge(descriptor: name("leaderless_after_promote_failure", "",
+            "1 while no leader is in office and this node recently resigned for a failed promote hook (LeaderlessWarning.swift)."))
     }
 
     static let httpLimits = ["connections-max", "header-timeout", "idle-timeout", "body-timeout",
@@ -291,7 +295,8 @@ final class LimitMetrics {
     }
 
     /// update brings the counters up to the sources' values (called at each scrape).
-    func update(transport: PeerTransport, server: HTTPServer?) {
+    func update(transport: PeerTransport, server: HTTPServer?, leaderlessAfterPromoteFailure: Bool) {
+        leaderless.set(Int64(leaderlessAfterPromoteFailure ? 1 : 0))
         let totals = transport.rejectionsByKind
         for (kind, entry) in peerRejected {
             let now = totals[kind] ?? 0

@@ -3,6 +3,10 @@
 import HookSyntax
 public import RaftCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// HookSettings is what `--on-promote`, `--on-demote`, `--on-change`, `--hook-timeout`,
 /// `--promote-delay`, `--promote-failure` and the `--check*` flags resolved to.
 public struct HookSettings: Hashable, Sendable {
@@ -66,6 +70,14 @@ extension HookSettings {
         s.onDemote = try command("--on-demote")
         s.onChange = try command("--on-change")
         s.check = try command("--check")
+        // A mistyped program made every winner fail its promote hook, resign and sit
+        // out: a group leaderless for as long as anyone watched (issue 15). Say so now.
+        for (flag, words) in [("--on-promote", s.onPromote), ("--on-demote", s.onDemote),
+                              ("--on-change", s.onChange), ("--check", s.check)] {
+            if let program = words?.first, let problem = executableProblem(program) {
+                throw ConfigError(flag: flag, problem)
+            }
+        }
 
         s.hookTimeout = try parseDuration(value("--hook-timeout") ?? "30s", flag: "--hook-timeout")
         guard s.hookTimeout.nanoseconds > 0, s.hookTimeout <= HookSettings.maxHookTimeout else {
@@ -108,4 +120,25 @@ extension HookSettings {
         }
         return s
     }
+}
+
+/// executableProblem says why `program` cannot be run as a hook, or nil when it can: a
+/// path must name an executable regular file; a bare name must be one on PATH (hooks
+/// are spawned with a PATH search, like a shell's).
+func executableProblem(_ program: String, path: String? = nil) -> String? {
+    if program.isEmpty { return "the command is empty" }
+    func check(_ file: String) -> String? {
+        var st = stat()
+        guard stat(file, &st) == 0 else { return "\(file) does not exist (\(String(cString: strerror(errno))))" }
+        guard st.st_mode & S_IFMT == S_IFREG else { return "\(file) is not a regular file" }
+        guard access(file, X_OK) == 0 else { return "\(file) is not executable (chmod +x \(file))" }
+        return nil
+    }
+    if program.contains("/") { return check(program) }
+    let searchPath = path ?? getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+    for dir in searchPath.split(separator: ":", omittingEmptySubsequences: false) {
+        let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + program
+        if check(candidate) == nil { return nil }
+    }
+    return "'\(program)' is not an executable on PATH (\(searchPath)); give its full path"
 }

@@ -1,5 +1,6 @@
 // Starting a child whose output the loop reads: a pipe per output stream, the write
-// ends placed on the child's 1 and 2 by posix_spawn file actions, stdin from /dev/null.
+// ends placed on the child's 1 and 2 by its guard (CHookGuard), stdin from /dev/null.
+import CHookGuard
 import Glibc
 
 /// makePipe returns the (read, write) descriptors of a pipe(2), both close-on-exec;
@@ -38,8 +39,17 @@ extension ChildProcess {
     /// `spawn`, the child starts with no blocked signals and default handlers. It also
     /// starts its own process group, so a timeout can signal the hook's whole tree
     /// (a `sh -c` wrapper and what it started), not only its first process.
+    ///
+    /// The pid returned is a guard's (CHookGuard): it leads that group, runs the hook as
+    /// its child and exits as the hook did; when this process dies — even by kill -9 — the
+    /// kernel tells the guard (PR_SET_PDEATHSIG), which SIGKILLs the group, so nothing of
+    /// an old incarnation keeps acting. Spawn from a thread that lives as long as the
+    /// process (the event loop's): the death signal follows the spawning thread.
     public static func spawnCapturingOutput(_ argv: [String], environment: [String]) throws(Errno) -> SpawnedChild {
         precondition(!argv.isEmpty, "spawnCapturingOutput needs at least the program name")
+        // The PATH search happens here, as posix_spawnp did it (this process's PATH), so a
+        // missing program is still an error of the spawn, not a failed run.
+        let path = try resolveProgram(argv[0])
         let outFDs = try makePipe()
         let outRead = FileDescriptor(adopting: outFDs.read), outWrite = FileDescriptor(adopting: outFDs.write)
         let errFDs = try makePipe()
@@ -54,26 +64,34 @@ extension ChildProcess {
             for p in cArgs { free(p) }
             for p in cEnv { free(p) }
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        // dup2 clears close-on-exec on the target, so only 0, 1 and 2 reach the child.
-        posix_spawn_file_actions_adddup2(&actions, outWrite.rawValue, 1)
-        posix_spawn_file_actions_adddup2(&actions, errWrite.rawValue, 2)
-
-        var attributes = posix_spawnattr_t()
-        ChildProcess.initCleanSignals(&attributes, extraFlags: Int32(POSIX_SPAWN_SETPGROUP))
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var pid: pid_t = 0
-        let result = posix_spawnp(&pid, cArgs[0]!, &actions, &attributes, &cArgs, &cEnv)
-        if result != 0 { throw Errno(rawValue: result) }
+        let pid = baton_hook_guard_spawn(path, &cArgs, &cEnv, outWrite.rawValue, errWrite.rawValue)
+        if pid < 0 { throw Errno(rawValue: -pid) }
         // The write ends close when this returns: the child holds the only copies, so
         // end of file on a read end means the child (and its children) closed them.
         _ = consume outWrite
         _ = consume errWrite
         return SpawnedChild(pid: pid, stdout: outRead.release(), stderr: errRead.release())
+    }
+
+    /// resolveProgram finds `name` as a shell would: a path when it has a '/', else the
+    /// first executable regular file of that name in this process's PATH.
+    static func resolveProgram(_ name: String) throws(Errno) -> String {
+        func executable(_ p: String) -> Bool {
+            var st = stat()
+            return stat(p, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && access(p, X_OK) == 0
+        }
+        if name.contains("/") {
+            guard executable(name) else { throw access(name, F_OK) == 0 ? Errno(rawValue: EACCES) : Errno(rawValue: ENOENT) }
+            return name
+        }
+        let search = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        var sawUnexecutable = false
+        for dir in search.split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + name
+            if executable(candidate) { return candidate }
+            if access(candidate, F_OK) == 0 { sawUnexecutable = true }
+        }
+        throw Errno(rawValue: sawUnexecutable ? EACCES : ENOENT)
     }
 
     /// signalGroup sends `signal` to the process group `pid` leads (a hook and its

@@ -17,19 +17,24 @@ import RaftCore
     }
 
     @Test func flagOverEnvironmentOverFileAndCommandsAreSplit() throws {
-        let file = "BATON_ON_PROMOTE=/file/promote\nBATON_ON_DEMOTE='/file/demote --x'\nBATON_HOOK_TIMEOUT=5s\n"
-        let env = ["BATON_ON_PROMOTE": "/env/promote 'a b'", "BATON_PROMOTE_DELAY": "250ms"]
-        let h = try resolve(["--on-promote": "/flag/promote \"x y\" z", "--check-failures": "5"], env: env, file: file)
-        #expect(h.onPromote == ["/flag/promote", "x y", "z"])
-        #expect(h.onDemote == ["/file/demote", "--x"])
+        // Real programs: each hook's program must exist and be executable (issue 15).
+        let file = "BATON_ON_PROMOTE=/bin/false\nBATON_ON_DEMOTE='/bin/cat --x'\nBATON_HOOK_TIMEOUT=5s\n"
+        let env = ["BATON_ON_PROMOTE": "/bin/true 'a b'", "BATON_PROMOTE_DELAY": "250ms"]
+        let h = try resolve(["--on-promote": "/bin/echo \"x y\" z", "--check-failures": "5"], env: env, file: file)
+        #expect(h.onPromote == ["/bin/echo", "x y", "z"])
+        #expect(h.onDemote == ["/bin/cat", "--x"])
         #expect(h.hookTimeout == .seconds(5) && h.promoteDelay == .milliseconds(250) && h.checkFailures == 5)
         let e = try resolve([:], env: env)
-        #expect(e.onPromote == ["/env/promote", "a b"])
+        #expect(e.onPromote == ["/bin/true", "a b"])
     }
 
     @Test(arguments: [
         (["--on-change": "x \"y"], "--on-change", "double quote is not closed"),
         (["--check": "  "], "--check", "empty"),
+        (["--on-promote": "/usr/local/bin/promote-typo.sh"], "--on-promote", "does not exist"),
+        (["--on-demote": "/etc/passwd"], "--on-demote", "not executable"),
+        (["--on-change": "/tmp"], "--on-change", "not a regular file"),
+        (["--check": "no-such-program-baton-test"], "--check", "not an executable on PATH"),
         (["--hook-timeout": "0s"], "--hook-timeout", "above 0"),
         (["--hook-timeout": "3601s"], "--hook-timeout", "at most 3600s"),
         (["--promote-delay": "5"], "--promote-delay", "no unit"),
