@@ -35,6 +35,13 @@ public struct AgentSettings: Hashable, Sendable {
 
     public static let defaultAPIListen = HostPort(host: "127.0.0.1", port: 7480)
     public static let defaultDataDir = "/var/lib/baton"
+    /// Limits checked at start-up (issue 15): what the wire carries, and intervals that
+    /// neither burn a core nor make failover take hours.
+    public static let advertisedAddressBytesMax = 255
+    public static let heartbeatMin = Interval.milliseconds(1)
+    public static let heartbeatMax = Interval.seconds(10)
+    public static let electionTimeoutMin = Interval.milliseconds(10)
+    public static let electionTimeoutMax = Interval.seconds(60)
 }
 
 /// SettingKey is one setting: its flag, its environment variable, its default and help.
@@ -116,6 +123,12 @@ extension AgentSettings {
         let apiListen = try HostPort(parsing: try required("--api-listen"), flag: "--api-listen")
         let peerAdvertise = try value("--peer-advertise").map { (s) throws(ConfigError) in try HostPort(parsing: s, flag: "--peer-advertise") } ?? peerListen
         let apiAdvertise = try value("--api-advertise").map { (s) throws(ConfigError) in try HostPort(parsing: s, flag: "--api-advertise") } ?? apiListen
+        // The handshake carries both advertised addresses as strings of at most 255 bytes
+        // (PeerWire's shortString): a longer one trapped at the first dial.
+        for (flag, address) in [("--peer-advertise", peerAdvertise), ("--api-advertise", apiAdvertise)]
+            where address.description.utf8.count > AgentSettings.advertisedAddressBytesMax {
+            throw ConfigError(flag: flag, "'\(address)' is \(address.description.utf8.count) bytes; the peer handshake carries at most \(AgentSettings.advertisedAddressBytesMax) (give a shorter name or an IP address)")
+        }
         if apiListen == peerListen {
             throw ConfigError(flag: "--api-listen", "\(apiListen) is also the peer address; give the API its own port")
         }
@@ -140,6 +153,14 @@ extension AgentSettings {
         var raft = Options()
         (raft.electionTimeoutMin, raft.electionTimeoutMax) = try parseDurationRange(try required("--election-timeout"), flag: "--election-timeout")
         raft.heartbeatInterval = try parseDuration(try required("--heartbeat-interval"), flag: "--heartbeat-interval")
+        // Lower bounds: a 0.0001 ms heartbeat was accepted and burned a core; upper ones
+        // keep a typo (60m for 60ms) from a group that takes an hour to fail over.
+        guard raft.heartbeatInterval >= AgentSettings.heartbeatMin, raft.heartbeatInterval <= AgentSettings.heartbeatMax else {
+            throw ConfigError(flag: "--heartbeat-interval", "\(raft.heartbeatInterval) is outside \(AgentSettings.heartbeatMin)..\(AgentSettings.heartbeatMax)")
+        }
+        guard raft.electionTimeoutMin >= AgentSettings.electionTimeoutMin, raft.electionTimeoutMax <= AgentSettings.electionTimeoutMax else {
+            throw ConfigError(flag: "--election-timeout", "\(raft.electionTimeoutMin)..\(raft.electionTimeoutMax) is outside \(AgentSettings.electionTimeoutMin)..\(AgentSettings.electionTimeoutMax)")
+        }
         let driftText = try required("--max-drift")
         guard let drift = Double(driftText), drift >= 0, drift < 0.5 else {
             throw ConfigError(flag: "--max-drift", "'\(driftText)' is not a fraction in [0, 0.5), e.g. 0.05 for 5 %")

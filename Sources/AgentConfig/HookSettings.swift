@@ -3,10 +3,6 @@
 import HookSyntax
 public import RaftCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// HookSettings is what `--on-promote`, `--on-demote`, `--on-change`, `--hook-timeout`,
 /// `--promote-delay`, `--promote-failure` and the `--check*` flags resolved to.
 public struct HookSettings: Hashable, Sendable {
@@ -122,23 +118,3 @@ extension HookSettings {
     }
 }
 
-/// executableProblem says why `program` cannot be run as a hook, or nil when it can: a
-/// path must name an executable regular file; a bare name must be one on PATH (hooks
-/// are spawned with a PATH search, like a shell's).
-func executableProblem(_ program: String, path: String? = nil) -> String? {
-    if program.isEmpty { return "the command is empty" }
-    func check(_ file: String) -> String? {
-        var st = stat()
-        guard stat(file, &st) == 0 else { return "\(file) does not exist (\(String(cString: strerror(errno))))" }
-        guard st.st_mode & S_IFMT == S_IFREG else { return "\(file) is not a regular file" }
-        guard access(file, X_OK) == 0 else { return "\(file) is not executable (chmod +x \(file))" }
-        return nil
-    }
-    if program.contains("/") { return check(program) }
-    let searchPath = path ?? getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
-    for dir in searchPath.split(separator: ":", omittingEmptySubsequences: false) {
-        let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + program
-        if check(candidate) == nil { return nil }
-    }
-    return "'\(program)' is not an executable on PATH (\(searchPath)); give its full path"
-}

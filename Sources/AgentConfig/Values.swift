@@ -112,7 +112,12 @@ public func parsePeers(_ text: String, flag: String = "--peers") throws(ConfigEr
         guard !members.contains(where: { $0.name == name }) else {
             throw ConfigError(flag: flag, "member '\(name)' is listed twice")
         }
-        members.append(Member(name: String(name), peerAddress: try HostPort(parsing: String(kv[1]), flag: flag)))
+        let address = try HostPort(parsing: String(kv[1]), flag: flag)
+        // Two members at one address would be one process answering for two votes.
+        if let twin = members.first(where: { $0.peerAddress.host.lowercased() == address.host.lowercased() && $0.peerAddress.port == address.port }) {
+            throw ConfigError(flag: flag, "members '\(twin.name)' and '\(name)' have the same address \(address); each member needs its own")
+        }
+        members.append(Member(name: String(name), peerAddress: address))
     }
     guard !members.isEmpty else { throw ConfigError(flag: flag, "no members; write n1=HOST:PORT,n2=HOST:PORT,…") }
     guard members.count <= 7 else {

@@ -20,24 +20,41 @@ enum Preflight {
         var message: String
     }
 
-    /// secretBytesMin/Max bound the cluster secret file.
-    static let secretBytesMin = 16
-    static let secretBytesMax = 4096
-
-    /// loadSecret reads `--cluster-secret-file` (nil without one).
+    /// loadSecret reads `--cluster-secret-file` (nil without one) and refuses one that
+    /// is over 4096 bytes, under 16, or all zeros (SecretFiles).
     static func loadSecret(_ settings: AgentSettings) throws(ConfigError) -> [UInt8]? {
         guard let path = settings.clusterSecretFile else { return nil }
-        let bytes: [UInt8]
-        do { bytes = try readSmallFile(path, limit: secretBytesMax) } catch {
-            if error == .invalidArgument {
-                throw ConfigError(flag: "--cluster-secret-file", "\(path) is over \(secretBytesMax) bytes; a secret is 32 random bytes (head -c 32 /dev/urandom > \(path))")
+        var bytes: [UInt8]? = nil
+        do { bytes = try readSmallFile(path, limit: SecretFiles.bytesMax) } catch {
+            if error != .invalidArgument {  // over the limit: the verdict says so
+                throw ConfigError(flag: "--cluster-secret-file", "cannot read \(path) (\(error)); create it with 'head -c 32 /dev/urandom > \(path); chmod 600 \(path)' and copy it to every member")
             }
-            throw ConfigError(flag: "--cluster-secret-file", "cannot read \(path) (\(error)); create it with 'head -c 32 /dev/urandom > \(path)' and copy it to every member")
         }
-        guard bytes.count >= secretBytesMin else {
-            throw ConfigError(flag: "--cluster-secret-file", "\(path) holds \(bytes.count) bytes; a secret needs at least \(secretBytesMin) (use head -c 32 /dev/urandom > \(path))")
+        if let refusal = SecretFiles.clusterSecret(bytes, mode: fileMode(path), path: path).refusal {
+            throw ConfigError(flag: "--cluster-secret-file", refusal)
         }
         return bytes
+    }
+
+    /// secretWarnings: what is doubtful about the secret and the admin token files
+    /// (short, readable by other users), logged at start-up; nothing is refused here.
+    static func secretWarnings(_ settings: AgentSettings) -> [String] {
+        var out: [String] = []
+        if let path = settings.clusterSecretFile, let bytes = try? readSmallFile(path, limit: SecretFiles.bytesMax) {
+            out += SecretFiles.clusterSecret(bytes, mode: fileMode(path), path: path).warnings
+        }
+        if let path = settings.adminTokenFile, let bytes = try? readSmallFile(path, limit: SecretFiles.bytesMax) {
+            let token = bytes.reversed().drop { $0 == 0x0a || $0 == 0x0d || $0 == 0x20 || $0 == 0x09 }
+            out += SecretFiles.adminToken(length: token.count, mode: fileMode(path), path: path)
+        }
+        return out
+    }
+
+    /// fileMode is the permission bits of `path` (0 when it cannot be read: the read
+    /// that follows reports that).
+    static func fileMode(_ path: String) -> UInt32 {
+        var st = stat()
+        return stat(path, &st) == 0 ? UInt32(st.st_mode) : 0
     }
 
     /// programProblems: every hook and check program exists and is executable, found

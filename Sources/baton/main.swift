@@ -67,7 +67,10 @@ struct AgentCommand: ParsableCommand {
         // is an EPIPE for the log, not a SIGPIPE that kills the agent.
         ignoreBrokenPipes()
         let log = makeAgentLog(node: settings.id, format: settings.logFormat, level: settings.logLevel)
-        if settings.insecurePeers {
+        for warning in Preflight.secretWarnings(settings) { log.event("unsafe-secret", .warning, warning, [], .always) }
+        if settings.insecurePeers && secret != nil {
+            log.event("insecure-peers", .warning, "--insecure-peers is ignored: --cluster-secret-file is set, so peers still prove they hold the secret and peers without it are refused", [], .always)
+        } else if settings.insecurePeers {
             log.event("insecure-peers", .warning, "--insecure-peers: peers are not authenticated; anyone who can reach the peer port can vote", [], .always)
         }
         for stray in sources.strayEnvironment() {

@@ -31,10 +31,6 @@ import RaftCore
     @Test(arguments: [
         (["--on-change": "x \"y"], "--on-change", "double quote is not closed"),
         (["--check": "  "], "--check", "empty"),
-        (["--on-promote": "/usr/local/bin/promote-typo.sh"], "--on-promote", "does not exist"),
-        (["--on-demote": "/etc/passwd"], "--on-demote", "not executable"),
-        (["--on-change": "/tmp"], "--on-change", "not a regular file"),
-        (["--check": "no-such-program-baton-test"], "--check", "not an executable on PATH"),
         (["--hook-timeout": "0s"], "--hook-timeout", "above 0"),
         (["--hook-timeout": "3601s"], "--hook-timeout", "at most 3600s"),
         (["--promote-delay": "5"], "--promote-delay", "no unit"),

@@ -12,7 +12,7 @@ from cluster import BATON, wait_for
     ("--on-promote", "/usr/local/bin/promote-typo.sh", "does not exist"),
     ("--on-demote", "{tmp}/not-executable.sh", "not executable"),
     ("--on-change", "/tmp", "not a regular file"),
-    ("--check", "no-such-check-program-baton", "not an executable on PATH"),
+    ("--check", "no-such-check-program-baton", "not an executable in any PATH directory"),
 ])
 def test_a_hook_program_that_cannot_run_exits_2_naming_the_flag(tmp_path, flag, program, needle):
     script = tmp_path / "not-executable.sh"
