@@ -39,6 +39,8 @@ public struct DataDirectory: ~Copyable, Sendable {
     /// logCutNeeded says the file may hold bytes past `logEnd` that must not be trusted: a
     /// suffix dropped by a Raft truncation, or a write whose fdatasync did not succeed.
     private var logCutNeeded: Bool
+    /// marker is `DIR/synced`: how many records a successful fdatasync covered (SyncMarker).
+    private var marker: SyncMarker
     /// faults lets tests make writes and syncs fail (fsync errors cannot be provoked on a
     /// healthy disk).
     var faults = FaultPlan()
@@ -52,7 +54,9 @@ public struct DataDirectory: ~Copyable, Sendable {
     }
 
     private init(path: String, lock: consuming FileDescriptor, directory: consuming FileDescriptor,
-                 log: consuming FileDescriptor, hardState: HardState, scan: LogFormat.Scan, report: OpenReport) {
+                 log: consuming FileDescriptor, marker: consuming SyncMarker, hardState: HardState, scan: LogFormat.Scan,
+                 report: OpenReport) {
+        self.marker = marker
         self.path = path
         self.lock = lock
         self.directory = directory
@@ -131,8 +135,10 @@ public struct DataDirectory: ~Copyable, Sendable {
             try StateFile.write(HardState(), in: directory, dataDir: path, faults: &faults)
             let log = try openLogFile(in: directory, path: logPath)
             let scan = try scanLog(log, path: logPath)
+            var marker = try SyncMarker.open(in: directory, dataDir: path)
+            try marker.set(0)
             notices.append("bootstrapped a new data dir in \(path)")
-            return DataDirectory(path: path, lock: lock, directory: directory, log: log, hardState: HardState(),
+            return DataDirectory(path: path, lock: lock, directory: directory, log: log, marker: marker, hardState: HardState(),
                                  scan: scan, report: OpenReport(created: true, bootstrapIgnored: false,
                                                                 tornTail: nil, notices: notices))
         }
@@ -147,6 +153,20 @@ public struct DataDirectory: ~Copyable, Sendable {
         let hardState = try StateFile.read(in: directory, path: statePath)
         let log = try openLogFile(in: directory, path: logPath)
         var scan = try scanLog(log, path: logPath)
+        var marker = try SyncMarker.open(in: directory, dataDir: path)
+        // Records a successful fdatasync covered were acknowledged: if one of them does not
+        // verify, or is missing, the disk lost data it had confirmed. Only what was written
+        // after the last fdatasync may be cut as a torn tail.
+        if UInt64(scan.entries.count) < marker.records {
+            let first = scan.entries.count + 1
+            let what = scan.tornTail.map { "does not verify (\($0.reason))" } ?? "is missing (the file ends before it)"
+            throw .damaged(file: logPath, offset: scan.tornTail?.offset ?? scan.end, problem: """
+                record \(first) \(what), but \(marker.path) says \(marker.records) records were fsynced \
+                and acknowledged: synced data is damaged, not a torn append. Do not start this member on \
+                it; move the data dir aside and let the member rejoin empty only if the group has a \
+                quorum without it
+                """)
+        }
         var tornTail: TornTail? = nil
         if let torn = scan.tornTail {
             do {
@@ -163,6 +183,15 @@ public struct DataDirectory: ~Copyable, Sendable {
                 """)
             scan.tornTail = nil
         }
+        // Upgrade (no marker yet) or records written after the last marker: everything
+        // that verifies now is made durable and counted from here on.
+        if !marker.wasPresent || marker.records < UInt64(scan.entries.count) {
+            do { try DiskIO.fdatasync(log) } catch {
+                throw StorageError.from(error, file: logPath, operation: "fdatasync before writing the sync marker")
+            }
+            try marker.set(UInt64(scan.entries.count))
+            if !marker.wasPresent { notices.append("wrote \(marker.path): \(scan.entries.count) log records are synced") }
+        }
         let lastIndex = scan.entries.last?.index ?? 0
         if hardState.commitIndex > lastIndex {
             throw .damaged(file: logPath, offset: nil, problem: """
@@ -170,7 +199,7 @@ public struct DataDirectory: ~Copyable, Sendable {
                 \(hardState.commitIndex) are committed: entries known to be durable are missing
                 """)
         }
-        return DataDirectory(path: path, lock: lock, directory: directory, log: log, hardState: hardState,
+        return DataDirectory(path: path, lock: lock, directory: directory, log: log, marker: marker, hardState: hardState,
                              scan: scan, report: OpenReport(created: false, bootstrapIgnored: bootstrap,
                                                             tornTail: tornTail, notices: notices))
     }
@@ -400,6 +429,9 @@ public struct DataDirectory: ~Copyable, Sendable {
         var timing = SyncTiming()
         let started = Clock.boottime()
         if logCutNeeded {
+            // A Raft truncation drops synced records: the marker goes down first, so a
+            // crash in between never leaves it counting records the log no longer has.
+            if marker.records > UInt64(durableEntries) { try marker.set(UInt64(durableEntries)) }
             var step = "ftruncate (cutting the log to byte \(logEnd))"
             do {
                 try DiskIO.truncate(log, to: logEnd)
@@ -438,6 +470,8 @@ public struct DataDirectory: ~Copyable, Sendable {
             logEnd += UInt64(bytes.count)
             durableEntries = state.log.count
             logCutNeeded = false
+            // Only now are these records acknowledged: say so durably first (SyncMarker).
+            try marker.set(UInt64(durableEntries))
             timing.logBytes = bytes.count
             timing.logRecords = offsets.count
         }

@@ -117,7 +117,7 @@ public enum DiskLatency {
     private static func removeScratch(_ path: String) {
         do {
             let dir = try DiskIO.openDirectory(path)
-            for name in [StateFile.name, LogFormat.name, "lock", StateFile.temporaryName, LogFormat.temporaryName, "overwrite-probe"] {
+            for name in [StateFile.name, LogFormat.name, "lock", StateFile.temporaryName, LogFormat.temporaryName, SyncMarker.name, "overwrite-probe"] {
                 try DiskIO.unlink(name, in: dir)
             }
             try DiskIO.removeDirectory(path)

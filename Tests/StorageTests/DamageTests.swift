@@ -11,6 +11,18 @@ func makeDir(_ tmp: TempDir, count: LogIndex = 5, commit: LogIndex = 0) throws {
                     truncateFrom: nil, entries: makeEntries(1...count, term: 2))
 }
 
+/// markSynced makes `DIR/synced` say only `count` records were fsynced, as after a crash
+/// during the append of the later ones (before their fdatasync returned): only those may
+/// be cut as a torn tail (issue 15).
+func markSynced(_ tmp: TempDir, _ count: UInt64) {
+    var slot: [UInt8] = []
+    slot.appendLE(SyncMarker.magic)
+    slot.appendLE(UInt32(1))
+    slot.appendLE(count)
+    slot.appendLE(CRC32C.checksum(slot))
+    writeBytes(tmp.dataDir + "/" + SyncMarker.name, slot + [UInt8](repeating: 0, count: SyncMarker.fileSize - slot.count))
+}
+
 /// recordStarts returns where each record of a clean log starts, and the file's end.
 func recordStarts(_ log: [UInt8]) -> [Int] {
     var starts: [Int] = []
@@ -118,6 +130,7 @@ struct StateDamageTests {
     @Test func commitIndexBeyondTheLog() throws {
         let tmp = TempDir()
         try makeDir(tmp, count: 5, commit: 5)
+        markSynced(tmp, 4)  // so that the commit index, not the sync marker, is what objects
         // Drop the last record cleanly: the state says it is committed.
         let logPath = tmp.dataDir + "/log"
         let log = readBytes(logPath)
@@ -217,6 +230,7 @@ struct LogDamageTests {
         let good = readBytes(path)
         let lastStart = recordStarts(good)[5]
         for cut in (lastStart + 1)..<good.count {
+            markSynced(tmp, 5)  // the crash came before record 6's fdatasync returned
             writeBytes(path, Array(good[0..<cut]))
             let dir = try openDir(tmp.dataDir)
             #expect(dir.state.log == makeEntries(1...5, term: 2), "cut at \(cut)")
@@ -234,6 +248,7 @@ struct LogDamageTests {
     @Test func lastRecordWithBadChecksumAtEndOfFileIsTorn() throws {
         let tmp = TempDir()
         try makeDir(tmp, count: 3)
+        markSynced(tmp, 2)
         let path = tmp.dataDir + "/log"
         var bytes = readBytes(path)
         bytes[bytes.count - 1] ^= 0xFF
@@ -243,12 +258,49 @@ struct LogDamageTests {
         #expect(contains(dir.report.tornTail?.reason ?? "", "checksum"))
     }
 
+    /// The same damage to records an fdatasync covered (and so were acknowledged) is
+    /// fatal: a flipped byte in the last record, or the file cut mid-record or at a record
+    /// boundary (issue 15: these were repaired silently as "never acknowledged").
+    @Test func damageToSyncedRecordsIsFatalNotATornTail() throws {
+        let tmp = TempDir()
+        try makeDir(tmp, count: 3)
+        let path = tmp.dataDir + "/log"
+        let good = readBytes(path)
+        var flipped = good
+        flipped[flipped.count - 1] ^= 0xFF
+        for (bytes, what) in [(flipped, "does not verify"), (Array(good[0..<(good.count - 10)]), "does not verify"),
+                              (Array(good[0..<recordStarts(good)[2]]), "is missing")] {
+            writeBytes(path, bytes)
+            expectDamaged(openError(tmp.dataDir), file: path, mentioning: "fsynced and acknowledged")
+            #expect(contains(openError(tmp.dataDir)?.description ?? "", what))
+            #expect(readBytes(path) == bytes, "nothing was cut")
+        }
+    }
+
+    /// A data dir written before the sync marker existed opens as before and gains one.
+    @Test func aDataDirWithoutSyncMarkerOpensAndGetsOne() throws {
+        let tmp = TempDir()
+        try makeDir(tmp, count: 3)
+        unlink(tmp.dataDir + "/" + SyncMarker.name)
+        do {
+            let dir = try openDir(tmp.dataDir)
+            #expect(dir.state.log.count == 3)
+            #expect(dir.report.notices.contains { contains($0, "3 log records are synced") })
+        }
+        let path = tmp.dataDir + "/log"
+        var bytes = readBytes(path)
+        bytes[bytes.count - 1] ^= 0xFF
+        writeBytes(path, bytes)
+        expectDamaged(openError(tmp.dataDir), file: path, mentioning: "fsynced and acknowledged")
+    }
+
     @Test func zeroFilledTailIsTorn() throws {
         let tmp = TempDir()
         try makeDir(tmp, count: 3)
         let path = tmp.dataDir + "/log"
         let good = readBytes(path)
         let starts = recordStarts(good)
+        markSynced(tmp, 2)
         // The file grew but the last record's data (and a following one) never arrived.
         var bytes = Array(good[0..<starts[2]]) + [UInt8](repeating: 0, count: 100)
         writeBytes(path, bytes)
@@ -257,6 +309,7 @@ struct LogDamageTests {
         #expect(contains(dir.report.tornTail?.reason ?? "", "zeros"))
         _ = consume dir
         // Half of the last record written, the rest zeros to the end of the file.
+        markSynced(tmp, 2)
         bytes = good + [UInt8](repeating: 0, count: 64)
         for i in (starts[2] + 10)..<good.count { bytes[i] = 0 }
         writeBytes(path, bytes)

@@ -172,7 +172,7 @@ struct DataDirectoryTests {
         #expect(descriptorsOpen(on: tmp.dataDir) == [])
         #expect(openError(tmp.path + "/nothing") != nil)
         let held = try openDir(tmp.path + "/fresh", bootstrap: true)
-        #expect(descriptorsOpen(on: tmp.path + "/fresh").count == 3) // directory, lock, log
+        #expect(descriptorsOpen(on: tmp.path + "/fresh").count == 4) // directory, lock, log, synced
         _ = consume held
         #expect(descriptorsOpen(on: tmp.path + "/fresh") == [])
     }
