@@ -53,7 +53,7 @@ public func raftFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt
 
         guard let decoded = try? RaftMessageCodec.decode(payload) else { continue }
         // Round trip: what the codec accepts, it writes back to the same message.
-        let again = try? RaftMessageCodec.encode(term: decoded.term, body: decoded.body).withUnsafeBytes {
+        let again = try? (try RaftMessageCodec.encode(term: decoded.term, body: decoded.body)).withUnsafeBytes {
             try RaftMessageCodec.decode($0)
         }
         invariant(again?.term == decoded.term && again?.body == decoded.body, "codec round trip")
@@ -70,15 +70,15 @@ public func raftFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt
 
 /// check asserts what every Ready and every node state must satisfy, whatever came in.
 func check(_ ready: Ready, _ node: RaftNode) {
-    invariant(node.term <= RaftBounds.termMax, "term beyond the bound")
+    invariant(node.term <= Limits.maxTerm, "term beyond the bound")
     invariant(node.commitIndex <= node.lastLogIndex, "commit beyond the log")
-    invariant(node.lastLogIndex <= RaftBounds.indexMax, "log index beyond the bound")
+    invariant(node.lastLogIndex <= Limits.maxLogIndex, "log index beyond the bound")
     for m in ready.messages {
-        invariant(m.term <= RaftBounds.termMax, "sent a term beyond the bound")
+        invariant(m.term <= Limits.maxTerm, "sent a term beyond the bound")
         // What the core sends, the codec must be able to carry.
-        _ = RaftMessageCodec.encode(term: m.term, body: m.body)
+        invariant((try? RaftMessageCodec.encode(term: m.term, body: m.body)) != nil, "the codec refuses what the core sent")
     }
-    if let h = ready.hardState { invariant(h.term <= RaftBounds.termMax, "persisting a term beyond the bound") }
+    if let h = ready.hardState { invariant(h.term <= Limits.maxTerm, "persisting a term beyond the bound") }
 }
 
 /// invariant(_:_:) traps, so libFuzzer records the input as a crash.

@@ -116,12 +116,12 @@ struct AdminAccess {
         if name.hasPrefix("[") {  // [v6]:port
             return name.contains("]")
         }
-        if let colon = name.lastIndex(of: ":"), name[name.index(after: colon)...].allSatisfy(\.isNumber) {
+        if let colon = name.lastIndex(of: ":"), name[name.index(after: colon)...].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
             name = String(name[..<colon])
         }
         if name == "localhost" || expectedHosts.contains(name) { return true }
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isNumber) }
+        return parts.count == 4 && parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
     }
 
     static func lowercased(_ bytes: UnsafeRawBufferPointer) -> String {

@@ -9,6 +9,7 @@
 // Kept in its own file, with one call in healthAnswer and one in metricsAnswer, so the
 // agent's rewrite into AgentDriver can carry it as is.
 import AgentConfig
+import AgentLogging
 import HTTPServer
 import Posix
 import RaftCore

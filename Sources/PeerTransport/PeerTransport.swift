@@ -67,8 +67,6 @@ public struct TransportLimits: Sendable {
     /// accept() out of descriptors or memory: stop accepting this long (a level-triggered
     /// listener would otherwise report the same pending connection in a busy loop).
     public var acceptPauseMs = 100
-    /// Refused connections are logged at most once per source per interval, summed.
-    public var rejectionLogIntervalMs = 10_000
     public init() {}
 }
 
@@ -101,8 +99,7 @@ public final class PeerTransport {
     /// Unauthenticated inbound connections holding a slot now.
     public var preAuthConnections: Int { gate.count }
     var gate: InboundGate
-    private var rejections = RejectionLog()
-    private var rejectionFlushTimer: TimerID?
+    private var rejections = RejectionCounts()
     var rng = SystemRandomNumberGenerator()
 
     public init(loop: EventLoop, config: SessionConfig, members: [PeerEndpoint], limits: TransportLimits = TransportLimits(),
@@ -188,25 +185,12 @@ public final class PeerTransport {
         stats[peer]?.lastError = error
         if reported { delegate?.transport(cannotReach: peer, reason: error) }
     }
-    /// noteRejected counts one refused connection; the log hears of it at a bounded rate
-    /// (the first from a source at once, the rest summed per interval).
+    /// noteRejected counts one refused connection by kind and tells the delegate, naming
+    /// the source (the agent's log rate-limits per source).
     func noteRejected(_ kind: RejectionKind, _ reason: String, source: String) {
         rejectedConnections += 1
-        if rejections.record(kind, reason: reason, source: source) {
-            delegate?.transport(rejected: reason, address: source)
-        }
-        if rejections.hasPending && rejectionFlushTimer == nil {
-            rejectionFlushTimer = loop.schedule(afterMs: limits.rejectionLogIntervalMs) { [weak self] _ in
-                guard let self else { return }
-                self.rejectionFlushTimer = nil
-                let seconds = self.limits.rejectionLogIntervalMs / 1000
-                for (source, summary) in self.rejections.flush() {
-                    self.delegate?.transport(
-                        rejected: "\(summary.count) more refused in the last \(seconds) s, the latest: \(summary.lastReason)",
-                        address: source)
-                }
-            }
-        }
+        rejections.record(kind)
+        delegate?.transport(rejected: reason, address: source)
     }
 
     func inboundClosed(fd: Int32, peer: String?) {

@@ -110,8 +110,8 @@ public enum RaftMessageCodec {
         try r.expectEnd("message (trailing bytes)")
         // Refused at the door, so a peer cannot push a term or index near 2⁶⁴ into the
         // core (which drops them too) or into the state file.
-        guard term <= RaftBounds.termMax else { throw .invalid(what: "term \(term) (over \(RaftBounds.termMax))") }
-        guard RaftBounds.admits(body) else { throw .invalid(what: "log index or term (over \(RaftBounds.indexMax))") }
+        guard term <= Limits.maxTerm else { throw .invalid(what: "term \(term) (over \(Limits.maxTerm))") }
+        guard Limits.admits(body) else { throw .invalid(what: "log index or term (over \(Limits.maxLogIndex))") }
         return (term, body)
     }
 

@@ -31,6 +31,29 @@ public enum Limits {
     public static let maxFramePayloadBytes = 1 << 20
     /// The log file the storage loads into memory at start-up.
     public static let maxLogFileBytes = 1 << 30
+    /// The largest term and log index accepted from the network or from disk. A message
+    /// beyond them is refused by the codec and dropped by the core, a restored state
+    /// beyond them refused, and a node at `maxTerm` no longer campaigns, so `term + 1`
+    /// and `index + 1` can never overflow (a vote response carrying term 2⁶⁴−1 once made
+    /// the next pre-vote trap, and every restart after it: issue 15). 2⁴⁸ is out of reach
+    /// for a real group: a million elections a second would need nine years to get there.
+    public static let maxTerm: Term = 1 << 48
+    public static let maxLogIndex: LogIndex = 1 << 48
+
+    /// admits: every term and index `body` carries is within `maxTerm`/`maxLogIndex`.
+    public static func admits(_ body: Message.Body) -> Bool {
+        switch body {
+        case .preVote(let index, let term), .vote(let index, let term, _):
+            return index <= maxLogIndex && term <= maxTerm
+        case .append(let prevIndex, let prevTerm, let entries, let commit, _):
+            return prevIndex <= maxLogIndex && prevTerm <= maxTerm && commit <= maxLogIndex
+                && entries.allSatisfy { $0.index <= maxLogIndex && $0.term <= maxTerm }
+        case .appendResponse(_, let match, let hint, _, _):
+            return match <= maxLogIndex && hint <= maxLogIndex
+        case .preVoteResponse, .voteResponse, .timeoutNow:
+            return true
+        }
+    }
 }
 
 extension Entry {

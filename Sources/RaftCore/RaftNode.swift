@@ -114,8 +114,8 @@ public struct RaftNode: Sendable {
         for (offset, entry) in state.log.enumerated() where entry.index != LogIndex(offset + 1) {
             throw OptionsError(message: "restored log is not contiguous at position \(offset + 1) (index \(entry.index))")
         }
-        if state.hardState.term > RaftBounds.termMax || state.log.contains(where: { $0.term > RaftBounds.termMax }) {
-            throw OptionsError(message: "restored term \(max(state.hardState.term, state.log.last?.term ?? 0)) is beyond the largest a group can reach (\(RaftBounds.termMax)): the data is damaged")
+        if state.hardState.term > Limits.maxTerm || state.log.contains(where: { $0.term > Limits.maxTerm }) {
+            throw OptionsError(message: "restored term \(max(state.hardState.term, state.log.last?.term ?? 0)) is beyond the largest a group can reach (\(Limits.maxTerm)): the data is damaged")
         }
         if state.hardState.commitIndex > LogIndex(state.log.count) {
             throw OptionsError(message: "restored commit index \(state.hardState.commitIndex) is beyond the log (\(state.log.count) entries)")
@@ -221,8 +221,8 @@ public struct RaftNode: Sendable {
 
     private mutating func step(_ m: Message, _ now: Instant) {
         guard m.to == id, m.from != id, let fromIndex = configuration.voters.firstIndex(of: m.from) else { return }
-        // Absurd terms and indexes are dropped before anything adopts them (RaftBounds).
-        guard m.term <= RaftBounds.termMax, RaftBounds.admits(m.body) else { return }
+        // Absurd terms and indexes are dropped before anything adopts them (Limits.maxTerm).
+        guard m.term <= Limits.maxTerm, Limits.admits(m.body) else { return }
         if m.term > term {
             switch m.body {
             case .preVote:
@@ -414,8 +414,8 @@ public struct RaftNode: Sendable {
     }
 
     private mutating func becomePreCandidate(_ now: Instant) {
-        // At the bound there is no next term to ask for (RaftBounds).
-        guard term < RaftBounds.termMax else { return }
+        // At the bound there is no next term to ask for (Limits.maxTerm).
+        guard term < Limits.maxTerm else { return }
         role = .preCandidate
         leader = nil
         earlyCampaignAt = nil
@@ -432,7 +432,7 @@ public struct RaftNode: Sendable {
 
     private mutating func becomeCandidate(transfer isTransfer: Bool, _ now: Instant) {
         precondition(!isWitness, "becomeCandidate: a witness never campaigns")
-        guard term < RaftBounds.termMax else { return }  // no next term (RaftBounds)
+        guard term < Limits.maxTerm else { return }  // no next term (Limits.maxTerm)
         campaignIsTransfer = isTransfer
         role = .candidate
         hardState.term += 1

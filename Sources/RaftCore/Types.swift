@@ -13,31 +13,6 @@ public typealias Term = UInt64
 /// LogIndex is a 1-based position in the replicated log; 0 means "before the first entry".
 public typealias LogIndex = UInt64
 
-/// RaftBounds are the largest term and log index the core accepts from the network or
-/// from disk. A message beyond them is dropped, a restored state beyond them refused, and
-/// a node at `termMax` no longer campaigns, so `term + 1` and `index + 1` can never
-/// overflow (a vote response carrying term 2⁶⁴−1 once made the next pre-vote trap, and
-/// every restart after it). 2⁴⁸ is out of reach for a real group: a million elections a
-/// second would need nine years to get there.
-public enum RaftBounds {
-    public static let termMax: Term = 1 << 48
-    public static let indexMax: LogIndex = 1 << 48
-
-    /// admits: every term and index `body` carries is within the bounds.
-    public static func admits(_ body: Message.Body) -> Bool {
-        switch body {
-        case .preVote(let index, let term), .vote(let index, let term, _):
-            return index <= indexMax && term <= termMax
-        case .append(let prevIndex, let prevTerm, let entries, let commit, _):
-            return prevIndex <= indexMax && prevTerm <= termMax && commit <= indexMax
-                && entries.allSatisfy { $0.index <= indexMax && $0.term <= termMax }
-        case .appendResponse(_, let match, let hint, _, _):
-            return match <= indexMax && hint <= indexMax
-        case .preVoteResponse, .voteResponse, .timeoutNow:
-            return true
-        }
-    }
-}
 
 /// Entry is one record of the replicated log.
 public struct Entry: Hashable, Sendable {

@@ -76,8 +76,8 @@ enum StateFile {
         let vote = bytes.readLE(UInt32.self, at: 28)
         // A term no group can reach (an old release persisted one a peer sent): refusing
         // it here is a clear exit 2, where adopting it trapped at every start.
-        if term > RaftBounds.termMax { throw damaged("term \(term) is beyond the largest a group can reach (\(RaftBounds.termMax))", at: 12) }
-        if commitIndex > RaftBounds.indexMax { throw damaged("commit index \(commitIndex) is beyond \(RaftBounds.indexMax)", at: 20) }
+        if term > Limits.maxTerm { throw damaged("term \(term) is beyond the largest a group can reach (\(Limits.maxTerm))", at: 12) }
+        if commitIndex > Limits.maxLogIndex { throw damaged("commit index \(commitIndex) is beyond \(Limits.maxLogIndex)", at: 20) }
         return HardState(term: term, votedFor: flags & hasVoteFlag != 0 ? NodeID(vote) : nil,
                          commitIndex: commitIndex)
     }

@@ -10,10 +10,12 @@ import Testing
     /// appends from empty up to the limits (count and bytes), a few at the limits.
     static func randomMessage(_ g: inout SeededGenerator) -> (term: Term, body: Message.Body) {
         func any(_ g: inout SeededGenerator) -> UInt64 {
-            switch g.next() % 4 {  // small values, values near the top, and everything between
+            // Small values, values near the top of what the codec accepts (terms and
+            // indexes up to Limits.maxTerm/maxLogIndex, both 2^48), and everything between.
+            switch g.next() % 4 {
             case 0: g.next() % 16
-            case 1: UInt64.max - g.next() % 16
-            default: g.next()
+            case 1: Limits.maxTerm - g.next() % 16
+            default: g.next() % (Limits.maxTerm + 1)
             }
         }
         func bool(_ g: inout SeededGenerator) -> Bool { g.next() % 2 == 0 }
@@ -34,7 +36,8 @@ import Testing
                 budget -= size
                 let payload: Entry.Payload = g.next() % 3 == 0 && !atLimit
                     ? .noop : .data((0..<size).map { _ in UInt8(truncatingIfNeeded: g.next()) })
-                entries.append(Entry(index: any(&g) &+ UInt64(k), term: any(&g), payload: payload))
+                entries.append(Entry(index: min(any(&g), Limits.maxLogIndex - UInt64(Limits.maxEntriesPerAppend)) + UInt64(k),
+                                     term: any(&g), payload: payload))
             }
             body = .append(prevLogIndex: any(&g), prevLogTerm: any(&g), entries: entries,
                            leaderCommit: any(&g), sendTime: Instant(nanoseconds: Int64(bitPattern: any(&g))))

@@ -11,7 +11,7 @@ import time
 from cluster import wait_for
 from peerwire import PeerClient, crc32c, vote_response
 
-TERM_MAX = 1 << 48  # RaftBounds.termMax
+TERM_MAX = 1 << 48  # Limits.maxTerm
 
 
 def status_term(c, name):
@@ -150,7 +150,9 @@ def test_refusals_are_logged_rate_limited_naming_the_source(cluster_factory):
         s.close()
     time.sleep(0.5)
     lines = [l for l in c.log(victim).splitlines() if "event=peer-rejected" in l]
-    assert 1 <= len(lines) <= 3, lines[:5] + [f"... {len(lines)} lines"]
+    # One line per refusal was ~21,000 lines per node in 35 s of flood: now a burst of
+    # a few per source and window, then a "repeated N times" summary (AgentLogging).
+    assert 1 <= len(lines) <= 6, lines[:8] + [f"... {len(lines)} lines"]
     assert "source=127.0.0.1" in lines[0], lines[0]
     # The refusals are all counted, by reason, in /metrics.
     status, _, _ = c.get(victim, "/metrics")
