@@ -101,6 +101,7 @@ final class PeerConnection: EventHandler {
                     close(reason: error.description, rejected: error.rejectionKind)
                     return
                 }
+                if outbound == nil && !established && session.sawHello { transport.gate.markHello(s.raw) }
                 for o in outputs {
                     guard socket != nil else { return }
                     switch o {

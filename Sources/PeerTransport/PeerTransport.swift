@@ -62,6 +62,11 @@ public struct TransportLimits: Sendable {
     /// Descriptors the pre-authentication slots leave to everything else (the API's
     /// connection cap leaves the same number plus the slots).
     public static let descriptorsReservedForOthers = 128
+    /// The listen backlog (capped by net.core.somaxconn): connections the kernel queues
+    /// until the loop accepts them. A flood that outruns a loop stalled for a moment
+    /// fills a short queue, and then a member's connection is dropped and its SYN resent
+    /// only after 1 s (seen in bench/peer-flood with the old 511).
+    public var listenBacklog: Int32 = 4096
     /// Connections accepted per wake-up, so a storm cannot starve established links.
     public var acceptsPerWakeupMax = 64
     /// accept() out of descriptors or memory: stop accepting this long (a level-triggered
@@ -230,7 +235,7 @@ final class Listener: EventHandler {
 
     init(transport: PeerTransport, address: SocketAddress) throws(Errno) {
         self.transport = transport
-        let box = SocketBox(try Socket.listen(on: address))
+        let box = SocketBox(try Socket.listen(on: address, backlog: transport.limits.listenBacklog))
         boundAddress = try Socket.localAddress(box.fd)
         socket = box
         try transport.loop.register(box.raw, interest: .readable, handler: self)

@@ -74,6 +74,9 @@ public struct PeerSession: Sendable {
     public static let handshakeMaxPayloadBytes = 2_048
 
     public var isEstablished: Bool { state == .established }
+    /// sawHello: (server side) a well-formed hello naming this cluster and a member
+    /// arrived; what a flood of strangers does not get past.
+    public var sawHello: Bool { role == .server && (state == .awaitingProof || state == .established) }
 
     /// Starts the client side towards member `target`; send the returned hello first.
     public static func client(config: SessionConfig, target: String,

@@ -120,6 +120,30 @@ struct Cluster {
         for t in c.transports.values { t.stop() }
     }
 
+    /// setMembers: the member set the transport serves and protects changes at run time
+    /// (issue 14 makes membership dynamic): a new member is dialled and may authenticate,
+    /// a removed one's links close and it is refused from then on.
+    @Test func setMembersAddsAndRemovesPeersAtRunTime() throws {
+        var c = try Cluster(names: ["n1", "n2", "n3"])
+        let all = c.members
+        c.members = Array(all.prefix(2))  // n1 and n2 start knowing only each other
+        try c.start("n1")
+        try c.start("n2")
+        #expect(try c.run { c.transports["n1"]!.stats["n2"]?.connected == true })
+        c.members = all
+        try c.start("n3")  // n3 knows all three; n1 refuses it as a stranger until told
+        #expect(try c.run { c.recorders["n1"]!.rejected.contains { $0.contains("n3") } })
+        c.transports["n1"]!.setMembers(all)
+        #expect(try c.run { c.transports["n1"]!.stats["n3"]?.connected == true })
+        #expect(try c.run { c.recorders["n1"]!.connected.contains { $0.name == "n3" } })
+        c.transports["n1"]!.setMembers([all[0], all[2]])  // n2 leaves
+        #expect(c.transports["n1"]!.stats["n2"] == nil)
+        #expect(try c.run { c.recorders["n1"]!.disconnected.contains("n2") })
+        let before = c.recorders["n1"]!.rejected.count
+        #expect(try c.run { c.recorders["n1"]!.rejected.count > before && c.recorders["n1"]!.rejected.last!.contains("n2") })
+        for t in c.transports.values { t.stop() }
+    }
+
     @Test func garbageOnThePeerPortIsRejectedAndClosed() throws {
         var c = try Cluster(names: ["n1", "n2"])
         try c.start("n1")
@@ -199,6 +223,28 @@ struct Cluster {
         #expect(g.count == 4 && !g.isPending(1))
     }
 
+    /// A connection that sent a hello outlives any number of silent strangers: they
+    /// evict each other first (issue 15: a member's handshake must get through a flood).
+    @Test func aConnectionThatSentAHelloIsEvictedLast() {
+        var g = InboundGate(slotsMax: 4, slotsPerSourceMax: 4)
+        #expect(g.admit(1, from: a) == nil)
+        g.markHello(1)
+        for fd in Int32(2)...4 { #expect(g.admit(fd, from: a) == nil) }
+        for fd in Int32(5)...1_000 { #expect(g.admit(fd, from: a) != 1) }
+        #expect(g.isPending(1))
+        // Only helloed ones left: then the oldest of them goes, of the source over its
+        // share if there is one, else of any.
+        let c = try! SocketAddress(parsing: "10.0.0.3:0")
+        var h = InboundGate(slotsMax: 2, slotsPerSourceMax: 2)
+        _ = h.admit(1, from: a); h.markHello(1)
+        _ = h.admit(2, from: b); h.markHello(2)
+        #expect(h.admit(3, from: c) == 1)
+        var k = InboundGate(slotsMax: 4, slotsPerSourceMax: 2)
+        _ = k.admit(1, from: a); k.markHello(1)
+        _ = k.admit(2, from: a); k.markHello(2)
+        #expect(k.admit(3, from: a) == 1)
+    }
+
     @Test func bookkeepingStaysBoundedUnderChurn() {
         var g = InboundGate(slotsMax: 16, slotsPerSourceMax: 16)
         for i in 0..<100_000 {
@@ -206,6 +252,7 @@ struct Cluster {
             if g.isPending(fd) { g.remove(fd) }
             _ = g.admit(fd, from: a)
             if i % 3 == 0 { g.remove(Int32((i / 2) % 1_000)) }
+            if i % 5 == 0 { g.markHello(fd) }
             #expect(g.count <= 16)
         }
     }

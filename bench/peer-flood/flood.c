@@ -146,8 +146,9 @@ int main(int argc, char **argv) {
         uint64_t t = now_ns();
         double elapsed = (double)(t - start) / 1e9;
         if (elapsed >= seconds) break;
-        /* Pace: as many per port as the rate says by now (at most 50 ms of backlog). */
-        uint64_t due = (uint64_t)(elapsed * rate), backlog = (uint64_t)(rate / 20) + 1;
+        /* Pace: as many per port as the rate says by now; a flooder descheduled on a busy
+         * machine catches up, but never with more than 250 ms of backlog at once. */
+        uint64_t due = (uint64_t)(elapsed * rate), backlog = (uint64_t)(rate / 4) + 1;
         if (due > per_port_opened + backlog) per_port_opened = due - backlog;
         while (per_port_opened < due) {
             for (int p = 0; p < nports; p++) {

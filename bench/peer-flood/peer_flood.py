@@ -98,11 +98,40 @@ class Cluster:
         return None
 
 
+def settled_leader(c):
+    """The leader in office once every other member follows it."""
+    def check():
+        leader = c.in_office(c.names)
+        if leader and all(c.leader_view(n)[0] == leader for n in c.names if n != leader):
+            return leader
+        return None
+    return c.wait(check, 10, "a leader that everyone follows")
+
+
+def office_entries(c, since_ns, until_ns):
+    """office-enter events logged between two CLOCK_BOOTTIME instants, all members."""
+    n = 0
+    for m in c.names:
+        with open(os.path.join(c.dir, f"{m}.log"), "rb") as f:
+            for line in f:
+                if b"event=office-enter" in line:
+                    b = int(line.split(b"boottime_ns=", 1)[1].split(b" ", 1)[0])
+                    n += since_ns <= b <= until_ns
+    return n
+
+
+def first_event_ms(c, name, marker, since_ns):
+    """Milliseconds from `since_ns` (CLOCK_BOOTTIME) to the first `marker` line of `name`."""
+    with open(os.path.join(c.dir, f"{name}.log"), "rb") as f:
+        for line in f:
+            if marker in line:
+                b = int(line.split(b"boottime_ns=", 1)[1].split(b" ", 1)[0])
+                if b >= since_ns:
+                    return (b - since_ns) / 1e6
+    return float("nan")
+
+
 def one_round(c, flood_bin, rate, flooded):
-    leader = c.wait(lambda: c.in_office(c.names), 10, "a leader")
-    survivors = [n for n in c.names if n != leader]
-    # Everyone follows before we start.
-    c.wait(lambda: all(c.leader_view(n)[0] == leader for n in survivors), 10, "followers")
     flood = None
     if flooded:
         ports = ",".join(str(c.peer[n]) for n in c.names)
@@ -110,21 +139,31 @@ def one_round(c, flood_bin, rate, flooded):
                                  stdout=subprocess.PIPE, text=True)
         CHILDREN.append(flood)
         time.sleep(1.0)
+    # The leader is found after the flood began, so the kill always hits the one in office.
+    leader = settled_leader(c)
+    survivors = [n for n in c.names if n != leader]
+    since = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     t0 = time.monotonic()
     c.kill(leader)
-    new = c.wait(lambda: c.in_office(survivors), 10, "failover")
+    c.wait(lambda: c.in_office(survivors), 10, "failover")
     failover_ms = (time.monotonic() - t0) * 1000
     t1 = time.monotonic()
+    t1_boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
     c.start(leader, bootstrap=False)
-    c.wait(lambda: c.leader_view(leader)[0] == new and c.in_office(survivors) == new, 20, "rejoin")
+    # Rejoined: the restarted member names the leader the others have in office now.
+    c.wait(lambda: (lambda now: now is not None and c.leader_view(leader)[0] == now)(c.in_office(survivors)),
+           20, "rejoin")
     rejoin_ms = (time.monotonic() - t1) * 1000
+    startup_ms = first_event_ms(c, leader, b"event=started", t1_boot)
+    # Leader changes beyond the one the kill caused: a flood must not cause any.
+    extra = office_entries(c, since, time.clock_gettime_ns(time.CLOCK_BOOTTIME)) - 1
     achieved = None
     if flood:
         flood.send_signal(signal.SIGTERM)
         out, _ = flood.communicate(timeout=10)
         achieved = json.loads(out.strip().splitlines()[-1])
     time.sleep(1.0)  # let the group settle (and the strangers' sockets drain)
-    return failover_ms, rejoin_ms, achieved
+    return failover_ms, rejoin_ms, achieved, extra, startup_ms
 
 
 def main():
@@ -133,32 +172,41 @@ def main():
     ap.add_argument("--flood", required=True)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rate", type=int, default=2000, help="new connections per second to each peer port")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="lower the niceness of this bench, the agents and the flood by N (root; as bench/failover's "
+                         "--nice): on a shared machine other jobs then delay both sides of the comparison less")
     ap.add_argument("--report")
     ap.add_argument("--command", default="")
     a = ap.parse_args()
+    if a.nice:
+        os.nice(-a.nice)  # inherited by every agent and the flood started below
     work = tempfile.mkdtemp(prefix="peer-flood-")
     c = Cluster(os.path.abspath(a.baton), work)
     for n in c.names:
         c.start(n, bootstrap=True)
-    res = {False: {"failover": [], "rejoin": []}, True: {"failover": [], "rejoin": []}}
+    res = {False: {"failover": [], "rejoin": [], "extra": []}, True: {"failover": [], "rejoin": [], "extra": []}}
     rates = []
     try:
         for r in range(a.rounds):
             for flooded in ((False, True) if r % 2 == 0 else (True, False)):
-                f, j, achieved = one_round(c, a.flood, a.rate, flooded)
+                f, j, achieved, extra, startup = one_round(c, a.flood, a.rate, flooded)
+                res[flooded].setdefault("startup", []).append(startup)
                 res[flooded]["failover"].append(f)
                 res[flooded]["rejoin"].append(j)
+                res[flooded]["extra"].append(extra)
                 extra = ""
                 if achieved:
                     rates.append(achieved["connected_per_port_per_s"])
                     extra = f"  flood {achieved['connected_per_port_per_s']:.0f} conn/s per port ({achieved['ports']} ports)"
-                print(f"round {r + 1} {'flooded  ' if flooded else 'unflooded'} failover {f:7.1f} ms  rejoin {j:7.1f} ms{extra}",
-                      flush=True)
+                print(f"round {r + 1} {'flooded  ' if flooded else 'unflooded'} failover {f:7.1f} ms  rejoin {j:7.1f} ms"
+                      f" (process start {startup:5.1f} ms)"
+                      f"  other leader changes {res[flooded]['extra'][-1]}{extra}", flush=True)
     finally:
         for n in list(c.procs):
             c.kill(n)
     lines = [f"bench/peer-flood: {a.command or ' '.join(sys.argv)}",
-             f"binary {a.baton}; {a.rounds} rounds each; medians (min–max)",
+             f"binary {a.baton}; {a.rounds} rounds each; niceness {os.getpriority(os.PRIO_PROCESS, 0)}; "
+             f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; medians (min–max)",
              f"flood achieved: median {statistics.median(rates):.0f} new connections/s per peer port "
              f"(target {a.rate}), 3 ports, min {min(rates):.0f}",
              f"{'':10}{'unflooded':>24}{'flooded':>24}{'ratio':>8}  target ≤ 1.5x"]
@@ -169,6 +217,10 @@ def main():
         ok = ok and ratio <= 1.5
         lines.append(f"{what:10}{statistics.median(u):10.1f} ms ({min(u):.0f}–{max(u):.0f}){'':>1}"
                      f"{statistics.median(f):10.1f} ms ({min(f):.0f}–{max(f):.0f}){ratio:8.2f}  {'met' if ratio <= 1.5 else 'MISSED'}")
+    lines.append(f"of the rejoin, process start (exec to 'started' logged): unflooded "
+                 f"{statistics.median(res[False]['startup']):.1f} ms, flooded {statistics.median(res[True]['startup']):.1f} ms")
+    lines.append(f"leader changes beyond the failover, all rounds: unflooded {sum(res[False]['extra'])}, "
+                 f"flooded {sum(res[True]['extra'])}")
     text = "\n".join(lines)
     print(text)
     if a.report:
