@@ -66,14 +66,6 @@ extension HookSettings {
         s.onDemote = try command("--on-demote")
         s.onChange = try command("--on-change")
         s.check = try command("--check")
-        // A mistyped program made every winner fail its promote hook, resign and sit
-        // out: a group leaderless for as long as anyone watched (issue 15). Say so now.
-        for (flag, words) in [("--on-promote", s.onPromote), ("--on-demote", s.onDemote),
-                              ("--on-change", s.onChange), ("--check", s.check)] {
-            if let program = words?.first, let problem = executableProblem(program) {
-                throw ConfigError(flag: flag, problem)
-            }
-        }
 
         s.hookTimeout = try parseDuration(value("--hook-timeout") ?? "30s", flag: "--hook-timeout")
         guard s.hookTimeout.nanoseconds > 0, s.hookTimeout <= HookSettings.maxHookTimeout else {

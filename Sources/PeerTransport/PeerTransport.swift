@@ -280,7 +280,7 @@ final class Listener: EventHandler {
         transport.noteRejected(.acceptPaused, "accept failed (\(error)): accepting paused for \(transport.limits.acceptPauseMs) ms",
                                source: "listener")
         try? transport.loop.modify(s.raw, interest: [])
-        _ = transport.loop.schedule(afterMs: transport.limits.acceptPauseMs) { [weak self] _ in
+        _ = transport.loop.schedule(after: .milliseconds(Int64(transport.limits.acceptPauseMs))) { [weak self] _ in
             guard let self, let s = self.socket else { return }
             self.paused = false
             try? self.transport.loop.modify(s.raw, interest: .readable)

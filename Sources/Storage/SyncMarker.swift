@@ -1,4 +1,5 @@
 import Checksum
+import Posix
 
 /// SyncMarker is `DIR/synced`: how many log records a successful fdatasync covered. It is
 /// what tells a torn tail (an append interrupted before its fdatasync returned, so never
