@@ -249,6 +249,8 @@ final class OperatorMetrics {
         maxFDs.set(Double(p.maxDescriptors))
         startTime.set(p.startTimeSeconds)
         if p.cpuSeconds > cpuSecondsSeen { cpuSeconds.increment(by: p.cpuSeconds - cpuSecondsSeen); cpuSecondsSeen = p.cpuSeconds }
+    }
+}
 
 // MARK: - Refused peer connections and HTTP server limits (issue 15, hardening)
 //
