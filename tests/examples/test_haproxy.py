@@ -61,7 +61,7 @@ def wait_until(predicate, timeout, what):
 
 def office_terms(cluster, name):
     """The terms in which `name` entered office, from its own log (event=office-enter)."""
-    return {int(m) for m in re.findall(r"event=office-enter token=(\d+)", cluster.log(name))}
+    return {int(m) for m in re.findall(r"event=office-enter .*?\btoken=(\d+)", cluster.log(name))}
 
 
 def haproxy_log(c):
