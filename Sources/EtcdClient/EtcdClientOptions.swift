@@ -94,8 +94,10 @@ public struct EtcdClientOptions: Hashable, Sendable {
     public var headBytesMax: Int = 16 * 1024
     /// backoffInitialMs / backoffMaxMs: after a failure an endpoint is not dialled again
     /// for this long, doubling with each further failure (reset by a success).
+    /// The cap stays below an election's keep-alive interval at TTL 2 s, so an etcd that
+    /// comes back is dialled again before an office could lapse for want of trying.
     public var backoffInitialMs: Int = 100
-    public var backoffMaxMs: Int = 2000
+    public var backoffMaxMs: Int = 500
     /// requireLeader sends gRPC metadata `hasleader: true`, so a member cut off from
     /// its cluster's leader fails the call (and ends a watch) instead of serving stale
     /// or silent answers (etcd's clientv3.WithRequireLeader).

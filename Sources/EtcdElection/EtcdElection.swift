@@ -457,7 +457,13 @@ public struct EtcdElection: Sendable {
             let c = Candidate(key: e.kv.key, createRevision: e.kv.createRevision, lease: e.kv.lease, info: CandidateInfo.decode(e.kv.value))
             if let i = candidates.firstIndex(where: { $0.key == e.kv.key }) {
                 candidates[i] = c
-            } else if truncatedAbove == nil || c.createRevision <= truncatedAbove! || c.createRevision > viewRevision {
+            } else if candidates.count >= options.candidateCountMax {
+                // The line is longer than we keep: remember that keys above the last one
+                // we hold may be unknown (read again when the known ones run out).
+                if let last = candidates.last, c.createRevision > last.createRevision {
+                    truncatedAbove = min(truncatedAbove ?? last.createRevision, last.createRevision)
+                }
+            } else if truncatedAbove == nil || c.createRevision <= truncatedAbove! {
                 let at = candidates.firstIndex { $0.createRevision > c.createRevision } ?? candidates.count
                 candidates.insert(c, at: at)
             }
