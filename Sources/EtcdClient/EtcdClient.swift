@@ -94,7 +94,12 @@ public final class EtcdClient {
         self.readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
     }
 
-    deinit { readBuffer.deallocate() }
+    deinit {
+        // The loop holds the connections as handlers: unregister them before the buffer
+        // they read into goes away.
+        for c in connections { c.detach() }
+        readBuffer.deallocate()
+    }
 
     /// currentEndpoint is the endpoint in use (for /status).
     public var currentEndpoint: EtcdEndpoint { options.endpoints[currentEndpointIndex] }

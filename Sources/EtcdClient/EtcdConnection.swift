@@ -315,6 +315,16 @@ final class EtcdConnection: EventHandler {
         }
     }
 
+    /// detach drops the socket without a word to the owner (the owner is going away).
+    func detach() {
+        phase = .closed
+        if let t = connectTimer { loop.cancel(t); connectTimer = nil }
+        if let s = socket {
+            loop.unregister(s.fd.rawValue)
+            socket = nil
+        }
+    }
+
     /// close drops the socket and reports once to the owner (`quietly`: after an answer
     /// that said so, which is not a failure).
     func close(reason: String, quietly: Bool = false) {

@@ -5,7 +5,7 @@
 // outside checker can line up offices of several probes).
 //
 //   baton-etcd-probe --name N --endpoints http://H:P[,…] [--prefix /baton/test]
-//                    [--ttl SECONDS] [--api ADDR] [--demote-ms MS] [--observer]
+//                    [--ttl SECONDS] [--keepalive-ms MS] [--api ADDR] [--demote-ms MS] [--observer]
 //
 // Signals: SIGTERM/SIGINT → shutdown (hand over, revoke, exit 0); SIGUSR1 → resign;
 // SIGUSR2 → toggle whether it may contend.
@@ -64,6 +64,7 @@ let ttl = Int64(flags.int("--ttl", default: 2))
 let api = flags.string("--api", default: "127.0.0.1:0")
 let demoteMs = flags.int("--demote-ms", default: 0)
 let observerOnly = flags.observer
+let keepAliveMs = flags.int("--keepalive-ms", default: 0)
 
 do {
     let signals = try SignalFD(signals: [SIGTERM, SIGINT, SIGUSR1, SIGUSR2])
@@ -74,6 +75,7 @@ do {
     do throws(EtcdEndpoint.ParseError) { client = try EtcdClient(loop: loop, options: EtcdClientOptions(endpoints: endpoints)) } catch { fail(error.description) }
     var options = EtcdElectionOptions(candidate: CandidateInfo(name: name, apiAddress: api), prefix: prefix)
     options.leaseTTL = Interval.seconds(ttl)
+    if keepAliveMs > 0 { options.keepAliveInterval = .milliseconds(Int64(keepAliveMs)) }
     let election: EtcdElection
     do throws(EtcdElectionOptions.OptionError) { election = try EtcdElection(options: options, campaignAllowed: !observerOnly) } catch { fail(error.description) }
 

@@ -16,8 +16,9 @@ import Time
     @Test func defaultsAreValidAndFollowTheLeaseRule() throws {
         let o = Self.options { _ in }
         try o.validate()
-        #expect(o.effectiveKeepAliveInterval == .milliseconds(500))
-        #expect(o.effectiveCallTimeout == .milliseconds(500))
+        // 0.49 × (2 s × 0.95/1.05 − 50 ms) = 862.2 ms; a third of it per call.
+        #expect(abs(o.effectiveKeepAliveInterval.nanoseconds - 862_166_666) < 1000)
+        #expect(abs(o.effectiveCallTimeout.nanoseconds - 287_388_888) < 1000)
         // 2 × 500 ms + 50 ms < 2 s × 0.95/1.05 = 1.809 s
         #expect(o.effectiveKeepAliveInterval * 2 + o.margin < o.leaseTTL.scaled(by: o.officeFraction))
     }
@@ -85,7 +86,7 @@ struct Hand {
         var h = try Hand()
         let read = h.request { if case .range = $0 { true } else { false } }!
         let grant = h.request { if case .leaseGrant = $0 { true } else { false } }!
-        #expect(grant.timeout == .milliseconds(500), "every call has a bounded timeout")
+        #expect(grant.timeout == h.e.options.effectiveCallTimeout && grant.timeout < .seconds(1), "every call has a bounded timeout")
         h.step(.reply(read.id, .success(.range(RangeResponse(header: ResponseHeader(revision: 10))))), after: .milliseconds(1))
         h.step(.reply(grant.id, .success(.leaseGrant(LeaseGrantResponse(id: h.lease, ttlSeconds: 2)))), after: .milliseconds(1))
         let campaign = h.request { if case .txn = $0 { true } else { false } }!
@@ -104,7 +105,7 @@ struct Hand {
     @Test func aRenewalThatArrivesAfterTheOfficeLapsedDoesNotReviveIt() throws {
         var h = try elected()
         let deadline = h.e.office!.leaseDeadline
-        h.step(.tick, after: .milliseconds(500))
+        h.step(.tick, after: h.e.options.effectiveKeepAliveInterval)
         let renewal = h.request { if case .leaseKeepAlive = $0 { true } else { false } }!
         // No answer until after the deadline: the office ends at the deadline.
         h.now = deadline
@@ -135,7 +136,7 @@ struct Hand {
 
     @Test func renewalsMoveTheDeadlineBySendTimeNotAnswerTime() throws {
         var h = try elected()
-        h.step(.tick, after: .milliseconds(500))
+        h.step(.tick, after: h.e.options.effectiveKeepAliveInterval)
         let renewal = h.request { if case .leaseKeepAlive = $0 { true } else { false } }!
         let sentAt = h.now
         h.step(.reply(renewal.id, .success(.leaseKeepAlive(LeaseKeepAliveResponse(id: h.lease, ttlSeconds: 2)))), after: .milliseconds(300))
@@ -144,7 +145,7 @@ struct Hand {
 
     @Test func etcdSayingTheLeaseIsGoneEndsTheOfficeAtOnce() throws {
         var h = try elected()
-        h.step(.tick, after: .milliseconds(500))
+        h.step(.tick, after: h.e.options.effectiveKeepAliveInterval)
         let renewal = h.request { if case .leaseKeepAlive = $0 { true } else { false } }!
         h.step(.reply(renewal.id, .success(.leaseKeepAlive(LeaseKeepAliveResponse(id: h.lease, ttlSeconds: 0)))), after: .milliseconds(1))
         #expect(h.last.officeChanges == [.leave(token: 11, reason: .leaseLost)])
@@ -152,11 +153,11 @@ struct Hand {
 
     @Test func unansweredRequestsExpireSoTheMachineStaysLive() throws {
         var h = try elected()
-        h.step(.tick, after: .milliseconds(500))
+        h.step(.tick, after: h.e.options.effectiveKeepAliveInterval)
         #expect(h.request { if case .leaseKeepAlive = $0 { true } else { false } } != nil)
         // The client never answers: after twice the timeout the machine counts it as failed
         // and renews again.
-        h.step(.tick, after: .milliseconds(1001))
+        h.step(.tick, after: h.e.options.effectiveCallTimeout * 2 + .milliseconds(1))
         h.step(.tick, after: .milliseconds(101))
         #expect(h.request { if case .leaseKeepAlive = $0 { true } else { false } } != nil)
     }

@@ -13,7 +13,8 @@ Contestants (each a plain command that prints a line when it leads):
                code predates protobuf 4).
   etcdctl      `etcdctl elect` (etcd's own concurrency.Election). In etcd 3.4 its
                session TTL is fixed at 60 s (no flag), so it runs at 60 s only.
-  baton-probe  Baton's etcd engine (EtcdElection + EtcdClient) in baton-etcd-probe, until
+  baton-probe  Baton's etcd engine (EtcdElection + EtcdClient) in baton-etcd-probe (also
+               baton-probe-ttl4 and baton-probe-slow: other renewal intervals), until
                `baton agent --backend etcd` exists; then add a `baton` contestant here
                (same shape: argv, and the line that says it leads).
 
@@ -75,6 +76,26 @@ def contestants(args):
         out["baton-probe"] = Contestant(
             "Baton etcd engine (probe)",
             lambda c, ttl, prefix, ep: [probe, "--name", c, "--endpoints", "http://" + ep, "--prefix", prefix, "--ttl", str(ttl)],
+            lambda line: '"event":"enter"' in line)
+    if "baton-probe-ttl4" in args.contestants:
+        # The engine renewing every TTL/4 (its default before 2026-12-07): fresher leases,
+        # so a dead holder's lease has longer to run.
+        probe = args.probe
+        out["baton-probe-ttl4"] = Contestant(
+            "Baton engine, renewal TTL/4",
+            lambda c, ttl, prefix, ep: [probe, "--name", c, "--endpoints", "http://" + ep, "--prefix", prefix, "--ttl", str(ttl),
+                                        "--keepalive-ms", str(ttl * 250)],
+            lambda line: '"event":"enter"' in line)
+    if "baton-probe-slow" in args.contestants:
+        # The longest interval the settings rule allows, rounded down (the default is 98 % of it).
+        probe = args.probe
+
+        def slow(ttl):
+            return int(((ttl * 1000 * 0.95 / 1.05) - 50) / 2) - 20
+        out["baton-probe-slow"] = Contestant(
+            "Baton engine, longest renewal",
+            lambda c, ttl, prefix, ep: [probe, "--name", c, "--endpoints", "http://" + ep, "--prefix", prefix, "--ttl", str(ttl),
+                                        "--keepalive-ms", str(slow(ttl))],
             lambda line: '"event":"enter"' in line)
     return out
 
@@ -150,6 +171,8 @@ def main():
     args = ap.parse_args()
     if args.nice:
         os.nice(args.nice)
+    # SIGTERM ends the run like Ctrl-C: the finally blocks stop etcd and the candidates.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ttls = [int(t) for t in args.ttls.split(",")]
     env = dict(os.environ, ETCDCTL_API="3")
     root = tempfile.mkdtemp(prefix="baton-etcd-bench-")
