@@ -432,9 +432,12 @@ public struct EtcdElection: Sendable {
         switch result {
         case .success(.watch(let w)):
             if w.created { watchCreated = true; watchRetry = Retry() }
-            for e in w.events where e.kv.modRevision > viewRevision {
+            // One revision can hold several events (a delete of a range, a transaction):
+            // compare with the view as it was before this message, not after each event.
+            let before = viewRevision
+            for e in w.events where e.kv.modRevision > before {
                 apply(e)
-                viewRevision = e.kv.modRevision
+                viewRevision = max(viewRevision, e.kv.modRevision)
             }
         case .success:
             break
@@ -543,6 +546,13 @@ public struct EtcdElection: Sendable {
                 leave(office.token, .keyDeleted, now)
             }
             return
+        }
+        if let mine = myKey, viewRevision >= mine.createRevision, truncatedAbove.map({ mine.createRevision <= $0 }) ?? true,
+           !candidates.contains(where: { $0.key == mine.key }) {
+            // Our key left the line while we waited (deleted by someone else): get back
+            // in line, at its end, with the same lease.
+            myKey = nil
+            sendCampaign(now)
         }
         guard phase == .running, campaignAllowed, let l = lease, now < l.confirmedUntil,
               let mine = myKey, leaderKnown, let first = candidates.first, first.key == mine.key else { return }

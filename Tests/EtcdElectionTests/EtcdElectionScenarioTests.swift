@@ -187,6 +187,22 @@ import Testing
         #expect(sim.safetyViolations.isEmpty, "\(sim.safetyViolations)")
     }
 
+    @Test func deletingTheWholeLineAtOnceIsSeenByEveryone() {
+        // An operator deletes every key under the prefix in one revision (several events
+        // in one watch message): the leader leaves, everyone contends afresh, one leads.
+        let sim = SimCluster()
+        for n in ["n01", "n02", "n03"] { sim.addAgent(n) }
+        sim.run(for: .seconds(1))
+        let prefix = Array("/baton/test/election/".utf8)
+        _ = sim.etcd.apply(.deleteRange(DeleteRangeRequest(key: prefix, rangeEnd: prefixEnd(prefix))), now: sim.now)
+        sim.pushWatchEvents()
+        sim.run(for: .seconds(1))
+        #expect(sim.offices[0].reason == "key-deleted")
+        #expect(sim.inOffice.count == 1)
+        for i in 0..<3 { #expect(sim.agents[i].election.candidates.count == 3, "agent \(i) knows the new line") }
+        #expect(sim.safetyViolations.isEmpty, "\(sim.safetyViolations)")
+    }
+
     @Test func seededFaultsNeverOverlapOffices() {
         // Random kills, restarts of etcd, cut-offs and resigns over 60 simulated seconds,
         // 30 seeds: the observer must never see two offices at once or a token go back.
