@@ -43,6 +43,8 @@ public final class Agent: PeerTransportDelegate {
     private var lastSubmittedJob: UInt64 = 0
     private var durableJob: UInt64 = 0
     private var waiting: [(job: UInt64, messages: [Message])] = []
+    /// The core's number for each submitted job's Ready, reported back with `.persisted`.
+    private var persistIDs: [(job: UInt64, persistID: UInt64)] = []
     var storageError: String? = nil
     private var storageRetryTimer: TimerID?
 
@@ -66,7 +68,7 @@ public final class Agent: PeerTransportDelegate {
     public private(set) var boundPeer: SocketAddress? = nil
 
     /// memberIDs maps every member name to its core id, refusing a hash collision.
-    public static func memberIDs(_ members: [Member]) throws(ConfigError) -> [String: NodeID] {
+    public static func memberIDs(_ members: [AgentConfig.Member]) throws(ConfigError) -> [String: NodeID] {
         var ids: [String: NodeID] = [:]
         for m in members {
             let id = nodeID(forName: m.name)
@@ -207,6 +209,7 @@ public final class Agent: PeerTransportDelegate {
         // 2. Durable state goes to the storage thread; 3. messages wait for it.
         if ready.needsPersist {
             lastSubmittedJob = storage.submit(PersistJob(ready))
+            if let id = ready.persistID { persistIDs.append((lastSubmittedJob, id)) }
             if !ready.messages.isEmpty { waiting.append((lastSubmittedJob, ready.messages)) }
         } else if !ready.messages.isEmpty {
             if storageError != nil {
@@ -250,6 +253,10 @@ public final class Agent: PeerTransportDelegate {
         switch completion.result {
         case .success:
             durableJob = max(durableJob, completion.jobs.upperBound)
+            // The core hears that its state is durable before the messages that waited go.
+            var confirmed: UInt64? = nil
+            while let first = persistIDs.first, first.job <= durableJob { confirmed = first.persistID; persistIDs.removeFirst() }
+            if let confirmed { step(.persisted(persistID: confirmed)) }
             if storageError != nil {
                 log.event("storage-recovered", .notice, "the data dir accepts writes again; voting and acknowledging resume", [], .always)
                 storageError = nil

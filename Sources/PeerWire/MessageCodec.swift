@@ -18,7 +18,7 @@ public enum RaftMessageCodec {
 
     enum Tag: UInt8 {
         case preVote = 1, preVoteResponse = 2, vote = 3, voteResponse = 4
-        case append = 5, appendResponse = 6, timeoutNow = 7
+        case append = 5, appendResponse = 6, timeoutNow = 7, installSnapshot = 8
     }
 
     /// Encodes a message. An append past the `Limits` (which the core never builds) is
@@ -46,6 +46,9 @@ public enum RaftMessageCodec {
                 case .noop: w.u8(0)
                 case .data(let bytes):
                     w.u8(1); w.u32(UInt32(bytes.count)); w.raw(bytes)
+                case .configuration(let c):
+                    let bytes = c.encoded()
+                    w.u8(2); w.u32(UInt32(bytes.count)); w.raw(bytes)
                 }
             }
         case .appendResponse(let success, let match, let hint, let echo, let canLead):
@@ -53,6 +56,12 @@ public enum RaftMessageCodec {
             w.i64(echo.nanoseconds); w.u8(canLead ? 1 : 0)
         case .timeoutNow:
             w.u8(Tag.timeoutNow.rawValue)
+        case .installSnapshot(let snapshot, let sendTime):
+            let bytes = snapshot.encoded()
+            guard bytes.count <= Limits.maxSnapshotBytes else {
+                throw .invalid(what: "snapshot of \(bytes.count) bytes (the limit is \(Limits.maxSnapshotBytes))")
+            }
+            w.u8(Tag.installSnapshot.rawValue); w.i64(sendTime.nanoseconds); w.u32(UInt32(bytes.count)); w.raw(bytes)
         }
         return w.bytes
     }
@@ -94,6 +103,16 @@ public enum RaftMessageCodec {
                     dataBytes += n
                     try checkAppendLimits(count: count, dataBytes: dataBytes, largestEntry: n)
                     entries.append(Entry(index: index, term: eterm, payload: .data(Array(try r.take(n, "entry data")))))
+                case 2:
+                    let n = Int(try r.u32("entry length"))
+                    dataBytes += n
+                    try checkAppendLimits(count: count, dataBytes: dataBytes, largestEntry: n)
+                    let raw = try r.take(n, "configuration")
+                    let configuration: Configuration
+                    do { configuration = try Configuration(decoding: ArraySlice(raw)) } catch {
+                        throw .invalid(what: "configuration entry (\(error.message))")
+                    }
+                    entries.append(Entry(index: index, term: eterm, payload: .configuration(configuration)))
                 default: throw .invalid(what: "entry kind")
                 }
             }
@@ -106,6 +125,16 @@ public enum RaftMessageCodec {
                                    canLead: try r.bool("can-lead flag"))
         case .timeoutNow:
             body = .timeoutNow
+        case .installSnapshot:
+            let sendTime = try r.i64("send time")
+            let n = Int(try r.u32("snapshot length"))
+            guard n <= Limits.maxSnapshotBytes else { throw .invalid(what: "snapshot of \(n) bytes (the limit is \(Limits.maxSnapshotBytes))") }
+            let raw = try r.take(n, "snapshot")
+            let snapshot: Snapshot
+            do { snapshot = try Snapshot(decoding: ArraySlice(raw)) } catch {
+                throw .invalid(what: "snapshot (\(error.message))")
+            }
+            body = .installSnapshot(snapshot, sendTime: Instant(nanoseconds: sendTime))
         }
         try r.expectEnd("message (trailing bytes)")
         // Refused at the door, so a peer cannot push a term or index near 2⁶⁴ into the

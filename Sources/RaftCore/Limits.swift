@@ -50,10 +50,22 @@ public enum Limits {
                 && entries.allSatisfy { $0.index <= maxLogIndex && $0.term <= maxTerm }
         case .appendResponse(_, let match, let hint, _, _):
             return match <= maxLogIndex && hint <= maxLogIndex
+        case .installSnapshot(let snapshot, _):
+            return snapshot.index <= maxLogIndex && snapshot.term <= maxTerm
         case .preVoteResponse, .voteResponse, .timeoutNow:
             return true
         }
     }
+    /// A member's name (also a DNS label's limit, so a name can double as a host name).
+    public static let maxMemberNameBytes = 63
+    /// A member's peer or API address as text (`host:port`; a DNS name is at most 253).
+    public static let maxAddressBytes = 253 + 1 + 5
+    /// The agent's replicated state in a snapshot (history, pause, …); with a
+    /// configuration of `Configuration.membersMax` members the snapshot fits one frame
+    /// (`maxSnapshotBytes`), which a test checks against the codec.
+    public static let maxSnapshotAppStateBytes = 512 * 1024
+    /// An encoded snapshot message, within a frame.
+    public static let maxSnapshotBytes = maxFramePayloadBytes - 1024
 }
 
 extension Entry {
@@ -62,6 +74,7 @@ extension Entry {
         switch payload {
         case .noop: 0
         case .data(let bytes): bytes.count
+        case .configuration(let c): c.encodedBytes
         }
     }
 }

@@ -7,9 +7,13 @@ public struct Message: Hashable, Sendable {
     public var to: NodeID
     public var term: Term
     public var body: Body
+    /// The sender's incarnation: the random id its data dir was created with. A member
+    /// bound to another incarnation is not heard (design S6: a wiped data dir cannot vote
+    /// as the member it replaces).
+    public var incarnation: UInt64
 
-    @inlinable public init(from: NodeID, to: NodeID, term: Term, body: Body) {
-        self.from = from; self.to = to; self.term = term; self.body = body
+    @inlinable public init(from: NodeID, to: NodeID, term: Term, body: Body, incarnation: UInt64 = 1) {
+        self.from = from; self.to = to; self.term = term; self.body = body; self.incarnation = incarnation
     }
 
     public enum Body: Hashable, Sendable {
@@ -37,5 +41,9 @@ public struct Message: Hashable, Sendable {
                             echoedSendTime: Instant, canLead: Bool)
         /// The leader of `term` has left office and asks the receiver to campaign now.
         case timeoutNow
+        /// InstallSnapshot (Raft thesis §5): the leader no longer holds the entries this
+        /// follower needs; it is answered like an append (`matchIndex` = the snapshot's
+        /// index, echoing `sendTime`).
+        case installSnapshot(Snapshot, sendTime: Instant)
     }
 }

@@ -26,9 +26,12 @@ public struct Options: Hashable, Sendable {
     /// A limit on the log: the core refuses proposals beyond it; at most
     /// `Limits.maxLogEntries`, which the log file is sized for.
     public var maxLogEntries: Int = Limits.maxLogEntries
-    /// Deliberate defects, for proving that the simulator's checkers can fail.
-    /// Never set by the agent; see `InjectedBug`.
+    #if BATON_FAULT_INJECTION
+    /// Deliberate defects, for proving that the simulator's checkers can fail. They
+    /// exist only in a build with `-DBATON_FAULT_INJECTION` (the simulator's bug-hunting
+    /// build, `scripts/sim-faults`); the agent is never built with it.
     public var injectedBugs: Set<InjectedBug> = []
+    #endif
 
     public init() {}
 
@@ -37,7 +40,9 @@ public struct Options: Hashable, Sendable {
     /// of real time, while `Emin·(1−d)/(1+d)` of the leader's clock lasts at most that,
     /// so no successor can be elected while the lease holds (design §2).
     public var leaseDuration: Interval {
+        #if BATON_FAULT_INJECTION
         if injectedBugs.contains(.leaseIgnoresDrift) { return electionTimeoutMin - leaseMargin }
+        #endif
         return electionTimeoutMin.scaled(by: (1 - maxDrift) / (1 + maxDrift)) - leaseMargin
     }
 
@@ -75,6 +80,7 @@ public struct OptionsError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+#if BATON_FAULT_INJECTION
 /// InjectedBug names a deliberate defect the simulator switches on to show that its
 /// checkers catch it (`baton-sim --inject-bug NAME`). The production agent has no flag
 /// that sets these.
@@ -96,4 +102,16 @@ public enum InjectedBug: String, CaseIterable, Hashable, Sendable {
     case leaseFromAckTime = "lease-from-ack-time"
     /// After a transfer that did not complete, re-enter office in the same term (breaks S3).
     case resumeOfficeAfterTransfer = "resume-office-after-transfer"
+    /// Put a configuration in force only once it is committed, not when appended
+    /// (breaks the overlap of consecutive majorities: thesis §4.1).
+    case configOnCommit = "config-on-commit"
+    /// Accept a second membership change while one is uncommitted (breaks S1).
+    case twoChangesInFlight = "two-changes-in-flight"
+    /// Change membership before an entry of the leader's term committed (the known
+    /// single-server change bug; breaks S1).
+    case changeBeforeTermCommit = "change-before-term-commit"
+    /// Hear a member that shows another incarnation than the bound one (a wiped data
+    /// dir votes again as the member it replaces; breaks S1).
+    case acceptNewIncarnation = "accept-new-incarnation"
 }
+#endif

@@ -4,28 +4,30 @@ public enum VoteResult: Hashable, Sendable { case pending, won, lost }
 /// VoteTally counts one round of (pre-)votes over a fixed voter set. A pure value with
 /// table tests; the candidate's own vote is recorded like any other.
 public struct VoteTally: Hashable, Sendable {
-    /// One slot per voter: nil = no answer yet.
-    public private(set) var answers: [Bool?]
+    public let voters: [NodeID]
+    /// The first answer of each voter that answered.
+    public private(set) var answers: [NodeID: Bool] = [:]
     public let quorum: Int
 
-    public init(voterCount: Int, quorum: Int) {
-        precondition(voterCount > 0 && quorum > 0 && quorum <= voterCount, "VoteTally: bad voter set")
-        answers = Array(repeating: nil, count: voterCount)
+    public init(voters: [NodeID], quorum: Int) {
+        precondition(!voters.isEmpty && quorum > 0 && quorum <= voters.count, "VoteTally: bad voter set")
+        self.voters = voters
         self.quorum = quorum
     }
 
-    /// Records the first answer of voter `index`; a repeated answer (a duplicated
-    /// message) is ignored, so one voter is never counted twice.
-    public mutating func record(_ index: Int, granted: Bool) {
-        if answers[index] == nil { answers[index] = granted }
+    /// Records the first answer of `voter`; a repeated answer (a duplicated message) is
+    /// ignored, so one voter is never counted twice, and a non-voter is not counted at all.
+    public mutating func record(_ voter: NodeID, granted: Bool) {
+        guard answers[voter] == nil, voters.contains(voter) else { return }
+        answers[voter] = granted
     }
 
-    public var granted: Int { answers.reduce(0) { $0 + ($1 == true ? 1 : 0) } }
-    public var rejected: Int { answers.reduce(0) { $0 + ($1 == false ? 1 : 0) } }
+    public var granted: Int { answers.values.reduce(0) { $0 + ($1 ? 1 : 0) } }
+    public var rejected: Int { answers.values.reduce(0) { $0 + ($1 ? 0 : 1) } }
 
     public var result: VoteResult {
         if granted >= quorum { return .won }
-        if rejected > answers.count - quorum { return .lost }
+        if rejected > voters.count - quorum { return .lost }
         return .pending
     }
 }

@@ -1,17 +1,27 @@
 /// RaftNode is one member's Raft state machine, with pre-vote, check-quorum, leader
-/// leases and leadership transfer, as design §2 specifies.
+/// leases, leadership transfer and membership changes, as design §2 and S6 specify.
 ///
 /// It does no I/O and reads no clock: every input is an `Event` with `now`, this node's
 /// monotonic clock, and every output is a `Ready` that the driver applies in the order
 /// that type documents (office changes, then fsync, then send). Randomness comes from a
 /// seeded generator, so a simulator seed replays one history exactly.
 ///
+/// Membership is replicated state: the configuration in force is the last one in the
+/// log (or the snapshot's), whether committed or not; changes are single-server, one at
+/// a time, and only after an entry of the leader's own term committed. Non-voting
+/// members (learners, observers) receive the log and never count. Every message names
+/// its sender's incarnation; a member bound to another one is not heard.
+///
 /// References: Ongaro & Ousterhout, "In Search of an Understandable Consensus Algorithm"
 /// (Figure 2, §5.4 log up-to-date check, §8 no-op entry); Ongaro's thesis §3.10
-/// (leadership transfer), §6.4 (leases), §9.6 (pre-vote, check-quorum).
+/// (leadership transfer), §4.1–4.2 (single-server membership changes, catching up new
+/// servers, removing the leader), §5 (log compaction, InstallSnapshot), §6.4 (leases),
+/// §9.6 (pre-vote, check-quorum); Ongaro, "bug in single-server membership changes",
+/// raft-dev, 2015 (a leader changes membership only after committing an entry of its term).
 public struct RaftNode: Sendable {
     public let id: NodeID
-    public let configuration: Configuration
+    /// This member's incarnation: the random id its data dir was created with.
+    public let incarnation: UInt64
     public let options: Options
 
     // MARK: Durable state (Raft Figure 2), reported in Ready when it changes.
@@ -19,14 +29,20 @@ public struct RaftNode: Sendable {
     /// HardState as this node currently sees it (may be ahead of disk until the Ready
     /// that carries it is applied).
     public private(set) var hardState: HardState
-    /// The log; `log[i - 1]` holds the entry with index `i`.
-    public private(set) var log: [Entry]
-    /// The payload bytes of `log`, kept within `Limits.maxLogDataBytes` by `propose`.
-    /// A follower's log is always a copy of some leader's (Log Matching), so the
-    /// leader's bound holds for it too.
-    public private(set) var logDataBytes = 0
+    private var raftLog: RaftLog
     /// What the last Ready told the driver to persist, to report only changes.
     private var reportedHardState: HardState
+    /// The highest index handed to the driver in `Ready.committedEntries` (or covered by
+    /// a snapshot it was given).
+    public private(set) var appliedIndex: LogIndex
+    /// What the driver confirmed durable (`.persisted`): the term, and how far the log
+    /// matches this node's log. A leader counts itself for commit and lease only so far.
+    private var durableTerm: Term
+    private var durableIndex: LogIndex
+    /// Readies handed out for persistence and not yet confirmed: their number and the
+    /// term and last index they make durable (bounded by the driver's storage queue).
+    private var unconfirmedPersists: [(id: UInt64, term: Term, lastIndex: LogIndex)] = []
+    private var nextPersistID: UInt64 = 1
 
     // MARK: Volatile state
 
@@ -47,18 +63,21 @@ public struct RaftNode: Sendable {
     public private(set) var lastOtherLeader: NodeID? = nil
     /// Whether the running campaign was started by TimeoutNow (its office's reason).
     private var campaignIsTransfer = false
+    /// The incarnation each peer's latest message carried (binding records these).
+    private var seenIncarnation: [NodeID: UInt64] = [:]
 
-    private var myIndex: Int
     private var electionDeadline: Instant
     /// Set after a dropped leader connection: campaign then, if earlier than the deadline.
     private var earlyCampaignAt: Instant? = nil
-    private var tally: VoteTally
+    private var tally: VoteTally? = nil
     /// Pre-vote refusals for stickiness: when each voter will be free to grant.
-    private var preVoteReadyAt: [Instant?]
+    private var preVoteReadyAt: [NodeID: Instant] = [:]
 
     // Leader state.
-    private var progress: [Progress]
+    private var progress: [NodeID: Progress] = [:]
     private var leaderSince: Instant = .distantPast
+    /// The index of this leader's no-op: once committed, it may change membership.
+    private var termStartIndex: LogIndex = 0
     private var heartbeatDeadline: Instant = .distantFuture
     /// Check-quorum: a leader steps down at this instant unless its lease moves it on.
     private var stepDownDeadline: Instant = .distantFuture
@@ -73,15 +92,17 @@ public struct RaftNode: Sendable {
     private var rng: SeededGenerator
     private var ready = Ready()
 
-    /// Progress is what a leader knows of one voter's log and lease echo.
+    /// Progress is what a leader knows of one member's log and lease echo.
     struct Progress: Sendable {
         var matchIndex: LogIndex = 0
         var nextIndex: LogIndex = 1
-        /// The latest of this leader's send times that the voter echoed in this term.
+        /// The latest of this leader's send times that the member echoed in this term.
         var lastEcho: Instant = .distantPast
-        /// Whether the voter's latest response said it would take a TimeoutNow (it is
-        /// not a witness and not held back). Assumed until it says otherwise.
+        /// Whether the member's latest response said it would take a TimeoutNow (it may
+        /// lead and is not held back). Assumed until it says otherwise.
         var canLead = true
+        /// When a snapshot was last sent to it (resent only after an election timeout).
+        var snapshotSentAt: Instant = .distantPast
     }
 
     /// Transfer is a leadership hand-over in progress (design §2 "Planned hand-over").
@@ -99,58 +120,100 @@ public struct RaftNode: Sendable {
     /// Creates a node from its durable state; process start counts as contact with a
     /// leader, so a (re)started node grants no vote and does not campaign for
     /// `electionTimeoutMin` (it may have acknowledged a leader just before it stopped).
-    public init(id: NodeID, configuration: Configuration, options: Options,
+    /// A state without snapshot is a member waiting to be added: it neither votes nor
+    /// campaigns until the log tells it it is a member.
+    public init(id: NodeID, incarnation: UInt64 = 1, options: Options,
                 restoring state: PersistentState, seed: UInt64, now: Instant) throws(OptionsError) {
         try options.validate()
-        guard let index = configuration.voters.firstIndex(of: id) else {
-            throw OptionsError(message: "node \(id) is not among the voters \(configuration.voters)")
+        let base = state.snapshot?.index ?? 0
+        for (offset, entry) in state.log.enumerated() where entry.index != base + LogIndex(offset + 1) {
+            throw OptionsError(message: "restored log is not contiguous at position \(offset + 1) (index \(entry.index), snapshot at \(base))")
         }
-        if Set(configuration.voters).count != configuration.voters.count {
-            throw OptionsError(message: "the voter list \(configuration.voters) names a node twice")
+        if state.hardState.term > Limits.maxTerm || state.log.contains(where: { $0.term > Limits.maxTerm || $0.index > Limits.maxLogIndex })
+            || (state.snapshot.map { $0.term > Limits.maxTerm || $0.index > Limits.maxLogIndex } ?? false) {
+            throw OptionsError(message: "restored term \(max(state.hardState.term, state.log.last?.term ?? 0)) or index is beyond the largest a group can reach (\(Limits.maxTerm)): the data is damaged")
         }
-        if configuration.voters.allSatisfy({ configuration.witnesses.contains($0) }) {
-            throw OptionsError(message: "every voter is a witness: at least one must be able to lead")
+        let log = RaftLog(snapshot: state.snapshot, entries: state.log)
+        if state.hardState.commitIndex > log.lastIndex {
+            throw OptionsError(message: "restored commit index \(state.hardState.commitIndex) is beyond the log (last index \(log.lastIndex))")
         }
-        for (offset, entry) in state.log.enumerated() where entry.index != LogIndex(offset + 1) {
-            throw OptionsError(message: "restored log is not contiguous at position \(offset + 1) (index \(entry.index))")
-        }
-        if state.hardState.term > Limits.maxTerm || state.log.contains(where: { $0.term > Limits.maxTerm }) {
-            throw OptionsError(message: "restored term \(max(state.hardState.term, state.log.last?.term ?? 0)) is beyond the largest a group can reach (\(Limits.maxTerm)): the data is damaged")
-        }
-        if state.hardState.commitIndex > LogIndex(state.log.count) {
-            throw OptionsError(message: "restored commit index \(state.hardState.commitIndex) is beyond the log (\(state.log.count) entries)")
+        if let c = log.latestConfiguration {
+            do { try c.validate() } catch { throw OptionsError(message: "restored configuration: \(error.message)") }
         }
         self.id = id
-        self.configuration = configuration
+        self.incarnation = incarnation
         self.options = options
         self.hardState = state.hardState
         self.reportedHardState = state.hardState
-        self.log = state.log
-        self.logDataBytes = state.log.reduce(0) { $0 + $1.dataBytes }
+        self.raftLog = log
+        // Entries up to the commit index were applied before the restart, or are in the
+        // snapshot; the driver rebuilds its state from the snapshot and these.
+        self.appliedIndex = max(state.hardState.commitIndex, base)
+        self.durableTerm = state.hardState.term
+        self.durableIndex = log.lastIndex
         self.lastContact = now
         self.lastContactTerm = state.hardState.term
-        self.myIndex = index
         self.rng = SeededGenerator(seed: seed)
-        let n = configuration.voters.count
-        self.tally = VoteTally(voterCount: n, quorum: configuration.quorum)
-        self.preVoteReadyAt = Array(repeating: nil, count: n)
-        self.progress = Array(repeating: Progress(), count: n)
         self.electionDeadline = now
         self.electionDeadline = now + randomElectionTimeout()
+    }
+
+    /// A founding member of `configuration` (tests and the simulator): the state is the
+    /// bootstrap snapshot unless `state` already holds one.
+    public init(id: NodeID, configuration: Configuration, options: Options,
+                restoring state: PersistentState, seed: UInt64, now: Instant) throws(OptionsError) {
+        var s = state
+        if s.snapshot == nil { s.snapshot = .bootstrap(configuration) }
+        guard configuration.contains(id) else {
+            throw OptionsError(message: "node \(id) is not a member of \(configuration.voters)")
+        }
+        do { try configuration.validate() } catch { throw OptionsError(message: error.message) }
+        try self.init(id: id, incarnation: configuration.member(id)?.incarnation ?? 1, options: options,
+                      restoring: s, seed: seed, now: now)
     }
 
     // MARK: Queries
 
     public var term: Term { hardState.term }
     public var commitIndex: LogIndex { hardState.commitIndex }
-    public var lastLogIndex: LogIndex { LogIndex(log.count) }
-    public var lastLogTerm: Term { log.last?.term ?? 0 }
-    public var isWitness: Bool { configuration.witnesses.contains(id) }
+    public var lastLogIndex: LogIndex { raftLog.lastIndex }
+    public var lastLogTerm: Term { raftLog.lastTerm }
+    /// The entries after the snapshot.
+    public var log: [Entry] { raftLog.entries }
+    /// The payload bytes of `log`, kept within `Limits.maxLogDataBytes` by `propose`.
+    /// A follower's log is always a copy of some leader's (Log Matching), so the
+    /// leader's bound holds for it too.
+    public var logDataBytes: Int { raftLog.dataBytes }
+    public var snapshot: Snapshot? { raftLog.snapshot }
+    /// The configuration in force on this node (the last one appended); nil while it
+    /// waits to be added and has received nothing.
+    public var configuration: Configuration? {
+        #if BATON_FAULT_INJECTION
+        if has(.configOnCommit) { return raftLog.configuration(atOrBefore: commitIndex) }
+        #endif
+        return raftLog.latestConfiguration
+    }
+    /// The index the configuration in force was appended at.
+    public var configurationIndex: LogIndex { raftLog.latestConfigurationIndex }
+    /// The configuration committed on this node (what it may rely on: a member it
+    /// removes never comes back without a new change).
+    public var committedConfiguration: Configuration? { raftLog.configuration(atOrBefore: commitIndex) }
+    /// This node's own record in the configuration in force.
+    public var selfMember: Member? { configuration?.member(id) }
+    public var isWitness: Bool { selfMember?.role == .witness }
     /// False while the driver holds this node back from campaigning (see
     /// `Event.setCampaignAllowed`); it still votes and acknowledges.
     public private(set) var campaignAllowed = true
-    /// mayCampaign: neither a witness nor held back by the driver.
-    private var mayCampaign: Bool { campaignAllowed && !isWitness }
+    /// mayCampaign: a voter that may lead (not a witness, priority above 0) and is not
+    /// held back by the driver.
+    private var mayCampaign: Bool { campaignAllowed && (selfMember?.mayLead ?? false) }
+    /// mayVote: a member that counts or may come to count for quorums (voters,
+    /// witnesses, learners on their way in). Observers, removed members and members
+    /// still waiting to be added never vote.
+    private var mayVote: Bool {
+        guard let role = selfMember?.role else { return false }
+        return role != .observer
+    }
 
     /// isInOffice answers "is this node the application's leader right now?" from the
     /// lease and the clock at answer time, never from a cached role (design §2).
@@ -175,12 +238,24 @@ public struct RaftNode: Sendable {
     /// What a leader holds for `peer` (for status): its match index, latest lease
     /// echo, and whether it said it would take over on a TimeoutNow.
     public func progress(of peer: NodeID) -> (matchIndex: LogIndex, lastEcho: Instant, canLead: Bool)? {
-        guard role == .leader, let i = configuration.voters.firstIndex(of: peer) else { return nil }
-        return (progress[i].matchIndex, progress[i].lastEcho, progress[i].canLead)
+        guard role == .leader, let p = progress[peer] else { return nil }
+        return (p.matchIndex, p.lastEcho, p.canLead)
     }
 
     /// isTransferring: this leader has left office and is handing over.
     public var isTransferring: Bool { role == .leader && transfer != nil }
+
+    /// isChangingMembership: a configuration is appended and not yet committed.
+    public var isChangingMembership: Bool { raftLog.latestConfigurationIndex > commitIndex }
+
+    /// mayChangeMembership: this leader would append a change now (one in flight at most,
+    /// after an entry of its term committed).
+    public var mayChangeMembership: Bool {
+        role == .leader && transfer == nil && !isChangingMembership && commitIndex >= termStartIndex
+    }
+
+    /// seenIncarnation(of:) is the incarnation `peer`'s latest message carried.
+    public func seenIncarnation(of peer: NodeID) -> UInt64? { seenIncarnation[peer] }
 
     // MARK: Input
 
@@ -199,18 +274,32 @@ public struct RaftNode: Sendable {
         case .shutdown: beginTransfer(to: nil, reason: .shutdown, now)
         case .demoteFinished(let t): finishDemote(term: t, now)
         case .propose(let bytes): propose(bytes, now)
+        case .changeMembership(let c): changeMembership(c, now)
+        case .compact(let upTo, let appState): compact(upTo: upTo, appState: appState)
+        case .persisted(let persistID): confirmPersisted(persistID, now)
         }
+        emitCommitted()
         if hardState != reportedHardState {
             var durable = hardState
+            #if BATON_FAULT_INJECTION
             if has(.sendBeforePersist) && hardState.votedFor != reportedHardState.votedFor {
                 // The injected bug: the vote goes out before it is durable (breaks S5);
                 // it is reported one Ready late.
                 durable.votedFor = hardState.term == reportedHardState.term ? reportedHardState.votedFor : nil
             }
+            #endif
             if durable != reportedHardState {
                 ready.hardState = durable
                 reportedHardState = durable
             }
+        }
+        if ready.needsPersist {
+            ready.persistID = nextPersistID
+            // Bounded: a driver confirms in order, and its storage queue is bounded far
+            // below this; dropping the oldest only delays what counts as durable.
+            if unconfirmedPersists.count >= 65_536 { unconfirmedPersists.removeFirst(1024) }
+            unconfirmedPersists.append((nextPersistID, reportedHardState.term, lastLogIndex))
+            nextPersistID += 1
         }
         let out = ready
         ready = Ready()
@@ -220,14 +309,29 @@ public struct RaftNode: Sendable {
     // MARK: Term check shared by all roles (style rule 3)
 
     private mutating func step(_ m: Message, _ now: Instant) {
-        guard m.to == id, m.from != id, let fromIndex = configuration.voters.firstIndex(of: m.from) else { return }
+        guard m.to == id, m.from != id else { return }
         // Absurd terms and indexes are dropped before anything adopts them (Limits.maxTerm).
         guard m.term <= Limits.maxTerm, Limits.admits(m.body) else { return }
+        // Identity (design S6): a member whose incarnation is bound is heard only as that
+        // incarnation. A wiped data dir comes back with a new one and is refused until it
+        // is removed and added again.
+        if let bound = configuration?.member(m.from)?.incarnation, bound != 0, bound != m.incarnation {
+            #if BATON_FAULT_INJECTION
+            let accept = has(.acceptNewIncarnation)
+            #else
+            let accept = false
+            #endif
+            if !accept {
+                ready.identityConflicts.append(IdentityConflict(member: m.from, bound: bound, seen: m.incarnation))
+                return
+            }
+        }
+        seenIncarnation[m.from] = m.incarnation
         if m.term > term {
             switch m.body {
             case .preVote:
                 // Never adopt a term from a pre-vote request: that is its point.
-                handlePreVote(m, fromIndex, now)
+                handlePreVote(m, now)
                 return
             case .preVoteResponse(granted: true, _):
                 break  // carries the proposed term; handled by stepPreCandidate
@@ -238,14 +342,14 @@ public struct RaftNode: Sendable {
                     return
                 }
                 becomeFollower(term: m.term, leader: nil, now, reason: .higherTerm)
-            case .append, .timeoutNow:
+            case .append, .timeoutNow, .installSnapshot:
                 becomeFollower(term: m.term, leader: m.from, now, reason: .higherTerm)
             case .preVoteResponse, .voteResponse, .appendResponse:
                 becomeFollower(term: m.term, leader: nil, now, reason: .higherTerm)
             }
         } else if m.term < term {
             switch m.body {
-            case .append(_, _, _, _, let sendTime):
+            case .append(_, _, _, _, let sendTime), .installSnapshot(_, let sendTime):
                 // Tell a stale leader about the newer term so it steps down.
                 respondAppend(to: m.from, success: false, match: 0, hint: 0, echo: sendTime)
             case .preVote:
@@ -257,14 +361,14 @@ public struct RaftNode: Sendable {
         }
 
         switch m.body {
-        case .preVote: handlePreVote(m, fromIndex, now)
+        case .preVote: handlePreVote(m, now)
         case .vote: handleVote(m, now)
         default:
             switch role {
-            case .follower: stepFollower(m, fromIndex, now)
-            case .preCandidate: stepPreCandidate(m, fromIndex, now)
-            case .candidate: stepCandidate(m, fromIndex, now)
-            case .leader: stepLeader(m, fromIndex, now)
+            case .follower: stepFollower(m, now)
+            case .preCandidate: stepPreCandidate(m, now)
+            case .candidate: stepCandidate(m, now)
+            case .leader: stepLeader(m, now)
             }
         }
     }
@@ -274,7 +378,9 @@ public struct RaftNode: Sendable {
     /// inStickiness: this node heard from a leader less than `electionTimeoutMin` ago,
     /// so it grants no vote, no pre-vote and does not campaign itself (design §2).
     private func inStickiness(_ now: Instant) -> Bool {
+        #if BATON_FAULT_INJECTION
         if has(.noStickiness) { return false }
+        #endif
         return now < lastContact + options.electionTimeoutMin
     }
 
@@ -286,34 +392,37 @@ public struct RaftNode: Sendable {
     /// for exactly the term after the one in which we last heard from the leader — that
     /// leader left office before sending TimeoutNow and never returns to it (§2).
     private func transferExempt(_ isTransfer: Bool, _ candidateTerm: Term) -> Bool {
-        isTransfer && candidateTerm == lastContactTerm + 1
+        isTransfer && lastContactTerm < Limits.maxTerm && candidateTerm == lastContactTerm + 1
     }
 
     /// logUpToDate is Raft §5.4.1: never vote for a candidate whose log is behind ours.
     private func logUpToDate(lastIndex: LogIndex, lastTerm: Term) -> Bool {
+        #if BATON_FAULT_INJECTION
         if has(.skipLogCheck) { return true }
+        #endif
         return lastTerm > lastLogTerm || (lastTerm == lastLogTerm && lastIndex >= lastLogIndex)
     }
 
-    private mutating func handlePreVote(_ m: Message, _ fromIndex: Int, _ now: Instant) {
+    private mutating func handlePreVote(_ m: Message, _ now: Instant) {
         guard case .preVote(let lastIndex, let lastTerm) = m.body else { return }
         let remaining = stickinessRemaining(now)
         if remaining > .zero {
             send(to: m.from, .preVoteResponse(granted: false, stickinessRemaining: remaining))
             return
         }
-        let grant = m.term > term && logUpToDate(lastIndex: lastIndex, lastTerm: lastTerm)
+        let grant = mayVote && m.term > term && logUpToDate(lastIndex: lastIndex, lastTerm: lastTerm)
         // A grant carries the proposed term, a refusal our own (so a lagging
         // pre-candidate learns the current term).
         sendMessage(Message(from: id, to: m.from, term: grant ? m.term : term,
-                            body: .preVoteResponse(granted: grant, stickinessRemaining: .zero)))
+                            body: .preVoteResponse(granted: grant, stickinessRemaining: .zero),
+                            incarnation: incarnation))
     }
 
     private mutating func handleVote(_ m: Message, _ now: Instant) {
         guard case .vote(let lastIndex, let lastTerm, let isTransfer) = m.body else { return }
         precondition(m.term == term, "handleVote: term check must have run")
         let free = hardState.votedFor == m.from || (hardState.votedFor == nil && leader == nil)
-        let grant = free
+        let grant = free && mayVote
             && !(inStickiness(now) && !transferExempt(isTransfer, m.term))
             && logUpToDate(lastIndex: lastIndex, lastTerm: lastTerm)
             && !(role == .leader)
@@ -326,11 +435,14 @@ public struct RaftNode: Sendable {
 
     // MARK: Follower
 
-    private mutating func stepFollower(_ m: Message, _ fromIndex: Int, _ now: Instant) {
+    private mutating func stepFollower(_ m: Message, _ now: Instant) {
         switch m.body {
         case .append:
             noteLeader(m.from)
             handleAppend(m, now)
+        case .installSnapshot:
+            noteLeader(m.from)
+            handleSnapshot(m, now)
         case .timeoutNow:
             // A node held back (start-up hook, failing check) lets the transfer time out;
             // an ordinary election follows among the others.
@@ -342,49 +454,107 @@ public struct RaftNode: Sendable {
         }
     }
 
-    private mutating func handleAppend(_ m: Message, _ now: Instant) {
-        guard case .append(let prevIndex, let prevTerm, let entries, let leaderCommit, let sendTime) = m.body else { return }
+    /// noteContact: the leader of this term was heard (stickiness and timers restart).
+    private mutating func noteContact(_ now: Instant) {
         lastContact = now
         lastContactTerm = term
         earlyCampaignAt = nil
         electionDeadline = now + randomElectionTimeout()
+    }
 
-        if prevIndex > lastLogIndex || termAt(prevIndex) != prevTerm {
+    private mutating func handleAppend(_ m: Message, _ now: Instant) {
+        guard case .append(let prevIndex, let prevTerm, var entries, let leaderCommit, let sendTime) = m.body else { return }
+        noteContact(now)
+        var prev = prevIndex
+        if prev < raftLog.snapshotIndex {
+            // What precedes our snapshot is committed and matches: skip to it.
+            entries.removeAll { $0.index <= raftLog.snapshotIndex }
+            if let first = entries.first, first.index != raftLog.snapshotIndex + 1 {
+                respondAppend(to: m.from, success: false, match: 0, hint: 0, echo: sendTime)
+                return
+            }
+            prev = raftLog.snapshotIndex
+            respondAfterMatch(m.from, prev: prev, entries: entries, leaderCommit: leaderCommit, sendTime: sendTime)
+            return
+        }
+        if prev > lastLogIndex || raftLog.term(at: prev) != prevTerm {
             let hint: LogIndex
-            if prevIndex > lastLogIndex {
+            if prev > lastLogIndex {
                 hint = lastLogIndex + 1
             } else {
                 // Skip back over the whole run of the conflicting term (Raft §5.3 note).
-                var i = prevIndex
-                let conflictTerm = termAt(prevIndex)
-                while i > commitIndex + 1 && termAt(i - 1) == conflictTerm { i -= 1 }
-                hint = max(i, commitIndex + 1)
+                var i = prev
+                let conflictTerm = raftLog.term(at: prev)
+                while i > max(commitIndex, raftLog.snapshotIndex) + 1 && raftLog.term(at: i - 1) == conflictTerm { i -= 1 }
+                hint = max(i, max(commitIndex, raftLog.snapshotIndex) + 1)
             }
             respondAppend(to: m.from, success: false, match: 0, hint: hint, echo: sendTime)
             return
         }
+        respondAfterMatch(m.from, prev: prev, entries: entries, leaderCommit: leaderCommit, sendTime: sendTime)
+    }
+
+    /// respondAfterMatch appends `entries` after the matching `prev` and answers.
+    private mutating func respondAfterMatch(_ from: NodeID, prev: LogIndex, entries: [Entry],
+                                            leaderCommit: LogIndex, sendTime: Instant) {
         // Refuse, changing nothing, an append that is malformed or that would rewrite a
         // committed entry: a correct leader never sends one (Leader Completeness).
-        var expected = prevIndex + 1
+        var expected = prev + 1
         for entry in entries {
-            let rewritesCommitted = entry.index <= commitIndex && termAt(entry.index) != entry.term
+            let rewritesCommitted = entry.index <= commitIndex && raftLog.term(at: entry.index) != entry.term
             if entry.index != expected || entry.term > term || rewritesCommitted {
-                respondAppend(to: m.from, success: false, match: 0, hint: 0, echo: sendTime)
+                respondAppend(to: from, success: false, match: 0, hint: 0, echo: sendTime)
+                return
+            }
+            if case .configuration(let c) = entry.payload, (try? c.validate()) == nil {
+                respondAppend(to: from, success: false, match: 0, hint: 0, echo: sendTime)
                 return
             }
             expected += 1
         }
         for entry in entries {
             if entry.index <= lastLogIndex {
-                if termAt(entry.index) == entry.term { continue }
+                if raftLog.term(at: entry.index) == entry.term { continue }
                 truncateLog(from: entry.index)
             }
             appendToLog(entry)
         }
-        let match = prevIndex + LogIndex(entries.count)
+        let match = prev + LogIndex(entries.count)
         let newCommit = min(leaderCommit, match)
         if newCommit > commitIndex { hardState.commitIndex = newCommit }
-        respondAppend(to: m.from, success: true, match: match, hint: 0, echo: sendTime)
+        respondAppend(to: from, success: true, match: match, hint: 0, echo: sendTime)
+    }
+
+    /// handleSnapshot installs a leader's snapshot that is ahead of what this node has
+    /// committed (thesis §5.1); one that is not is acknowledged without change.
+    private mutating func handleSnapshot(_ m: Message, _ now: Instant) {
+        guard case .installSnapshot(let s, let sendTime) = m.body else { return }
+        noteContact(now)
+        if s.index <= commitIndex || s.index <= raftLog.snapshotIndex {
+            respondAppend(to: m.from, success: true, match: min(s.index, commitIndex), hint: 0, echo: sendTime)
+            return
+        }
+        if s.term > term || s.appState.count > Limits.maxSnapshotAppStateBytes || (try? s.configuration.validate()) == nil {
+            respondAppend(to: m.from, success: false, match: 0, hint: 0, echo: sendTime)
+            return
+        }
+        let keepsSuffix = s.index <= lastLogIndex && raftLog.term(at: s.index) == s.term
+        raftLog.compact(to: s)
+        // Storage drops what the snapshot covers; what follows it survives only when the
+        // log held the snapshot's last entry (thesis §5.1), else it is cut explicitly.
+        if !keepsSuffix { ready.truncateFrom = s.index + 1 }
+        // What is on disk now may be a log the snapshot replaced: nothing counts as
+        // durable until the write holding the snapshot is confirmed.
+        durableIndex = 0
+        for k in unconfirmedPersists.indices { unconfirmedPersists[k].lastIndex = 0 }
+        ready.snapshot = s
+        ready.snapshotInstalled = true
+        // Entries the Ready already carried up to the snapshot are superseded by it.
+        ready.entries.removeAll { $0.index <= s.index }
+        ready.committedEntries.removeAll { $0.index <= s.index }
+        hardState.commitIndex = s.index
+        appliedIndex = s.index
+        respondAppend(to: m.from, success: true, match: s.index, hint: 0, echo: sendTime)
     }
 
     /// respondAppend answers an append; every answer says whether this node would take
@@ -399,39 +569,58 @@ public struct RaftNode: Sendable {
     /// vote (design §2 "Early campaign"). Safety never depends on this.
     private mutating func scheduleEarlyCampaign(_ now: Instant) {
         guard role == .follower, let current = leader, mayCampaign else { return }
-        let eligible = configuration.voters.filter { $0 != current && !configuration.witnesses.contains($0) }
-        let rank = Int64(eligible.firstIndex(of: id) ?? 0)
+        let rank = campaignRank(excluding: current)
+        #if BATON_FAULT_INJECTION
         // The injected bug lets the node campaign inside its own stickiness window.
         let free = has(.selfVoteIgnoresStickiness) ? now : max(now, lastContact + options.electionTimeoutMin)
+        #else
+        let free = max(now, lastContact + options.electionTimeoutMin)
+        #endif
         earlyCampaignAt = free + options.earlyCampaignStagger * rank
+    }
+
+    /// campaignRank orders the voters that may lead by priority (highest first), then id,
+    /// and returns this node's place among them: a higher priority campaigns earlier.
+    private func campaignRank(excluding other: NodeID?) -> Int64 {
+        guard let c = configuration else { return 0 }
+        let eligible = c.members.filter { $0.mayLead && $0.id != other }
+            .sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
+        return Int64(eligible.firstIndex { $0.id == id } ?? 0)
     }
 
     // MARK: Campaigns
 
     private mutating func campaign(_ now: Instant) {
-        precondition(!isWitness, "campaign: a witness never campaigns")
+        precondition(selfMember?.mayLead == true, "campaign: only a voter that may lead campaigns")
         if options.preVote { becomePreCandidate(now) } else { becomeCandidate(transfer: false, now) }
     }
 
+    private mutating func newTally() -> VoteTally {
+        let c = configuration!
+        return VoteTally(voters: c.voters, quorum: c.electionQuorum)
+    }
+
     private mutating func becomePreCandidate(_ now: Instant) {
-        // At the bound there is no next term to ask for (Limits.maxTerm).
-        guard term < Limits.maxTerm else { return }
         role = .preCandidate
         leader = nil
         earlyCampaignAt = nil
-        tally = VoteTally(voterCount: configuration.voters.count, quorum: configuration.quorum)
-        for i in preVoteReadyAt.indices { preVoteReadyAt[i] = nil }
-        tally.record(myIndex, granted: true)
+        var t = newTally()
+        t.record(id, granted: true)
+        tally = t
+        preVoteReadyAt.removeAll()
         electionDeadline = now + randomElectionTimeout()
-        for peer in configuration.voters where peer != id {
+        // At the bound there is no next term to ask for (Limits.maxTerm).
+        guard term < Limits.maxTerm else { return }
+        for peer in configuration!.voters where peer != id {
             sendMessage(Message(from: id, to: peer, term: term + 1,
-                                body: .preVote(lastLogIndex: lastLogIndex, lastLogTerm: lastLogTerm)))
+                                body: .preVote(lastLogIndex: lastLogIndex, lastLogTerm: lastLogTerm),
+                                incarnation: incarnation))
         }
-        if tally.result == .won { becomeCandidate(transfer: false, now) }
+        if t.result == .won { becomeCandidate(transfer: false, now) }
     }
 
     private mutating func becomeCandidate(transfer isTransfer: Bool, _ now: Instant) {
-        precondition(!isWitness, "becomeCandidate: a witness never campaigns")
+        precondition(selfMember?.mayLead == true, "becomeCandidate: only a voter that may lead campaigns")
         guard term < Limits.maxTerm else { return }  // no next term (Limits.maxTerm)
         campaignIsTransfer = isTransfer
         role = .candidate
@@ -439,26 +628,29 @@ public struct RaftNode: Sendable {
         hardState.votedFor = id
         leader = nil
         earlyCampaignAt = nil
-        tally = VoteTally(voterCount: configuration.voters.count, quorum: configuration.quorum)
-        tally.record(myIndex, granted: true)
+        var t = newTally()
+        t.record(id, granted: true)
+        tally = t
         electionDeadline = now + randomElectionTimeout()
-        for peer in configuration.voters where peer != id {
+        for peer in configuration!.voters where peer != id {
             send(to: peer, .vote(lastLogIndex: lastLogIndex, lastLogTerm: lastLogTerm, transfer: isTransfer))
         }
-        if tally.result == .won { becomeLeader(now) }
+        if t.result == .won { becomeLeader(now) }
     }
 
-    private mutating func stepPreCandidate(_ m: Message, _ fromIndex: Int, _ now: Instant) {
+    private mutating func stepPreCandidate(_ m: Message, _ now: Instant) {
         switch m.body {
         case .preVoteResponse(let granted, let remaining):
+            guard var t = tally else { return }
             if granted {
-                guard m.term == term + 1 else { return }
-                tally.record(fromIndex, granted: true)
+                guard term < Limits.maxTerm, m.term == term + 1 else { return }
+                t.record(m.from, granted: true)
             } else {
-                tally.record(fromIndex, granted: false)
-                if remaining > .zero { preVoteReadyAt[fromIndex] = now + remaining }
+                t.record(m.from, granted: false)
+                if remaining > .zero { preVoteReadyAt[m.from] = now + remaining }
             }
-            switch tally.result {
+            tally = t
+            switch t.result {
             case .won: becomeCandidate(transfer: false, now)
             case .lost: lostPreVote(now)
             case .pending:
@@ -469,6 +661,9 @@ public struct RaftNode: Sendable {
         case .append:
             becomeFollower(term: term, leader: m.from, now, reason: nil)
             handleAppend(m, now)
+        case .installSnapshot:
+            becomeFollower(term: term, leader: m.from, now, reason: nil)
+            handleSnapshot(m, now)
         case .timeoutNow:
             if mayCampaign { becomeCandidate(transfer: true, now) }
         default:
@@ -488,22 +683,23 @@ public struct RaftNode: Sendable {
     /// stickiness ends) will be free to form a quorum, plus 1 ms and a stagger by rank
     /// so that pre-candidates do not collide; nil when the refusals do not say.
     private func preVoteRetryTime(_ now: Instant) -> Instant? {
+        guard let tally else { return nil }
         var readyTimes: [Instant] = []
-        for (i, answer) in tally.answers.enumerated() {
-            if answer == true { readyTimes.append(now) } else if let t = preVoteReadyAt[i] { readyTimes.append(t) }
+        for voter in tally.voters {
+            if tally.answers[voter] == true { readyTimes.append(now) } else if let t = preVoteReadyAt[voter] { readyTimes.append(t) }
         }
-        guard readyTimes.count >= configuration.quorum else { return nil }
+        guard readyTimes.count >= tally.quorum else { return nil }
         readyTimes.sort()
-        let eligible = configuration.voters.filter { !configuration.witnesses.contains($0) }
-        let rank = Int64(eligible.firstIndex(of: id) ?? 0)
-        return readyTimes[configuration.quorum - 1] + .milliseconds(1) + options.earlyCampaignStagger * rank
+        return readyTimes[tally.quorum - 1] + .milliseconds(1) + options.earlyCampaignStagger * campaignRank(excluding: nil)
     }
 
-    private mutating func stepCandidate(_ m: Message, _ fromIndex: Int, _ now: Instant) {
+    private mutating func stepCandidate(_ m: Message, _ now: Instant) {
         switch m.body {
         case .voteResponse(let granted):
-            tally.record(fromIndex, granted: granted)
-            switch tally.result {
+            guard var t = tally else { return }
+            t.record(m.from, granted: granted)
+            tally = t
+            switch t.result {
             case .won: becomeLeader(now)
             case .lost: becomeFollower(term: term, leader: nil, now, reason: nil)
             case .pending: break
@@ -511,6 +707,9 @@ public struct RaftNode: Sendable {
         case .append:
             becomeFollower(term: term, leader: m.from, now, reason: nil)
             handleAppend(m, now)
+        case .installSnapshot:
+            becomeFollower(term: term, leader: m.from, now, reason: nil)
+            handleSnapshot(m, now)
         default:
             break
         }
@@ -524,40 +723,69 @@ public struct RaftNode: Sendable {
         leader = id
         leaderSince = now
         transfer = nil
+        tally = nil
         leaseDeadline = .distantPast
-        for i in progress.indices { progress[i] = Progress(matchIndex: 0, nextIndex: lastLogIndex + 1) }
-        // A no-op at the start of the term lets the leader commit earlier entries (§8).
+        progress.removeAll()
+        syncProgress()
+        // A no-op at the start of the term lets the leader commit earlier entries (§8);
+        // once it commits, the leader may change membership.
         appendToLog(Entry(index: lastLogIndex + 1, term: term, payload: .noop))
-        maybeCommit()  // a one-voter group commits at once
+        termStartIndex = lastLogIndex
+        maybeCommit(now)  // a one-voter group commits at once
         // Check-quorum: without any acknowledgement within Emin, step down.
         stepDownDeadline = now + options.electionTimeoutMin
         broadcastAppend(now)
     }
 
-    private mutating func stepLeader(_ m: Message, _ fromIndex: Int, _ now: Instant) {
-        guard case .appendResponse(let success, let matchIndex, let hintIndex, let echo, let canLead) = m.body else { return }
-        progress[fromIndex].canLead = canLead
+    /// syncProgress keeps one progress record per member this leader replicates to: the
+    /// members of the configuration in force and, while it is not committed, of the one
+    /// before it (a member being removed still learns of its removal).
+    private mutating func syncProgress() {
+        guard role == .leader else { return }
+        var wanted = Set(configuration?.members.map(\.id) ?? [])
+        if isChangingMembership, let previous = raftLog.configuration(before: configurationIndex) {
+            wanted.formUnion(previous.members.map(\.id))
+        }
+        wanted.remove(id)
+        for peer in progress.keys where !wanted.contains(peer) { progress[peer] = nil }
+        for peer in wanted where progress[peer] == nil {
+            progress[peer] = Progress(matchIndex: 0, nextIndex: lastLogIndex + 1)
+        }
+    }
+
+    private mutating func stepLeader(_ m: Message, _ now: Instant) {
+        guard case .appendResponse(let success, let matchIndex, let hintIndex, let echo, let canLead) = m.body,
+              var p = progress[m.from] else { return }
+        p.canLead = canLead
         // Only send times of this term, not later than our latest broadcast, count:
         // anything else is stale or forged and must not extend the lease.
         if echo >= leaderSince && echo <= lastBroadcast {
+            #if BATON_FAULT_INJECTION
             let t = has(.leaseFromAckTime) ? now : echo
-            if t > progress[fromIndex].lastEcho { progress[fromIndex].lastEcho = t }
+            #else
+            let t = echo
+            #endif
+            if t > p.lastEcho { p.lastEcho = t }
         }
+        var resend = false
         if success {
-            if matchIndex > lastLogIndex { return }  // nonsense from a broken peer
-            if matchIndex > progress[fromIndex].matchIndex { progress[fromIndex].matchIndex = matchIndex }
-            progress[fromIndex].nextIndex = max(progress[fromIndex].nextIndex, matchIndex + 1)
-            maybeCommit()
-            if progress[fromIndex].nextIndex <= lastLogIndex { sendAppend(to: fromIndex, now) }
+            if matchIndex > lastLogIndex { progress[m.from] = p; return }  // nonsense from a broken peer
+            if matchIndex > p.matchIndex { p.matchIndex = matchIndex }
+            p.nextIndex = max(p.nextIndex, matchIndex + 1)
+            p.snapshotSentAt = .distantPast
+            resend = p.nextIndex <= lastLogIndex
         } else if hintIndex > 0 {
-            let p = progress[fromIndex]
             let next = max(p.matchIndex + 1, min(hintIndex, lastLogIndex + 1))
             // A fresh refusal always hints below nextIndex; anything else is stale.
             if next < p.nextIndex {
-                progress[fromIndex].nextIndex = next
-                sendAppend(to: fromIndex, now)
+                p.nextIndex = next
+                resend = true
             }
         }
+        progress[m.from] = p
+        if success { maybeCommit(now) }
+        if resend, role == .leader, progress[m.from] != nil { sendAppend(to: m.from, now) }
+        guard role == .leader else { return }
         updateLease(now)
         if transfer != nil { advanceTransfer(now) }
     }
@@ -567,43 +795,91 @@ public struct RaftNode: Sendable {
         lastContact = now
         lastContactTerm = term
         heartbeatDeadline = now + options.heartbeatInterval
-        for i in configuration.voters.indices where i != myIndex { sendAppend(to: i, now) }
+        for peer in progress.keys.sorted() { sendAppend(to: peer, now) }
         updateLease(now)
     }
 
-    private mutating func sendAppend(to index: Int, _ now: Instant) {
-        let p = progress[index]
+    private mutating func sendAppend(to peer: NodeID, _ now: Instant) {
+        guard var p = progress[peer] else { return }
         let prev = p.nextIndex - 1
+        if prev < raftLog.snapshotIndex, let snapshot = raftLog.snapshot {
+            // The entries it needs are compacted: send the snapshot, at most once per
+            // election timeout while unanswered; heartbeats keep its lease echo coming.
+            if now >= p.snapshotSentAt + options.electionTimeoutMax {
+                p.snapshotSentAt = now
+                progress[peer] = p
+                send(to: peer, .installSnapshot(snapshot, sendTime: lastBroadcast))
+            } else {
+                send(to: peer, .append(prevLogIndex: raftLog.snapshotIndex, prevLogTerm: raftLog.snapshotTerm, entries: [],
+                                       leaderCommit: commitIndex, sendTime: lastBroadcast))
+            }
+            return
+        }
         // At most maxEntriesPerAppend entries and Limits.maxAppendDataBytes of their data,
         // but always one entry when any is due (a single entry is within the byte budget).
         let countEnd = min(lastLogIndex, prev + LogIndex(options.maxEntriesPerAppend))
         var last = prev, dataBytes = 0
         while last < countEnd {
-            let size = log[Int(last)].dataBytes
+            let size = raftLog.entry(at: last + 1).dataBytes
             if last > prev && dataBytes + size > Limits.maxAppendDataBytes { break }
             dataBytes += size
             last += 1
         }
-        let entries = prev < last ? Array(log[Int(prev)..<Int(last)]) : []
-        send(to: configuration.voters[index],
-             .append(prevLogIndex: prev, prevLogTerm: termAt(prev), entries: entries,
-                     leaderCommit: commitIndex, sendTime: lastBroadcast))
+        let entries = prev < last ? raftLog.slice(from: prev + 1, through: last) : []
+        send(to: peer, .append(prevLogIndex: prev, prevLogTerm: raftLog.term(at: prev) ?? 0, entries: entries,
+                               leaderCommit: commitIndex, sendTime: lastBroadcast))
     }
 
-    private mutating func maybeCommit() {
-        var matches = progress.map(\.matchIndex)
-        matches[myIndex] = lastLogIndex
-        let n = quorumLargest(matches, quorum: configuration.quorum)
+    /// maybeCommit advances the commit index to what a majority of the voters in force
+    /// hold; then a committed change that no longer lets this leader lead hands over,
+    /// and a configuration with unbound incarnations gets them bound.
+    private mutating func maybeCommit(_ now: Instant) {
+        guard role == .leader, let c = configuration else { return }
+        var matches: [LogIndex] = []
+        for voter in c.voters {
+            matches.append(voter == id ? (termDurable ? min(lastLogIndex, durableIndex) : 0) : progress[voter]?.matchIndex ?? 0)
+        }
+        guard !matches.isEmpty else { return }
+        let n = quorumLargest(matches, quorum: c.quorum)
         // Only entries of the current term are committed by counting (Raft §5.4.2).
-        if n > commitIndex && termAt(n) == term { hardState.commitIndex = n }
+        guard n > commitIndex, raftLog.term(at: n) == term else { return }
+        hardState.commitIndex = n
+        syncProgress()
+        if transfer == nil, let committed = committedConfiguration, !committed.mayLead(id),
+           committed == configuration {
+            // Thesis §4.2.2: a leader that a committed change removed (or that may no
+            // longer lead) steps aside — here by a planned hand-over (demote first).
+            beginTransfer(to: nil, reason: .membershipChanged, now)
+            return
+        }
+        bindIncarnations(now)
     }
 
-    /// updateLease recomputes the lease from the quorum-th largest echoed send time and
-    /// enters office when the first lease is held (design §2 "The lease").
+    /// bindIncarnations records the incarnation of every member whose incarnation is not
+    /// bound yet and who has been heard: after that a wiped data dir is refused, and
+    /// elections need a majority rather than every voter (`electionQuorum`).
+    private mutating func bindIncarnations(_ now: Instant) {
+        guard mayChangeMembership, let c = configuration else { return }
+        var members = c.members
+        var changed = false
+        for i in members.indices where members[i].incarnation == 0 {
+            let seen = members[i].id == id ? incarnation : seenIncarnation[members[i].id]
+            if let seen, seen != 0 { members[i].incarnation = seen; changed = true }
+        }
+        guard changed else { return }
+        appendConfiguration(Configuration(members: members), now)
+    }
+
+    /// updateLease recomputes the lease and enters office when the first lease is held
+    /// (design §2 "The lease"). The lease runs from a send time that a quorum of voters
+    /// echoed — of the configuration in force and, while that is not committed, of the
+    /// one before it too (a candidate may still count either).
     private mutating func updateLease(_ now: Instant) {
-        var echoes = progress.map(\.lastEcho)
-        echoes[myIndex] = lastBroadcast
-        let anchor = quorumLargest(echoes, quorum: configuration.quorum)
+        guard let c = configuration else { return }
+        var anchor = leaseAnchor(c)
+        if isChangingMembership, let previous = raftLog.configuration(before: configurationIndex) {
+            anchor = min(anchor, leaseAnchor(previous))
+        }
         guard anchor > .distantPast else { return }
         let deadline = anchor + options.leaseDuration
         if deadline > leaseDeadline { leaseDeadline = deadline }
@@ -611,11 +887,15 @@ public struct RaftNode: Sendable {
         // Once a lease is held, it alone decides: the moment it lapses the leader leaves
         // office and steps down (the initial grace of Emin applies only before it).
         stepDownDeadline = leaseDeadline
+        #if BATON_FAULT_INJECTION
+        let shown = has(.noLeaseCheck) ? Instant.distantFuture : leaseDeadline
+        #else
+        let shown = leaseDeadline
+        #endif
         if var current = office {
-            current.leaseDeadline = has(.noLeaseCheck) ? .distantFuture : leaseDeadline
+            current.leaseDeadline = shown
             office = current
-        } else if transfer == nil && leftOfficeTerm != term && !isWitness {
-            let shown = has(.noLeaseCheck) ? Instant.distantFuture : leaseDeadline
+        } else if transfer == nil && leftOfficeTerm != term && selfMember?.mayLead == true {
             office = Office(term: term, since: now, leaseDeadline: shown)
             ready.officeChanges.append(.enter(term: term, leaseDeadline: leaseDeadline,
                                               reason: campaignIsTransfer ? .transfer : .election,
@@ -623,14 +903,27 @@ public struct RaftNode: Sendable {
         }
     }
 
+    /// leaseAnchor is the quorum-th largest echoed send time among `c`'s voters (this
+    /// leader's own latest broadcast counts for itself when it is one of them).
+    private func leaseAnchor(_ c: Configuration) -> Instant {
+        var echoes: [Instant] = []
+        for voter in c.voters {
+            echoes.append(voter == id ? (termDurable ? lastBroadcast : .distantPast) : progress[voter]?.lastEcho ?? .distantPast)
+        }
+        guard !echoes.isEmpty else { return .distantPast }
+        return quorumLargest(echoes, quorum: c.quorum)
+    }
+
     /// checkLease: the moment the lease lapses the leader leaves office and steps down
     /// (check-quorum); it never re-enters office in that term.
     private mutating func checkLease(_ now: Instant) {
         guard role == .leader, options.checkQuorum else { return }
+        #if BATON_FAULT_INJECTION
         if has(.noLeaseCheck) {
             stepDownDeadline = .distantFuture  // the injected bug: never step down
             return
         }
+        #endif
         if now >= stepDownDeadline {
             becomeFollower(term: term, leader: nil, now, reason: .leaseLost)
         }
@@ -644,20 +937,85 @@ public struct RaftNode: Sendable {
         }
     }
 
+    // MARK: Membership
+
+    private mutating func changeMembership(_ new: Configuration, _ now: Instant) {
+        func refuse(_ why: MembershipRefusal) { ready.membershipOutcome = .refused(why) }
+        guard role == .leader, transfer == nil, let current = configuration else { return refuse(.notLeader) }
+        #if BATON_FAULT_INJECTION
+        let oneAtATime = !has(.twoChangesInFlight)
+        let afterTermCommit = !has(.changeBeforeTermCommit)
+        #else
+        let oneAtATime = true
+        let afterTermCommit = true
+        #endif
+        if oneAtATime && isChangingMembership { return refuse(.changeInProgress) }
+        if afterTermCommit && commitIndex < termStartIndex { return refuse(.termNotCommitted) }
+        do { try new.validate() } catch { return refuse(.invalid(error.message)) }
+        if new == current { return refuse(.unchanged) }
+        if !new.votersDifferByAtMostOne(from: current) { return refuse(.notSingleChange) }
+        appendConfiguration(new, now)
+        ready.membershipOutcome = .appended(index: lastLogIndex)
+    }
+
+    /// appendConfiguration appends `new` (in force at once) and replicates it.
+    private mutating func appendConfiguration(_ new: Configuration, _ now: Instant) {
+        appendToLog(Entry(index: lastLogIndex + 1, term: term, payload: .configuration(new)))
+        syncProgress()
+        for peer in progress.keys.sorted() where progress[peer]!.nextIndex == lastLogIndex {
+            sendAppend(to: peer, now)
+        }
+        maybeCommit(now)
+        updateLease(now)
+    }
+
+    // MARK: Durability
+
+    /// confirmPersisted: Readies up to `id` are durable. A leader may now count its own
+    /// entries for commit and its own broadcast for the lease.
+    private mutating func confirmPersisted(_ id: UInt64, _ now: Instant) {
+        var advanced = false
+        while let first = unconfirmedPersists.first, first.id <= id {
+            unconfirmedPersists.removeFirst()
+            durableTerm = max(durableTerm, first.term)
+            durableIndex = first.lastIndex
+            advanced = true
+        }
+        guard advanced, role == .leader else { return }
+        maybeCommit(now)
+        if role == .leader { updateLease(now) }
+    }
+
+    /// termDurable: this leader's term is on disk, so its own echo may anchor a lease.
+    private var termDurable: Bool { durableTerm >= term }
+
+    // MARK: Compaction
+
+    private mutating func compact(upTo index: LogIndex, appState: [UInt8]) {
+        guard index > raftLog.snapshotIndex, index <= commitIndex, index <= appliedIndex,
+              appState.count <= Limits.maxSnapshotAppStateBytes,
+              let termThere = raftLog.term(at: index),
+              let config = raftLog.configuration(atOrBefore: index) else { return }
+        let s = Snapshot(index: index, term: termThere, configuration: config, appState: appState)
+        raftLog.compact(to: s)
+        ready.snapshot = s
+        ready.snapshotInstalled = false
+    }
+
     // MARK: Leadership transfer
 
     private mutating func beginTransfer(to requested: NodeID?, reason: LeaveReason, _ now: Instant) {
         guard role == .leader else { return ready.transferOutcome = .refused(.notLeader) }
         guard transfer == nil else { return ready.transferOutcome = .refused(.inProgress) }
-        if let requested, requested == id || !configuration.voters.contains(requested)
-            || configuration.witnesses.contains(requested) {
+        if let requested, requested == id || configuration?.mayLead(requested) != true {
             return ready.transferOutcome = .refused(.targetNotEligible)
         }
         let target = transferTarget(requested)
         // A hand-over the operator asked for is refused, changing nothing, when nobody
         // would take over (a named target that cannot lead, or no peer that can):
         // leaving office then would only leave the group without a leader. Shutdown,
-        // a failed check or a failed promote must leave office regardless.
+        // a failed check, a failed promote or a membership change must leave office
+        // regardless.
         if target == nil && (requested != nil || reason == .transfer) {
             return ready.transferOutcome = .refused(.noSuccessorReady)
         }
@@ -675,25 +1033,25 @@ public struct RaftNode: Sendable {
         advanceTransfer(now)
     }
 
-    /// transferTarget: the requested voter if it may lead, else the most up-to-date
-    /// peer that may lead (ties: the freshest echo, then the lowest id). A peer may lead
-    /// when it is no witness and its latest response said it would take a TimeoutNow:
-    /// one still in its start-up hook, or with a failing check, would ignore it.
+    /// transferTarget: the requested member if it may lead, else the most up-to-date
+    /// voter that may lead (ties: the highest priority, the freshest echo, then the
+    /// lowest id). A member may lead when the configuration lets it and its latest
+    /// response said it would take a TimeoutNow: one still in its start-up hook, or with
+    /// a failing check, would ignore it.
     private func transferTarget(_ requested: NodeID?) -> NodeID? {
-        func mayLead(_ i: Int) -> Bool {
-            i != myIndex && !configuration.witnesses.contains(configuration.voters[i]) && progress[i].canLead
+        guard let c = configuration else { return nil }
+        func mayLead(_ peer: NodeID) -> Bool {
+            peer != id && c.mayLead(peer) && (progress[peer]?.canLead ?? false)
         }
-        if let requested {
-            guard let i = configuration.voters.firstIndex(of: requested), mayLead(i) else { return nil }
-            return requested
+        if let requested { return mayLead(requested) ? requested : nil }
+        var best: NodeID? = nil
+        for peer in c.voters where mayLead(peer) {
+            guard let b = best else { best = peer; continue }
+            let (p, q) = (progress[peer]!, progress[b]!)
+            let (pp, qp) = (c.member(peer)!.priority, c.member(b)!.priority)
+            if (p.matchIndex, pp, p.lastEcho) > (q.matchIndex, qp, q.lastEcho) { best = peer }
         }
-        var best: Int? = nil
-        for i in configuration.voters.indices where mayLead(i) {
-            guard let b = best else { best = i; continue }
-            let (p, q) = (progress[i], progress[b])
-            if p.matchIndex > q.matchIndex || (p.matchIndex == q.matchIndex && p.lastEcho > q.lastEcho) { best = i }
-        }
-        return best.map { configuration.voters[$0] }
+        return best
     }
 
     private mutating func finishDemote(term demotedTerm: Term, _ now: Instant) {
@@ -708,26 +1066,27 @@ public struct RaftNode: Sendable {
     /// log is caught up, then becomes a follower; until then it helps the target catch up.
     private mutating func advanceTransfer(_ now: Instant) {
         guard var t = transfer else { return }
-        if !t.named, let ti = configuration.voters.firstIndex(of: t.target), !progress[ti].canLead,
-           let other = transferTarget(nil) {
+        if !t.named, progress[t.target]?.canLead != true, let other = transferTarget(nil) {
             // The chosen successor began holding back (say, it restarted into its
             // start-up hook while our demote hook ran): hand over to one that can lead.
             t.target = other
             transfer = t
         }
-        guard let ti = configuration.voters.firstIndex(of: t.target) else { return }
+        guard let p = progress[t.target] else { return }
         guard t.demoteFinished else { return }
-        if progress[ti].matchIndex == lastLogIndex {
+        if p.matchIndex == lastLogIndex {
             send(to: t.target, .timeoutNow)
+            #if BATON_FAULT_INJECTION
             if has(.resumeOfficeAfterTransfer) {
                 // Bug: stay leader and let the next acknowledgement re-enter office.
                 transfer = nil
                 leftOfficeTerm = nil
                 return
             }
+            #endif
             becomeFollower(term: term, leader: nil, now, reason: nil)
-        } else if progress[ti].nextIndex <= lastLogIndex {
-            sendAppend(to: ti, now)
+        } else if p.nextIndex <= lastLogIndex {
+            sendAppend(to: t.target, now)
         }
     }
 
@@ -754,23 +1113,31 @@ public struct RaftNode: Sendable {
         case .leader:
             if let t = transfer, t.demoteFinished, now >= t.deadline {
                 // The transfer did not complete: step down; an ordinary election follows.
+                #if BATON_FAULT_INJECTION
                 if has(.resumeOfficeAfterTransfer) {
                     transfer = nil
                     leftOfficeTerm = nil
-                } else {
-                    becomeFollower(term: term, leader: nil, now, reason: nil)
+                    if now >= heartbeatDeadline { broadcastAppend(now) }
                     return
                 }
+                #endif
+                becomeFollower(term: term, leader: nil, now, reason: nil)
+                return
             }
             if now >= heartbeatDeadline { broadcastAppend(now) }
         case .follower, .preCandidate, .candidate:
             guard mayCampaign else { return }
             let due = min(electionDeadline, earlyCampaignAt ?? .distantFuture)
             guard now >= due else { return }
-            if inStickiness(now) && !has(.selfVoteIgnoresStickiness) {
+            #if BATON_FAULT_INJECTION
+            let ignoreOwnStickiness = has(.selfVoteIgnoresStickiness)
+            #else
+            let ignoreOwnStickiness = false
+            #endif
+            if inStickiness(now) && !ignoreOwnStickiness {
                 // Stickiness binds our own campaign too: wait until it ends.
                 let free = lastContact + options.electionTimeoutMin
-                if earlyCampaignAt != nil { earlyCampaignAt = max(earlyCampaignAt!, free) }
+                if let early = earlyCampaignAt { earlyCampaignAt = max(early, free) }
                 if electionDeadline <= now { electionDeadline = free + randomJitter() }
                 return
             }
@@ -794,6 +1161,8 @@ public struct RaftNode: Sendable {
         leader = nil
         if let newLeader { noteLeader(newLeader) }
         transfer = nil
+        tally = nil
+        progress.removeAll()
         earlyCampaignAt = nil
         heartbeatDeadline = .distantFuture
         stepDownDeadline = .distantFuture
@@ -813,36 +1182,42 @@ public struct RaftNode: Sendable {
     private mutating func propose(_ bytes: [UInt8], _ now: Instant) {
         // Past a limit the proposal is dropped, as one made while not leading is: every
         // entry must fit an append, and the log must fit the file the storage loads.
-        guard role == .leader, transfer == nil, log.count < options.maxLogEntries,
-              bytes.count <= Limits.maxEntryDataBytes, logDataBytes + bytes.count <= Limits.maxLogDataBytes else { return }
+        guard role == .leader, transfer == nil, raftLog.count < options.maxLogEntries,
+              bytes.count <= Limits.maxEntryDataBytes, raftLog.dataBytes + bytes.count <= Limits.maxLogDataBytes else { return }
         appendToLog(Entry(index: lastLogIndex + 1, term: term, payload: .data(bytes)))
-        for i in configuration.voters.indices where i != myIndex && progress[i].nextIndex == lastLogIndex {
-            sendAppend(to: i, now)
+        for peer in progress.keys.sorted() where progress[peer]!.nextIndex == lastLogIndex {
+            sendAppend(to: peer, now)
         }
-        maybeCommit()
+        maybeCommit(now)
     }
 
     // MARK: Log and output helpers
 
-    private func termAt(_ index: LogIndex) -> Term {
-        index == 0 || index > lastLogIndex ? 0 : log[Int(index) - 1].term
-    }
-
     private mutating func appendToLog(_ entry: Entry) {
-        log.append(entry)
-        logDataBytes += entry.dataBytes
+        raftLog.append(entry)
         ready.entries.append(entry)
     }
 
     private mutating func truncateLog(from index: LogIndex) {
-        logDataBytes -= log[Int(index - 1)...].reduce(0) { $0 + $1.dataBytes }
-        log.removeSubrange(Int(index - 1)...)
+        // Writes already handed out hold the entries being replaced: they no longer
+        // make this log durable beyond the cut.
+        durableIndex = min(durableIndex, index - 1)
+        for k in unconfirmedPersists.indices { unconfirmedPersists[k].lastIndex = min(unconfirmedPersists[k].lastIndex, index - 1) }
+        raftLog.truncate(from: index)
         ready.entries.removeAll { $0.index >= index }
         ready.truncateFrom = min(ready.truncateFrom ?? index, index)
     }
 
+    /// emitCommitted hands newly committed entries to the driver, once each, in order.
+    private mutating func emitCommitted() {
+        guard commitIndex > appliedIndex else { return }
+        let from = max(appliedIndex + 1, raftLog.firstIndex)
+        if from <= commitIndex { ready.committedEntries += raftLog.slice(from: from, through: commitIndex) }
+        appliedIndex = commitIndex
+    }
+
     private mutating func send(to peer: NodeID, _ body: Message.Body) {
-        sendMessage(Message(from: id, to: peer, term: term, body: body))
+        sendMessage(Message(from: id, to: peer, term: term, body: body, incarnation: incarnation))
     }
 
     private mutating func sendMessage(_ m: Message) {
@@ -850,8 +1225,7 @@ public struct RaftNode: Sendable {
     }
 
     private mutating func randomElectionTimeout() -> Interval {
-        let span = UInt64(options.electionTimeoutMax.nanoseconds - options.electionTimeoutMin.nanoseconds)
-        return options.electionTimeoutMin + Interval(nanoseconds: Int64(rng.next() % (span + 1)))
+        options.electionTimeoutMin + randomJitter()
     }
 
     private mutating func randomJitter() -> Interval {
@@ -859,7 +1233,9 @@ public struct RaftNode: Sendable {
         return Interval(nanoseconds: Int64(rng.next() % (span + 1)))
     }
 
+    #if BATON_FAULT_INJECTION
     private func has(_ bug: InjectedBug) -> Bool {
         !options.injectedBugs.isEmpty && options.injectedBugs.contains(bug)
     }
+    #endif
 }

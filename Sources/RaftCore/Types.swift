@@ -20,8 +20,11 @@ public struct Entry: Hashable, Sendable {
         /// The empty entry every leader appends at the start of its term (Raft §8),
         /// so that it can commit entries of earlier terms.
         case noop
-        /// Opaque application bytes (the simulator uses them to exercise replication).
+        /// Opaque bytes of the agent's replicated state machine (history, pause, …; the
+        /// simulator uses them to exercise replication).
         case data([UInt8])
+        /// A new membership, in force from the moment it is appended (Raft thesis §4.1).
+        case configuration(Configuration)
     }
     public var index: LogIndex
     public var term: Term
@@ -40,22 +43,6 @@ public struct HardState: Hashable, Sendable {
     public init(term: Term = 0, votedFor: NodeID? = nil, commitIndex: LogIndex = 0) {
         self.term = term; self.votedFor = votedFor; self.commitIndex = commitIndex
     }
-}
-
-/// Configuration is the voter set, kept as data so membership change can come later.
-public struct Configuration: Hashable, Sendable {
-    /// Every voter, witnesses included, in ascending order.
-    public var voters: [NodeID]
-    /// Voters that vote and acknowledge but never campaign nor hold office.
-    public var witnesses: Set<NodeID>
-
-    public init(voters: [NodeID], witnesses: Set<NodeID> = []) {
-        self.voters = voters.sorted()
-        self.witnesses = witnesses
-    }
-
-    /// The number of votes or acknowledgements that form a majority.
-    @inlinable public var quorum: Int { voters.count / 2 + 1 }
 }
 
 /// Role of a node in Raft's state machine; `preCandidate` is the pre-vote phase
@@ -78,6 +65,9 @@ public enum LeaveReason: String, Hashable, Sendable {
     case checkFailed = "check-failed"
     /// The promote hook failed (`--promote-failure resign`); it handed over.
     case promoteFailed = "promote-failed"
+    /// A committed membership change removed this node, made it a witness or an
+    /// observer, or set its priority to 0: it handed over.
+    case membershipChanged = "membership-changed"
 }
 
 /// EnterReason is why a node took office; carried to hooks as BATON_REASON.

@@ -31,7 +31,9 @@ struct ChaosProfile {
         p.tailPpm = g.chance(ppm: 500_000) ? 0 : UInt64(g.uniform(0, 30_000))
         p.tailMaxNs = g.uniform(50_000_000, 400_000_000)
         switch scenario {
-        case .random: break
+        case .random, .wipeAfterVote: break
+        case .membershipChurn:
+            p.meanGapNs = g.uniform(100_000_000, 400_000_000)
         case .crashAfterVote:
             p.slowDisks = true
         case .cutOneFollower, .driftedLeader, .slowAcks, .lostTimeoutNow, .isolateLeader:
@@ -53,7 +55,7 @@ struct ChaosProfile {
             o.maxDrift = 0.10
             return o
         }
-        if scenario != .random && scenario != .crashAfterVote { return o }
+        if scenario != .random && scenario != .crashAfterVote && scenario != .membershipChurn && scenario != .wipeAfterVote { return o }
         if g.chance(ppm: 500_000) { return o }
         let eminMs = g.uniform(100, 400)
         o.electionTimeoutMin = .milliseconds(eminMs)
@@ -98,6 +100,7 @@ struct ChaosProfile {
 extension Simulation {
     /// chaosAct takes one random fault action (the safety phase's generator).
     mutating func chaosAct() {
+        if membershipPpm > 0 && rng.chance(ppm: membershipPpm) { return membershipAct() }
         let n = nodeCount
         let i = rng.below(n)
         let roll = rng.below(100)
@@ -106,7 +109,9 @@ extension Simulation {
         switch roll {
         case 0..<10:  // crash any node; most come back
             if nodes[i].isUp { crash(i, restartAfterNs: rng.chance(ppm: 900_000) ? rng.uniform(10_000_000, 3_000_000_000) : 0) }
-            else { startProcess(i) }
+            else {
+                startProcess(i)
+            }
         case 10..<18:  // crash the leader
             if let l = leader { crash(l, restartAfterNs: rng.uniform(10_000_000, 2_000_000_000)) }
         case 18..<26:  // pause (SIGSTOP) for a while; the clock runs on

@@ -115,6 +115,8 @@ enum EventKind: UInt8 {
     case demoteFinished
     /// The process of `node` dies (kill -9): everything not yet durable is lost.
     case crash
+    /// The data dir of `node` is deleted; it restarts `payload` ns later with --bootstrap.
+    case wipe
     /// The process of `node` starts again from its durable state.
     case restart
     /// The fault generator acts (random schedule).

@@ -18,7 +18,10 @@ import RaftCore
 ///   never grants two candidates in one term.
 /// - Log Matching, State Machine Safety (one entry per committed index), Leader
 ///   Completeness (entries committed in a term below T are in the log of T's leader).
-/// - Witnesses never campaign, lead nor hold office.
+/// - Witnesses never campaign, lead nor hold office; neither do learners, observers,
+///   removed members, members with priority 0, nor members waiting to be added.
+/// - Membership: every configuration a log holds differs from the one before it by at
+///   most one voter (single-server changes), across snapshots and truncations.
 /// - S3-lapse: a lease that lapsed is never renewed (the office would resume).
 /// - leave-on-lapse: a tick delivered at or after the lease deadline finds the office
 ///   left (design §2 "Leaving office"; the demote hook must not wait for check-quorum).
@@ -51,6 +54,8 @@ struct InvariantChecker {
     /// which it was committed, so Leader Completeness checks only what is certain).
     var committedTerm: [Term] = []
     var committedPayloadHash: [UInt64] = []
+    /// committedPrefixHash[k] hashes the committed log prefix through index k + 1.
+    var committedPrefixHash: [UInt64] = []
     var commitTermOf: [Term] = []
     /// logMatching maps (index, term) of any durable entry to the hash of its prefix.
     var logMatching: [UInt64: UInt64] = [:]
@@ -103,7 +108,8 @@ struct InvariantChecker {
         for change in ready.officeChanges {
             switch change {
             case .enter(let term, let deadline, _, _):
-                if let v = enterOffice(i, term: term, deadline: deadline, realNs: realNs, clock: clock, isWitness: isWitness) { return v }
+                if let v = enterOffice(i, term: term, deadline: deadline, realNs: realNs, clock: clock, isWitness: isWitness,
+                                       mayLead: raft.selfMember?.mayLead ?? false) { return v }
             case .leave(let term, _):
                 guard offices[i].open, offices[i].term == term else {
                     return Violation(property: "S4", detail: "n\(i + 1) left office of term \(term) it was not in (open: \(offices[i].open), term \(offices[i].term))", timeNs: realNs)
@@ -125,6 +131,9 @@ struct InvariantChecker {
         }
         lastTerm[i] = raft.term
 
+        if raft.role != .follower && raft.role != .leader, raft.selfMember?.mayLead != true {
+            return Violation(property: "witness", detail: "n\(i + 1) (\(raft.selfMember.map { "\($0.role), priority \($0.priority)" } ?? "not a member")) became \(raft.role) in term \(raft.term): only voters that may lead campaign", timeNs: realNs)
+        }
         if isWitness && raft.role != .follower {
             return Violation(property: "witness", detail: "witness n\(i + 1) became \(raft.role) in term \(raft.term)", timeNs: realNs)
         }
@@ -139,7 +148,7 @@ struct InvariantChecker {
             }
         }
         wasLeader[i] = raft.role == .leader
-        return commitAdvance(i, raft: raft, realNs: realNs)
+        return nil
     }
 
     /// crashedLeaseUntilRealNs[i]: when the lease of node i's last office would have
@@ -149,9 +158,12 @@ struct InvariantChecker {
     var crashedLeaseUntilRealNs: [Int64] = []
 
     mutating func enterOffice(_ i: Int, term: Term, deadline: Instant, realNs: Int64,
-                                      clock: SimClock, isWitness: Bool) -> Violation? {
+                              clock: SimClock, isWitness: Bool, mayLead: Bool = true) -> Violation? {
         if isWitness {
             return Violation(property: "witness", detail: "witness n\(i + 1) entered office in term \(term)", timeNs: realNs)
+        }
+        if !mayLead {
+            return Violation(property: "witness", detail: "n\(i + 1), which may not lead in its configuration, entered office in term \(term)", timeNs: realNs)
         }
         if offices[i].open && realNs < offices[i].deadlineRealNs {
             return Violation(property: "S3", detail: "n\(i + 1) entered office of term \(term) while still in office of term \(offices[i].term)", timeNs: realNs)
@@ -210,35 +222,53 @@ struct InvariantChecker {
     }
 
     private func leaderCompleteness(_ i: Int, raft: RaftNode, realNs: Int64) -> Violation? {
+        let base = raft.snapshot?.index ?? 0
         let log = raft.log
         for k in 0..<committedTerm.count where commitTermOf[k] < raft.term {
-            if k >= log.count || log[k].term != committedTerm[k] || payloadHash(log[k]) != committedPayloadHash[k] {
-                return Violation(property: "LeaderCompleteness", detail: "n\(i + 1) leads term \(raft.term) without the entry at index \(k + 1) (term \(committedTerm[k])) committed by term \(commitTermOf[k]); its log has \(log.count) entries", timeNs: realNs)
+            let index = LogIndex(k + 1)
+            if index <= base { continue }  // in its snapshot: committed by construction
+            let p = Int(index - base) - 1
+            if p >= log.count || log[p].term != committedTerm[k] || payloadHash(log[p]) != committedPayloadHash[k] {
+                return Violation(property: "LeaderCompleteness", detail: "n\(i + 1) leads term \(raft.term) without the entry at index \(index) (term \(committedTerm[k])) committed by term \(commitTermOf[k]); its log ends at \(raft.lastLogIndex)", timeNs: realNs)
             }
         }
         return nil
     }
 
-    private mutating func commitAdvance(_ i: Int, raft: RaftNode, realNs: Int64) -> Violation? {
-        let commit = raft.commitIndex
+    /// commitAdvance records what node i's durable state says is committed. Commitment
+    /// is taken from the disk, not from memory: a lone voter counts its own entries at
+    /// once, but nothing of that commit leaves the node (messages, applied entries)
+    /// before the write holding the entries and the commit index is durable, and a
+    /// crash before it loses the commit with the entries.
+    private mutating func commitAdvance(_ i: Int, disk: SimDisk, term: Term, realNs: Int64) -> Violation? {
+        let commit = disk.hardState.commitIndex
         guard commit > commitSeen[i] else { return nil }
-        let log = raft.log
-        if Int(commit) > log.count {
-            return Violation(property: "LogMatching", detail: "n\(i + 1) commit index \(commit) beyond its log of \(log.count)", timeNs: realNs)
+        if commit > disk.lastIndex {
+            return Violation(property: "LogMatching", detail: "n\(i + 1) durable commit index \(commit) beyond its durable log ending at \(disk.lastIndex)", timeNs: realNs)
         }
-        for k in Int(commitSeen[i])..<Int(commit) {
-            let entry = log[k]
+        let base = disk.snapshotIndex
+        if let s = disk.snapshot, s.index > commitSeen[i], s.index > 0, Int(s.index) <= committedTerm.count,
+           committedTerm[Int(s.index) - 1] != s.term {
+            return Violation(property: "StateMachineSafety", detail: "n\(i + 1) holds a snapshot at index \(s.index) of term \(s.term), but term \(committedTerm[Int(s.index) - 1]) was committed there", timeNs: realNs)
+        }
+        var index = max(commitSeen[i], base) + 1
+        while index <= commit {
+            let k = Int(index) - 1
+            let entry = disk.log[Int(index - base) - 1]
             let h = payloadHash(entry)
             if k < committedTerm.count {
                 if committedTerm[k] != entry.term || committedPayloadHash[k] != h {
-                    return Violation(property: "StateMachineSafety", detail: "n\(i + 1) committed index \(k + 1) with term \(entry.term), but term \(committedTerm[k]) was committed there", timeNs: realNs)
+                    return Violation(property: "StateMachineSafety", detail: "n\(i + 1) committed index \(index) with term \(entry.term), but term \(committedTerm[k]) was committed there", timeNs: realNs)
                 }
-                if raft.term < commitTermOf[k] { commitTermOf[k] = raft.term }
+                if term < commitTermOf[k] { commitTermOf[k] = term }
             } else if k == committedTerm.count {
+                let prev = committedPrefixHash.last ?? 0x5151
                 committedTerm.append(entry.term)
                 committedPayloadHash.append(h)
-                commitTermOf.append(raft.term)
+                committedPrefixHash.append(mix(prev, mix(entry.index, mix(entry.term, h))))
+                commitTermOf.append(term)
             }
+            index += 1
         }
         commitSeen[i] = commit
         return nil
@@ -249,8 +279,8 @@ struct InvariantChecker {
     /// durableWrite checks a write as it becomes durable on node i's disk.
     mutating func durableWrite(node i: Int, disk: inout SimDisk, write: PendingWrite, realNs: Int64) -> Violation? {
         // What was durably committed before this write must survive it unchanged.
-        let oldCommit = Int(min(disk.hardState.commitIndex, LogIndex(disk.log.count)))
-        let oldCommitHash = oldCommit > 0 ? disk.prefixHashes[oldCommit - 1] : 0
+        let oldCommit = min(disk.hardState.commitIndex, disk.lastIndex)
+        let oldCommitHash = disk.prefixHash(at: oldCommit)
         if let hs = write.hardState {
             let old = disk.hardState
             if hs.term < old.term {
@@ -259,18 +289,48 @@ struct InvariantChecker {
             if hs.term == old.term, let voted = old.votedFor, hs.votedFor != voted {
                 return Violation(property: "S5", detail: "n\(i + 1) persisted vote \(hs.votedFor.map { "\($0)" } ?? "none") in term \(hs.term) after voting \(voted)", timeNs: realNs)
             }
-            disk.hardState = hs
         }
-        if let from = write.truncateFrom {
-            let keep = max(0, min(disk.log.count, Int(from) - 1))
+        if let s = write.snapshot {
+            guard s.index > 0, Int(s.index) <= committedPrefixHash.count else {
+                return Violation(property: "StateMachineSafety", detail: "n\(i + 1) persisted a snapshot at index \(s.index), beyond what was ever committed (\(committedPrefixHash.count))", timeNs: realNs)
+            }
+            if committedTerm[Int(s.index) - 1] != s.term {
+                return Violation(property: "StateMachineSafety", detail: "n\(i + 1) persisted a snapshot at index \(s.index) of term \(s.term); term \(committedTerm[Int(s.index) - 1]) was committed there", timeNs: realNs)
+            }
+            // Entries the snapshot covers go; what follows stays (a truncation in the same
+            // write cuts it when it does not continue the snapshot).
+            let drop = Int(min(s.index, disk.lastIndex) - min(disk.snapshotIndex, s.index))
+            if s.index <= disk.lastIndex && disk.term(at: s.index) != s.term && !(write.truncateFrom.map { $0 <= s.index + 1 } ?? false) {
+                return Violation(property: "LogMatching", detail: "n\(i + 1) kept entries after a snapshot at index \(s.index) whose term \(s.term) its log does not hold there", timeNs: realNs)
+            }
+            if s.index > disk.lastIndex {
+                disk.log.removeAll()
+                disk.prefixHashes.removeAll()
+            } else {
+                disk.log.removeSubrange(0..<drop)
+                disk.prefixHashes.removeSubrange(0..<drop)
+            }
+            disk.snapshot = s
+            disk.baseHash = committedPrefixHash[Int(s.index) - 1]
+        }
+        if let hs = write.hardState { disk.hardState = hs }
+        if let from = write.truncateFrom, from <= disk.lastIndex {
+            guard from > disk.snapshotIndex else {
+                return Violation(property: "StateMachineSafety", detail: "n\(i + 1) truncated its log from \(from), inside its snapshot at \(disk.snapshotIndex)", timeNs: realNs)
+            }
+            let keep = Int(from - disk.snapshotIndex) - 1
             disk.log.removeSubrange(keep...)
             disk.prefixHashes.removeSubrange(keep...)
         }
         for entry in write.entries {
-            if entry.index != LogIndex(disk.log.count + 1) {
-                return Violation(property: "LogMatching", detail: "n\(i + 1) appended index \(entry.index) to a log of \(disk.log.count) entries", timeNs: realNs)
+            if entry.index != disk.lastIndex + 1 {
+                return Violation(property: "LogMatching", detail: "n\(i + 1) appended index \(entry.index) to a log ending at \(disk.lastIndex)", timeNs: realNs)
             }
-            let prev = disk.prefixHashes.last ?? 0x5151
+            if case .configuration(let c) = entry.payload, let previous = configurationBefore(disk, entry.index),
+               !c.votersDifferByAtMostOne(from: previous) {
+                return Violation(property: "membership", detail: "n\(i + 1) appended at index \(entry.index) a configuration with voters \(c.voters) after \(previous.voters): more than one voter changed at once", timeNs: realNs)
+            }
+            let prev = disk.prefixHash(at: disk.lastIndex) ?? 0x5151
             let h = mix(prev, mix(entry.index, mix(entry.term, payloadHash(entry))))
             disk.log.append(entry)
             disk.prefixHashes.append(h)
@@ -283,10 +343,19 @@ struct InvariantChecker {
                 logMatching[key] = h
             }
         }
-        if oldCommit > 0 && (disk.log.count < oldCommit || disk.prefixHashes[oldCommit - 1] != oldCommitHash) {
+        if oldCommit > 0, let oldCommitHash, oldCommit >= disk.snapshotIndex,
+           disk.lastIndex < oldCommit || disk.prefixHash(at: oldCommit) != oldCommitHash {
             return Violation(property: "StateMachineSafety", detail: "n\(i + 1) rewrote its durably committed log prefix (commit index \(oldCommit), truncate from \(write.truncateFrom.map { "\($0)" } ?? "-"))", timeNs: realNs)
         }
-        return nil
+        return commitAdvance(i, disk: disk, term: disk.hardState.term, realNs: realNs)
+    }
+
+    /// configurationBefore is the configuration a durable log holds before `index`.
+    func configurationBefore(_ disk: SimDisk, _ index: LogIndex) -> Configuration? {
+        for e in disk.log.reversed() where e.index < index {
+            if case .configuration(let c) = e.payload { return c }
+        }
+        return disk.snapshot?.configuration
     }
 
     /// send checks one message as it leaves node i: everything it depends on must
@@ -308,10 +377,10 @@ struct InvariantChecker {
                 lastGrantCandidate[i] = m.to
             }
         case .appendResponse(let success, let matchIndex, _, _, _):
-            if checkDurableBeforeSend && success && matchIndex > LogIndex(disk.log.count) {
-                return Violation(property: "S5", detail: "n\(i + 1) acknowledged index \(matchIndex) with only \(disk.log.count) entries durable", timeNs: realNs)
+            if checkDurableBeforeSend && success && matchIndex > disk.lastIndex {
+                return Violation(property: "S5", detail: "n\(i + 1) acknowledged index \(matchIndex) with its durable log ending at \(disk.lastIndex)", timeNs: realNs)
             }
-        case .vote, .append, .timeoutNow:
+        case .vote, .append, .timeoutNow, .installSnapshot:
             break
         }
         if m.term > maxSentTerm[i] { maxSentTerm[i] = m.term }
@@ -334,11 +403,24 @@ struct InvariantChecker {
         wasLeader[i] = false
     }
 
+    /// wiped forgets what node i's old incarnation did (its data dir is gone): what it
+    /// says now binds only the new one. Cluster-wide records (offices, leaders of each
+    /// term, committed entries) stay: a new incarnation must not break them either.
+    mutating func wiped(node i: Int) {
+        lastTerm[i] = 0
+        maxSentTerm[i] = 0
+        lastGrantTerm[i] = 0
+        lastGrantCandidate[i] = nil
+        commitSeen[i] = 0
+        wasLeader[i] = false
+        maxOfficeTerm[i] = 0
+    }
+
     /// restarted checks that a new process starts from no less than was durable.
     mutating func restarted(node i: Int, raft: RaftNode, disk: SimDisk, realNs: Int64) -> Violation? {
         commitSeen[i] = min(commitSeen[i], raft.commitIndex)
-        if raft.term < disk.hardState.term || raft.log.count != disk.log.count {
-            return Violation(property: "S5", detail: "n\(i + 1) restarted with term \(raft.term), \(raft.log.count) entries; durable: term \(disk.hardState.term), \(disk.log.count) entries", timeNs: realNs)
+        if raft.term < disk.hardState.term || raft.lastLogIndex != disk.lastIndex {
+            return Violation(property: "S5", detail: "n\(i + 1) restarted with term \(raft.term), log to \(raft.lastLogIndex); durable: term \(disk.hardState.term), log to \(disk.lastIndex)", timeNs: realNs)
         }
         // What the node said before it died binds what it restarts with: the term of
         // any message it sent, and the vote it granted in its durable term.
@@ -369,6 +451,12 @@ func payloadHash(_ e: Entry) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return h
+    case .configuration(let c):
+        var h: UInt64 = 0x0c0f_1a2b
+        for m in c.members {
+            h = mix(h, mix(UInt64(m.id.rawValue), mix(UInt64(m.role.rawValue) << 16 | UInt64(m.priority), m.incarnation)))
+        }
+        return h
     }
 }
 
@@ -381,5 +469,6 @@ func kindName(_ b: Message.Body) -> String {
     case .append: return "append"
     case .appendResponse: return "appendResponse"
     case .timeoutNow: return "timeoutNow"
+    case .installSnapshot: return "installSnapshot"
     }
 }

@@ -11,7 +11,8 @@ extension Simulation {
 
     mutating func setUpScenario() {
         switch settings.scenario {
-        case .random, .crashAfterVote, .cutOneFollower, .slowAcks, .lostTimeoutNow, .isolateLeader:
+        case .random, .crashAfterVote, .cutOneFollower, .slowAcks, .lostTimeoutNow, .isolateLeader,
+             .membershipChurn, .wipeAfterVote:
             break
         case .driftedLeader:
             // Every clock fast; the leader's is slowed once known.
@@ -32,8 +33,38 @@ extension Simulation {
         func followers(of l: Int) -> [Int] { (0..<n).filter { $0 != l } }
 
         switch settings.scenario {
-        case .random, .crashAfterVote:
+        case .random, .crashAfterVote, .wipeAfterVote:
             return
+
+        case .membershipChurn:
+            // A change proposed, its leader cut off at once (the entry stays on it
+            // alone) and later healed; the next leader is asked for a change the moment
+            // it wins, before its own no-op can commit. The single-server change bug
+            // needs exactly that (Ongaro, raft-dev 2015).
+            switch k {
+            case 0:
+                guard let l = leaderIndex() else { return next(20_000_000, 0) }
+                scenarioNode = l
+                membershipAct()
+                if rng.chance(ppm: 600_000) {
+                    let before = network.blocked
+                    network.isolate(l, true)
+                    note { "SCENARIO isolate n\(l + 1) with its change" }
+                    hintCutFollowers(before)
+                }
+                proposeOnNextLeader = true
+                next(emin * 3 + rng.uniform(0, emin * 4), 2)
+            case 1:
+                // Armed by `step` the moment a node becomes leader.
+                guard let l = leaderIndex() else { return }
+                membershipAct()
+                _ = l
+            default:
+                proposeOnNextLeader = false
+                network.healAll()
+                note { "SCENARIO heal" }
+                next(rng.uniform(50_000_000, 400_000_000), 0)
+            }
 
         case .cutOneFollower:
             switch k {
@@ -42,7 +73,7 @@ extension Simulation {
                 // Cut the leader from just enough followers that it keeps a bare quorum.
                 var others = followers(of: l)
                 for k in stride(from: others.count - 1, to: 0, by: -1) { others.swapAt(k, rng.below(k + 1)) }
-                let cut = Array(others.prefix(n - configuration.quorum))
+                let cut = Array(others.prefix(n - founding.quorum))
                 scenarioNode = l
                 scenarioTargets = Array(others.dropFirst(cut.count))
                 let before = network.blocked

@@ -5,7 +5,9 @@ import RaftCore
 /// its write and every earlier one are durable (design S5, the Ready contract).
 struct PendingWrite {
     var hardState: HardState?
+    var snapshot: Snapshot?
     var truncateFrom: LogIndex?
+    var persistID: UInt64?
     var entries: [Entry]
     var messages: [Message]
     var completeAtNs: Int64
@@ -16,8 +18,13 @@ struct PendingWrite {
 /// completed.
 struct SimDisk {
     var hardState = HardState()
+    /// The durable snapshot (nil: a member waiting to be added that received nothing).
+    var snapshot: Snapshot?
+    /// The durable entries after the snapshot.
     var log: [Entry] = []
-    /// prefixHashes[i] hashes the durable entries 1...i+1 (for Log Matching).
+    /// baseHash hashes the log prefix the snapshot stands for (for Log Matching).
+    var baseHash: UInt64 = 0x5151
+    /// prefixHashes[k] hashes the durable prefix through index snapshotIndex + k + 1.
     var prefixHashes: [UInt64] = []
     var pending: [PendingWrite] = []
     var pendingHead = 0
@@ -31,6 +38,34 @@ struct SimDisk {
     var fsyncSpikeMaxNs: Int64 = 0
 
     var hasPending: Bool { pendingHead < pending.count }
+    var snapshotIndex: LogIndex { snapshot?.index ?? 0 }
+    var lastIndex: LogIndex { snapshotIndex + LogIndex(log.count) }
+
+    /// prefixHash(at:) is the hash of the durable prefix through `index`, when held.
+    func prefixHash(at index: LogIndex) -> UInt64? {
+        if index == snapshotIndex { return baseHash }
+        if index < snapshotIndex || index > lastIndex { return nil }
+        return prefixHashes[Int(index - snapshotIndex) - 1]
+    }
+
+    func term(at index: LogIndex) -> Term? {
+        if index == snapshotIndex { return snapshot?.term ?? 0 }
+        if index < snapshotIndex || index > lastIndex { return nil }
+        return log[Int(index - snapshotIndex) - 1].term
+    }
+
+    /// wipe loses everything: the data dir was deleted.
+    mutating func wipe() {
+        hardState = HardState()
+        snapshot = nil
+        log = []
+        baseHash = 0x5151
+        prefixHashes = []
+        dropPending()
+        lastCompleteNs = 0
+    }
+
+    var persistentState: PersistentState { PersistentState(hardState: hardState, snapshot: snapshot, log: log) }
 
     mutating func dropPending() {
         pending.removeAll(keepingCapacity: true)
@@ -57,7 +92,8 @@ struct SimDisk {
 /// does), its disk, and the agent process — `raft` is nil while the process is dead.
 struct SimNode {
     let id: NodeID
-    let isWitness: Bool
+    /// The incarnation of the node's current data dir (a wipe draws a new one).
+    var incarnation: UInt64
     var clock: SimClock
     var raft: RaftNode?
     var disk = SimDisk()
@@ -74,10 +110,14 @@ struct SimNode {
     var scheduledTickNs: Int64 = SimClock.neverRealNs
     /// spinTicks counts consecutive ticks after which the core's deadline was still due.
     var spinTicks = 0
+    /// bootstrapOnRestart: after a wipe, the machine restarts with `--bootstrap`.
+    var bootstrapOnRestart = false
 
-    init(id: NodeID, isWitness: Bool, clock: SimClock, rng: SeededGenerator) {
-        self.id = id; self.isWitness = isWitness; self.clock = clock; self.rng = rng
+    init(id: NodeID, incarnation: UInt64, clock: SimClock, rng: SeededGenerator) {
+        self.id = id; self.incarnation = incarnation; self.clock = clock; self.rng = rng
     }
 
     var isUp: Bool { raft != nil }
+    /// isWitness: a witness in the configuration in force on it now.
+    var isWitness: Bool { raft?.isWitness ?? false }
 }

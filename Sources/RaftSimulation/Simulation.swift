@@ -24,7 +24,10 @@ public struct Simulation {
     var network: Network
     var queue: EventQueue
     var checker: InvariantChecker
-    let configuration: Configuration
+    /// founding is the group's first configuration; `spares` more machines start empty
+    /// and join through membership changes.
+    let founding: Configuration
+    let foundingCount: Int
     var options: Options
     var nowNs: Int64 = 0
     var phase = Phase.safety
@@ -52,8 +55,22 @@ public struct Simulation {
     var proposalCounter: UInt64 = 0
     var scenarioNode = -1
     var scenarioTargets: [Int] = []
+    /// proposeOnNextLeader: the membership-churn scenario proposes a change the moment
+    /// a node becomes leader.
+    var proposeOnNextLeader = false
+    /// repairs: wiped machines the "operator" will remove and add back.
+    var repairs: [Int] = []
+    /// stateLost: wiped machines whose new incarnation no committed configuration binds
+    /// yet (see `mayWipe`).
+    var stateLost: Set<Int> = []
 
     var nodeCount: Int { nodes.count }
+    /// membershipPpm: how often a chaos action is a membership change or a wipe (0 for
+    /// some seeds, so the fixed-membership paths keep their share).
+    var membershipPpm: UInt64 = 0
+    /// compactAfterEntries: a node compacts its log once it holds this many entries.
+    var compactAfterEntries = 64
+    var membershipStats = MembershipStats()
     /// spinTickLimit is how many back-to-back ticks that leave the deadline in the past
     /// count as a livelock.
     static let spinTickLimit = 1000
@@ -80,23 +97,43 @@ public struct Simulation {
                 witnessSet.insert(NodeID(UInt32(candidates.remove(at: root.below(candidates.count)))))
             }
         }
-        configuration = Configuration(voters: (1...n).map { NodeID(UInt32($0)) }, witnesses: witnessSet)
         options = ChaosProfile.drawOptions(&root, scenario: settings.scenario)
+        #if BATON_FAULT_INJECTION
         options.injectedBugs = settings.injectedBugs
+        #endif
         chaos = ChaosProfile.draw(&root, scenario: settings.scenario)
         livenessDeltaNs = root.uniform(500_000, 20_000_000)
+        if settings.membership != .off {
+            membershipPpm = settings.membership == .always || root.chance(ppm: 700_000) ? UInt64(root.uniform(100_000, 350_000)) : 0
+            compactAfterEntries = Int(root.uniform(8, 200))
+        }
+        if settings.scenario == .membershipChurn { membershipPpm = 600_000 }
+        if settings.scenario == .wipeAfterVote { membershipPpm = max(membershipPpm, 1) }
+        let spares = membershipPpm > 0 ? 2 : 0
+        let total = n + spares
+        // Half the runs start as a group just bootstrapped (no incarnation bound: the
+        // first election needs every voter), half as one whose incarnations are bound.
+        let bound = settings.scenario == .wipeAfterVote
+            || !(settings.membership == .always || (membershipPpm > 0 && root.chance(ppm: 500_000)))
+        var incarnations: [UInt64] = []
+        for _ in 0..<total { incarnations.append(root.next() | 1) }
+        founding = Configuration(members: (1...n).map { k in
+            Member(id: NodeID(UInt32(k)), name: "n\(k)", role: witnessSet.contains(NodeID(UInt32(k))) ? .witness : .voter,
+                   incarnation: bound ? incarnations[k - 1] : 0)
+        })
+        foundingCount = n
 
         var netGen = root.fork()
-        network = Network(nodeCount: n, generator: &netGen, slabLimit: settings.messagesInFlightLimit)
+        network = Network(nodeCount: total, generator: &netGen, slabLimit: settings.messagesInFlightLimit)
         queue = EventQueue(capacity: settings.queueCapacity)
-        checker = InvariantChecker(nodeCount: n)
+        checker = InvariantChecker(nodeCount: total)
         checker.tolerated = settings.tolerated
         checker.checkDurableBeforeSend = settings.checkDurableBeforeSend
-        healed = Array(repeating: true, count: n)
+        healed = Array(repeating: true, count: total)
 
         let driftPpm = Int64(options.maxDrift * 1_000_000)
         nodes = []
-        for i in 0..<n {
+        for i in 0..<total {
             var g = root.fork()
             let rate: Int64
             switch g.below(4) {
@@ -105,13 +142,13 @@ public struct Simulation {
             default: rate = g.uniform(1_000_000 - driftPpm, 1_000_000 + driftPpm)
             }
             let clock = SimClock(offsetNs: g.uniform(0, 1_000_000_000_000), ratePpm: rate)
-            var node = SimNode(id: NodeID(UInt32(i + 1)), isWitness: witnessSet.contains(NodeID(UInt32(i + 1))),
-                               clock: clock, rng: g.fork())
+            var node = SimNode(id: NodeID(UInt32(i + 1)), incarnation: incarnations[i], clock: clock, rng: g.fork())
             chaos.drawDisk(&node.disk, &g)
+            if i < n { node.disk.snapshot = .bootstrap(founding) }
             nodes.append(node)
         }
-        for from in 0..<n {
-            for to in 0..<n where from != to {
+        for from in 0..<total {
+            for to in 0..<total where from != to {
                 network.profiles[network.link(from, to)] = chaos.drawLink(&root)
             }
         }
@@ -120,7 +157,7 @@ public struct Simulation {
 
     /// run plays the whole history and returns what it found.
     public mutating func run() -> RunResult {
-        for i in 0..<nodeCount { startProcess(i) }
+        for i in 0..<foundingCount { startProcess(i) }
         let safetyNs = settings.safetyPhase.nanoseconds
         schedule(safetyNs, .heal, node: 0)
         if chaos.enabled { schedule(chaos.nextGapNs(&rng), .chaos, node: 0) }
@@ -147,10 +184,11 @@ public struct Simulation {
         stats.offices = checker.officesEntered
         stats.elections = checker.elections
         stats.commits = UInt64(checker.committedTerm.count)
-        return RunResult(seed: seed, nodeCount: nodeCount, witnessCount: configuration.witnesses.count,
+        return RunResult(seed: seed, nodeCount: foundingCount, witnessCount: founding.witnesses.count,
                          violation: violation, simulatedNs: nowNs, events: events,
                          healToOfficeNs: healToOfficeNs, officeAtHeal: officeAtHeal, livenessBoundNs: livenessBoundNs,
-                         digest: digest, toleratedCount: checker.toleratedCount, trace: trace, stats: stats)
+                         digest: digest, toleratedCount: checker.toleratedCount, trace: trace, stats: stats,
+                         membership: membershipStats, livenessApplies: livenessApplies)
     }
 
     /// livenessBoundNs is `Emin·(1+d) + 5·(Emax + 2δ)` in real nanoseconds.
@@ -203,6 +241,9 @@ public struct Simulation {
                 step(i, .demoteFinished(term: Term(e.payload)))
             default: break
             }
+        case .wipe:
+            guard nodes[i].isUp, e.life == nodes[i].life, phase == .safety, mayWipe(i) else { return }
+            wipe(i, bootstrap: true, restartAfterNs: Int64(e.payload))
         case .crash:
             guard nodes[i].isUp, e.life == nodes[i].life else { return }
             if phase == .liveness && healed[i] { return }
@@ -229,6 +270,7 @@ public struct Simulation {
             let j = rng.below(nodeCount)
             if nodes[j].isUp && !nodes[j].paused {
                 if let v = checker.probe(j, realNs: nowNs, now: nodes[j].clock.reading(atReal: nowNs), raft: nodes[j].raft!) { violation = v }
+                if violation == nil { maintain(j) }
             }
             schedule(nowNs + chaos.probeGapNs, .probe, node: 0)
         case .heal:
@@ -264,7 +306,19 @@ public struct Simulation {
     /// step hands one event to node i's core and applies the resulting Ready in order.
     mutating func step(_ i: Int, _ event: Event) {
         let now = nodes[i].clock.reading(atReal: nowNs)
+        let wasLeader = nodes[i].raft!.role == .leader
         let ready = nodes[i].raft!.handle(event, now: now)
+        membershipStats.note(ready)
+        if !stateLost.isEmpty {
+            for e in ready.committedEntries {
+                guard case .configuration(let c) = e.payload else { continue }
+                membershipStats.configurationsCommitted += 1
+                for k in stateLost where c.member(nodes[k].id)?.incarnation == nodes[k].incarnation { stateLost.remove(k) }
+            }
+        }
+        if proposeOnNextLeader && !wasLeader && nodes[i].raft!.role == .leader {
+            schedule(nowNs, .scenarioStep, node: 0, payload: 1)
+        }
         if let v = checker.afterStep(node: i, isWitness: nodes[i].isWitness, realNs: nowNs, now: now,
                                      clock: nodes[i].clock, raft: nodes[i].raft!, ready: ready, wasTick: event == .tick) {
             violation = v
@@ -299,7 +353,8 @@ public struct Simulation {
             let completeNs = max(nowNs, nodes[i].disk.lastCompleteNs) + latencyNs
             nodes[i].disk.lastCompleteNs = completeNs
             guard nodes[i].disk.pending.count < 100_000 else { return fail("simulator", "n\(i + 1) disk queue limit") }
-            nodes[i].disk.pending.append(PendingWrite(hardState: ready.hardState, truncateFrom: ready.truncateFrom,
+            nodes[i].disk.pending.append(PendingWrite(hardState: ready.hardState, snapshot: ready.snapshot, truncateFrom: ready.truncateFrom,
+                                                      persistID: ready.persistID,
                                                       entries: ready.entries, messages: ready.messages,
                                                       completeAtNs: completeNs))
             schedule(completeNs, .fsyncDone, node: i, life: nodes[i].life)
@@ -316,6 +371,9 @@ public struct Simulation {
             violation = v
             return
         }
+        // The core hears that its state is durable before the messages that waited leave.
+        if let id = write.persistID { step(i, .persisted(persistID: id)) }
+        guard violation == nil, nodes[i].isUp else { return }
         for m in write.messages { send(i, m) }
     }
 
@@ -331,6 +389,10 @@ public struct Simulation {
             stats.messagesDropped += 1
             note { "lose (scenario) \(describe(m))" }
             return
+        }
+        if settings.scenario == .wipeAfterVote, case .voteResponse(true) = m.body, phase == .safety,
+           rng.chance(ppm: 400_000) {
+            schedule(nowNs + rng.uniform(0, 2_000_000), .wipe, node: i, payload: UInt64(rng.uniform(1_000_000, 30_000_000)), life: nodes[i].life)
         }
         if settings.scenario == .crashAfterVote, case .voteResponse(true) = m.body, phase == .safety,
            rng.chance(ppm: 500_000) {
@@ -373,18 +435,19 @@ public struct Simulation {
     /// startProcess starts (or restarts) node i's agent from its durable state. The
     /// clock continues: CLOCK_BOOTTIME does not restart with the process.
     mutating func startProcess(_ i: Int) {
-        let state = PersistentState(hardState: nodes[i].disk.hardState, log: nodes[i].disk.log)
+        prepareDisk(i)
+        let state = nodes[i].disk.persistentState
         let now = nodes[i].clock.reading(atReal: nowNs)
         do {
-            let raft = try RaftNode(id: nodes[i].id, configuration: configuration, options: options,
+            let raft = try RaftNode(id: nodes[i].id, incarnation: nodes[i].incarnation, options: options,
                                     restoring: state, seed: nodes[i].rng.next(), now: now)
             nodes[i].raft = raft
             if let v = checker.restarted(node: i, raft: raft, disk: nodes[i].disk, realNs: nowNs) { violation = v }
         } catch {
-            return fail("simulator", "n\(i + 1) options rejected: \(error.message)")
+            return fail("simulator", "n\(i + 1) state rejected: \(error.message)")
         }
         nodes[i].scheduledTickNs = SimClock.neverRealNs
-        note { "n\(i + 1) START term \(state.hardState.term) vote \(state.hardState.votedFor.map { "\($0)" } ?? "-") log \(state.log.count) (clock \(now))" }
+        note { "n\(i + 1) START term \(state.hardState.term) vote \(state.hardState.votedFor.map { "\($0)" } ?? "-") snapshot \(state.snapshot.map { "\($0.index)" } ?? "none") log \(state.log.count) incarnation \(nodes[i].incarnation) (clock \(now))" }
         scheduleTick(i)
     }
 
@@ -455,38 +518,18 @@ public struct Simulation {
 
     var healedNames: String { (0..<nodeCount).filter { healed[$0] }.map { "n\($0 + 1)" }.joined(separator: ",") }
 
-    /// heal ends the safety phase: a random majority (with at least one non-witness) is
-    /// restarted, resumed and reconnected with delay at most δ and no loss; the rest stay
-    /// as they are and are cut off from it.
+    /// heal ends the safety phase: a majority able to elect someone (see `electableSet`)
+    /// is restarted, resumed and reconnected with delay at most δ and no loss; the rest
+    /// stay as they are and are cut off from it.
     mutating func heal() {
         phase = .liveness
         healNs = nowNs
         network.dropTimeoutNow = false
         let n = nodeCount
-        let size = configuration.quorum + rng.below(n - configuration.quorum + 1)
-        var order = Array(0..<n)
-        for k in stride(from: n - 1, to: 0, by: -1) { order.swapAt(k, rng.below(k + 1)) }
-        if configuration.witnesses.isEmpty {
-            for k in 0..<n { healed[order[k]] = k < size }
-        } else {
-            // A witness never leads, and it refuses a candidate whose log is behind its
-            // own: a majority of a stale voter and an up-to-date witness cannot elect
-            // anyone. So the healed majority holds the most up-to-date voter that can
-            // lead, and prefers nodes whose logs are not ahead of it.
-            func last(_ k: Int) -> (Term, Int) {
-                let log = nodes[k].raft?.log ?? nodes[k].disk.log
-                return (log.last?.term ?? 0, log.count)
-            }
-            let leaders = order.filter { !nodes[$0].isWitness }
-            let best = leaders.max { last($0) < last($1) }!
-            let rest = order.filter { $0 != best }
-            let behind = rest.filter { last($0) <= last(best) }
-            let ahead = rest.filter { last($0) > last(best) }
-            let chosen = [best] + Array((behind + ahead).prefix(size - 1))
-            for k in 0..<n { healed[k] = chosen.contains(k) }
-            livenessApplies = !chosen.contains { last($0) > last(best) }
-        }
-        note { "HEAL majority \(healedNames)\(livenessApplies ? "" : " (cannot elect: a witness is ahead of every healed voter)"); δ = \(Interval(nanoseconds: livenessDeltaNs)), bound \(Interval(nanoseconds: livenessBoundNs))" }
+        let chosen = electableSet()
+        livenessApplies = chosen != nil
+        for k in 0..<n { healed[k] = chosen?.contains(k) ?? (nodes[k].isUp || nodes[k].disk.snapshot != nil) }
+        note { "HEAL majority \(healedNames)\(livenessApplies ? "" : " (cannot elect: no voter set able to elect is left)"); δ = \(Interval(nanoseconds: livenessDeltaNs)), bound \(Interval(nanoseconds: livenessBoundNs))" }
         for from in 0..<n {
             for to in 0..<n where from != to {
                 let inside = healed[from] && healed[to]
@@ -500,7 +543,9 @@ public struct Simulation {
         }
         for i in 0..<n where healed[i] {
             if nodes[i].paused { resume(i) }
-            if !nodes[i].isUp { startProcess(i) }
+            if !nodes[i].isUp {
+                startProcess(i)
+            }
         }
         for i in 0..<n where healed[i] && checker.isInOffice(i, atReal: nowNs) {
             officeAtHeal = true
@@ -583,5 +628,6 @@ func describe(_ m: Message) -> String {
     case .appendResponse(let ok, let mi, let hi, let st, let canLead):
         return "\(head) appendResponse \(ok ? "ok match=\(mi)" : "reject hint=\(hi)") echo=\(st)\(canLead ? "" : " cannot-lead")"
     case .timeoutNow: return "\(head) timeoutNow"
+    case .installSnapshot(let snap, let st): return "\(head) installSnapshot index=\(snap.index) term=\(snap.term) voters=\(snap.configuration.voters.map { "\($0)" }) sent=\(st)"
     }
 }

@@ -30,7 +30,14 @@ public enum Scenario: String, CaseIterable, Sendable {
     /// Isolate the leader completely, then heal (the leader must leave office when its
     /// lease lapses).
     case isolateLeader = "isolate-leader"
+    /// Membership changes in quick succession — add, promote, remove, remove the leader
+    /// — with leaders changing between them.
+    case membershipChurn = "membership-churn"
+    /// Voters that grant a vote have their data dir wiped at once and come back with
+    /// `--bootstrap`, while candidates compete.
+    case wipeAfterVote = "wipe-after-vote"
 
+    #if BATON_FAULT_INJECTION
     /// targeted is the scenario made for catching `bug` quickly.
     public static func targeted(for bug: InjectedBug) -> Scenario {
         switch bug {
@@ -41,19 +48,36 @@ public enum Scenario: String, CaseIterable, Sendable {
         case .leaseIgnoresDrift: return .driftedLeader
         case .leaseFromAckTime: return .slowAcks
         case .resumeOfficeAfterTransfer: return .lostTimeoutNow
+        case .configOnCommit, .twoChangesInFlight, .changeBeforeTermCommit: return .membershipChurn
+        case .acceptNewIncarnation: return .wipeAfterVote
         }
     }
+    #endif
 }
 
 /// SimulationSettings are what the caller chooses; everything else about a run (timing
 /// options, fault rates, clocks, disks) is drawn from the seed.
+/// MembershipMode says whether runs change membership (add, promote, remove, remove the
+/// leader, wipe data dirs, compact logs) among their faults.
+public enum MembershipMode: String, CaseIterable, Sendable {
+    /// Never: the founding members only.
+    case off
+    /// In most seeds (a share keep a fixed membership), drawn from the seed.
+    case sometimes
+    /// In every seed, starting from a group just bootstrapped (no incarnation bound).
+    case always
+}
+
 public struct SimulationSettings: Sendable {
     public var shape: ClusterShape = .three
+    public var membership: MembershipMode = .sometimes
     /// witnesses makes some voters witnesses (vote-only), e.g. 2 voters + 1 witness.
     public var witnesses: Bool = false
     /// safetyPhase is how long faults run before a majority is healed.
     public var safetyPhase: Interval = .seconds(10)
+    #if BATON_FAULT_INJECTION
     public var injectedBugs: Set<InjectedBug> = []
+    #endif
     public var scenario: Scenario = .random
     /// tolerated properties are counted but do not fail a run: only for a known core bug
     /// that is being fixed, so the rest of the checkers can still be exercised.
@@ -105,6 +129,10 @@ public struct RunResult: Sendable {
     public var toleratedCount: Int
     public var trace: [String]
     public var stats: RunStats
+    public var membership: MembershipStats
+    /// livenessApplies is false when the heal found no set of nodes able to elect (too
+    /// many voters wiped and not replaced); the run then checked safety only.
+    public var livenessApplies: Bool
 }
 
 /// RunStats count what a run exercised, so a summary can show the checkers had work.

@@ -2,7 +2,7 @@ public import RaftCore
 import Posix
 
 /// DataDirectory is one member's durable Raft state in `--data-dir`: the hard state in
-/// `DIR/state`, the log in `DIR/log`, behind an exclusive flock on `DIR/lock` held for as
+/// `DIR/state`, the latest snapshot in `DIR/snapshot`, the log after it in `DIR/log`, behind an exclusive flock on `DIR/lock` held for as
 /// long as the value lives (it is ~Copyable: exactly one owner, the lock goes with it).
 ///
 /// Two views of the state are kept apart: `state` is what the core asked for (every
@@ -25,7 +25,7 @@ public struct DataDirectory: ~Copyable, Sendable {
 
     private let lock: FileDescriptor
     private let directory: FileDescriptor
-    private let log: FileDescriptor
+    private var log: FileDescriptor
 
     /// durableHardState is what `DIR/state` is known to hold; nil when a failed write left
     /// it unknown (old or new), which makes the next sync write it again.
@@ -41,6 +41,12 @@ public struct DataDirectory: ~Copyable, Sendable {
     private var logCutNeeded: Bool
     /// marker is `DIR/synced`: how many records a successful fdatasync covered (SyncMarker).
     private var marker: SyncMarker
+    /// durableSnapshot is what `DIR/snapshot` is known to hold (nil: no such file).
+    private var durableSnapshot: Snapshot?
+    /// logRewriteNeeded: the snapshot moved past the log file's base, so the next sync
+    /// writes a new log file holding only the entries after it (`durableEntries` and
+    /// `recordOffsets` then describe nothing until it is written).
+    private var logRewriteNeeded: Bool
     /// faults lets tests make writes and syncs fail (fsync errors cannot be provoked on a
     /// healthy disk).
     var faults = FaultPlan()
@@ -51,23 +57,39 @@ public struct DataDirectory: ~Copyable, Sendable {
     /// isDurable is true when everything in `state` is on disk.
     public var isDurable: Bool {
         durableHardState == state.hardState && durableEntries == state.log.count && !logCutNeeded
+            && durableSnapshot == state.snapshot && !logRewriteNeeded
     }
 
+    /// snapshotIndex is the index the log continues from.
+    private var snapshotIndex: LogIndex { state.snapshot?.index ?? 0 }
+
     private init(path: String, lock: consuming FileDescriptor, directory: consuming FileDescriptor,
-                 log: consuming FileDescriptor, marker: consuming SyncMarker, hardState: HardState, scan: LogFormat.Scan,
-                 report: OpenReport) {
+                 log: consuming FileDescriptor, marker: consuming SyncMarker, hardState: HardState, snapshot: Snapshot?,
+                 scan: LogFormat.Scan, report: OpenReport) {
         self.marker = marker
         self.path = path
         self.lock = lock
         self.directory = directory
         self.log = log
-        self.state = PersistentState(hardState: hardState, log: scan.entries)
         self.report = report
         self.durableHardState = hardState
-        self.durableEntries = scan.entries.count
-        self.recordOffsets = scan.recordOffsets
-        self.logEnd = scan.end
+        self.durableSnapshot = snapshot
         self.logCutNeeded = false
+        // A crash between writing a snapshot and rewriting the log leaves records the
+        // snapshot covers: they are dropped here, and what follows only if it continues
+        // the snapshot (as the core keeps a log suffix: Raft thesis §5.1).
+        var entries = scan.entries
+        var rewrite = false
+        if let snapshot, snapshot.index > scan.baseIndex {
+            let holdsLast = entries.first { $0.index == snapshot.index }?.term == snapshot.term
+            entries = holdsLast ? entries.filter { $0.index > snapshot.index } : []
+            rewrite = true
+        }
+        self.state = PersistentState(hardState: hardState, snapshot: snapshot, log: entries)
+        self.logRewriteNeeded = rewrite
+        self.durableEntries = rewrite ? 0 : scan.entries.count
+        self.recordOffsets = rewrite ? [] : scan.recordOffsets
+        self.logEnd = scan.end
     }
 
     // MARK: Opening
@@ -92,7 +114,7 @@ public struct DataDirectory: ~Copyable, Sendable {
         let lock = try takeLock(in: directory, path: path, bootstrap: bootstrap)
 
         // 3. Under the lock: leftovers of an interrupted write are garbage, never state.
-        for name in [StateFile.temporaryName, LogFormat.temporaryName] {
+        for name in [StateFile.temporaryName, LogFormat.temporaryName, SnapshotFile.temporaryName] {
             do {
                 if try DiskIO.exists(name, in: directory) {
                     try DiskIO.unlink(name, in: directory)
@@ -139,8 +161,8 @@ public struct DataDirectory: ~Copyable, Sendable {
             try marker.set(0)
             notices.append("bootstrapped a new data dir in \(path)")
             return DataDirectory(path: path, lock: lock, directory: directory, log: log, marker: marker, hardState: HardState(),
-                                 scan: scan, report: OpenReport(created: true, bootstrapIgnored: false,
-                                                                tornTail: nil, notices: notices))
+                                 snapshot: nil, scan: scan, report: OpenReport(created: true, bootstrapIgnored: false,
+                                                                               tornTail: nil, notices: notices))
         }
 
         // 5. Existing state: verify everything.
@@ -151,6 +173,12 @@ public struct DataDirectory: ~Copyable, Sendable {
             throw .damaged(file: logPath, offset: nil, problem: "the file is missing while \(statePath) exists")
         }
         let hardState = try StateFile.read(in: directory, path: statePath)
+        let snapshotPath = path + "/" + SnapshotFile.name
+        let hasSnapshot: Bool
+        do { hasSnapshot = try DiskIO.exists(SnapshotFile.name, in: directory) } catch {
+            throw .ioFailed(file: path, operation: "listing", errno: error.rawValue)
+        }
+        let snapshot = hasSnapshot ? try SnapshotFile.read(in: directory, path: snapshotPath) : nil
         let log = try openLogFile(in: directory, path: logPath)
         var scan = try scanLog(log, path: logPath)
         var marker = try SyncMarker.open(in: directory, dataDir: path)
@@ -165,6 +193,15 @@ public struct DataDirectory: ~Copyable, Sendable {
                 and acknowledged: synced data is damaged, not a torn append. Do not start this member on \
                 it; move the data dir aside and let the member rejoin empty only if the group has a \
                 quorum without it
+                """)
+        }
+        if scan.baseIndex > (snapshot?.index ?? 0) {
+            throw .damaged(file: snapshot == nil ? snapshotPath : logPath, offset: nil, problem: snapshot == nil ? """
+                the file is missing while \(logPath) starts after index \(scan.baseIndex): \
+                the compacted part of the log is lost
+                """ : """
+                the log starts after index \(scan.baseIndex) but \(snapshotPath) covers only up to \
+                \(snapshot!.index): entries in between are lost
                 """)
         }
         var tornTail: TornTail? = nil
@@ -192,7 +229,7 @@ public struct DataDirectory: ~Copyable, Sendable {
             try marker.set(UInt64(scan.entries.count))
             if !marker.wasPresent { notices.append("wrote \(marker.path): \(scan.entries.count) log records are synced") }
         }
-        let lastIndex = scan.entries.last?.index ?? 0
+        let lastIndex = max(scan.entries.last?.index ?? scan.baseIndex, snapshot?.index ?? 0)
         if hardState.commitIndex > lastIndex {
             throw .damaged(file: logPath, offset: nil, problem: """
                 the log ends at entry \(lastIndex) but \(statePath) says entries up to \
@@ -200,8 +237,8 @@ public struct DataDirectory: ~Copyable, Sendable {
                 """)
         }
         return DataDirectory(path: path, lock: lock, directory: directory, log: log, marker: marker, hardState: hardState,
-                             scan: scan, report: OpenReport(created: false, bootstrapIgnored: bootstrap,
-                                                            tornTail: tornTail, notices: notices))
+                             snapshot: snapshot, scan: scan,
+                             report: OpenReport(created: false, bootstrapIgnored: bootstrap, tornTail: tornTail, notices: notices))
     }
 
     /// openDirectory opens the data dir, creating it (not its parents) only for bootstrap.
@@ -354,7 +391,7 @@ public struct DataDirectory: ~Copyable, Sendable {
         do {
             let file = try DiskIO.openFile(LogFormat.temporaryName, in: directory, create: true, truncate: true)
             step = "writing"
-            try DiskIO.writeAll(file, LogFormat.encodeFileHeader(), at: 0)
+            try DiskIO.writeAll(file, LogFormat.encodeFileHeader(baseIndex: 0), at: 0)
             step = "fsync"
             try DiskIO.fsync(file)
             step = "rename to \(LogFormat.name)"
@@ -367,30 +404,89 @@ public struct DataDirectory: ~Copyable, Sendable {
 
     // MARK: Persisting
 
+    /// rewriteLog replaces `DIR/log` by a new file that starts after the snapshot and holds
+    /// `state.log` (temp → write → fsync → rename → fsync the directory). Until the
+    /// rename a crash leaves the old file, whose covered records `open` drops.
+    private mutating func rewriteLog() throws(StorageError) {
+        var bytes = LogFormat.encodeFileHeader(baseIndex: snapshotIndex)
+        var offsets: [UInt64] = []
+        for entry in state.log {
+            offsets.append(UInt64(bytes.count))
+            LogFormat.append(entry, to: &bytes)
+        }
+        guard UInt64(bytes.count) <= LogFormat.maxFileBytes else {
+            throw StorageError.logFull(file: logPath, bytes: UInt64(bytes.count), limit: LogFormat.maxFileBytes)
+        }
+        let temporaryPath = path + "/" + LogFormat.temporaryName
+        var step = "creating"
+        var stepPath = temporaryPath
+        do {
+            let file = try DiskIO.openFile(LogFormat.temporaryName, in: directory, create: true, truncate: true)
+            step = "writing"
+            try faults.check(.write)
+            try DiskIO.writeAll(file, bytes, at: 0)
+            step = "fsync"
+            try faults.check(.sync)
+            try DiskIO.fsync(file)
+            // The marker counts records of whichever file is the log: never more than the
+            // new one holds once it is renamed in, nor than the old one while it is not.
+            step = "lowering the sync marker before the rename"
+            if marker.records > UInt64(offsets.count) { try marker.set(UInt64(offsets.count)) }
+            step = "rename to \(LogFormat.name)"
+            try DiskIO.rename(LogFormat.temporaryName, to: LogFormat.name, in: directory)
+            log = file
+            step = "fsync of the directory after renaming"
+            stepPath = logPath
+            try faults.check(.sync)
+            try DiskIO.fsync(directory)
+        } catch {
+            if stepPath == temporaryPath { try? DiskIO.unlink(LogFormat.temporaryName, in: directory) }
+            throw StorageError.from(error, file: stepPath, operation: step)
+        }
+        try marker.set(UInt64(offsets.count))
+        recordOffsets = offsets
+        durableEntries = state.log.count
+        logEnd = UInt64(bytes.count)
+        logCutNeeded = false
+        logRewriteNeeded = false
+    }
+
     /// persist applies the durable part of one `Ready` — `truncateFrom`, then `entries`,
     /// then `hardState` — and returns only when all of it is on disk. On error nothing is
     /// lost: the change stays in `state` and the next `persist` or `sync` writes it.
-    public mutating func persist(hardState: HardState?, truncateFrom: LogIndex?, entries: [Entry]) throws(StorageError) {
-        try stage(hardState: hardState, truncateFrom: truncateFrom, entries: entries)
+    public mutating func persist(hardState: HardState?, snapshot: Snapshot? = nil, truncateFrom: LogIndex?,
+                                 entries: [Entry]) throws(StorageError) {
+        try stage(hardState: hardState, snapshot: snapshot, truncateFrom: truncateFrom, entries: entries)
         try sync()
     }
 
-    /// persist(_:) persists a `Ready`'s hard state, truncation and entries.
+    /// persist(_:) persists a `Ready`'s snapshot, hard state, truncation and entries.
     public mutating func persist(_ ready: Ready) throws(StorageError) {
-        try persist(hardState: ready.hardState, truncateFrom: ready.truncateFrom, entries: ready.entries)
+        try persist(hardState: ready.hardState, snapshot: ready.snapshot, truncateFrom: ready.truncateFrom,
+                    entries: ready.entries)
     }
 
     /// stage applies a change to `state` only, without I/O. The entries must continue the
     /// log (after the truncation) with non-decreasing terms, as the Raft core guarantees;
     /// anything else is a bug in the caller and traps.
-    mutating func stage(hardState: HardState?, truncateFrom: LogIndex?, entries: [Entry]) throws(StorageError) {
-        for entry in entries {
-            if case .data(let bytes) = entry.payload, bytes.count > LogFormat.maxPayloadBytes {
-                throw .entryTooLarge(index: entry.index, bytes: bytes.count, limit: LogFormat.maxPayloadBytes)
-            }
+    mutating func stage(hardState: HardState?, snapshot: Snapshot? = nil, truncateFrom: LogIndex?,
+                        entries: [Entry]) throws(StorageError) {
+        for entry in entries where entry.dataBytes > LogFormat.maxPayloadBytes {
+            throw .entryTooLarge(index: entry.index, bytes: entry.dataBytes, limit: LogFormat.maxPayloadBytes)
+        }
+        if let snapshot {
+            precondition(snapshot.index >= snapshotIndex, "persist: snapshot at \(snapshot.index) behind the one at \(snapshotIndex)")
+            // The snapshot replaces the entries it covers; the rest stays (the core cuts it
+            // with `truncateFrom` when it does not continue the snapshot).
+            state.log.removeAll { $0.index <= snapshot.index }
+            state.snapshot = snapshot
+            logRewriteNeeded = true
+            durableEntries = 0
+            recordOffsets = []
         }
         if let truncateFrom {
-            let keep = Int(min(truncateFrom == 0 ? 0 : truncateFrom - 1, LogIndex(state.log.count)))
+            precondition(truncateFrom > snapshotIndex, "persist: truncation at \(truncateFrom) inside the snapshot at \(snapshotIndex)")
+            let keep = Int(min(truncateFrom - 1 - snapshotIndex, LogIndex(state.log.count)))
             state.log.removeSubrange(keep...)
             if keep < durableEntries {
                 logEnd = recordOffsets[keep]
@@ -399,18 +495,20 @@ public struct DataDirectory: ~Copyable, Sendable {
                 logCutNeeded = true
             }
         }
-        var last = state.log.last
+        var lastIndex = snapshotIndex + LogIndex(state.log.count)
+        var lastTerm = state.log.last?.term ?? state.snapshot?.term ?? 0
         for entry in entries {
-            precondition(entry.index == (last?.index ?? 0) + 1,
-                         "persist: entry \(entry.index) does not follow \(last?.index ?? 0) in the log")
-            precondition(entry.term >= (last?.term ?? 0),
-                         "persist: entry \(entry.index) has term \(entry.term) below the previous \(last?.term ?? 0)")
-            last = entry
+            precondition(entry.index == lastIndex + 1,
+                         "persist: entry \(entry.index) does not follow \(lastIndex) in the log")
+            precondition(entry.term >= lastTerm,
+                         "persist: entry \(entry.index) has term \(entry.term) below the previous \(lastTerm)")
+            lastIndex = entry.index
+            lastTerm = entry.term
         }
         state.log.append(contentsOf: entries)
         if let hardState {
-            precondition(hardState.commitIndex <= LogIndex(state.log.count),
-                         "persist: commit index \(hardState.commitIndex) beyond the log (\(state.log.count))")
+            precondition(hardState.commitIndex <= lastIndex,
+                         "persist: commit index \(hardState.commitIndex) beyond the log (ending at \(lastIndex))")
             state.hardState = hardState
         }
     }
@@ -428,6 +526,15 @@ public struct DataDirectory: ~Copyable, Sendable {
     public mutating func sync() throws(StorageError) {
         var timing = SyncTiming()
         let started = Clock.boottime()
+        // A snapshot first: once it is durable, the entries it covers may go.
+        if durableSnapshot != state.snapshot, let snapshot = state.snapshot {
+            try SnapshotFile.write(snapshot, in: directory, dataDir: path, faults: &faults)
+            durableSnapshot = snapshot
+        }
+        if logRewriteNeeded {
+            try rewriteLog()
+            timing.logRecords = state.log.count
+        }
         if logCutNeeded {
             // A Raft truncation drops synced records: the marker goes down first, so a
             // crash in between never leaves it counting records the log no longer has.

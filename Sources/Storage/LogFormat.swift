@@ -8,7 +8,8 @@ import RaftCore
 ///     0  magic      u32  "BTLG"
 ///     4  version    u16  1
 ///     6  flags      u16  0
-///     8  baseIndex  u64  index before the first record; 0 (room for compaction later)
+///     8  baseIndex  u64  index before the first record: 0, or the snapshot's index
+///                          after a compaction rewrote the log
 ///    16  crc32c     u32  over bytes 0..<16
 ///
 /// Then records, one per entry, each 36 + payloadLength bytes:
@@ -17,7 +18,7 @@ import RaftCore
 ///     4  payloadLength  u32  ≤ maxPayloadBytes
 ///     8  index          u64  previous record's index + 1
 ///    16  term           u64  ≥ previous record's term
-///    24  kind           u8   0 noop, 1 data
+///    24  kind           u8   0 noop, 1 data, 2 configuration (RaftCore's layout)
 ///    25  reserved       3×u8 0
 ///    28  headerCRC      u32  crc32c over 0..<28: a length can be trusted before the body is read
 ///    32  payload        payloadLength bytes
@@ -43,14 +44,14 @@ enum LogFormat {
     /// The largest log the core's limits allow, as a file.
     static let maxFileBytesNeeded = fileHeaderSize + Limits.maxLogEntries * recordOverhead + Limits.maxLogDataBytes
 
-    enum Kind: UInt8 { case noop = 0, data = 1 }
+    enum Kind: UInt8 { case noop = 0, data = 1, configuration = 2 }
 
-    static func encodeFileHeader() -> [UInt8] {
+    static func encodeFileHeader(baseIndex: LogIndex = 0) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.appendLE(fileMagic)
         bytes.appendLE(version)
         bytes.appendLE(UInt16(0))
-        bytes.appendLE(UInt64(0))
+        bytes.appendLE(baseIndex)
         bytes.appendLE(CRC32C.checksum(bytes))
         return bytes
     }
@@ -63,6 +64,7 @@ enum LogFormat {
         switch entry.payload {
         case .noop: kind = .noop; payload = []
         case .data(let data): kind = .data; payload = data
+        case .configuration(let c): kind = .configuration; payload = c.encoded()
         }
         precondition(payload.count <= maxPayloadBytes, "checked by DataDirectory.persist")
         bytes.appendLE(recordMagic)
@@ -80,6 +82,7 @@ enum LogFormat {
         switch entry.payload {
         case .noop: recordOverhead
         case .data(let data): recordOverhead + data.count
+        case .configuration(let c): recordOverhead + c.encodedBytes
         }
     }
 
@@ -93,6 +96,8 @@ enum LogFormat {
 
     /// Scan is the verified content of a log file.
     struct Scan: Sendable {
+        /// baseIndex is the index before the first record (the header's).
+        var baseIndex: LogIndex = 0
         var entries: [Entry] = []
         /// recordOffsets[i] is where entries[i]'s record starts.
         var recordOffsets: [UInt64] = []
@@ -137,11 +142,12 @@ enum LogFormat {
             throw damaged("the file header has version \(foundVersion) and flags \(hex(bytes.readLE(UInt16.self, at: 6)))", at: 4)
         }
         let baseIndex = bytes.readLE(UInt64.self, at: 8)
-        if baseIndex != 0 {
-            throw damaged("the log starts after index \(baseIndex), but this baton has no compacted logs", at: 8)
+        if baseIndex > UInt64(Int64.max) {
+            throw damaged("impossible base index \(baseIndex)", at: 8)
         }
 
         var scan = Scan()
+        scan.baseIndex = baseIndex
         var offset = fileHeaderSize
         var expectedIndex = baseIndex + 1
         var previousTerm: Term = 0
@@ -226,6 +232,12 @@ enum LogFormat {
                 payload = .noop
             case .data:
                 payload = .data(Array(bytes[(offset + recordHeaderSize)..<(end - 4)]))
+            case .configuration:
+                do {
+                    payload = .configuration(try Configuration(decoding: bytes[(offset + recordHeaderSize)..<(end - 4)]))
+                } catch {
+                    throw damaged("\(record): the configuration does not decode: \(error.message)", at: offset + recordHeaderSize)
+                }
             }
             scan.entries.append(Entry(index: index, term: term, payload: payload))
             scan.recordOffsets.append(UInt64(offset))

@@ -5,16 +5,19 @@ public import RaftCore
 /// append, and the newest hard state.
 public struct PersistJob: Sendable, Equatable {
     public var hardState: HardState?
+    /// A snapshot replacing the entries it covers; applied before `truncateFrom` and
+    /// `entries` (every one of which follows it).
+    public var snapshot: Snapshot?
     public var truncateFrom: LogIndex?
     public var entries: [Entry]
 
-    public init(hardState: HardState? = nil, truncateFrom: LogIndex? = nil, entries: [Entry] = []) {
-        self.hardState = hardState; self.truncateFrom = truncateFrom; self.entries = entries
+    public init(hardState: HardState? = nil, snapshot: Snapshot? = nil, truncateFrom: LogIndex? = nil, entries: [Entry] = []) {
+        self.hardState = hardState; self.snapshot = snapshot; self.truncateFrom = truncateFrom; self.entries = entries
     }
 
     /// init(_:) takes what `ready` asks to persist.
     public init(_ ready: Ready) {
-        self.init(hardState: ready.hardState, truncateFrom: ready.truncateFrom, entries: ready.entries)
+        self.init(hardState: ready.hardState, snapshot: ready.snapshot, truncateFrom: ready.truncateFrom, entries: ready.entries)
     }
 
     /// merge folds `later` into this job so that persisting the result equals persisting
@@ -22,6 +25,13 @@ public struct PersistJob: Sendable, Equatable {
     /// this job's entries, or reaches below them, which then become one earlier truncation.
     public mutating func merge(_ later: PersistJob) {
         if let h = later.hardState { hardState = h }
+        if let s = later.snapshot {
+            // The later snapshot replaces everything this job wrote up to its index; an
+            // earlier truncation inside it is covered by it too.
+            entries.removeAll { $0.index <= s.index }
+            if let t = truncateFrom, t <= s.index { truncateFrom = nil }
+            snapshot = s
+        }
         if let t = later.truncateFrom {
             if let first = entries.first?.index, t >= first {
                 // Only this job's own entries from t on are dropped.
@@ -84,7 +94,7 @@ public final class StorageWorker: Sendable {
             guard var d = directory.take() else { preconditionFailure("StorageWorker: directory gone") }
             let result: Result<SyncTiming, StorageError>
             do throws(StorageError) {
-                try d.persist(hardState: job.hardState, truncateFrom: job.truncateFrom, entries: job.entries)
+                try d.persist(hardState: job.hardState, snapshot: job.snapshot, truncateFrom: job.truncateFrom, entries: job.entries)
                 result = .success(d.lastSync)
             } catch {
                 result = .failure(error)

@@ -36,8 +36,11 @@ struct BatonSim: ParsableCommand {
     @Option(help: "Length of the safety (fault) phase, e.g. 10s, 30s, 1500ms.")
     var duration: String = "10s"
 
-    @Option(help: "Switch on a deliberate core bug in every node: \(InjectedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Switch on a deliberate core bug in every node (only in the fault-injection build, scripts/sim-faults): \(injectedBugNames.joined(separator: ", ")).")
     var injectBug: [String] = []
+
+    @Option(help: "Membership changes among the faults: off, sometimes (most seeds) or always (every seed, from a just-bootstrapped group).")
+    var membership: String = "sometimes"
 
     @Option(help: "Fault schedule: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")); 'targeted' picks the one made for --inject-bug.")
     var scenario: String = "random"
@@ -66,9 +69,13 @@ struct BatonSim: ParsableCommand {
         if jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be in 1...256") }
         if ClusterShape(rawValue: nodes) == nil { throw ValidationError("--nodes must be 3, 5, 7 or mixed") }
         _ = try safetyPhase(duration)
-        for name in injectBug where InjectedBug(rawValue: name) == nil {
-            throw ValidationError("unknown bug '\(name)'; known: \(InjectedBug.allCases.map(\.rawValue).joined(separator: ", "))")
+        if !injectBug.isEmpty && injectedBugNames.isEmpty {
+            throw ValidationError("this baton-sim was built without injected bugs; build it with scripts/sim-faults (swift build -Xswiftc -DBATON_FAULT_INJECTION --scratch-path .build-faults)")
         }
+        for name in injectBug where !injectedBugNames.contains(name) {
+            throw ValidationError("unknown bug '\(name)'; known: \(injectedBugNames.joined(separator: ", "))")
+        }
+        if MembershipMode(rawValue: membership) == nil { throw ValidationError("--membership must be off, sometimes or always") }
         if scenario != "targeted" && Scenario(rawValue: scenario) == nil {
             throw ValidationError("unknown scenario '\(scenario)'; known: targeted, \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -81,14 +88,14 @@ struct BatonSim: ParsableCommand {
         s.shape = ClusterShape(rawValue: nodes)!
         s.witnesses = witnesses
         s.safetyPhase = try! safetyPhase(duration)  // checked by validate()
-        s.injectedBugs = Set(injectBug.compactMap(InjectedBug.init(rawValue:)))
+        s.membership = MembershipMode(rawValue: membership)!
         s.tolerated = Set(tolerate)
         s.checkDurableBeforeSend = !noDurableSendCheck
-        if scenario == "targeted" {
-            s.scenario = Scenario.targeted(for: s.injectedBugs.first!)
-        } else {
-            s.scenario = Scenario(rawValue: scenario)!
-        }
+        s.scenario = Scenario(rawValue: scenario) ?? .random
+        #if BATON_FAULT_INJECTION
+        s.injectedBugs = Set(injectBug.compactMap(InjectedBug.init(rawValue:)))
+        if scenario == "targeted" { s.scenario = Scenario.targeted(for: s.injectedBugs.first!) }
+        #endif
         return s
     }
 
@@ -111,6 +118,7 @@ struct BatonSim: ParsableCommand {
     /// replayFlags are the flags that, with `--seed N`, replay a run of this command.
     var replayFlags: String {
         var f = "--nodes \(nodes) --duration \(duration)"
+        if membership != "sometimes" { f += " --membership \(membership)" }
         if witnesses { f += " --witnesses" }
         for b in injectBug { f += " --inject-bug \(b)" }
         if scenario != "random" { f += " --scenario \(scenario)" }
@@ -122,6 +130,7 @@ struct BatonSim: ParsableCommand {
     func describeRun(_ r: RunResult) -> String {
         let office = r.healToOfficeNs.map { "\(Interval(nanoseconds: $0))" } ?? "-"
         return "seed \(r.seed): \(r.nodeCount) nodes (\(r.witnessCount) witnesses), \(Interval(nanoseconds: r.simulatedNs)) simulated, \(r.events) events, \(r.stats.elections) elections, \(r.stats.offices) offices, \(r.stats.commits) committed, \(r.stats.crashes) crashes, \(r.stats.pauses) pauses, \(r.stats.transfers) transfers, \(r.stats.messagesSent) sent/\(r.stats.messagesDropped) dropped; heal→office \(office) (bound \(Interval(nanoseconds: r.livenessBoundNs))); digest \(String(r.digest, radix: 16))"
+            + "; membership \(r.membership.appended) changes (\(r.membership.refused) refused), \(r.membership.wipes) wipes, \(r.membership.compactions) compactions, \(r.membership.snapshotsInstalled) snapshots installed, \(r.membership.identityConflicts) identity refusals"
             + (r.violation.map { "; VIOLATION \($0)" } ?? "")
     }
 
@@ -134,6 +143,8 @@ struct BatonSim: ParsableCommand {
         /// elections: only the runs where nobody healed was in office at the heal.
         var electionHistogram = Histogram()
         var stats = RunStats()
+        var membership = MembershipStats()
+        var livenessSkipped = 0
         var tolerated = 0
         var firstViolationIndex: Int?
     }
@@ -159,6 +170,8 @@ struct BatonSim: ParsableCommand {
                     a.runs += 1
                     a.simulatedNs += r.simulatedNs
                     a.stats.add(r.stats)
+                    a.membership.add(r.membership)
+                    if !r.livenessApplies { a.livenessSkipped += 1 }
                     a.tolerated += r.toleratedCount
                     if let ns = r.healToOfficeNs {
                         a.histogram.add(ns)
@@ -183,6 +196,8 @@ struct BatonSim: ParsableCommand {
         let e = a.electionHistogram
         print("liveness (runs with nobody healed in office at the heal, \(e.count) runs): p50 \(Interval(nanoseconds: e.percentile(50))), p99 \(Interval(nanoseconds: e.percentile(99))), max \(Interval(nanoseconds: e.maxNs))")
         print("exercised: \(a.stats.elections) elections, \(a.stats.offices) offices, \(a.stats.commits) committed entries, \(a.stats.crashes) crashes, \(a.stats.pauses) pauses, \(a.stats.transfers) transfers, \(a.stats.messagesSent) messages (\(a.stats.messagesDropped) dropped); wall \(formatted(Double(wallNs) / 1e9)) s, \(workers) jobs")
+        let m = a.membership
+        print("membership: \(m.appended) changes appended (\(m.refused) refused), \(m.wipes) data dirs wiped, \(m.compactions) compactions, \(m.snapshotsInstalled) snapshots installed, \(m.identityConflicts) messages refused for a stale incarnation; \(a.livenessSkipped) runs ended with no electable set (liveness not checked)")
         if !s.tolerated.isEmpty { print("tolerated \(s.tolerated.sorted()): seen \(a.tolerated) times") }
         for (seed, v) in a.violations.sorted(by: { $0.0 < $1.0 }).prefix(20) {
             print("FAIL seed \(seed): \(v)")
@@ -190,15 +205,23 @@ struct BatonSim: ParsableCommand {
         }
         if expect {
             guard let k = a.firstViolationIndex else {
-                print("EXPECTED a violation with \(s.injectedBugs.map(\.rawValue)) (scenario \(s.scenario.rawValue)); none in \(a.runs) seeds")
+                print("EXPECTED a violation with \(injectBug) (scenario \(s.scenario.rawValue)); none in \(a.runs) seeds")
                 throw ExitCode(1)
             }
-            print("CAUGHT \(s.injectedBugs.map(\.rawValue).joined(separator: ",")) with scenario \(s.scenario.rawValue) at seed \(first &+ UInt64(k)) (\(k + 1) seeds)")
+            print("CAUGHT \(injectBug.joined(separator: ",")) with scenario \(s.scenario.rawValue) at seed \(first &+ UInt64(k)) (\(k + 1) seeds)")
             return
         }
         if !a.violations.isEmpty { throw ExitCode(1) }
     }
 }
+
+/// injectedBugNames lists the deliberate core bugs this build can switch on (none in a
+/// build without -DBATON_FAULT_INJECTION: the production core has no such branches).
+#if BATON_FAULT_INJECTION
+let injectedBugNames = InjectedBug.allCases.map(\.rawValue)
+#else
+let injectedBugNames: [String] = []
+#endif
 
 /// safetyPhase reads `--duration` in the one duration grammar (`10s`, `1500ms`, `2m`,
 /// `1m30s`), between 1 s and 1 h.

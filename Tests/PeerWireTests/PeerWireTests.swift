@@ -61,7 +61,35 @@ func handshake(client: SessionConfig = config("n1"), server: SessionConfig = con
         .appendResponse(success: true, matchIndex: 6, hintIndex: 0, echoedSendTime: Instant(nanoseconds: 123_456_789), canLead: true),
         .appendResponse(success: false, matchIndex: 0, hintIndex: 3, echoedSendTime: Instant(nanoseconds: 5), canLead: false),
         .timeoutNow,
+        .append(prevLogIndex: 9, prevLogTerm: 3, entries: [Entry(index: 10, term: 3, payload: .configuration(Self.configuration))],
+                leaderCommit: 9, sendTime: Instant(nanoseconds: 77)),
+        .installSnapshot(Snapshot(index: 40, term: 6, configuration: Self.configuration, appState: [9, 8, 7]),
+                         sendTime: Instant(nanoseconds: 1_000)),
     ]
+
+    static var configuration: Configuration {
+        Configuration(members: [
+            Member(id: NodeID(11), name: "alpha", role: .voter, priority: 200, incarnation: 0xFEED_BEEF,
+                   peerAddress: "alpha.example:7001", apiAddress: "alpha.example:8001"),
+            Member(id: NodeID(12), name: "beta", role: .learner, promotesTo: .witness, incarnation: 0,
+                   peerAddress: "10.1.2.3:7001", apiAddress: ""),
+            Member(id: NodeID(13), name: "gamma", role: .observer, priority: 0, incarnation: 3,
+                   peerAddress: "[::1]:7003", apiAddress: "[::1]:8003"),
+        ])
+    }
+
+    @Test func anInvalidConfigurationOrOversizedSnapshotIsRefused() throws {
+        // A configuration no voter of which may lead does not decode.
+        var bytes = try RaftMessageCodec.encode(term: 1, body: .installSnapshot(
+            Snapshot(index: 1, term: 1, configuration: Self.configuration), sendTime: .zero))
+        let roleOffset = 8 + 1 + 8 + 4 + 8 + 8 + 4 + 4 + 4  // term, tag, send time, length, index, term, length, count, id
+        #expect(bytes[roleOffset] == MemberRole.voter.rawValue)
+        bytes[roleOffset] = MemberRole.witness.rawValue
+        #expect(throws: WireError.self) { try bytes.withUnsafeBytes { try RaftMessageCodec.decode($0) } }
+        let huge = Snapshot(index: 1, term: 1, configuration: Self.configuration,
+                            appState: Array(repeating: 1, count: Limits.maxSnapshotBytes))
+        #expect(throws: WireError.self) { _ = try RaftMessageCodec.encode(term: 1, body: .installSnapshot(huge, sendTime: .zero)) }
+    }
 
     @Test(arguments: bodies)
     func roundTrip(body: Message.Body) throws {

@@ -20,9 +20,27 @@ import Testing
         (7, [(0, false), (1, false), (2, false), (3, false)], .lost),
     ] as [(Int, [(Int, Bool)], VoteResult)])
     func tally(voters: Int, answers: [(Int, Bool)], expected: VoteResult) {
-        var t = VoteTally(voterCount: voters, quorum: voters / 2 + 1)
-        for (i, g) in answers { t.record(i, granted: g) }
+        var t = VoteTally(voters: (0..<voters).map { NodeID(UInt32($0 + 1)) }, quorum: voters / 2 + 1)
+        for (i, g) in answers { t.record(NodeID(UInt32(i + 1)), granted: g) }
         #expect(t.result == expected)
+    }
+
+    @Test func aNonVoterIsNotCounted() {
+        var t = VoteTally(voters: [NodeID(1), NodeID(2), NodeID(3)], quorum: 2)
+        t.record(NodeID(1), granted: true)
+        t.record(NodeID(9), granted: true)
+        #expect(t.result == .pending)
+        t.record(NodeID(3), granted: true)
+        #expect(t.result == .won)
+    }
+
+    @Test func anElectionQuorumOfEveryVoterNeedsEveryVote() {
+        var t = VoteTally(voters: [NodeID(1), NodeID(2), NodeID(3)], quorum: 3)
+        t.record(NodeID(1), granted: true)
+        t.record(NodeID(2), granted: true)
+        #expect(t.result == .pending)
+        t.record(NodeID(3), granted: false)
+        #expect(t.result == .lost)
     }
 
     @Test func quorumLargestPicksWhatAMajorityReached() {

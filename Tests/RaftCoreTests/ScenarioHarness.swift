@@ -364,6 +364,14 @@ struct ScenarioHarness {
             mailbox.append(m)
             lines.append("send " + describe(m))
         }
+        // The harness's disk is synchronous: the write is durable now, and the core hears
+        // so before anything else happens (what it does in return is shown after it).
+        if let id = ready.persistID, var n = members[i].node {
+            let beforeDurable = Snapshot(n)
+            let more = n.handle(.persisted(persistID: id), now: local(i))
+            members[i].node = n
+            if !more.isEmpty { lines += reaction(i, before: beforeDurable, ready: more).map { "(durable) " + $0 } }
+        }
         return lines
     }
 
@@ -512,6 +520,8 @@ struct ScenarioHarness {
                 + (canLead ? "" : " cannot-lead")
         case .timeoutNow:
             return "\(head) timeout-now term=\(m.term)"
+        case .installSnapshot(let snap, let sent):
+            return "\(head) snapshot term=\(m.term) index=\(snap.index)@t\(snap.term) voters=\(snap.configuration.voters) sent=\(sent)"
         }
     }
 
@@ -519,6 +529,7 @@ struct ScenarioHarness {
         switch e.payload {
         case .noop: return "\(e.index)@t\(e.term):noop"
         case .data(let bytes): return "\(e.index)@t\(e.term):\"\(String(decoding: bytes, as: UTF8.self))\""
+        case .configuration(let c): return "\(e.index)@t\(e.term):config\(c.members.map { "\($0.id)/\($0.role)" })"
         }
     }
 }
@@ -619,6 +630,7 @@ struct MessageFilter {
         case .append: "app"
         case .appendResponse: "app-resp"
         case .timeoutNow: "timeout-now"
+        case .installSnapshot: "snapshot"
         }
     }
 }

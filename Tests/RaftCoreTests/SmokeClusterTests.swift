@@ -22,6 +22,8 @@ struct TinyCluster {
     mutating func apply(_ i: Int, _ r: Ready) {
         for c in r.officeChanges { offices.append((nodes[i].id, c, now)) }
         for m in r.messages { inFlight.append((now + latency, m)) }
+        // Durable state is applied at once: the core hears so before anything else.
+        if let id = r.persistID { apply(i, nodes[i].handle(.persisted(persistID: id), now: now)) }
     }
 
     /// Runs until `until`, jumping from event to event.

@@ -16,10 +16,16 @@ struct RaftIntegrationTests {
         var proposed = 0
         for _ in 0..<200 {
             now = max(now, node.nextDeadline)
-            let ready = node.handle(proposed < 5 && node.isInOffice(at: now) ? .propose(Array("p\(proposed)".utf8)) : .tick, now: now)
+            var ready = node.handle(proposed < 5 && node.isInOffice(at: now) ? .propose(Array("p\(proposed)".utf8)) : .tick, now: now)
             if node.isInOffice(at: now) && proposed < 5 { proposed += 1 }
-            try dir.persist(ready)
-            #expect(dir.isDurable == true)
+            // Persist, then tell the core, as the agent does (it may then commit or take
+            // office, which is persisted in turn).
+            while true {
+                try dir.persist(ready)
+                #expect(dir.isDurable == true)
+                guard let id = ready.persistID else { break }
+                ready = node.handle(.persisted(persistID: id), now: now)
+            }
         }
         #expect(node.role == .leader)
         #expect(node.commitIndex >= 5)

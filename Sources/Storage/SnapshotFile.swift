@@ -1,0 +1,121 @@
+import Checksum
+import Posix
+import RaftCore
+
+/// SnapshotFile is the format of `DIR/snapshot`: the log up to some index replaced by the
+/// configuration in force there and the agent's replicated state. Like `DIR/state` it is
+/// never modified in place: each write makes a new file, fsyncs it, renames it over the
+/// old one and fsyncs the directory (style rule 17). Little-endian:
+///
+///     0  magic       u32  "BTSN"
+///     4  version     u16  1
+///     6  flags       u16  0
+///     8  bodyLength  u32  ≤ Limits.maxSnapshotBytes
+///    12  body        the snapshot in RaftCore's one layout (`Snapshot.encoded()`)
+///    ..  crc32c      u32  over everything before it
+///
+/// A data dir without this file is one written before snapshots existed (its log starts
+/// at index 1), or a member waiting to be added that has received nothing yet.
+enum SnapshotFile {
+    static let name = "snapshot"
+    static let temporaryName = "snapshot.tmp"
+    static let magic: UInt32 = 0x4E53_5442 // "BTSN"
+    static let version: UInt16 = 1
+    static let headerSize = 12
+
+    static func encode(_ snapshot: Snapshot) -> [UInt8] {
+        let body = snapshot.encoded()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(headerSize + body.count + 4)
+        bytes.appendLE(magic)
+        bytes.appendLE(version)
+        bytes.appendLE(UInt16(0))
+        bytes.appendLE(UInt32(body.count))
+        bytes.append(contentsOf: body)
+        bytes.appendLE(CRC32C.checksum(bytes))
+        return bytes
+    }
+
+    static func decode(_ bytes: [UInt8], file: String) throws(StorageError) -> Snapshot {
+        func damaged(_ problem: String, at offset: UInt64? = nil) -> StorageError {
+            .damaged(file: file, offset: offset, problem: problem)
+        }
+        guard bytes.count >= headerSize + 4 else {
+            throw damaged("it is truncated: \(bytes.count) bytes, less than a snapshot's header and checksum")
+        }
+        let foundMagic = bytes.readLE(UInt32.self, at: 0)
+        if foundMagic != magic {
+            throw damaged("bad magic \(hex(foundMagic)) (a snapshot starts with \(hex(magic)), \"BTSN\")", at: 0)
+        }
+        let foundVersion = bytes.readLE(UInt16.self, at: 4)
+        if foundVersion > version { throw .unsupportedVersion(file: file, found: foundVersion, supported: version) }
+        if foundVersion == 0 || bytes.readLE(UInt16.self, at: 6) != 0 {
+            throw damaged("the header has version \(foundVersion) and flags \(hex(bytes.readLE(UInt16.self, at: 6)))", at: 4)
+        }
+        let bodyLength = Int(bytes.readLE(UInt32.self, at: 8))
+        guard bodyLength <= Limits.maxSnapshotBytes else {
+            throw damaged("impossible body length \(bodyLength) (the limit is \(Limits.maxSnapshotBytes))", at: 8)
+        }
+        guard bytes.count == headerSize + bodyLength + 4 else {
+            throw damaged("it is \(bytes.count) bytes where its header announces \(headerSize + bodyLength + 4)")
+        }
+        let stored = bytes.readLE(UInt32.self, at: bytes.count - 4)
+        let computed = CRC32C.checksum(bytes, 0..<(bytes.count - 4))
+        if stored != computed {
+            throw damaged("checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
+        }
+        do {
+            return try Snapshot(decoding: bytes[headerSize..<(headerSize + bodyLength)])
+        } catch {
+            throw damaged("the snapshot does not decode: \(error.message)", at: UInt64(headerSize))
+        }
+    }
+
+    /// read loads and verifies `DIR/snapshot` (the caller checked that it exists).
+    static func read(in directory: borrowing FileDescriptor, path: String) throws(StorageError) -> Snapshot {
+        do {
+            let file = try DiskIO.openFile(name, in: directory)
+            if !(try DiskIO.isRegularFile(file)) { throw StorageError.damaged(file: path, offset: nil, problem: "it is not a regular file") }
+            let length = try DiskIO.size(file)
+            // Cap before allocating.
+            if length > UInt64(headerSize + Limits.maxSnapshotBytes + 4) {
+                throw StorageError.damaged(file: path, offset: nil, problem: "it is \(length) bytes, over the snapshot limit")
+            }
+            return try decode(try DiskIO.read(file, count: Int(length), at: 0), file: path)
+        } catch let error as StorageError {
+            throw error
+        } catch let error as Errno {
+            throw .ioFailed(file: path, operation: "reading", errno: error.rawValue)
+        } catch {
+            preconditionFailure("unexpected \(error)")
+        }
+    }
+
+    /// write replaces `DIR/snapshot` atomically (temp → write → fsync → rename → fsync the
+    /// directory) and returns only when the new snapshot is durable. On failure the old
+    /// file is untouched or already replaced whole, and the caller writes again later.
+    static func write(_ snapshot: Snapshot, in directory: borrowing FileDescriptor, dataDir: String,
+                      faults: inout FaultPlan) throws(StorageError) {
+        let temporaryPath = dataDir + "/" + temporaryName
+        var step = "creating"
+        var stepPath = temporaryPath
+        do {
+            let file = try DiskIO.openFile(temporaryName, in: directory, create: true, truncate: true)
+            step = "writing"
+            try faults.check(.write)
+            try DiskIO.writeAll(file, encode(snapshot), at: 0)
+            step = "fsync"
+            try faults.check(.sync)
+            try DiskIO.fsync(file)
+            step = "rename to \(name)"
+            try DiskIO.rename(temporaryName, to: name, in: directory)
+            step = "fsync of the directory after renaming"
+            stepPath = dataDir + "/" + name
+            try faults.check(.sync)
+            try DiskIO.fsync(directory)
+        } catch {
+            if stepPath == temporaryPath { try? DiskIO.unlink(temporaryName, in: directory) }
+            throw StorageError.from(error, file: stepPath, operation: step)
+        }
+    }
+}
