@@ -419,7 +419,6 @@ public struct DataDirectory: ~Copyable, Sendable {
         }
         let temporaryPath = path + "/" + LogFormat.temporaryName
         var step = "creating"
-        var stepPath = temporaryPath
         do {
             let file = try DiskIO.openFile(LogFormat.temporaryName, in: directory, create: true, truncate: true)
             step = "writing"
@@ -428,20 +427,23 @@ public struct DataDirectory: ~Copyable, Sendable {
             step = "fsync"
             try faults.check(.sync)
             try DiskIO.fsync(file)
-            // The marker counts records of whichever file is the log: never more than the
-            // new one holds once it is renamed in, nor than the old one while it is not.
-            step = "lowering the sync marker before the rename"
-            if marker.records > UInt64(offsets.count) { try marker.set(UInt64(offsets.count)) }
+        } catch {
+            try? DiskIO.unlink(LogFormat.temporaryName, in: directory)
+            throw StorageError.from(error, file: temporaryPath, operation: step)
+        }
+        // The marker counts records of whichever file is the log: never more than the new
+        // one holds once it is renamed in, nor than the old one while it is not.
+        if marker.records > UInt64(offsets.count) { try marker.set(UInt64(offsets.count)) }
+        do {
             step = "rename to \(LogFormat.name)"
             try DiskIO.rename(LogFormat.temporaryName, to: LogFormat.name, in: directory)
-            log = file
             step = "fsync of the directory after renaming"
-            stepPath = logPath
             try faults.check(.sync)
             try DiskIO.fsync(directory)
+            step = "reopening"
+            log = try DiskIO.openFile(LogFormat.name, in: directory)
         } catch {
-            if stepPath == temporaryPath { try? DiskIO.unlink(LogFormat.temporaryName, in: directory) }
-            throw StorageError.from(error, file: stepPath, operation: step)
+            throw StorageError.from(error, file: logPath, operation: step)
         }
         try marker.set(UInt64(offsets.count))
         recordOffsets = offsets
