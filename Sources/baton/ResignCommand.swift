@@ -13,8 +13,8 @@ struct ResignCommand: ParsableCommand {
         commandName: "resign",
         abstract: "Hand leadership over from this node (it must be in office).",
         discussion: """
-        Waits until the successor is known (a few election timeouts at most) and prints
-        it. Exit status: 0 handed over, 1 refused or failed (the message says why: not in
+        Waits until the successor is known (a few election timeouts at most) and prints \
+        it. Exit status: 0 handed over, 1 refused or failed (the message says why: not in \
         office, unknown --to, wrong token, no successor), 2 the agent cannot be reached.
         """)
     @OptionGroup var options: APIOptions

@@ -14,9 +14,9 @@ struct WatchCommand: ParsableCommand {
         commandName: "watch",
         abstract: "Print one line per leadership change until interrupted.",
         discussion: """
-        Each line: the wall time, the term (fencing token) and the leader, or 'none' while
-        no leader is in office. Uses GET /leader?wait=… (long-poll), so it costs nothing
-        between changes. If the agent goes away it says so on stderr and keeps trying
+        Each line: the wall time, the term (fencing token) and the leader, or 'none' while \
+        no leader is in office. Uses GET /leader?wait=… (long-poll), so it costs nothing \
+        between changes. If the agent goes away it says so on stderr and keeps trying \
         every second; exit 2 only when the agent cannot be reached at start.
         """)
     @OptionGroup var options: APIOptions

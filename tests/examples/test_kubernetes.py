@@ -69,10 +69,20 @@ SERVICE = {
     "spec": {"type": "str", "clusterIP": "str", "publishNotReadyAddresses": "bool", "selector": LABELS,
              "ports": [{"name": "str", "port": "int", "targetPort": "str|int", "protocol": "str", "nodePort": "int"}]},
 }
-KINDS = {("apps/v1", "StatefulSet"): STATEFUL_SET, ("v1", "Service"): SERVICE}
+DEPLOYMENT = {
+    "apiVersion": "str", "kind": "str", "metadata": OBJECT_META,
+    "spec": {"replicas": "int", "minReadySeconds": "int", "selector": {"matchLabels": LABELS},
+             "strategy": {"type": "str", "rollingUpdate": {"maxUnavailable": "str|int", "maxSurge": "str|int"}},
+             "template": {"metadata": OBJECT_META, "spec": POD_SPEC}},
+}
+CONFIG_MAP = {"apiVersion": "str", "kind": "str", "metadata": OBJECT_META, "data": "map"}
+KINDS = {("apps/v1", "StatefulSet"): STATEFUL_SET, ("v1", "Service"): SERVICE,
+         ("apps/v1", "Deployment"): DEPLOYMENT, ("v1", "ConfigMap"): CONFIG_MAP}
 REQUIRED = {  # paths that must be present, per kind
     "StatefulSet": ["metadata.name", "spec.selector", "spec.template", "spec.serviceName"],
     "Service": ["metadata.name", "spec.ports"],
+    "Deployment": ["metadata.name", "spec.selector", "spec.template"],
+    "ConfigMap": ["metadata.name", "data"],
 }
 
 
@@ -137,7 +147,7 @@ def test_schema_catches_what_it_should():
 
 def test_manifest_is_valid_yaml_with_kubernetes_field_names():
     docs = load()
-    assert sorted(d["kind"] for d in docs) == ["Service", "Service", "StatefulSet"]
+    assert sorted(d["kind"] for d in docs) == ["ConfigMap", "Deployment", "Service", "Service", "StatefulSet"]
     for d in docs:
         assert schema_errors(d) == [], schema_errors(d)
         name = d["metadata"]["name"]
@@ -151,8 +161,11 @@ def test_manifest_wiring():
     spec, pod = sts["spec"], sts["spec"]["template"]["spec"]
     labels = sts["spec"]["template"]["metadata"]["labels"]
     assert spec["selector"]["matchLabels"].items() <= labels.items()
-    assert spec["podManagementPolicy"] == "Parallel", "OrderedReady deadlocks: followers are never Ready"
-    assert spec["updateStrategy"]["type"] == "OnDelete", "RollingUpdate waits for followers to be Ready"
+    assert spec["podManagementPolicy"] == "Parallel", "OrderedReady deadlocks: no member is Ready before a majority is up"
+    # Readiness is /ready (every cluster-connected member), so a rolling update can wait
+    # for each replaced pod; one at a time keeps a majority.
+    assert spec["updateStrategy"]["type"] == "RollingUpdate"
+    assert spec["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == 1
 
     # The headless Service gives the peer names and publishes pods before they are Ready.
     peers_svc = services[spec["serviceName"]]
@@ -162,6 +175,9 @@ def test_manifest_wiring():
     containers = {c["name"]: c for c in pod["containers"]}
     baton = containers["baton"]
     assert baton["args"][0] == "agent"
+    # The image packaging/build-image builds (entrypoint /usr/bin/baton, user 65532).
+    assert re.fullmatch(r"[a-z0-9.\-/]+/baton:\d+\.\d+\.\d+(-dev)?", baton["image"]), baton["image"]
+    assert baton["securityContext"]["runAsUser"] == 65532
     env = {e["name"]: e for e in baton["env"]}
     ports = {p["name"]: p["containerPort"] for c in pod["containers"] for p in c.get("ports", [])}
     for p in ports.values():
@@ -181,15 +197,15 @@ def test_manifest_wiring():
     known = {"BATON_" + f.upper().replace("-", "_") for f in (
         "id peers peer-listen api-listen peer-advertise api-advertise data-dir cluster-secret-file "
         "insecure-peers bootstrap cluster-id witness election-timeout heartbeat-interval max-drift "
-        "log-format config").split()}
+        "log-format log-level config").split()}
     assert {k for k in env if k.startswith("BATON_")} <= known, set(env) - known
     assert "BATON_INSECURE_PEERS" not in env
     assert env["BATON_API_LISTEN"]["value"].endswith(f":{ports['baton-api']}")
     assert env["BATON_PEER_LISTEN"]["value"].endswith(f":{ports['baton-peer']}")
 
-    # Readiness is /is-leader on the agent's API port (by name): only the leader is Ready.
+    # Readiness is /ready on the agent's API port (by name): connected to a working cluster.
     ready = baton["readinessProbe"]["httpGet"]
-    assert ready["path"] == "/is-leader" and ready["port"] == "baton-api"
+    assert ready["path"] == "/ready" and ready["port"] == "baton-api"
     assert baton["livenessProbe"]["httpGet"]["path"] == "/health"
     for c in pod["containers"]:
         for probe in ("readinessProbe", "livenessProbe"):
@@ -197,12 +213,30 @@ def test_manifest_wiring():
                 port = c[probe]["httpGet"]["port"]
                 assert port in {p["name"] for p in c["ports"]} or port in {p["containerPort"] for p in c["ports"]}
 
-    # The leader-only Service selects these pods and targets a real container port.
+    # The leader-only Service selects the HAProxy pods; HAProxy has one server per
+    # replica at its stable name, on the application's port, checked with /is-leader on
+    # the agent's API port.
     leader_svc = services["myapp-leader"]
-    assert leader_svc["spec"]["selector"].items() <= labels.items()
     assert leader_svc["spec"].get("clusterIP") != "None"
-    for p in leader_svc["spec"]["ports"] + peers_svc["spec"]["ports"]:
+    for p in peers_svc["spec"]["ports"]:
         assert p["targetPort"] in ports or p["targetPort"] in ports.values(), p
+    proxy = next(d for d in docs if d["kind"] == "Deployment")
+    proxy_labels = proxy["spec"]["template"]["metadata"]["labels"]
+    assert leader_svc["spec"]["selector"].items() <= proxy_labels.items()
+    assert not leader_svc["spec"]["selector"].items() <= labels.items(), "the leader Service must not select the app pods"
+    proxy_pod = proxy["spec"]["template"]["spec"]
+    proxy_ports = {p["name"]: p["containerPort"] for c in proxy_pod["containers"] for p in c.get("ports", [])}
+    for p in leader_svc["spec"]["ports"]:
+        assert p["targetPort"] in proxy_ports, p
+    config_map = next(d for d in docs if d["kind"] == "ConfigMap")
+    cfg = config_map["data"]["haproxy.cfg"]
+    assert {v["configMap"]["name"] for v in proxy_pod["volumes"] if "configMap" in v} == {config_map["metadata"]["name"]}
+    assert "option httpchk GET /is-leader" in cfg and "http-check expect status 200" in cfg
+    servers = re.findall(r"^\s*server (\S+) (\S+):(\d+) check port (\d+)", cfg, re.M)
+    assert {s[0] for s in servers} == expected, servers
+    for name, host, app_port, check_port in servers:
+        assert host == f"{name}.{spec['serviceName']}" and int(app_port) == ports["http"] and int(check_port) == ports["baton-api"]
+    assert re.search(rf"bind :{proxy_ports['http']}\b", cfg), cfg
 
     # The secret comes from a Secret, mounted where BATON_CLUSTER_SECRET_FILE points,
     # readable by the agent's group (fsGroup) and nobody else.
@@ -219,3 +253,18 @@ def test_manifest_wiring():
     assert pod["securityContext"]["fsGroup"] == baton["securityContext"]["runAsGroup"]
     # The data dir is a persistent claim (term and vote must survive restarts).
     assert mounts[env["BATON_DATA_DIR"]["value"]] in claims
+
+
+def test_the_leader_proxys_haproxy_config_is_valid():
+    """haproxy -c on the ConfigMap's haproxy.cfg (servers are resolved at run time)."""
+    import shutil
+    import subprocess
+    import tempfile
+    if not shutil.which("haproxy"):
+        pytest.skip("haproxy is not installed (scripts/test installs it)")
+    cfg = next(d for d in load() if d["kind"] == "ConfigMap")["data"]["haproxy.cfg"]
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg") as f:
+        f.write(cfg)
+        f.flush()
+        r = subprocess.run(["haproxy", "-c", "-f", f.name], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
