@@ -225,7 +225,7 @@ extension Agent {
             log.event("long-poll-answered", .info, "answered \(apiState.longPoll.waveAnswered) held long-polls", [
                 ("waiters", .number(apiState.longPoll.waveAnswered)), ("batches", .number(apiState.longPoll.waveBatches)),
                 ("still_waiting", .number(apiState.longPoll.count)),
-                ("delay_ms", .double(Double(delayUs) / 1000))])
+                ("delay_ms", .double(Double(delayUs) / 1000))], .always)  // one line per wave: bounded by changes
         }
     }
 }

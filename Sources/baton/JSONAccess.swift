@@ -1,6 +1,6 @@
 // The client reads the agent's answers with the project's one JSON reader (the JSON
 // module); these are the conveniences its commands use.
-public import JSON
+import JSON
 
 extension JSONValue {
     /// read parses an answer body; nil when it is not one JSON document.

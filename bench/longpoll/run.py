@@ -105,7 +105,7 @@ def one_run(waiters_bin, n, idle_s):
             end = time.monotonic() + 10
             lines = []
             while time.monotonic() < end:
-                lines = re.findall(r"event=long-poll-answered waiters=(\d+) batches=(\d+) still_waiting=(\d+) delay_ms=([\d.]+)",
+                lines = re.findall(r"event=long-poll-answered .*?waiters=(\d+) batches=(\d+) still_waiting=(\d+) delay_ms=([\d.]+)",
                                    c.log(follower)[log_before:])
                 if sum(int(x[0]) for x in lines) >= n:
                     break

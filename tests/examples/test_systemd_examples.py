@@ -38,7 +38,7 @@ def test_units_and_dropins_verify_clean(tmp_path):
     # The programs they start are not installed here; point ExecStart at one that is.
     for unit in ("baton.service", "myapp-leader.service"):
         p = tmp_path / unit
-        p.write_text(re.sub(r"(?m)^ExecStart=\S+", "ExecStart=/bin/true", p.read_text()))
+        p.write_text(re.sub(r"(?m)^(ExecStart|ExecStartPre)=\S+", r"\1=/bin/true", p.read_text()))
     env = dict(os.environ, SYSTEMD_UNIT_PATH=f"{tmp_path}:")
     argv = ["systemd-analyze", "verify", "--man=no", str(tmp_path / "baton.service"), str(tmp_path / "myapp-leader.service")]
     p = subprocess.run(argv, env=env, capture_output=True, text=True)
