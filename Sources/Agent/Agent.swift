@@ -109,8 +109,10 @@ public final class Agent: PeerTransportDelegate {
 
         let sessionConfig = SessionConfig(
             clusterID: settings.clusterID, secret: secret,
+            // Until membership is stored (issue 14), every member is incarnation 1, as the
+            // configuration built from --peers binds it.
             local: PeerIdentity(name: settings.id, peerAddress: settings.peerAdvertise.description,
-                                apiAddress: settings.apiAdvertise.description),
+                                apiAddress: settings.apiAdvertise.description, incarnation: 1),
             members: Set(settings.members.map(\.name)))
         // A healed link should be back about as soon as a follower's election timer
         // fires: give up on a connection not up within Emin, and redial within Emin/2.
@@ -287,12 +289,12 @@ public final class Agent: PeerTransportDelegate {
 
     // MARK: Transport events
 
-    public func transport(received term: Term, _ body: Message.Body, from peer: String) {
+    public func transport(received term: Term, _ body: Message.Body, from peer: String, incarnation: UInt64) {
         // Still listening while stopping: that is how a leader that handed over learns
         // its successor (it no longer campaigns: AgentHooks holds it back).
         guard let from = idOf[peer] else { return }
         noteHeard(from: peer, body)
-        step(.message(Message(from: from, to: me, term: term, body: body)))
+        step(.message(Message(from: from, to: me, term: term, body: body, incarnation: incarnation)))
     }
 
     public func transport(peerConnected peer: PeerIdentity) {

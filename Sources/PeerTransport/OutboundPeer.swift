@@ -12,6 +12,8 @@ final class OutboundPeer {
     private var connection: PeerConnection?
     private var hello: [UInt8] = []
     private var backoffMs: Int
+    /// The peer (or this node) refused the last connection's membership.
+    private var wasRefused = false
     private var retryTimer: TimerID?
     private var resolving = false
     private var stopped = false
@@ -86,7 +88,13 @@ final class OutboundPeer {
         if wasEstablished { transport.noteConnected(member.name, false) }
         if stopped { return }
         // A connection that had worked is retried at once: a restarted peer is back fast.
-        if wasEstablished { backoffMs = transport.limits.reconnectInitialMs }
+        // One the membership refused is retried slowly.
+        if wasRefused {
+            wasRefused = false
+            backoffMs = transport.limits.reconnectMaxMs * 8
+        } else if wasEstablished {
+            backoffMs = transport.limits.reconnectInitialMs
+        }
         // A link that had worked and closed is the delegate's peerDisconnected, not a
         // failure to reach the peer.
         failed(reason ?? "closed", reported: !wasEstablished)
@@ -96,7 +104,7 @@ final class OutboundPeer {
         transport.noteConnectFailure(member.name, reason, reported: reported)
         guard !stopped, retryTimer == nil else { return }
         let delay = transport.jitteredBackoffMs(backoffMs)
-        backoffMs = min(transport.limits.reconnectMaxMs, backoffMs * 2)
+        backoffMs = min(max(transport.limits.reconnectMaxMs, backoffMs), backoffMs * 2)
         retryTimer = transport.loop.schedule(after: .milliseconds(Int64(delay))) { [weak self] _ in
             guard let self else { return }
             self.retryTimer = nil
@@ -109,6 +117,10 @@ final class OutboundPeer {
     /// than wait out the back-off, or a pending connect whose SYN or hello the partition
     /// swallowed. An established connection is kept; the peer's side then already works,
     /// so the two never redial each other in turn.
+    /// refused: the peer refused this node's membership; it will not change its mind in
+    /// milliseconds, so the next dial waits the longest back-off.
+    func refused() { wasRefused = true }
+
     func peerReachable() {
         guard !stopped, !resolving else { return }
         if let c = connection {

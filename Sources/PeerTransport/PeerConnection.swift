@@ -19,6 +19,7 @@ final class PeerConnection: EventHandler {
     private var handshakeTimer: TimerID?
     private(set) var established = false
     private var remoteName: String? = nil
+    private var remoteIncarnation: UInt64 = 0
     /// The remote address (without port) of an inbound connection, for logs.
     var source: String? = nil
 
@@ -109,14 +110,30 @@ final class PeerConnection: EventHandler {
                     case .established(let identity):
                         established = true
                         remoteName = identity.name
+                        remoteIncarnation = identity.incarnation
                         if let t = handshakeTimer { transport.loop.cancel(t); handshakeTimer = nil }
+                        if let refusal = transport.delegate?.transport(admit: identity) {
+                            // Authenticated but not served: say why (the refused side logs
+                            // the fix), then close.
+                            _ = enqueue(session.sealRefusal(refusal))
+                            established = false  // never served: no "disconnected", a slow redial
+                            outbound?.refused()
+                            close(reason: "refused \(identity.name): \(refusal.reason)", rejected: .identity)
+                            return
+                        }
                         if let peer = outbound { peer.connectionEstablished(self) } else {
                             transport.inboundEstablished(fd: s.raw, identity: identity)
                         }
                     case .message(let term, let body):
                         guard let name = remoteName else { return }
                         transport.noteReceived(from: name)
-                        transport.delegate?.transport(received: term, body, from: name)
+                        transport.delegate?.transport(received: term, body, from: name, incarnation: remoteIncarnation)
+                    case .refused(let refusal):
+                        guard let name = remoteName else { return }
+                        transport.delegate?.transport(refusedBy: name, refusal)
+                        outbound?.refused()
+                        close(reason: "refused by \(name): \(refusal.reason)")
+                        return
                     }
                 }
                 // A short read drained the socket: epoll is level-triggered and will say

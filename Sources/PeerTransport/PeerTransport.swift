@@ -8,8 +8,15 @@ public import RaftCore
 
 /// PeerTransportDelegate hears what arrives. Called on the loop thread.
 public protocol PeerTransportDelegate: AnyObject {
-    /// A Raft message from `peer` (authenticated; the connection says who sent it).
-    func transport(received term: Term, _ body: Message.Body, from peer: String)
+    /// A Raft message from `peer` (authenticated; the connection says who sent it and
+    /// with which incarnation, which the core checks against the membership).
+    func transport(received term: Term, _ body: Message.Body, from peer: String, incarnation: UInt64)
+    /// Decides whether an authenticated peer is served: nil admits it; a refusal is sent
+    /// to it (so it can say what to do) and the connection closed. Asked on both sides
+    /// of every connection once the handshake succeeds.
+    func transport(admit peer: PeerIdentity) -> Refusal?
+    /// `peer` refused this node, for the reason given (authenticated by the secret).
+    func transport(refusedBy peer: String, _ refusal: Refusal)
     /// `peer` connected to us and proved it holds the secret; carries its addresses.
     func transport(peerConnected peer: PeerIdentity)
     /// The connection `peer` sends on closed (a crashed process closes it within
@@ -24,6 +31,8 @@ public protocol PeerTransportDelegate: AnyObject {
 
 extension PeerTransportDelegate {
     public func transport(cannotReach peer: String, reason: String?) {}
+    public func transport(admit peer: PeerIdentity) -> Refusal? { nil }
+    public func transport(refusedBy peer: String, _ refusal: Refusal) {}
 }
 
 /// TransportLimits bounds everything the transport holds.

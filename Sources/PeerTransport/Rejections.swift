@@ -19,6 +19,9 @@ public enum RejectionKind: String, CaseIterable, Sendable {
     case badMessage = "bad-message"
     /// accept() failed for lack of descriptors or memory: accepting paused briefly.
     case acceptPaused = "accept-paused"
+    /// Authenticated, but refused by the membership: a stale incarnation (a wiped data
+    /// dir), another group's member list, or a removed member.
+    case identity
 }
 
 /// RejectionCounts sums refusals by kind (the agent's log rate-limits the lines per

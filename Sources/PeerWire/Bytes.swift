@@ -21,7 +21,10 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .badMagic: "not a Baton peer stream (bad magic)"
-        case .unsupportedVersion(let v): "unsupported frame version \(v)"
+        case .unsupportedVersion(let v):
+            v < FrameFormat.version
+                ? "the peer speaks protocol version \(v), this node \(FrameFormat.version): the peer runs an older baton (before membership in the log); upgrade every member"
+                : "the peer speaks protocol version \(v), newer than this node's \(FrameFormat.version): upgrade this node"
         case .unknownFrameType(let t): "unknown frame type \(t)"
         case .reservedFlagsSet: "reserved frame flags set"
         case .frameTooLarge(let n, let limit): "frame of \(n) bytes exceeds the limit of \(limit)"

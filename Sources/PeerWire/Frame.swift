@@ -7,12 +7,15 @@ public enum FrameType: UInt8, Sendable {
     case challenge = 2
     case proof = 3
     case raft = 4
+    /// An authenticated refusal after the handshake: why this connection is not served
+    /// (a stale incarnation, another group's member list); the sender then closes.
+    case refusal = 5
 }
 
 /// FrameFormat is the layout of every frame between agents, little-endian:
 ///
 ///     0   magic    4 bytes "BTN1"
-///     4   version  u8 (1)
+///     4   version  u8 (2; version 1 had no incarnations in the handshake)
 ///     5   type     u8 (FrameType)
 ///     6   flags    u16, reserved, must be 0
 ///     8   length   u32, payload bytes, ≤ the receiver's limit (checked before allocating)
@@ -26,7 +29,7 @@ public enum FrameType: UInt8, Sendable {
 /// per-direction sequence number makes a frame valid only once, on one connection.
 public enum FrameFormat {
     public static let magic: [UInt8] = Array("BTN1".utf8)
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     public static let headerBytes = 12
     public static let checksumBytes = 4
     public static let macBytes = 16

@@ -2,15 +2,42 @@ public import RaftCore
 import Crypto
 
 /// PeerIdentity is what one agent tells another about itself in the handshake: its
-/// member name and the addresses it advertises (so any node can say where the
-/// leader's API is).
+/// member name, the incarnation of its data dir, the fingerprint of the group it was
+/// bootstrapped into, and the addresses it advertises (so any node can say where the
+/// leader's API is). All of it is bound into the authenticated transcript.
 public struct PeerIdentity: Hashable, Sendable {
     public var name: String
     public var peerAddress: String
     public var apiAddress: String
-    public init(name: String, peerAddress: String, apiAddress: String) {
+    /// The random id its data dir was created with (design S6); 0 for "not said".
+    public var incarnation: UInt64
+    /// The group's fingerprint (the hash of its founding member list); 0 while a new
+    /// member waits to be added and has not learnt it yet.
+    public var fingerprint: UInt64
+    public init(name: String, peerAddress: String, apiAddress: String, incarnation: UInt64 = 0, fingerprint: UInt64 = 0) {
         self.name = name; self.peerAddress = peerAddress; self.apiAddress = apiAddress
+        self.incarnation = incarnation; self.fingerprint = fingerprint
     }
+}
+
+/// Refusal is why an authenticated peer is not served; sent to it before closing, so
+/// the refused side can say what to do (and a wiped member learns it must be re-added).
+public struct Refusal: Hashable, Sendable, CustomStringConvertible {
+    public enum Code: UInt8, Sendable {
+        /// Not (or no longer) a member of this group.
+        case notAMember = 1
+        /// A member whose data dir was replaced: its incarnation is not the one bound.
+        case staleIncarnation = 2
+        /// Bootstrapped into another group (a different founding member list).
+        case otherGroup = 3
+        /// This node was removed from the group and serves nobody as a member.
+        case removed = 4
+    }
+    public var code: Code
+    /// A sentence for the refused side's log, naming the fix.
+    public var reason: String
+    public init(_ code: Code, _ reason: String) { self.code = code; self.reason = reason }
+    public var description: String { reason }
 }
 
 /// SessionConfig is this agent's side of every peer connection.
@@ -50,6 +77,8 @@ public struct PeerSession: Sendable {
         /// The peer is authenticated; Raft messages may flow.
         case established(PeerIdentity)
         case message(term: Term, body: Message.Body)
+        /// The peer refused this connection, for the reason given (authenticated).
+        case refused(Refusal)
     }
 
     public let role: Role
@@ -85,7 +114,8 @@ public struct PeerSession: Sendable {
         let s = PeerSession(role: .client, config: config, nonce: nonce, target: target)
         var w = ByteWriter()
         w.u8(config.secret == nil ? 0 : 1)
-        w.shortString(config.clusterID); w.shortString(config.local.name); w.shortString(target)
+        w.shortString(config.clusterID); w.u64(config.local.fingerprint)
+        w.shortString(config.local.name); w.u64(config.local.incarnation); w.shortString(target)
         w.raw(nonce)
         w.shortString(config.local.peerAddress); w.shortString(config.local.apiAddress)
         return (s, FrameFormat.build(type: .hello, payload: w.bytes, mac: nil))
@@ -151,6 +181,19 @@ public struct PeerSession: Sendable {
         return FrameFormat.build(type: .raft, payload: payload, mac: key.map { k in { bytes in Self.mac(k, seq, bytes) } })
     }
 
+    /// Frames a refusal for an established session (authenticated like a message); the
+    /// caller sends it and closes.
+    public mutating func sealRefusal(_ refusal: Refusal) -> [UInt8] {
+        precondition(state == .established, "sealRefusal: handshake not finished")
+        var w = ByteWriter()
+        w.u8(refusal.code.rawValue)
+        w.shortString(String(decoding: Array(refusal.reason.utf8).prefix(255), as: UTF8.self))
+        let seq = sendSequence
+        sendSequence += 1
+        let key = sendKey
+        return FrameFormat.build(type: .refusal, payload: w.bytes, mac: key.map { k in { bytes in Self.mac(k, seq, bytes) } })
+    }
+
     // MARK: Handshake
 
     private mutating func handle(_ f: FrameDecoder.RawFrame, into out: inout [Output]) throws(WireError) {
@@ -166,6 +209,20 @@ public struct PeerSession: Sendable {
             receiveSequence += 1
             let decoded = try withBytes(f.payload) { (p) throws(WireError) in try RaftMessageCodec.decode(p) }
             out.append(.message(term: decoded.term, body: decoded.body))
+        case (.established, .refusal):
+            if let key = receiveKey {
+                let expected = Self.mac(key, receiveSequence, f.authenticated)
+                guard constantTimeEqual(expected, f.mac) else { throw .badMAC }
+            }
+            receiveSequence += 1
+            let refusal = try withBytes(f.payload) { (p) throws(WireError) in
+                var r = ByteReader(p)
+                guard let code = Refusal.Code(rawValue: try r.u8("refusal code")) else { throw WireError.invalid(what: "refusal code") }
+                let reason = try r.shortString("refusal reason", max: 255)
+                try r.expectEnd("refusal (trailing bytes)")
+                return Refusal(code, reason)
+            }
+            out.append(.refused(refusal))
         default:
             throw .unexpectedFrame(type: f.type.rawValue, state: stateName)
         }
@@ -181,52 +238,59 @@ public struct PeerSession: Sendable {
     }
 
     private mutating func handleHello(_ payload: [UInt8], into out: inout [Output]) throws(WireError) {
-        let (flags, cluster, from, to, nonce, peerAddr, apiAddr) = try withBytes(payload) { (p) throws(WireError) in
+        let (flags, cluster, fingerprint, from, incarnation, to, nonce, peerAddr, apiAddr) = try withBytes(payload) { (p) throws(WireError) in
                 var r = ByteReader(p)
                 let flags = try r.u8("hello flags")
                 let cluster = try r.shortString("cluster id", max: 64)
+                let fingerprint = try r.u64("group fingerprint")
                 let from = try r.shortString("node name", max: 255)
+                let incarnation = try r.u64("incarnation")
                 let to = try r.shortString("target name", max: 255)
                 let nonce = Array(try r.take(Self.nonceBytes, "nonce"))
                 let peerAddr = try r.shortString("peer address", max: 255)
                 let apiAddr = try r.shortString("api address", max: 255)
                 try r.expectEnd("hello (trailing bytes)")
-                return (flags, cluster, from, to, nonce, peerAddr, apiAddr)
+                return (flags, cluster, fingerprint, from, incarnation, to, nonce, peerAddr, apiAddr)
         }
         guard flags <= 1 else { throw .invalid(what: "hello flags") }
         guard cluster == config.clusterID else { throw .clusterMismatch(theirs: cluster, ours: config.clusterID) }
         guard (flags == 1) == (config.secret != nil) else { throw .securityMismatch(peerHasSecret: flags == 1) }
         guard config.members.contains(from), from != config.local.name else { throw .unknownNode(from) }
         guard to == config.local.name else { throw .wrongTarget(to) }
-        peer = PeerIdentity(name: from, peerAddress: peerAddr, apiAddress: apiAddr)
+        let client = PeerIdentity(name: from, peerAddress: peerAddr, apiAddress: apiAddr, incarnation: incarnation, fingerprint: fingerprint)
+        peer = client
         if localNonce.isEmpty { localNonce = Self.randomNonce() }
-        transcript = Self.transcript(cluster: cluster, client: from, server: to, clientNonce: nonce, serverNonce: localNonce)
+        transcript = Self.transcript(cluster: cluster, client: client, server: config.local, clientNonce: nonce, serverNonce: localNonce)
         var w = ByteWriter()
         w.u8(flags)
         w.raw(localNonce)
         w.raw(proof("server"))
+        w.u64(config.local.fingerprint); w.u64(config.local.incarnation)
         w.shortString(config.local.peerAddress); w.shortString(config.local.apiAddress)
         out.append(.send(FrameFormat.build(type: .challenge, payload: w.bytes, mac: nil)))
         state = .awaitingProof
     }
 
     private mutating func handleChallenge(_ payload: [UInt8], into out: inout [Output]) throws(WireError) {
-        let (flags, nonce, theirProof, peerAddr, apiAddr) = try withBytes(payload) { (p) throws(WireError) in
+        let (flags, nonce, theirProof, fingerprint, incarnation, peerAddr, apiAddr) = try withBytes(payload) { (p) throws(WireError) in
             var r = ByteReader(p)
             let flags = try r.u8("challenge flags")
             let nonce = Array(try r.take(Self.nonceBytes, "nonce"))
             let proof = Array(try r.take(32, "proof"))
+            let fingerprint = try r.u64("group fingerprint")
+            let incarnation = try r.u64("incarnation")
             let peerAddr = try r.shortString("peer address", max: 255)
             let apiAddr = try r.shortString("api address", max: 255)
             try r.expectEnd("challenge (trailing bytes)")
-            return (flags, nonce, proof, peerAddr, apiAddr)
+            return (flags, nonce, proof, fingerprint, incarnation, peerAddr, apiAddr)
         }
         guard flags <= 1 else { throw .invalid(what: "handshake flags \(flags)") }
         guard (flags == 1) == (config.secret != nil) else { throw .securityMismatch(peerHasSecret: flags == 1) }
-        transcript = Self.transcript(cluster: config.clusterID, client: config.local.name, server: targetName,
+        let server = PeerIdentity(name: targetName, peerAddress: peerAddr, apiAddress: apiAddr, incarnation: incarnation, fingerprint: fingerprint)
+        transcript = Self.transcript(cluster: config.clusterID, client: config.local, server: server,
                                      clientNonce: localNonce, serverNonce: nonce)
         guard constantTimeEqual(proof("server"), theirProof) else { throw .authenticationFailed }
-        peer = PeerIdentity(name: targetName, peerAddress: peerAddr, apiAddress: apiAddr)
+        peer = server
         out.append(.send(FrameFormat.build(type: .proof, payload: proof("client"), mac: nil)))
         establish(into: &out)
     }
@@ -256,11 +320,17 @@ public struct PeerSession: Sendable {
         return Self.hmac(secret, label: label, transcript)
     }
 
-    static func transcript(cluster: String, client: String, server: String,
+    /// transcript binds everything each side said about itself: a peer cannot claim
+    /// another incarnation or group than the one it proved with.
+    static func transcript(cluster: String, client: PeerIdentity, server: PeerIdentity,
                            clientNonce: [UInt8], serverNonce: [UInt8]) -> [UInt8] {
         var w = ByteWriter()
-        w.raw(Array("baton-peer-v1".utf8))
-        w.shortString(cluster); w.shortString(client); w.shortString(server)
+        w.raw(Array("baton-peer-v2".utf8))
+        w.shortString(cluster)
+        for side in [client, server] {
+            w.shortString(side.name); w.u64(side.incarnation); w.u64(side.fingerprint)
+            w.shortString(side.peerAddress); w.shortString(side.apiAddress)
+        }
         w.raw(clientNonce); w.raw(serverNonce)
         return w.bytes
     }

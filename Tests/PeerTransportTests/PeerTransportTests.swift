@@ -11,7 +11,15 @@ final class Recorder: PeerTransportDelegate {
     var connected: [PeerIdentity] = []
     var disconnected: [String] = []
     var rejected: [String] = []
-    func transport(received term: Term, _ body: Message.Body, from peer: String) { received.append((peer, term, body)) }
+    func transport(received term: Term, _ body: Message.Body, from peer: String, incarnation: UInt64) {
+        received.append((peer, term, body))
+        incarnations[peer] = incarnation
+    }
+    var incarnations: [String: UInt64] = [:]
+    var refuse: [String: Refusal] = [:]
+    var refusedBy: [(String, Refusal)] = []
+    func transport(admit peer: PeerIdentity) -> Refusal? { refuse[peer.name] }
+    func transport(refusedBy peer: String, _ refusal: Refusal) { refusedBy.append((peer, refusal)) }
     func transport(peerConnected peer: PeerIdentity) { connected.append(peer) }
     func transport(peerDisconnected peer: String) { disconnected.append(peer) }
     func transport(rejected reason: String, address: String) { rejected.append(reason) }
@@ -35,12 +43,15 @@ struct Cluster {
     }
 
     mutating func start(_ name: String, secret: [UInt8]? = Array(repeating: 7, count: 32), cluster: String = "baton",
+                        incarnation: UInt64 = 0, refuse: [String: Refusal] = [:],
                         limits configure: (inout TransportLimits) -> Void = { _ in }) throws {
         let m = members.first { $0.name == name }!
         let config = SessionConfig(clusterID: cluster, secret: secret,
-                                   local: PeerIdentity(name: name, peerAddress: m.address, apiAddress: "127.0.0.1:1"),
+                                   local: PeerIdentity(name: name, peerAddress: m.address, apiAddress: "127.0.0.1:1",
+                                                       incarnation: incarnation, fingerprint: 77),
                                    members: Set(members.map(\.name)))
         let r = Recorder()
+        r.refuse = refuse
         var limits = TransportLimits()
         limits.reconnectMaxMs = 100
         configure(&limits)
@@ -62,6 +73,30 @@ struct Cluster {
 }
 
 @Suite(.serialized) struct PeerTransportTests {
+    /// Each message arrives with the incarnation its sender proved in the handshake; a
+    /// peer the membership refuses is told why (authenticated) and carries no message.
+    @Test func incarnationsTravelAndARefusedMemberIsToldWhy() throws {
+        var c = try Cluster(names: ["n1", "n2", "n3"])
+        let stale = Refusal(.staleIncarnation, "n3's data dir was replaced: remove and add it again")
+        try c.start("n1", incarnation: 11, refuse: ["n3": stale])
+        try c.start("n2", incarnation: 22)
+        try c.start("n3", incarnation: 33)
+        #expect(try c.run { c.transports["n1"]!.stats["n2"]!.connected && c.transports["n2"]!.stats["n1"]!.connected })
+        c.transports["n2"]!.send(to: "n1", term: 3, body: .timeoutNow)
+        #expect(try c.run { c.recorders["n3"]!.refusedBy.contains { $0.0 == "n1" } && !c.recorders["n1"]!.received.isEmpty })
+        #expect(c.recorders["n1"]!.incarnations["n2"] == 22)
+        #expect(c.recorders["n3"]!.refusedBy.first { $0.0 == "n1" }?.1 == stale)
+        // Nothing from n3 reaches n1, and n1 never counts n3 as connected.
+        c.transports["n3"]!.send(to: "n1", term: 9, body: .timeoutNow)
+        _ = try c.run(timeoutMs: 300) { false }
+        #expect(!c.recorders["n1"]!.received.contains { $0.from == "n3" })
+        #expect(c.transports["n1"]!.stats["n3"]?.connected != true)
+        #expect(!c.recorders["n1"]!.connected.contains { $0.name == "n3" })
+        #expect(c.transports["n1"]!.rejectionsByKind[.identity, default: 0] >= 1)
+        // The refusals are slow to repeat: a handful in 300 ms, not a storm.
+        #expect(c.recorders["n3"]!.refusedBy.count <= 4)
+    }
+
     @Test func threeNodesConnectAndExchangeMessages() throws {
         var c = try Cluster(names: ["n1", "n2", "n3"])
         for n in ["n1", "n2", "n3"] { try c.start(n) }

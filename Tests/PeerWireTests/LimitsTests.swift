@@ -86,7 +86,7 @@ import Testing
     @Test func aFrameOverTheCapIsRefusedBeforeBuffering() {
         var d = FrameDecoder()
         var w = ByteWriter()
-        w.raw(FrameFormat.magic); w.u8(1); w.u8(FrameType.raft.rawValue); w.u16(0); w.u32(UInt32(Limits.maxFramePayloadBytes + 1))
+        w.raw(FrameFormat.magic); w.u8(FrameFormat.version); w.u8(FrameType.raft.rawValue); w.u16(0); w.u32(UInt32(Limits.maxFramePayloadBytes + 1))
         w.bytes.withUnsafeBytes { d.feed($0) }
         #expect(throws: WireError.frameTooLarge(length: UInt32(Limits.maxFramePayloadBytes + 1), limit: Limits.maxFramePayloadBytes)) {
             try d.next()

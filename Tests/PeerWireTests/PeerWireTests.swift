@@ -169,7 +169,7 @@ func handshake(client: SessionConfig = config("n1"), server: SessionConfig = con
     @Test func oversizedLengthIsRefusedFromTheHeaderAlone() {
         var d = FrameDecoder(maxPayloadBytes: 1024)
         var w = ByteWriter()
-        w.raw(FrameFormat.magic); w.u8(1); w.u8(FrameType.raft.rawValue); w.u16(0); w.u32(1025)
+        w.raw(FrameFormat.magic); w.u8(FrameFormat.version); w.u8(FrameType.raft.rawValue); w.u16(0); w.u32(1025)
         w.bytes.withUnsafeBytes { d.feed($0) }
         #expect(throws: WireError.frameTooLarge(length: 1025, limit: 1024)) { try d.next() }
     }

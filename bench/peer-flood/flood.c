@@ -70,8 +70,8 @@ static void on_connected(int fd) {
         ssize_t n = send(fd, junk, sizeof junk, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) sent_bytes += (uint64_t)n;
     } else if (c->mode == 2) {
-        /* "BTN1", version 1, type hello, flags 0, length 2000 (LE): then silence. */
-        uint8_t head[12] = {'B', 'T', 'N', '1', 1, 1, 0, 0, 0xD0, 0x07, 0, 0};
+        /* "BTN1", version 2, type hello, flags 0, length 2000 (LE): then silence. */
+        uint8_t head[12] = {'B', 'T', 'N', '1', 2, 1, 0, 0, 0xD0, 0x07, 0, 0};
         ssize_t n = send(fd, head, sizeof head, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) sent_bytes += (uint64_t)n;
     }

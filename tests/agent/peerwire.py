@@ -3,9 +3,10 @@ act as a hostile member: the three-message handshake (with the cluster secret, o
 under --insecure-peers), then Raft messages in authenticated frames.
 
 Layout from Sources/PeerWire/Frame.swift, PeerSession.swift and MessageCodec.swift:
-frame = "BTN1", version 1, type u8, flags u16 = 0, length u32 LE, payload, CRC32C u32 LE
+frame = "BTN1", version 2, type u8, flags u16 = 0, length u32 LE, payload, CRC32C u32 LE
 of everything before it, then (established, with a secret) a 16-byte HMAC-SHA256 MAC
-keyed per direction over (sequence u64 LE ‖ frame)."""
+keyed per direction over (sequence u64 LE ‖ frame). Version 2's hello and challenge carry
+each side's group fingerprint and incarnation, bound into the transcript."""
 import hashlib
 import hmac
 import os
@@ -18,6 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from faultlib.statefile import crc32c  # noqa: E402
 
 HELLO, CHALLENGE, PROOF, RAFT = 1, 2, 3, 4
+VERSION = 2
 
 
 def short(s):
@@ -26,7 +28,7 @@ def short(s):
 
 
 def frame(ftype, payload):
-    head = b"BTN1" + struct.pack("<BBHI", 1, ftype, 0, len(payload)) + payload
+    head = b"BTN1" + struct.pack("<BBHI", VERSION, ftype, 0, len(payload)) + payload
     return head + struct.pack("<I", crc32c(head))
 
 
@@ -41,19 +43,29 @@ def append_entries(term, prev_index, prev_term, commit, send_time=0):
 class PeerClient:
     """Dials `port` as member `name` of `cluster` towards member `target`."""
 
-    def __init__(self, port, name, target, secret=None, cluster="baton", timeout=3.0, then=()):
+    def __init__(self, port, name, target, secret=None, cluster="baton", timeout=3.0, then=(),
+                 incarnation=1, fingerprint=0):
         """`then`: Raft payloads sent in the same segment as the proof, so the server
         handles them before anything else can happen (posing as a running member, the
         real one reconnects within milliseconds and replaces this connection)."""
         self.secret = secret
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         nonce = os.urandom(32)
-        hello = (bytes([1 if secret else 0]) + short(cluster) + short(name) + short(target) + nonce
-                 + short("127.0.0.1:1") + short("127.0.0.1:2"))
+        peer_addr, api_addr = "127.0.0.1:1", "127.0.0.1:2"
+        hello = (bytes([1 if secret else 0]) + short(cluster) + struct.pack("<Q", fingerprint) + short(name)
+                 + struct.pack("<Q", incarnation) + short(target) + nonce + short(peer_addr) + short(api_addr))
         self.sock.sendall(frame(HELLO, hello))
         payload = self._read_frame(CHALLENGE, mac=False)
         nonce_s = payload[1:33]
-        transcript = (b"baton-peer-v1" + short(cluster) + short(name) + short(target) + nonce + nonce_s)
+        server_fp, server_inc = struct.unpack("<QQ", payload[65:81])
+        rest = payload[81:]
+        server_peer = rest[1:1 + rest[0]]
+        rest = rest[1 + rest[0]:]
+        server_api = rest[1:1 + rest[0]]
+        transcript = (b"baton-peer-v2" + short(cluster)
+                      + short(name) + struct.pack("<QQ", incarnation, fingerprint) + short(peer_addr) + short(api_addr)
+                      + short(target) + struct.pack("<QQ", server_inc, server_fp) + short(server_peer) + short(server_api)
+                      + nonce + nonce_s)
         self.transcript = transcript
         self.key = self._hmac("c2s") if secret else None
         self.sequence = 0
