@@ -17,6 +17,9 @@ public struct DataDirectory: ~Copyable, Sendable {
     public private(set) var state: PersistentState
     /// report says what `open` found and did, for the agent to print.
     public let report: OpenReport
+    /// identity is who this data dir belongs to (`DIR/identity`); nil for a data dir made
+    /// before identities existed, until the agent writes one (`setIdentity`).
+    public private(set) var identity: MemberIdentity?
     /// lastSync is the cost of the latest successful `sync`.
     public private(set) var lastSync = SyncTiming()
 
@@ -65,8 +68,9 @@ public struct DataDirectory: ~Copyable, Sendable {
 
     private init(path: String, lock: consuming FileDescriptor, directory: consuming FileDescriptor,
                  log: consuming FileDescriptor, marker: consuming SyncMarker, hardState: HardState, snapshot: Snapshot?,
-                 scan: LogFormat.Scan, report: OpenReport) {
+                 identity: MemberIdentity?, scan: LogFormat.Scan, report: OpenReport) {
         self.marker = marker
+        self.identity = identity
         self.path = path
         self.lock = lock
         self.directory = directory
@@ -107,6 +111,17 @@ public struct DataDirectory: ~Copyable, Sendable {
     /// the end of the log is cut back to the last whole record (`report.tornTail`); any
     /// other damage throws `.damaged` naming the file.
     public static func open(path: String, bootstrap: Bool) throws(StorageError) -> DataDirectory {
+        try open(path: path, create: bootstrap, identity: nil)
+    }
+
+    /// open(path:creating:) is `open` for the agent: an empty or missing data dir is made
+    /// for `identity` (written first, so a data dir with state and no identity is always
+    /// one made before identities existed); nil never creates anything.
+    public static func open(path: String, creating identity: MemberIdentity?) throws(StorageError) -> DataDirectory {
+        try open(path: path, create: identity != nil, identity: identity)
+    }
+
+    private static func open(path: String, create bootstrap: Bool, identity newIdentity: MemberIdentity?) throws(StorageError) -> DataDirectory {
         var notices: [String] = []
 
         // 1. The directory itself; 2. the lock, before reading anything.
@@ -114,7 +129,7 @@ public struct DataDirectory: ~Copyable, Sendable {
         let lock = try takeLock(in: directory, path: path, bootstrap: bootstrap)
 
         // 3. Under the lock: leftovers of an interrupted write are garbage, never state.
-        for name in [StateFile.temporaryName, LogFormat.temporaryName, SnapshotFile.temporaryName] {
+        for name in [StateFile.temporaryName, LogFormat.temporaryName, SnapshotFile.temporaryName, IdentityFile.temporaryName] {
             do {
                 if try DiskIO.exists(name, in: directory) {
                     try DiskIO.unlink(name, in: directory)
@@ -153,6 +168,7 @@ public struct DataDirectory: ~Copyable, Sendable {
                 throw .notInitialized(dataDir: path, detail: hasLog ? "has no state file" : "is empty")
             }
             var faults = FaultPlan()
+            if let newIdentity { try IdentityFile.write(newIdentity, in: directory, dataDir: path) }
             try createLog(in: directory, dataDir: path)
             try StateFile.write(HardState(), in: directory, dataDir: path, faults: &faults)
             let log = try openLogFile(in: directory, path: logPath)
@@ -161,8 +177,8 @@ public struct DataDirectory: ~Copyable, Sendable {
             try marker.set(0)
             notices.append("bootstrapped a new data dir in \(path)")
             return DataDirectory(path: path, lock: lock, directory: directory, log: log, marker: marker, hardState: HardState(),
-                                 snapshot: nil, scan: scan, report: OpenReport(created: true, bootstrapIgnored: false,
-                                                                               tornTail: nil, notices: notices))
+                                 snapshot: nil, identity: newIdentity, scan: scan,
+                                 report: OpenReport(created: true, bootstrapIgnored: false, tornTail: nil, notices: notices))
         }
 
         // 5. Existing state: verify everything.
@@ -236,8 +252,19 @@ public struct DataDirectory: ~Copyable, Sendable {
                 \(hardState.commitIndex) are committed: entries known to be durable are missing
                 """)
         }
+        let identity: MemberIdentity?
+        do {
+            identity = try DiskIO.exists(IdentityFile.name, in: directory)
+                ? try IdentityFile.read(in: directory, path: path + "/" + IdentityFile.name) : nil
+        } catch let error as StorageError {
+            throw error
+        } catch let error as Errno {
+            throw .ioFailed(file: path, operation: "listing", errno: error.rawValue)
+        } catch {
+            preconditionFailure("unexpected \(error)")
+        }
         return DataDirectory(path: path, lock: lock, directory: directory, log: log, marker: marker, hardState: hardState,
-                             snapshot: snapshot, scan: scan,
+                             snapshot: snapshot, identity: identity, scan: scan,
                              report: OpenReport(created: false, bootstrapIgnored: bootstrap, tornTail: tornTail, notices: notices))
     }
 
@@ -400,6 +427,16 @@ public struct DataDirectory: ~Copyable, Sendable {
             try? DiskIO.unlink(LogFormat.temporaryName, in: directory)
             throw StorageError.from(error, file: temporaryPath, operation: step)
         }
+    }
+
+    // MARK: Identity
+
+    /// setIdentity records who this data dir belongs to (made, migrated, the group's
+    /// fingerprint learnt, the member removed); returns once it is durable.
+    public mutating func setIdentity(_ id: MemberIdentity) throws(StorageError) {
+        guard id != identity else { return }
+        try IdentityFile.write(id, in: directory, dataDir: path)
+        identity = id
     }
 
     // MARK: Persisting

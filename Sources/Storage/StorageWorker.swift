@@ -10,9 +10,13 @@ public struct PersistJob: Sendable, Equatable {
     public var snapshot: Snapshot?
     public var truncateFrom: LogIndex?
     public var entries: [Entry]
+    /// A new identity for the data dir (written before the rest).
+    public var identity: MemberIdentity?
 
-    public init(hardState: HardState? = nil, snapshot: Snapshot? = nil, truncateFrom: LogIndex? = nil, entries: [Entry] = []) {
+    public init(hardState: HardState? = nil, snapshot: Snapshot? = nil, truncateFrom: LogIndex? = nil, entries: [Entry] = [],
+                identity: MemberIdentity? = nil) {
         self.hardState = hardState; self.snapshot = snapshot; self.truncateFrom = truncateFrom; self.entries = entries
+        self.identity = identity
     }
 
     /// init(_:) takes what `ready` asks to persist.
@@ -25,6 +29,7 @@ public struct PersistJob: Sendable, Equatable {
     /// this job's entries, or reaches below them, which then become one earlier truncation.
     public mutating func merge(_ later: PersistJob) {
         if let h = later.hardState { hardState = h }
+        if let i = later.identity { identity = i }
         if let s = later.snapshot {
             // The later snapshot replaces everything this job wrote up to its index; an
             // earlier truncation inside it is covered by it too.
@@ -94,6 +99,7 @@ public final class StorageWorker: Sendable {
             guard var d = directory.take() else { preconditionFailure("StorageWorker: directory gone") }
             let result: Result<SyncTiming, StorageError>
             do throws(StorageError) {
+                if let identity = job.identity { try d.setIdentity(identity) }
                 try d.persist(hardState: job.hardState, snapshot: job.snapshot, truncateFrom: job.truncateFrom, entries: job.entries)
                 result = .success(d.lastSync)
             } catch {
