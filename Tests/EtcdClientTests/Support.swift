@@ -54,8 +54,10 @@ final class EtcdProcess {
     func start() throws {
         guard let bin = etcdBinary() else { throw EtcdMissing() }
         let base = String(dataDir.dropLast("/data".count))
+        // Under `timeout`, so an etcd whose test process died (a crash, a kill) still
+        // ends within minutes; `stop` sends SIGTERM, which timeout passes on to etcd.
         pid = try ChildProcess.spawn([
-            bin, "--name", name, "--data-dir", dataDir,
+            "timeout", "-s", "KILL", "600", bin, "--name", name, "--data-dir", dataDir,
             "--listen-client-urls", url, "--advertise-client-urls", url,
             "--listen-peer-urls", "http://127.0.0.1:\(peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPort)",
             "--initial-cluster", initialCluster, "--initial-cluster-state", "new",
@@ -76,7 +78,7 @@ final class EtcdProcess {
 
     func stop() {
         guard pid > 0 else { return }
-        kill(pid, SIGKILL)
+        kill(pid, SIGTERM)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         pid = 0

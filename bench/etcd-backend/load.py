@@ -47,7 +47,7 @@ def main():
     # SIGTERM ends the run like Ctrl-C: the finally blocks stop etcd and the candidates.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = tempfile.mkdtemp(prefix="baton-etcd-load-")
-    cluster = EtcdCluster(root, 1)
+    cluster = EtcdCluster(root, 1, lifetime_s=6 * 3600)
     url = cluster.members[0].url
     endpoint = url.replace("http://", "")
     env = dict(os.environ, ETCDCTL_API="3")

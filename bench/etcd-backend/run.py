@@ -176,7 +176,7 @@ def main():
     ttls = [int(t) for t in args.ttls.split(",")]
     env = dict(os.environ, ETCDCTL_API="3")
     root = tempfile.mkdtemp(prefix="baton-etcd-bench-")
-    cluster = EtcdCluster(root, 1)
+    cluster = EtcdCluster(root, 1, lifetime_s=6 * 3600)
     endpoint = cluster.endpoints.replace("http://", "")
     results = {}
     try:

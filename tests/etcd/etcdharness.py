@@ -42,7 +42,7 @@ def wait_for(predicate, timeout, what, step=0.01):
 class EtcdMember:
     """One etcd member on loopback ports with its own data dir."""
 
-    def __init__(self, root, name, client_port=None, peer_port=None):
+    def __init__(self, root, name, client_port=None, peer_port=None, lifetime_s=900):
         self.name = name
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
@@ -50,6 +50,7 @@ class EtcdMember:
         self.log_path = os.path.join(root, name + ".log")
         self.proc = None
         self.killed_at = None
+        self.lifetime_s = lifetime_s
 
     @property
     def url(self):
@@ -61,20 +62,22 @@ class EtcdMember:
 
     def start(self, initial_cluster, state="new"):
         log = open(self.log_path, "ab")
+        # Under `timeout` in a process group of its own: if the test process dies without
+        # its teardown, etcd still ends after `lifetime_s`; `kill` takes the whole group.
         self.proc = subprocess.Popen(
-            [ETCD_BIN, "--name", self.name, "--data-dir", self.data_dir,
+            ["timeout", "-s", "KILL", str(self.lifetime_s), ETCD_BIN, "--name", self.name, "--data-dir", self.data_dir,
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
              "--initial-cluster", initial_cluster, "--initial-cluster-state", state,
              "--initial-cluster-token", "baton-test"],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.killed_at = None
 
     def kill(self):
-        """kill -9, recording when (CLOCK_BOOTTIME)."""
+        """kill -9 of etcd (and its timeout wrapper), recording when (CLOCK_BOOTTIME)."""
         if self.proc and self.proc.poll() is None:
             self.killed_at = now_ns()
-            self.proc.send_signal(signal.SIGKILL)
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     def post(self, path, body, timeout=1.0):
@@ -100,9 +103,9 @@ class EtcdMember:
 class EtcdCluster:
     """1 or 3 members started together; `endpoints` is the client URL list."""
 
-    def __init__(self, root, size=1):
+    def __init__(self, root, size=1, lifetime_s=900):
         os.makedirs(root, exist_ok=True)
-        self.members = [EtcdMember(root, f"e{i + 1}") for i in range(size)]
+        self.members = [EtcdMember(root, f"e{i + 1}", lifetime_s=lifetime_s) for i in range(size)]
         self.initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         for m in self.members:
             m.start(self.initial)
