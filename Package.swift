@@ -113,6 +113,10 @@ let package = Package(
         // errors that name the flag and the fix (pure; issue 4).
         .target(name: "AgentConfig", dependencies: ["RaftCore", "HookSyntax", "AgentLogging"], swiftSettings: sharedSettings),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "AgentLogging", "RaftCore"], swiftSettings: sharedSettings),
+        // Membership as the agent sees it (design S6): names to ids, group fingerprints,
+        // the founding configuration, operator requests, learner promotion, admission.
+        .target(name: "Membership", dependencies: ["RaftCore", "AgentConfig", "PeerWire"], swiftSettings: sharedSettings),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership", "RaftCore", "AgentConfig", "PeerWire"], swiftSettings: sharedSettings),
         // TCP between agents on the event loop: dial, handshake, bounded queues, back-off.
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),

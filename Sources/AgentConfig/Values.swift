@@ -84,11 +84,17 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
-/// Member is one entry of `--peers`: a name and the address its peer transport listens on.
+/// Member is one entry of `--peers`: a name and the address its peer transport listens on,
+/// and whether it is a witness (`NAME=HOST:PORT/witness`). On a new group these are the
+/// founding members; on an existing data dir only a contact list (the stored membership
+/// decides, design S6).
 public struct Member: Hashable, Sendable {
     public var name: String
     public var peerAddress: HostPort
-    public init(name: String, peerAddress: HostPort) { self.name = name; self.peerAddress = peerAddress }
+    public var witness: Bool
+    public init(name: String, peerAddress: HostPort, witness: Bool = false) {
+        self.name = name; self.peerAddress = peerAddress; self.witness = witness
+    }
 }
 
 /// isValidMemberName: 1–63 characters of letters, digits, `-`, `_`, `.`; these names
@@ -97,7 +103,8 @@ public func isValidMemberName(_ s: String) -> Bool {
     !s.isEmpty && s.utf8.count <= 63 && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
 }
 
-/// parsePeers reads `n1=127.0.0.1:7001,n2=127.0.0.1:7002,…` (1 to 7 members, names unique).
+/// parsePeers reads `n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003/witness,…` (1 to 7
+/// members, names unique).
 public func parsePeers(_ text: String, flag: String = "--peers") throws(ConfigError) -> [Member] {
     var members: [Member] = []
     for item in text.split(separator: ",") {
@@ -112,12 +119,18 @@ public func parsePeers(_ text: String, flag: String = "--peers") throws(ConfigEr
         guard !members.contains(where: { $0.name == name }) else {
             throw ConfigError(flag: flag, "member '\(name)' is listed twice")
         }
-        let address = try HostPort(parsing: String(kv[1]), flag: flag)
+        var addressText = Substring(kv[1]).trimmingSpaces
+        let witness = addressText.hasSuffix("/witness")
+        if witness { addressText = addressText.dropLast("/witness".count) }
+        if addressText.contains("/") {
+            throw ConfigError(flag: flag, "'\(item)': the only role a --peers entry can name is /witness (NAME=HOST:PORT/witness)")
+        }
+        let address = try HostPort(parsing: String(addressText), flag: flag)
         // Two members at one address would be one process answering for two votes.
         if let twin = members.first(where: { $0.peerAddress.host.lowercased() == address.host.lowercased() && $0.peerAddress.port == address.port }) {
             throw ConfigError(flag: flag, "members '\(twin.name)' and '\(name)' have the same address \(address); each member needs its own")
         }
-        members.append(Member(name: String(name), peerAddress: address))
+        members.append(Member(name: String(name), peerAddress: address, witness: witness))
     }
     guard !members.isEmpty else { throw ConfigError(flag: flag, "no members; write n1=HOST:PORT,n2=HOST:PORT,…") }
     guard members.count <= 7 else {

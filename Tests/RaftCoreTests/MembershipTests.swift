@@ -83,7 +83,7 @@ struct MemberCluster {
     func configuration(_ i: Int) -> Configuration? { nodes[i]?.configuration }
 }
 
-@Suite struct MembershipTests {
+@Suite struct CoreMembershipTests {
     @Test func aLearnerCatchesUpIsPromotedAndVotes() throws {
         var c = try MemberCluster(founding: MemberCluster.voters(3), spares: 1)
         c.run(for: .seconds(1))
