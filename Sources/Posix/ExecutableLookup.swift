@@ -4,25 +4,28 @@ import Glibc
 
 /// Executables answers whether a command's program can be run.
 public enum Executables {
-    /// problem returns why `program` cannot be run, or nil when it can: a path (with a
-    /// `/`) must be an executable regular file; a bare name must be one in a directory
-    /// of `searchPath` (the PATH the hook will get), as execvp would find it.
-    public static func problem(with program: String, searchPath: String?) -> String? {
+    /// problem returns why `program` cannot be run, or nil when it can, found as the
+    /// spawn will find it (`ChildProcess.resolveProgram`: a path when it has a `/`, else
+    /// the first executable regular file of that name in this process's PATH); a path's
+    /// answer says what is wrong with the file.
+    public static func problem(with program: String) -> String? {
         if program.contains("/") { return fileProblem(program) }
-        let dirs = (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false)
-        for dir in dirs {
-            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + program
-            if fileProblem(candidate) == nil { return nil }
+        do {
+            _ = try ChildProcess.resolveProgram(program)
+            return nil
+        } catch {
+            let search = getenv("PATH").map { String(cString: $0) } ?? "the default PATH"
+            return error.rawValue == EACCES
+                ? "'\(program)' is in PATH (\(search)) but not executable"
+                : "'\(program)' is not an executable in any PATH directory (\(search)); give its full path"
         }
-        return "'\(program)' is not an executable in any PATH directory (\(searchPath ?? "default PATH")); give its full path"
     }
 
     /// fileProblem: why the file at `path` cannot be executed, or nil.
     static func fileProblem(_ path: String) -> String? {
         var st = stat()
         guard stat(path, &st) == 0 else {
-            let reason = errno == ENOENT ? "does not exist" : "cannot be read (\(String(cString: strerror(errno))))"
-            return "\(path) \(reason)"
+            return errno == ENOENT ? "\(path) does not exist" : "\(path) cannot be read (\(String(cString: strerror(errno))))"
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else { return "\(path) is not a regular file" }
         guard access(path, X_OK) == 0 else { return "\(path) is not executable (chmod +x \(path))" }

@@ -60,12 +60,11 @@ enum Preflight {
     /// programProblems: every hook and check program exists and is executable, found
     /// as spawning will find it (the agent's PATH, which hooks inherit).
     static func programProblems(_ settings: AgentSettings) -> [ConfigError] {
-        let path = getenv("PATH").map { String(cString: $0) }
         let h = settings.hooks
         var out: [ConfigError] = []
         for (flag, argv) in [("--on-promote", h.onPromote), ("--on-demote", h.onDemote), ("--on-change", h.onChange), ("--check", h.check)] {
             guard let program = argv?.first else { continue }
-            if let why = Executables.problem(with: program, searchPath: path) { out.append(ConfigError(flag: flag, why)) }
+            if let why = Executables.problem(with: program) { out.append(ConfigError(flag: flag, why)) }
         }
         return out
     }
