@@ -17,6 +17,8 @@ public struct DataDirectoryInspection: Sendable, Equatable {
     /// tornTail: a torn append at the log's end that the next start will cut.
     public var tornTailBytes: UInt64?
     public var writable: Bool
+    /// identity: the cluster and member the data dir belongs to (`DIR/identity`), when it has one.
+    public var identity: MemberIdentity? = nil
 }
 
 extension DataDirectory {
@@ -65,6 +67,11 @@ extension DataDirectory {
             guard hasLog else { throw .damaged(file: logPath, offset: nil, problem: "the file is missing while \(statePath) exists") }
             result.state = try StateFile.read(in: directory, path: statePath)
         }
+        let hasIdentity: Bool
+        do { hasIdentity = try DiskIO.exists(IdentityFile.name, in: directory) } catch {
+            throw .ioFailed(file: path, operation: "listing", errno: error.rawValue)
+        }
+        if hasIdentity { result.identity = try IdentityFile.read(in: directory, path: path + "/" + IdentityFile.name) }
         return result
     }
 }

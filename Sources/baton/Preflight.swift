@@ -147,6 +147,17 @@ enum Preflight {
         if !inspection.writable {
             out.append(Finding(kind: .error, flag: "--data-dir", message: "\(dir) is not writable by this user (uid \(getuid())); the agent must write its term and vote there"))
         }
+        if let identity = inspection.identity {
+            if identity.removed {
+                out.append(Finding(kind: .error, flag: "--data-dir", message: "\(dir) belongs to member \(identity.memberName), which the group removed: it must not be used again; add this member back with a new data dir"))
+            } else if identity.memberName != settings.id {
+                out.append(Finding(kind: .error, flag: "--data-dir", message: "\(dir) belongs to member \(identity.memberName) (incarnation \(identity.incarnation)), not to --id \(settings.id): give each member its own data dir"))
+            } else if identity.clusterName != settings.clusterID {
+                out.append(Finding(kind: .error, flag: "--data-dir", message: "\(dir) belongs to cluster \(identity.clusterName), not to --cluster-id \(settings.clusterID)"))
+            } else {
+                out.append(Finding(kind: .ok, flag: "--data-dir", message: "belongs to member \(identity.memberName) of cluster \(identity.clusterName) (incarnation \(identity.incarnation))"))
+            }
+        }
         if state.votedFor != nil && vote.hasPrefix("an id not in") {
             out.append(Finding(kind: .warning, flag: "--data-dir", message: "\(dir) voted for a member that is not in --peers: is this data dir from another cluster?"))
         }
