@@ -39,7 +39,7 @@ let package = Package(
         // The pure Raft state machine: no I/O, no clock reads, no Foundation.
         .target(name: "RaftCore", dependencies: ["Time"], swiftSettings: sharedSettings),
         // Deterministic cluster simulator and the invariant checkers (test support).
-        .target(name: "RaftSimulation", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
+        .target(name: "RaftSimulation", dependencies: ["RaftCore", "AgentDriver", "AgentLogging"], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton-sim",
             dependencies: [
@@ -109,6 +109,14 @@ let package = Package(
         // buffer that never blocks the loop (pure: the output is handed in; issue 15, 17).
         .target(name: "AgentLogging", swiftSettings: sharedSettings),
         .testTarget(name: "AgentLoggingTests", dependencies: ["AgentLogging"], swiftSettings: sharedSettings),
+        // The agent's logic as a deterministic state machine over small ports: the core,
+        // persist-before-send, hook sequencing, check gating, start-up, shutdown, resign
+        // and the one AgentView (pure: no I/O, no clock, no threads; issue 13).
+        .target(name: "AgentDriver", dependencies: ["RaftCore", "AgentLogging"], swiftSettings: sharedSettings),
+        // The scenario-file format shared by the core's and the driver's scenario tests.
+        .target(name: "ScenarioText", swiftSettings: sharedSettings),
+        .testTarget(name: "AgentDriverTests", dependencies: ["AgentDriver", "AgentLogging", "RaftCore", "ScenarioText"], exclude: ["scenarios"],
+                    swiftSettings: sharedSettings),
         // The agent's settings: flags over environment over file, validated with
         // errors that name the flag and the fix (pure; issue 4).
         .target(name: "AgentConfig", dependencies: ["RaftCore", "HookSyntax", "AgentLogging"], swiftSettings: sharedSettings),
@@ -121,15 +129,15 @@ let package = Package(
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         // The driver joining core, storage, transport and HTTP on the loop (issue 4).
-        .target(name: "Agent", dependencies: ["AgentLogging", "RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd", "Time",
+        .target(name: "Agent", dependencies: ["AgentLogging", "AgentDriver", "RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd", "Time",
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
             dependencies: ["Agent", "AgentConfig", "AgentLogging", "EventLoop", "Hooks", "HTTPParser", "JSON", "Posix", "RaftCore", "Storage", "Time",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
-        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"], exclude: ["scenarios"], swiftSettings: sharedSettings),
-        .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation"], swiftSettings: sharedSettings),
+        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation", "ScenarioText"], exclude: ["scenarios"], swiftSettings: sharedSettings),
+        .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation", "AgentDriver"], swiftSettings: sharedSettings),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Posix", "Time"], swiftSettings: sharedSettings),
         .testTarget(name: "HTTPParserTests", dependencies: ["HTTPParser"], swiftSettings: sharedSettings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "Posix", "Time"], swiftSettings: sharedSettings),

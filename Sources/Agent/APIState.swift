@@ -1,5 +1,6 @@
-// What the HTTP API keeps beside the Raft core: waiters, per-peer observations, counters.
+// What the HTTP API keeps beside the driver's view: waiters, per-peer observations, counters.
 import AgentConfig
+import AgentDriver
 import EventLoop
 import HTTPParser
 import HTTPServer
@@ -9,20 +10,19 @@ import Prometheus
 import RaftCore
 
 /// APIState is the API's own state, owned by the agent and touched on the loop thread
-/// only. The core's state stays in `RaftNode`; this holds what the core does not keep:
-/// held requests, when each peer was last heard and its round-trip, and counters.
+/// only. The agent's state is the driver's view; this holds what only the HTTP side
+/// has: held requests, when each peer was last heard and its round-trip, and counters.
 final class APIState {
     var access: AdminAccess
     /// server is the API server once started (nil before `start`).
     var server: HTTPServer?
     var longPoll = LongPollWaiters()
-    var resigns: [ResignWaiter] = []
+    /// heldResigns: `POST /resign` requests the driver owes an answer, by request id.
+    var heldResigns: [RequestID: HeldRequest] = [:]
+    var nextRequest: RequestID = 1
     /// peers: per member name, what this node observed of it.
     var peers: [String: PeerObservation] = [:]
     let metrics: AgentMetrics
-    /// What the last `rebuildResponses` saw, to count transitions.
-    var lastRole: Role = .follower
-    var lastOfficeTerm: Term? = nil
     /// startedNs: CLOCK_BOOTTIME when the agent started (counts as every peer's first contact).
     let startedNs = Int64(Clock.boottime())
 
@@ -30,6 +30,11 @@ final class APIState {
         access = try AdminAccess(settings: settings)
         metrics = AgentMetrics(peers: settings.members.map(\.name).filter { $0 != settings.id }, version: Agent.version)
         for m in settings.members where m.name != settings.id { peers[m.name] = PeerObservation() }
+    }
+
+    /// clearRoundTrips forgets the round trips measured while this node led.
+    func clearRoundTrips() {
+        for key in Array(peers.keys) where peers[key]?.rttNs != 0 { peers[key]?.rttNs = 0 }
     }
 }
 
@@ -48,29 +53,11 @@ extension Agent {
     func noteHeard(from peer: String, _ body: Message.Body) {
         let now = Int64(Clock.boottime())
         apiState.peers[peer]?.lastHeardNs = now
-        if raft.role == .leader, case .appendResponse(_, _, _, let echo, _) = body,
+        if view.role == .leader, case .appendResponse(_, _, _, let echo, _) = body,
            echo.nanoseconds > 0, echo.nanoseconds <= now {
             let rtt = now - echo.nanoseconds
             apiState.peers[peer]?.rttNs = rtt
             apiState.metrics.recordRTT(peer: peer, seconds: Double(rtt) / 1e9)
-        }
-    }
-
-    /// noteTransitions counts elections and office changes since the last call (it runs
-    /// on every change of role, term, leader or office).
-    func noteTransitions() {
-        let role = raft.role
-        if role == .candidate && apiState.lastRole != .candidate { apiState.metrics.elections.increment() }
-        if role != .leader && apiState.lastRole == .leader {
-            for key in Array(apiState.peers.keys) { apiState.peers[key]?.rttNs = 0 }
-        }
-        apiState.lastRole = role
-        apiState.metrics.operatorMetrics.noteLeader(raft.leader)
-        let officeTerm = raft.office?.term
-        if officeTerm != apiState.lastOfficeTerm {
-            // nil → T is one entry, T → nil one departure, T → U (a leave and an entry) two.
-            apiState.metrics.officeChanges.increment(by: Int64((officeTerm != nil && apiState.lastOfficeTerm != nil) ? 2 : 1))
-            apiState.lastOfficeTerm = officeTerm
         }
     }
 }

@@ -1,10 +1,11 @@
-// The driver: joins the Raft core, the storage thread, the peer transport and the HTTP
-// API on one event loop. Data flows one way (design §3): bytes in → events → core →
-// Ready → office changes (the HTTP view), then fsync on the storage thread, then sends.
+// The agent's shell (issue 13): wires an AgentDriver's ports to the real world — the
+// storage thread, the peer transport, hook processes, systemd, the HTTP API — all on
+// one event loop, and hands the driver every input with CLOCK_BOOTTIME. The logic is
+// the driver's; this file only moves bytes and events between it and the loop.
 public import AgentConfig
+import AgentDriver
 public import AgentLogging
 public import EventLoop
-import HTTPParser
 import HTTPServer
 import Hooks
 public import PeerTransport
@@ -13,55 +14,45 @@ public import Posix
 public import RaftCore
 public import Storage
 
-/// nodeID derives a member's core id from its name (FNV-1a, 32 bits), so a persisted
-/// vote keeps naming the same member when the member list is reordered or grows.
-/// Collisions are refused at start-up by `Agent.memberIDs`.
-public func nodeID(forName name: String) -> NodeID {
-    var h: UInt32 = 2_166_136_261
-    for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
-    return NodeID(h == 0 ? 1 : h)
-}
-
 /// Agent is one `baton agent`: everything runs on `loop`'s thread except the fsyncs.
 public final class Agent: PeerTransportDelegate {
     /// settings: what the agent runs with; a SIGHUP changes the reloadable part (`reload`).
     public private(set) var settings: AgentSettings
     let loop: EventLoop
     let log: AgentLog
-    private(set) var raft: RaftNode
-    let me: NodeID
-    let nameOf: [NodeID: String]
-    let idOf: [String: NodeID]
+    let members: MemberTable
+    private(set) var driver: AgentDriver!
+    /// view is the driver's snapshot as of its last input, the only state answers are
+    /// built from (kept here so that an answer reads it in place, allocating nothing).
+    private(set) var view: AgentView
 
     private(set) var transport: PeerTransport!
     private var storage: StorageWorker!
     private var api: HTTPServer!
     private var tickTimer: TimerID?
     private var tickDeadline: Instant = .distantFuture
+    private var ports: AgentPorts!
+    /// Inputs that arrive while the driver handles one (a port whose callee answers at
+    /// once, e.g. a refused unit job) wait here: the driver is never re-entered.
+    private var pendingInputs: [DriverInput] = []
+    private var delivering = false
+    /// What the consumers last saw of the view.
+    private var seenGeneration: UInt64 = 0
+    /// exit: set when the driver finished; the loop stops after the current input.
+    var exitRequested = false
+    private var onExit: (() -> Void)?
+    private var stopNowRequested = false
+    /// pendingAnswers: the driver's answers to held API requests, written after its input.
+    var pendingAnswers: [(RequestID, ApiAnswer)] = []
 
-    // The persistence pipeline: messages wait for the job that made their state durable.
-    private var lastSubmittedJob: UInt64 = 0
-    private var durableJob: UInt64 = 0
-    private var waiting: [(job: UInt64, messages: [Message])] = []
-    /// The core's number for each submitted job's Ready, reported back with `.persisted`.
-    private var persistIDs: [(job: UInt64, persistID: UInt64)] = []
-    var storageError: String? = nil
-    private var storageRetryTimer: TimerID?
-
-    // What HTTP answers are built from.
-    var peerAPI: [String: String] = [:]
-    private var lastRole: Role = .follower
-    private var lastTerm: Term = 0
-    private var lastLeader: NodeID? = nil
-    var leaderSinceWallNs: Int64 = 0
+    // What HTTP answers are built from besides the view.
     var responses: Responses
     /// apiState: held requests, per-peer observations and counters of the HTTP API.
     let apiState: APIState
-    private var shuttingDown = false
     /// lastReachProblem: the last reason each peer could not be dialled (nil: reached).
     private var lastReachProblem: [String: String?] = [:]
-    /// Hooks, checks and campaign holds (AgentHooks.swift); set by `start`.
-    var hooks: AgentHooks?
+    /// The hook executor and the application check (AgentHooks.swift); set by `start`.
+    var hooks: AgentHooks!
     /// sd_notify, the watchdog and `--leader-unit` (AgentSystemd.swift); set by `start`.
     var systemd: AgentSystemd?
     public private(set) var boundAPI: SocketAddress? = nil
@@ -69,15 +60,40 @@ public final class Agent: PeerTransportDelegate {
 
     /// memberIDs maps every member name to its core id, refusing a hash collision.
     public static func memberIDs(_ members: [AgentConfig.Member]) throws(ConfigError) -> [String: NodeID] {
-        var ids: [String: NodeID] = [:]
-        for m in members {
-            let id = nodeID(forName: m.name)
-            if let other = ids.first(where: { $0.value == id }) {
-                throw ConfigError(flag: "--peers", "member names '\(other.key)' and '\(m.name)' collide in Baton's 32-bit id; rename one")
-            }
-            ids[m.name] = id
+        do { return try Self.memberTable(members).idOf } catch { throw error }
+    }
+
+    static func memberTable(_ members: [AgentConfig.Member]) throws(ConfigError) -> MemberTable {
+        do {
+            return try MemberTable(members.map { DriverMember(name: $0.name, peerAddress: $0.peerAddress.description) })
+        } catch {
+            throw ConfigError(flag: "--peers", error.description)
         }
-        return ids
+    }
+
+    /// driverSettings is what the driver needs of `settings`.
+    static func driverSettings(_ s: AgentSettings) -> DriverSettings {
+        var d = DriverSettings(name: s.id, members: s.members.map { DriverMember(name: $0.name, peerAddress: $0.peerAddress.description) })
+        d.witness = s.witness
+        d.raft = s.raft
+        d.hooks = hookPlan(s.hooks)
+        d.checkConfigured = s.hooks.check != nil || s.hooks.checkURL != nil
+        d.checkFailuresToFail = s.hooks.checkFailures
+        return d
+    }
+
+    static func hookPlan(_ h: HookSettings) -> HookPlan {
+        var plan = HookPlan()
+        plan.onPromote = h.onPromote
+        plan.onDemote = h.onDemote
+        plan.onChange = h.onChange
+        plan.leaderUnit = h.leaderUnit != nil
+        plan.timeout = h.hookTimeout
+        plan.killGrace = HookProcess.defaultKillGrace
+        plan.promoteDelay = h.promoteDelay
+        plan.resignOnPromoteFailure = h.promoteFailure == .resign
+        plan.promoteFailureBackoff = HookSettings.promoteFailureBackoff
+        return plan
     }
 
     public init(settings: AgentSettings, secret: [UInt8]?, directory: consuming DataDirectory,
@@ -85,18 +101,19 @@ public final class Agent: PeerTransportDelegate {
         self.settings = settings
         self.loop = loop
         self.log = log
-        idOf = try Self.memberIDs(settings.members)
-        nameOf = Dictionary(uniqueKeysWithValues: idOf.map { ($0.value, $0.key) })
-        me = idOf[settings.id]!
-        let configuration = Configuration(voters: Array(idOf.values), witnesses: settings.witness ? [me] : [])
-        let now = Clock.now()
-        raft = try RaftNode(id: me, configuration: configuration, options: settings.raft,
-                            restoring: directory.state, seed: Clock.boottime() ^ UInt64(UInt32(bitPattern: Process.id)), now: now)
-        lastTerm = raft.term
+        members = try Self.memberTable(settings.members)
         let placeholder = PreparedResponse(status: 503, body: Array("{\"reason\":\"starting\"}".utf8))
         responses = Responses(placeholder: placeholder)
         apiState = try APIState(settings: settings)
-        peerAPI[settings.id] = settings.apiAdvertise.description
+        let restored = directory.state
+        let ports = AgentPorts()
+        self.ports = ports
+        let now = Self.now()
+        let driver = try AgentDriver(settings: Self.driverSettings(settings), restoring: restored,
+                                     seed: Clock.boottime() ^ UInt64(UInt32(bitPattern: Process.id)), now: now,
+                                     ports: DriverPorts(persist: ports, peers: ports, hooks: ports, responder: ports, log: ports, lifecycle: ports))
+        self.driver = driver
+        view = driver.view
 
         // Completions arrive on the storage thread; they are posted to the loop, the only
         // thread that touches the agent.
@@ -122,7 +139,10 @@ public final class Agent: PeerTransportDelegate {
         limits.reconnectMaxMs = max(50, eminMs / 2)
         let endpoints = settings.members.map { PeerEndpoint(name: $0.name, host: $0.peerAddress.host, port: $0.peerAddress.port) }
         transport = PeerTransport(loop: loop, config: sessionConfig, members: endpoints, limits: limits, delegate: self)
-        log.context = { [unowned self] in (self.raft.term, self.raft.role.rawValue) }
+        ports.agent = self
+        // Lines carry the core's term and role as they are when written (also in the
+        // middle of an input, before the view is published).
+        log.context = { [unowned self] in (self.driver.raft.term, self.driver.raft.role.rawValue) }
         rebuildResponses()
     }
 
@@ -147,17 +167,16 @@ public final class Agent: PeerTransportDelegate {
         let service = try AgentSystemd(agent: self)
         systemd = service
         service.start()
-        let officeHooks = try AgentHooks(agent: self)
-        hooks = officeHooks
-        log.event("started", .notice, "\(settings.id) started: peers on \(boundPeer!), API on \(boundAPI!), term \(raft.term)", [
+        hooks = try AgentHooks(agent: self)
+        log.event("started", .notice, "\(settings.id) started: peers on \(boundPeer!), API on \(boundAPI!), term \(view.term)", [
             ("peer_listen", "\(boundPeer!)"), ("api_listen", "\(boundAPI!)"),
             ("members", .string(settings.members.map(\.name).joined(separator: ","))),
-            ("witness", .bool(settings.witness)), ("log_entries", .number(raft.lastLogIndex)),
+            ("witness", .bool(settings.witness)), ("log_entries", .number(view.lastLogIndex)),
             ("election_timeout", "\(settings.raft.electionTimeoutMin)..\(settings.raft.electionTimeoutMax)"),
             ("heartbeat", "\(settings.raft.heartbeatInterval)"), ("pid", .number(Process.id))], .essential)
-        // Holds campaigning until the start-up hook finished (design S4), then starts it.
-        officeHooks.start()
-        rescheduleTick()
+        // The driver holds campaigns until the start-up hook finished (design S4).
+        deliver(.start)
+        hooks.startCheck()
     }
 
     /// listenAddress resolves a listen address (a host name such as `localhost` too,
@@ -192,98 +211,81 @@ public final class Agent: PeerTransportDelegate {
         }
     }
 
-    // MARK: The core's inputs
+    // MARK: The driver's inputs
 
-    func step(_ event: Event) {
-        let now = Clock.now()
-        hooks?.noteEvent(event)
-        let ready = raft.handle(event, now: now)
-        apply(ready)
-        // After the whole Ready: what the hook queue steps in return comes after it.
-        hooks?.afterApply(ready.officeChanges)
+    @inline(__always) static func now() -> Instant { Clock.now() }
+    @inline(__always) func now() -> Instant { Self.now() }
+
+    /// deliver hands the driver one input (and any that arrive meanwhile), then lets
+    /// every consumer see the new view.
+    func deliver(_ input: DriverInput) {
+        if delivering {
+            pendingInputs.append(input)
+            return
+        }
+        delivering = true
+        driver.handle(input, now: now())
+        while !pendingInputs.isEmpty {
+            let next = pendingInputs.removeFirst()
+            driver.handle(next, now: now())
+        }
+        delivering = false
+        afterInputs()
     }
 
-    private func apply(_ ready: Ready) {
-        // 1. Office changes first: the view that answers HTTP must not say "in office"
-        //    a moment after the core decided otherwise (design §2).
-        for change in ready.officeChanges { logOffice(change) }
-        if noteStateChanges() || !ready.officeChanges.isEmpty { rebuildResponses() }
-        // 2. Durable state goes to the storage thread; 3. messages wait for it.
-        if ready.needsPersist {
-            lastSubmittedJob = storage.submit(PersistJob(ready))
-            if let id = ready.persistID { persistIDs.append((lastSubmittedJob, id)) }
-            if !ready.messages.isEmpty { waiting.append((lastSubmittedJob, ready.messages)) }
-        } else if !ready.messages.isEmpty {
-            if storageError != nil {
-                // A node whose disk fails neither votes nor acknowledges (issue 4): what
-                // it would say may rest on state it could not make durable.
-            } else if lastSubmittedJob <= durableJob {
-                send(ready.messages)
-            } else {
-                // An earlier write is still in flight: these may rest on it (a term
-                // adopted without a message of its own), so they wait for it too.
-                waiting.append((lastSubmittedJob, ready.messages))
-            }
+    /// afterInputs publishes a changed view and keeps the timer at the next deadline.
+    private func afterInputs() {
+        view = driver.view
+        if view.generation != seenGeneration {
+            seenGeneration = view.generation
+            viewChanged()
+        }
+        completeAnswers()
+        if exitRequested {
+            finishExit()
+            return
         }
         rescheduleTick()
     }
 
-    private func send(_ messages: [Message]) {
-        for m in messages {
-            guard let name = nameOf[m.to] else { continue }
-            transport.send(to: name, term: m.term, body: m.body)
-        }
+    /// viewChanged hands the new view to every consumer that keeps something of it.
+    private func viewChanged() {
+        apiState.metrics.operatorMetrics.noteLeader(view.leader)
+        rebuildResponses()
+        systemd?.viewChanged(view)
     }
 
-    /// rescheduleTick keeps one timer at the core's next deadline. Most events leave the
-    /// deadline where it was (a follower's answer does not move the next heartbeat), and
-    /// then nothing is touched: an idle leader's CPU is mostly such wake-ups.
+    /// rescheduleTick keeps one timer at the driver's next deadline. Most inputs leave
+    /// the deadline where it was (a follower's answer does not move the next heartbeat),
+    /// and then nothing is touched: an idle leader's CPU is mostly such wake-ups.
     private func rescheduleTick() {
-        let deadline = raft.nextDeadline
+        let deadline = driver.nextDeadline
         if tickTimer != nil && deadline == tickDeadline { return }
         if let t = tickTimer { loop.cancel(t); tickTimer = nil }
         tickDeadline = deadline
         guard deadline < .distantFuture else { return }
         tickTimer = loop.schedule(at: deadline) { [unowned self] _ in
             self.tickTimer = nil
-            self.step(.tick)
+            self.deliver(.tick)
         }
     }
 
     /// persisted runs on the loop when the storage thread finished a batch of jobs.
     func persisted(_ completion: PersistCompletion) {
         switch completion.result {
-        case .success:
-            durableJob = max(durableJob, completion.jobs.upperBound)
-            // The core hears that its state is durable before the messages that waited go.
-            var confirmed: UInt64? = nil
-            while let first = persistIDs.first, first.job <= durableJob { confirmed = first.persistID; persistIDs.removeFirst() }
-            if let confirmed { step(.persisted(persistID: confirmed)) }
-            if storageError != nil {
-                log.event("storage-recovered", .notice, "the data dir accepts writes again; voting and acknowledging resume", [], .always)
-                storageError = nil
-                rebuildResponses()
-            }
-            while let first = waiting.first, first.job <= durableJob {
-                waiting.removeFirst()
-                send(first.messages)
-            }
-        case .failure(let error):
-            let first = storageError == nil
-            storageError = error.description
-            // Never send what rests on state that is not on disk.
-            waiting.removeAll { $0.job <= completion.jobs.upperBound }
-            if first {
-                log.event("storage-failed", .error, "cannot make state durable: \(error.description); not voting or acknowledging until the disk recovers",
-                          [("error", .string(error.description))], .always)
-                rebuildResponses()
-            }
-            if storageRetryTimer == nil {
-                storageRetryTimer = loop.schedule(after: .milliseconds(500)) { [unowned self] _ in
-                    self.storageRetryTimer = nil
-                    if self.storageError != nil { self.lastSubmittedJob = self.storage.retry() }
-                }
-            }
+        case .success: deliver(.persisted(upTo: completion.jobs.upperBound))
+        case .failure(let error): deliver(.persistFailed(upTo: completion.jobs.upperBound, error: error.description))
+        }
+    }
+
+    /// submit hands the durable part of a Ready to the storage thread.
+    func submit(_ ready: Ready) -> JobID { storage.submit(PersistJob(ready)) }
+
+    /// send puts messages on the peer links (the transport queues them, bounded).
+    func send(_ messages: [Message]) {
+        for m in messages {
+            guard let name = members.nameOf[m.to] else { continue }
+            transport.send(to: name, term: m.term, body: m.body)
         }
     }
 
@@ -291,28 +293,24 @@ public final class Agent: PeerTransportDelegate {
 
     public func transport(received term: Term, _ body: Message.Body, from peer: String, incarnation: UInt64) {
         // Still listening while stopping: that is how a leader that handed over learns
-        // its successor (it no longer campaigns: AgentHooks holds it back).
-        guard let from = idOf[peer] else { return }
+        // its successor (the driver no longer lets it campaign).
+        guard let from = members.idOf[peer] else { return }
         noteHeard(from: peer, body)
-        step(.message(Message(from: from, to: me, term: term, body: body, incarnation: incarnation)))
+        deliver(.message(Message(from: from, to: driver.me, term: term, body: body, incarnation: incarnation)))
     }
 
     public func transport(peerConnected peer: PeerIdentity) {
         log.event("peer-connected", .info, "\(peer.name) connected from \(peer.peerAddress)",
                   [("peer", .string(peer.name)), ("address", .string(peer.peerAddress))], .limited(key: "peer-connected " + peer.name))
-        if peerAPI[peer.name] != peer.apiAddress {
-            peerAPI[peer.name] = peer.apiAddress
-            rebuildResponses()
-        }
+        guard let id = members.idOf[peer.name] else { return }
+        deliver(.peerConnected(id, apiAddress: peer.apiAddress))
     }
 
     public func transport(peerDisconnected peer: String) {
-        log.event("peer-disconnected", raft.role == .leader ? .warning : .info, "\(peer) disconnected",
+        log.event("peer-disconnected", view.role == .leader ? .warning : .info, "\(peer) disconnected",
                   [("peer", .string(peer))], .limited(key: "peer-disconnected " + peer))
-        if let id = idOf[peer], raft.leader == id, raft.role == .follower {
-            log.event("leader-connection-lost", .warning, "lost the connection to the leader \(peer)", [("leader", .string(peer))], .limited(key: "leader-connection-lost " + peer))
-            step(.leaderConnectionLost)
-        }
+        guard let id = members.idOf[peer] else { return }
+        deliver(.peerDisconnected(id))
     }
 
     public func transport(cannotReach peer: String, reason: String?) {
@@ -336,7 +334,7 @@ public final class Agent: PeerTransportDelegate {
                   [("source", .string(address)), ("reason", .string(reason))], .limited(key: "peer-rejected \(address) \(reason)"))
     }
 
-    // MARK: Reload
+    // MARK: SIGHUP
 
     /// reload applies what a SIGHUP can change (issue 17 point 1): hooks, the check, the
     /// hook timeout, the log's format and level, the admin token (re-read even when its
@@ -346,112 +344,47 @@ public final class Agent: PeerTransportDelegate {
         let plan = settings.reloadPlan(to: new)
         let running = settings.reloading(new)
         let access = try AdminAccess(settings: running)
-        try hooks?.reload(running)
+        let checkReplaced = try hooks.reload(running)
         apiState.access = access
         log.format = running.logFormat
         log.minimumLevel = running.logLevel
         settings = running
+        let h = running.hooks
+        deliver(.reload(DriverReload(hooks: Self.hookPlan(h), checkConfigured: h.check != nil || h.checkURL != nil,
+                                     checkFailuresToFail: h.checkFailures, checkReplaced: checkReplaced)))
         return plan
     }
 
     // MARK: Shutdown
 
-    /// beginShutdown: a leader leaves office, runs its demote hook to completion
-    /// (bounded by the hook timeout), hands over to the most up-to-date follower
-    /// (TimeoutNow goes out once the demote finished), and waits, bounded, until a
-    /// successor leads in a higher term; `done` runs then (the process exits 0).
+    /// beginShutdown: SIGTERM or SIGINT. The driver leaves office, runs the demote hook
+    /// (bounded), hands over, waits (bounded) for a successor and for what waits on the
+    /// disk, then asks to exit; `done` runs then (the process exits 0).
     public func beginShutdown(_ done: @escaping () -> Void) {
-        guard !shuttingDown else { return }
-        shuttingDown = true
-        log.event("stopping", .notice, raft.role == .leader ? "stopping: handing over first" : "stopping", [], .essential)
+        if onExit == nil { onExit = done }
+        hooks?.stopCheck()
         systemd?.stopping()
-        hooks?.beginStopping()
-        // A single member has nobody to hand over to: it only runs its demote hook.
-        let wasLeader = raft.role == .leader && settings.members.count > 1
-        let term = raft.term
-        if raft.role == .leader { step(.shutdown) }
-        // Bounds: a promote may still be running ahead of the demote, each with its
-        // timeout and kill grace; then the successor gets a few election timeouts.
-        let h = settings.hooks
-        let hookBound = (h.hookTimeout + HookProcess.defaultKillGrace) * 2 + .seconds(1)
-        let successorBound = max(.seconds(1), settings.raft.electionTimeoutMax * 4)
-        let start = Clock.now()
-        var hooksDone: Instant? = nil
-        var reported = false
-        func poll(_ loop: EventLoop) {
-            let now = Clock.now()
-            let hooksIdle = hooks?.isIdle ?? true
-            if hooksDone == nil && (hooksIdle || now - start > hookBound) {
-                hooksDone = now
-                if !hooksIdle { log.event("stopping-hook-timeout", .warning, "stopping without waiting longer for a running hook", [], .always) }
-            }
-            var finished = false
-            if let hd = hooksDone {
-                let successor = raft.term > term && raft.leader != nil && raft.leader != me
-                if !wasLeader || successor || now - hd > successorBound {
-                    if wasLeader && !reported {
-                        reported = true
-                        var fields: LogFields = [("after_ms", .number((now - start).wholeMilliseconds))]
-                        let successorName = successor ? raft.leader.flatMap { nameOf[$0] } : nil
-                        if let successorName { fields.append(("successor", .string(successorName))) }
-                        if successor {
-                            log.event("handed-over", .notice, "handed over to \(successorName ?? "?"), term \(raft.term)", fields, .essential)
-                        } else {
-                            log.event("hand-over-unconfirmed", .warning, "no successor was heard before stopping", fields, .essential)
-                        }
-                    }
-                    finished = waiting.isEmpty || now - hd > successorBound + .seconds(2)
-                }
-            }
-            if finished {
-                transport.stop()
-                storage.stop()
-                systemd?.shutdown()
-                done()
-            } else {
-                loop.schedule(after: .milliseconds(1)) { poll($0) }
-            }
-        }
-        poll(loop)
+        deliver(.terminate)
     }
 
-    // MARK: The view answered over HTTP
-
-    /// noteStateChanges logs a change of role, term or leader; true when there was one.
-    private func noteStateChanges() -> Bool {
-        let role = raft.role, term = raft.term, leader = raft.leader
-        guard role != lastRole || term != lastTerm || leader != lastLeader else { return false }
-        if leader != lastLeader || term != lastTerm { leaderSinceWallNs = Clock.realtimeNanoseconds() }
-        var fields: LogFields = [("from_role", .string(lastRole.rawValue))]
-        let leaderName = leader.flatMap { nameOf[$0] }
-        if let leaderName { fields.append(("leader", .string(leaderName))) }
-        log.event("role", role == .follower && leaderName == nil ? .info : .notice,
-                  Self.roleMessage(role, term: term, leader: leaderName, me: settings.id), fields, .essential, term: term)
-        lastRole = role; lastTerm = term; lastLeader = leader
-        systemd?.stateChanged()
-        return true
+    /// stopNow: a second signal. The driver kills the running hook and finishes at once;
+    /// the caller exits the process right after (nothing waits for the disk or peers).
+    public func stopNow() {
+        stopNowRequested = true
+        deliver(.terminate)
     }
 
-    /// roleMessage says a role change in words, as the demo prints it.
-    static func roleMessage(_ role: Role, term: Term, leader: String?, me: String) -> String {
-        switch role {
-        case .leader: "\(me) won the election of term \(term)"
-        case .candidate: "\(me) campaigns in term \(term)"
-        case .preCandidate: "\(me) asks for pre-votes for term \(term + 1)"
-        case .follower: leader.map { "\(me) follows \($0), term \(term)" } ?? "\(me) knows no leader in term \(term)"
+    /// finishExit runs once the driver finished: the links and the disk are closed.
+    private func finishExit() {
+        if let t = tickTimer { loop.cancel(t); tickTimer = nil }
+        if !stopNowRequested {
+            transport.stop()
+            storage.stop()
+            systemd?.shutdown()
         }
-    }
-
-    private func logOffice(_ change: OfficeChange) {
-        switch change {
-        case .enter(let term, let leaseDeadline, _, _):
-            leaderSinceWallNs = Clock.realtimeNanoseconds()
-            log.event("office-enter", .notice, "\(settings.id) enters office, term \(term) (its fencing token)",
-                      [("token", .number(term)), ("lease_deadline_boottime_ns", .number(leaseDeadline.nanoseconds))], .essential, term: term)
-        case .leave(let term, let reason):
-            log.event("office-leave", .notice, "\(settings.id) leaves office, term \(term) (\(reason.rawValue))",
-                      [("token", .number(term)), ("reason", .string(reason.rawValue))], .essential, term: term)
-        }
+        let done = onExit
+        onExit = nil
+        done?()
     }
 }
 

@@ -1,8 +1,9 @@
 // The HTTP API of one agent: routes and the answers they give. Answers are prepared
-// when the Raft state changes (`rebuildResponses`) and chosen at answer time from the
-// lease and the clock (`leaseRemainingMs`), so a request costs no formatting; the one
-// per-request part, the lease time left on the node in office, reuses its bytes
-// within a millisecond (`LeaseStampedResponse`).
+// when the view's generation moves (`rebuildResponses`) and chosen at answer time from
+// the view's lease test with the clock read then (`AgentView.leaseRemaining(at:)`), so
+// a request costs no formatting; the one per-request part, the lease time left on the
+// node in office, reuses its bytes within a millisecond (`LeaseStampedResponse`).
+import AgentDriver
 import AgentLogging
 import AgentConfig
 import EventLoop
@@ -12,10 +13,10 @@ import Posix
 import RaftCore
 
 extension Agent {
-    /// Responses are the prepared answers, rebuilt on every change of role, term,
-    /// leader or storage health. Every one carries `X-Baton-Term` (the fencing token)
-    /// and `X-Baton-Leader` when a leader is known; the in-office ones also carry the
-    /// lease time left, stamped at answer time.
+    /// Responses are the prepared answers, rebuilt on every change of what an answer
+    /// says. Every one carries `X-Baton-Term` (the fencing token) and `X-Baton-Leader`
+    /// when a leader is known; the in-office ones also carry the lease time left,
+    /// stamped at answer time.
     struct Responses {
         var inOffice: LeaseStampedResponse
         var follower: PreparedResponse
@@ -41,7 +42,7 @@ extension Agent {
 
     func registerRoutes(on server: HTTPServer) {
         apiState.server = server
-        server.setRefusalHeaders(commonHeaders(term: raft.term))
+        server.setRefusalHeaders(commonHeaders(term: view.term))
         server.route(.get, "/leader") { [unowned self] request in
             if request.head.query.count == 0 { return self.counted(.leader, .respond(self.leaderAnswer(at: self.now()))) }
             return self.counted(.leader, self.leaderLongPoll(request))
@@ -69,8 +70,6 @@ extension Agent {
         }
     }
 
-    @inline(__always) func now() -> Instant { Clock.now() }
-
     /// counted tallies an answer's status for `baton_http_requests_total` (a held
     /// request is counted when it is answered).
     @inline(__always) func counted(_ route: APIRoute, _ result: HTTPHandlerResult) -> HTTPHandlerResult {
@@ -82,25 +81,33 @@ extension Agent {
         apiState.metrics.countResponse(status, route: route)
     }
 
-    /// leaderName is the name of the leader this node believes in, if any.
-    var leaderName: String? { raft.leader.flatMap { nameOf[$0] } }
-
     /// commonHeaders: the fencing token and, when known, the leader.
     func commonHeaders(term: Term) -> [(String, String)] {
-        [("X-Baton-Term", "\(term)")] + (leaderName.map { [("X-Baton-Leader", $0)] } ?? [])
+        [("X-Baton-Term", "\(term)")] + (view.leader.map { [("X-Baton-Leader", $0)] } ?? [])
     }
 
+    /// leaderJSON is a member as answers name it: its name, API and peer addresses.
     func leaderJSON(_ name: String) -> String {
-        let api = peerAPI[name] ?? ""
-        let peer = settings.members.first { $0.name == name }?.peerAddress.description ?? ""
+        let api = name == settings.id ? settings.apiAdvertise.description : (view.peer(name)?.apiAddress ?? "")
+        let peer = members.member(named: name)?.peerAddress ?? ""
         return "{\"id\":\(AgentLog.json(name)),\"api\":\(AgentLog.json(api)),\"peer\":\(AgentLog.json(peer))}"
     }
 
+    /// sinceJSON is when this node learned of the current leader or office, as wall
+    /// time: the view keeps CLOCK_BOOTTIME, converted with both clocks read now.
+    func sinceJSON() -> String {
+        let bootNow = Int64(Clock.boottime())
+        let wall = Clock.realtimeNanoseconds() - (bootNow - view.leaderSince.nanoseconds)
+        return AgentLog.json(AgentLog.rfc3339(wall))
+    }
+
+    /// rebuildResponses lays out every prepared answer from the view; it runs when the
+    /// view's generation moved, and starts a long-poll wave.
     func rebuildResponses() {
-        let term = raft.term
+        let term = view.term
         let myName = settings.id
-        let since = AgentLog.json(AgentLog.rfc3339(leaderSinceWallNs))
-        let officeTerm = raft.office?.term ?? term
+        let since = sinceJSON()
+        let officeTerm = view.office?.term ?? term
         let officeHeaders: [(String, String)] = [("X-Baton-Term", "\(officeTerm)"), ("X-Baton-Leader", myName)]
         let headers = commonHeaders(term: term)
         // The server's own 404 and 405 carry the term and leader too.
@@ -108,11 +115,12 @@ extension Agent {
         responses.inOffice = LeaseStampedResponse(
             status: 200, headers: officeHeaders,
             body: Array("{\"leader\":\(leaderJSON(myName)),\"term\":\(officeTerm),\"self\":true,\"since\":\(since)}\n".utf8))
+        let storageError = view.storageError
         let reason = storageError != nil ? "this node's storage is failing" : "no leader in office is known to this node"
         responses.none = PreparedResponse(
             status: 503, headers: headers + [("Retry-After", "1")],
             body: Array("{\"reason\":\(AgentLog.json(reason)),\"term\":\(term)}\n".utf8))
-        if let leader = raft.leader, leader != me, let name = nameOf[leader] {
+        if let name = view.leader, name != myName {
             responses.follower = PreparedResponse(
                 status: 200, headers: headers,
                 body: Array("{\"leader\":\(leaderJSON(name)),\"term\":\(term),\"self\":false,\"since\":\(since)}\n".utf8))
@@ -135,7 +143,8 @@ extension Agent {
         responses.notReady = PreparedResponse(
             status: 503, headers: headers + [("Retry-After", "1")],
             body: Array("{\"ready\":false,\"reason\":\(AgentLog.json(notReadyReason)),\"term\":\(term)}\n".utf8))
-        let role = raft.role.rawValue
+        let role = view.role.rawValue
+        let leaderName = view.leader
         let healthyBody = Array("{\"status\":\"ok\",\"role\":\"\(role)\",\"term\":\(term),\"leader\":\(leaderName.map(AgentLog.json) ?? "null")}\n".utf8)
         responses.healthy = PreparedResponse(status: 200, headers: headers, body: healthyBody)
         responses.healthyInOffice = LeaseStampedResponse(status: 200, headers: officeHeaders, body: healthyBody)
@@ -143,37 +152,22 @@ extension Agent {
             PreparedResponse(status: 503, headers: headers,
                              body: Array("{\"status\":\"unhealthy\",\"failing\":{\"storage\":\(AgentLog.json(error))},\"role\":\"\(role)\",\"term\":\(term),\"leader\":\(leaderName.map(AgentLog.json) ?? "null")}\n".utf8))
         }
-        noteTransitions()
-        if apiState.server != nil {
-            scheduleLongPollWave()
-            answerResignWaiters()
-        }
+        if role != "leader" { apiState.clearRoundTrips() }
+        if apiState.server != nil { scheduleLongPollWave() }
     }
 
-    /// leaseRemainingMs is the one "this node leads" test every answer uses: non-nil
-    /// (the whole milliseconds left) only while the lease still holds `leaseMargin` from
-    /// now (the time to write the answer) and the disk works (a node that cannot persist
-    /// does not act as leader). Same test as `RaftNode.isInOffice(at: now + margin)`.
-    func leaseRemainingMs(at now: Instant) -> Int64? {
-        guard storageError == nil, let office = raft.office else { return nil }
-        let left = office.leaseDeadline.nanoseconds - (now + settings.raft.leaseMargin).nanoseconds
-        return left > 0 ? left / 1_000_000 : nil
-    }
-
-    func isInOffice(at now: Instant) -> Bool { leaseRemainingMs(at: now) != nil }
-
-    /// followerKnowsLeader: a follower names the leader only while it heard from it
-    /// within Emin (a leader in office renews well within that).
-    func followerKnowsLeader(at now: Instant) -> Bool {
-        storageError == nil && raft.role == .follower && raft.leader != nil && raft.leader != me
-            && now < raft.lastContact + settings.raft.electionTimeoutMin
+    /// leaseRemainingMs is the view's in-office test (design §2 "Answers check the
+    /// clock") in whole milliseconds: non-nil only while the lease holds the margin past
+    /// `now` and the disk works.
+    @inline(__always) func leaseRemainingMs(at now: Instant) -> Int64? {
+        view.leaseRemaining(at: now).map { $0.nanoseconds / 1_000_000 }
     }
 
     /// leaderAnswer decides "this node is in office" from the lease and the clock at
-    /// answer time, never from a cached role (design §2 "Answers check the clock").
+    /// answer time, never from a cached role.
     func leaderAnswer(at now: Instant) -> PreparedResponse {
         if let ms = leaseRemainingMs(at: now) { return responses.inOffice.response(remainingMs: ms) }
-        if followerKnowsLeader(at: now) { return responses.follower }
+        if view.followerKnowsLeader(at: now) { return responses.follower }
         return responses.none
     }
 
@@ -189,18 +183,15 @@ extension Agent {
     func readyAnswer() -> PreparedResponse {
         let now = now()
         if let ms = leaseRemainingMs(at: now) { return responses.readyInOffice.response(remainingMs: ms) }
-        if followerKnowsLeader(at: now) { return responses.readyFollower }
+        if view.followerKnowsLeader(at: now) { return responses.readyFollower }
         return responses.notReady
     }
 
     /// heldRequestTimedOut answers a held request whose wait ended: a long-poll gets
-    /// the current `/leader` answer, a resignation its failure.
+    /// the current `/leader` answer; a resignation (answered by the driver within its
+    /// bound, so this is only a safety net) a plain 503.
     func heldRequestTimedOut(_ held: HeldRequest) -> (PreparedResponse, APIRoute)? {
         if apiState.longPoll.remove(held) { return (leaderAnswer(at: now()), .leader) }
-        if let i = apiState.resigns.firstIndex(where: { $0.held == held }) {
-            let waiter = apiState.resigns.remove(at: i)
-            return (resignFailed(waiter, reason: "no successor was heard from within \(resignWait.wholeMilliseconds) ms; an ordinary election follows"), .resign)
-        }
         return nil
     }
 }

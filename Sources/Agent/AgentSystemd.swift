@@ -2,9 +2,10 @@
 // listeners are bound and the start-up hook finished; STATUS= on every change of role,
 // term or leader; WATCHDOG=1 from the loop at half of WATCHDOG_USEC (so only a stuck
 // loop, never an election, gets the agent restarted); STOPPING=1 on shutdown; and the
-// `--leader-unit` jobs, run as a step of the hook queue.
+// `--leader-unit` jobs, run as steps the driver asks for.
 import AgentLogging
 import AgentConfig
+import AgentDriver
 import EventLoop
 import Hooks
 import Posix
@@ -19,6 +20,7 @@ final class AgentSystemd {
     private var watchdogTimer: TimerID?
     private var lastStatus = ""
     private var readySent = false
+    private var stoppingSent = false
     let units: UnitController?
     /// Completions of unit jobs waiting for their report, by request id.
     private var pendingUnitJobs: [UInt64: (HookOutcome) -> Void] = [:]
@@ -52,25 +54,29 @@ final class AgentSystemd {
         }
     }
 
-    /// ready sends READY=1 once (after the start-up hook finished).
-    func ready() {
-        guard !readySent else { return }
-        readySent = true
-        lastStatus = statusLine()
-        report(notifier.ready(status: lastStatus), "READY=1")
-    }
-
-    /// stateChanged sends STATUS= when the readable line changed.
-    func stateChanged() {
-        let line = statusLine()
-        guard readySent, line != lastStatus else { return }
+    /// viewChanged sends what the new view calls for: READY=1 once the start-up hook
+    /// finished (storage is loaded and the listeners are bound before the driver
+    /// starts), STATUS= when the readable line changed, STOPPING=1 once stopping.
+    func viewChanged(_ view: AgentView) {
+        if view.phase == .stopping || view.phase == .finished { stopping() }
+        let line = Self.statusLine(view)
+        if !readySent {
+            guard view.startupFinished else { return }
+            readySent = true
+            lastStatus = line
+            report(notifier.ready(status: line), "READY=1")
+            return
+        }
+        guard line != lastStatus else { return }
         lastStatus = line
         report(notifier.status(line), "STATUS")
     }
 
-    /// stopping sends STOPPING=1 and ends the watchdog: systemd now waits for the exit
-    /// (bounded by the unit's TimeoutStopSec), not for liveness.
+    /// stopping sends STOPPING=1 (once) and ends the watchdog: systemd now waits for
+    /// the exit (bounded by the unit's TimeoutStopSec), not for liveness.
     func stopping() {
+        guard !stoppingSent else { return }
+        stoppingSent = true
         if let t = watchdogTimer { agent.loop.cancel(t); watchdogTimer = nil }
         report(notifier.stopping(status: "stopping: handing over"), "STOPPING=1")
     }
@@ -97,10 +103,9 @@ final class AgentSystemd {
                          spawnError: report.outcome.succeeded || timedOut ? nil : "\(report.action.rawValue) \(report.unit): \(report.outcome)"))
     }
 
-    private func statusLine() -> String {
-        let r = agent.raft
-        let role = r.role == .preCandidate ? "pre-candidate" : r.role.rawValue
-        return ServiceStatus.line(role: role, term: r.term, leader: r.leader.flatMap { agent.nameOf[$0] })
+    static func statusLine(_ view: AgentView) -> String {
+        let role = view.role == .preCandidate ? "pre-candidate" : view.role.rawValue
+        return ServiceStatus.line(role: role, term: view.term, leader: view.leader)
     }
 
     private func report(_ error: Errno?, _ what: String) {

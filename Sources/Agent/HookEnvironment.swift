@@ -1,6 +1,7 @@
 // The environment a hook runs with, built in one place so that `baton hook-test` gives a
 // hook exactly what the agent will (issue 17 point 3).
 public import AgentConfig
+import AgentDriver
 import Posix
 import Systemd
 
@@ -24,10 +25,10 @@ public enum HookEnvironment {
     }
 
     /// transition is what a hook learns of its transition (README "Hooks").
+    /// The agent's driver builds the same list for every hook step (`HookTransition`).
     public static func transition(event: String, node: String, term: UInt64, leader: String, previousLeader: String,
                                   reason: String, leaseDeadlineMs: Int64) -> [String] {
-        ["BATON_EVENT=\(event)", "BATON_NODE_ID=\(node)", "BATON_TERM=\(term)",
-         "BATON_LEADER_ID=\(leader)", "BATON_PREVIOUS_LEADER_ID=\(previousLeader)", "BATON_REASON=\(reason)",
-         "BATON_LEASE_DEADLINE_MS=\(leaseDeadlineMs)"]
+        HookTransition.environment(event: event, node: node, term: term, leader: leader, previousLeader: previousLeader,
+                                   reason: reason, leaseDeadlineMs: leaseDeadlineMs)
     }
 }

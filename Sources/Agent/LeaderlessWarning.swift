@@ -6,9 +6,10 @@
 // baton_leaderless_after_promote_failure is 1. Every member that fails its hook says it,
 // so when all of them do, every /health does.
 //
-// Kept in its own file, with one call in healthAnswer and one in metricsAnswer, so the
-// agent's rewrite into AgentDriver can carry it as is.
+// Kept in its own file, with one call in healthAnswer and one in metricsAnswer; the
+// driver's view says when the last promote failed.
 import AgentConfig
+import AgentDriver
 import AgentLogging
 import HTTPServer
 import Posix
@@ -21,17 +22,17 @@ extension Agent {
 
     /// leaderlessAfterPromoteFailure: the reason to warn, or nil.
     var leaderlessAfterPromoteFailure: String? {
-        guard let failedAt = hooks?.lastPromoteFailure, Clock.now() - failedAt < Self.leaderlessWarningWindow else { return nil }
         let now = now()
-        if leaseRemainingMs(at: now) != nil || followerKnowsLeader(at: now) { return nil }
-        let agoMs = (Clock.now() - failedAt).nanoseconds / 1_000_000
+        guard let failedAt = view.lastPromoteFailure, now - failedAt < Self.leaderlessWarningWindow else { return nil }
+        if leaseRemainingMs(at: now) != nil || view.followerKnowsLeader(at: now) { return nil }
+        let agoMs = (now - failedAt).wholeMilliseconds
         return "no leader is in office, and this node's promote hook failed \(agoMs) ms ago (it resigned and is held back): "
             + "if every member's promote hook fails, the group stays leaderless; see /status hooks.last"
     }
 
     func leaderlessWarningAnswer() -> PreparedResponse? {
         guard let why = leaderlessAfterPromoteFailure else { return nil }
-        let body = "{\"status\":\"leaderless-promote-failing\",\"reason\":\(AgentLog.json(why)),\"term\":\(raft.term)}\n"
-        return PreparedResponse(status: 503, headers: commonHeaders(term: raft.term), body: Array(body.utf8))
+        let body = "{\"status\":\"leaderless-promote-failing\",\"reason\":\(AgentLog.json(why)),\"term\":\(view.term)}\n"
+        return PreparedResponse(status: 503, headers: commonHeaders(term: view.term), body: Array(body.utf8))
     }
 }

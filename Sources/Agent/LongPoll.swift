@@ -2,6 +2,7 @@
 // differs from what the caller last saw, else when the wait ends.
 import AgentLogging
 import AgentConfig
+import AgentDriver
 import EventLoop
 import HTTPParser
 import HTTPServer
@@ -16,7 +17,7 @@ enum SeenLeader: Equatable {
     case unspecified
     /// `leader=` (empty): the caller saw no leader.
     case none
-    case node(NodeID)
+    case node(String)
     /// A name that is not a member: differs from every view, so it is answered at once.
     case unknownName
 }
@@ -24,7 +25,7 @@ enum SeenLeader: Equatable {
 /// LeaderView is what a `/leader` answer says: its term and the leader it names.
 struct LeaderView: Equatable {
     var term: Term
-    var leader: NodeID?
+    var leader: String?
 
     func differs(term seenTerm: Term?, leader seenLeader: SeenLeader) -> Bool {
         if let seenTerm, seenTerm != term { return true }
@@ -105,10 +106,10 @@ extension Agent {
     /// never answered again for nothing.
     func leaderView(at now: Instant) -> (LeaderView, PreparedResponse) {
         if let ms = leaseRemainingMs(at: now) {
-            return (LeaderView(term: raft.office?.term ?? raft.term, leader: me), responses.inOffice.response(remainingMs: ms))
+            return (LeaderView(term: view.office?.term ?? view.term, leader: settings.id), responses.inOffice.response(remainingMs: ms))
         }
-        if followerKnowsLeader(at: now) { return (LeaderView(term: raft.term, leader: raft.leader), responses.follower) }
-        return (LeaderView(term: raft.term, leader: nil), responses.none)
+        if view.followerKnowsLeader(at: now) { return (LeaderView(term: view.term, leader: view.leader), responses.follower) }
+        return (LeaderView(term: view.term, leader: nil), responses.none)
     }
 
     /// leaderLongPoll handles `/leader` with a query: `wait` (e.g. 30s, 500ms, 5m; a
@@ -116,7 +117,7 @@ extension Agent {
     /// caller last saw them. Without `term` and `leader` the caller's view is taken to
     /// be the current one. A bad value is 400 and holds nothing.
     func leaderLongPoll(_ request: borrowing HTTPRequest) -> HTTPHandlerResult {
-        let (view, answer) = leaderView(at: now())
+        let (seen, answer) = leaderView(at: now())
         var seenTerm: Term? = nil
         if let termText = request.queryParameter("term") {
             guard termText.utf8.count <= 19, termText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
@@ -128,7 +129,7 @@ extension Agent {
         var seenLeader = SeenLeader.unspecified
         if let leaderText = request.queryParameter("leader") {
             if leaderText.isEmpty { seenLeader = .none }
-            else if let id = idOf[leaderText] { seenLeader = .node(id) }
+            else if members.idOf[leaderText] != nil { seenLeader = .node(leaderText) }
             else if isValidMemberName(leaderText) && leaderText.utf8.count <= 63 { seenLeader = .unknownName }
             else { return .respond(badRequest("leader must be a member name (or empty for none); got '\(leaderText)'")) }
         }
@@ -138,10 +139,10 @@ extension Agent {
             return .respond(badRequest("wait must be a duration of at most \(LongPollWaiters.waitMax.formatted), like 30s, 500ms or 1m30s; got '\(waitText)': \(error.reason)"))
         }
         if seenTerm == nil && seenLeader == .unspecified {
-            seenTerm = view.term
-            seenLeader = view.leader.map { .node($0) } ?? .none
+            seenTerm = seen.term
+            seenLeader = seen.leader.map { .node($0) } ?? .none
         }
-        if wait == .zero || view.differs(term: seenTerm, leader: seenLeader) { return .respond(answer) }
+        if wait == .zero || seen.differs(term: seenTerm, leader: seenLeader) { return .respond(answer) }
         guard let server = apiState.server else { return .respond(answer) }
         // Clients that hung up leave entries the server no longer holds: drop them
         // before they outnumber the live ones.
@@ -173,8 +174,8 @@ extension Agent {
     struct BadWait: Error { var reason: String }
 
     func badRequest(_ reason: String) -> PreparedResponse {
-        PreparedResponse(status: 400, headers: commonHeaders(term: raft.term),
-                         body: Array("{\"reason\":\(AgentLog.json(reason)),\"term\":\(raft.term)}\n".utf8))
+        PreparedResponse(status: 400, headers: commonHeaders(term: view.term),
+                         body: Array("{\"reason\":\(AgentLog.json(reason)),\"term\":\(view.term)}\n".utf8))
     }
 
     /// scheduleLongPollWave starts (or restarts) a wave over the waiters after a change.
@@ -195,7 +196,7 @@ extension Agent {
     /// to the loop (a timer due on the next pass, after the descriptors ready then).
     func longPollBatch() {
         guard let server = apiState.server else { return }
-        let (view, answer) = leaderView(at: now())
+        let (seen, answer) = leaderView(at: now())
         var answered = 0
         var examined = 0
         while apiState.longPoll.cursor < apiState.longPoll.count,
@@ -203,7 +204,7 @@ extension Agent {
             examined += 1
             let i = apiState.longPoll.cursor
             let w = apiState.longPoll.list[i]
-            if !view.differs(term: w.term, leader: w.leader) {
+            if !seen.differs(term: w.term, leader: w.leader) {
                 apiState.longPoll.cursor += 1
                 continue
             }

@@ -2,6 +2,7 @@
 // Names and types follow Prometheus conventions: base units (seconds), `_total` for
 // counters, one metric per meaning with labels for the dimension.
 import AgentLogging
+import AgentDriver
 import HTTPServer
 import PeerTransport
 import Posix
@@ -36,6 +37,8 @@ final class AgentMetrics {
     private var checkHealthy: Gauge?
     private var checkFailures: Counter?
     private var checkFailuresSeen: UInt64 = 0
+    private var electionsSeen: UInt64 = 0
+    private var officeChangesSeen: UInt64 = 0
     /// Refused peer connections and HTTP limits (the block at the end of this file).
     private(set) lazy var limits = LimitMetrics(registry: registry)
 
@@ -121,6 +124,14 @@ final class AgentMetrics {
         if failures > checkFailuresSeen { checkFailures!.increment(by: Int64(failures - checkFailuresSeen)); checkFailuresSeen = failures }
     }
 
+    /// updateTransitions copies the driver's transition counters (at scrape time).
+    func updateTransitions(_ c: AgentView.Counters) {
+        if c.elections > electionsSeen { elections.increment(by: Int64(c.elections - electionsSeen)); electionsSeen = c.elections }
+        if c.officeChanges > officeChangesSeen {
+            officeChanges.increment(by: Int64(c.officeChanges - officeChangesSeen)); officeChangesSeen = c.officeChanges
+        }
+    }
+
     /// updateLog copies the log's counters.
     func updateLog(_ log: AgentLog) {
         if log.droppedLines > logDroppedSeen { logLinesDropped.increment(by: Int64(log.droppedLines - logDroppedSeen)); logDroppedSeen = log.droppedLines }
@@ -140,11 +151,12 @@ final class AgentMetrics {
 extension Agent {
     func metricsAnswer() -> PreparedResponse {
         let m = apiState.metrics
-        m.isLeader.set(Int64(isInOffice(at: now()) ? 1 : 0))
-        m.term.set(Int64(raft.term))
+        m.isLeader.set(Int64(view.isInOffice(at: now()) ? 1 : 0))
+        m.term.set(Int64(view.term))
         m.longPollWaiters.set(Int64(apiState.longPoll.count))
-        m.storageOK.set(Int64(storageError == nil ? 1 : 0))
-        if let c = checkStatus { m.updateCheck(healthy: c.healthy, failures: c.failures) }
+        m.storageOK.set(Int64(view.storageError == nil ? 1 : 0))
+        m.updateTransitions(view.counters)
+        if let c = view.check { m.updateCheck(healthy: c.healthy, failures: c.failures) }
         m.updateLog(log)
         m.operatorMetrics.update(self)
         for (peer, gauge) in m.peerReachable { gauge.set(Int64(transport.stats[peer]?.connected == true ? 1 : 0)) }
@@ -194,7 +206,7 @@ final class OperatorMetrics {
     private var peerLastContact: [String: Gauge] = [:]
     /// lastLeader: the last leader seen, to count changes (a leader lost and found again
     /// is not a change).
-    private var lastLeader: NodeID? = nil
+    private var lastLeader: String? = nil
 
     init(registry: PrometheusCollectorRegistry, peers: [String], version: String) {
         func baton(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -224,8 +236,8 @@ final class OperatorMetrics {
         }
     }
 
-    /// noteLeader counts a change of leader (called on every change of role, term or leader).
-    func noteLeader(_ leader: NodeID?) {
+    /// noteLeader counts a change of leader (called on every change of the view).
+    func noteLeader(_ leader: String?) {
         guard let leader, leader != lastLeader else { return }
         lastLeader = leader
         leaderChanges.increment()
@@ -234,7 +246,7 @@ final class OperatorMetrics {
     /// update sets the gauges from the agent's state and /proc, at scrape time.
     func update(_ agent: Agent) {
         let now = agent.now()
-        hasLeader.set(Int64(agent.raft.leader != nil ? 1 : 0))
+        hasLeader.set(Int64(agent.view.leader != nil ? 1 : 0))
         leaseRemaining.set(Double(agent.leaseRemainingMs(at: now) ?? 0) / 1000)
         let bootNs = Int64(Clock.boottime())
         for (peer, gauge) in peerRTT { gauge.set(Double(agent.apiState.peers[peer]?.rttNs ?? 0) / 1e9) }

@@ -1,6 +1,7 @@
 // GET /openapi.json: the repository's API document (api/openapi.json), embedded at
 // build time by scripts/embed-openapi.
 import AgentConfig
+import AgentDriver
 import EventLoop
 import HTTPParser
 import HTTPServer
@@ -19,9 +20,9 @@ extension Agent {
     /// request: the term, the leader when known, and the lease left on the node in office.
     func perRequestHeaders() -> [(String, String)] {
         if let ms = leaseRemainingMs(at: now()) {
-            return [("X-Baton-Term", "\(raft.office?.term ?? raft.term)"), ("X-Baton-Leader", settings.id),
+            return [("X-Baton-Term", "\(view.office?.term ?? view.term)"), ("X-Baton-Leader", settings.id),
                     ("X-Baton-Lease-Remaining-Ms", "\(ms)")]
         }
-        return commonHeaders(term: raft.term)
+        return commonHeaders(term: view.term)
     }
 }

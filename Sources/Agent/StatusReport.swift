@@ -1,6 +1,7 @@
 // GET /status: everything an operator needs in one JSON object (snake_case keys).
 import AgentLogging
 import AgentConfig
+import AgentDriver
 import EventLoop
 import HTTPParser
 import HTTPServer
@@ -14,12 +15,12 @@ extension Agent {
     public static let version = "0.1.0-dev"
 
     /// statusAnswer is built per request (an operator's request, not a probe's): it
-    /// reads the core, the transport and the API's own observations.
+    /// reads the view, the transport and the API's own observations.
     func statusAnswer() -> PreparedResponse {
         let now = now()
         let nowNs = now.nanoseconds
         let lease = leaseRemainingMs(at: now)
-        let term = raft.term
+        let term = view.term
         func ms(_ interval: Interval) -> Int64 { interval.nanoseconds / 1_000_000 }
         func millis(_ ns: Int64) -> String {
             let us = ns / 1000
@@ -29,26 +30,26 @@ extension Agent {
         for member in settings.members where member.name != settings.id {
             let seen = apiState.peers[member.name] ?? PeerObservation()
             let stats = transport.stats[member.name]
-            let progress = idOf[member.name].flatMap { raft.progress(of: $0) }
+            let known = view.peer(member.name)
             peers.append("{\"id\":\(AgentLog.json(member.name)),\"peer\":\(AgentLog.json(member.peerAddress.description))"
-                + ",\"api\":\(peerAPI[member.name].map(AgentLog.json) ?? "null")"
+                + ",\"api\":\(known?.apiAddress.map(AgentLog.json) ?? "null")"
                 + ",\"reachable\":\(stats?.connected ?? false)"
                 + ",\"last_contact_ms_ago\":\(seen.lastHeardNs > 0 ? "\((nowNs - seen.lastHeardNs) / 1_000_000)" : "null")"
-                + ",\"rtt_ms\":\(seen.rttNs > 0 && raft.role == .leader ? millis(seen.rttNs) : "null")"
-                + ",\"match_index\":\(progress.map { "\($0.matchIndex)" } ?? "null")"
-                + ",\"can_lead\":\(progress.map { "\($0.canLead)" } ?? "null")}")
+                + ",\"rtt_ms\":\(seen.rttNs > 0 && view.role == .leader ? millis(seen.rttNs) : "null")"
+                + ",\"match_index\":\(known?.matchIndex.map { "\($0)" } ?? "null")"
+                + ",\"can_lead\":\(known?.canLead.map { "\($0)" } ?? "null")}")
         }
-        let leader = raft.leader.flatMap { nameOf[$0] }
-        let officeSince = leader != nil ? AgentLog.json(AgentLog.rfc3339(leaderSinceWallNs)) : "null"
+        let leader = view.leader
+        let officeSince = leader != nil ? sinceJSON() : "null"
         let o = settings.raft
-        var body = "{\"id\":\(AgentLog.json(settings.id)),\"role\":\"\(raft.role.rawValue)\",\"term\":\(term)"
+        var body = "{\"id\":\(AgentLog.json(settings.id)),\"role\":\"\(view.role.rawValue)\",\"term\":\(term)"
         body += ",\"in_office\":\(lease != nil)"
         body += ",\"leader\":\(leader.map { leaderJSON($0) } ?? "null")"
         body += ",\"office_since\":\(officeSince)"
         body += ",\"lease_remaining_ms\":\(lease.map { "\($0)" } ?? "null")"
-        body += ",\"commit_index\":\(raft.commitIndex),\"last_log_index\":\(raft.lastLogIndex)"
+        body += ",\"commit_index\":\(view.commitIndex),\"last_log_index\":\(view.lastLogIndex)"
         body += ",\"witness\":\(settings.witness)"
-        body += ",\"storage\":{\"ok\":\(storageError == nil),\"error\":\(storageError.map(AgentLog.json) ?? "null")}"
+        body += ",\"storage\":{\"ok\":\(view.storageError == nil),\"error\":\(view.storageError.map(AgentLog.json) ?? "null")}"
         body += ",\"peers\":[\(peers.joined(separator: ","))]"
         body += ",\"long_poll_waiters\":\(apiState.longPoll.count)"
         body += ",\"version\":\(AgentLog.json(Self.version))"
@@ -63,7 +64,7 @@ extension Agent {
     /// statusSections are further top-level objects of /status, as (key, JSON): the
     /// hooks, the application check and whether this node may campaign.
     func statusSections() -> [(String, String)] {
-        let h = hookStatus
+        let h = view.hooks
         var last: [String] = []
         for name in h.last.keys.sorted() {
             let r = h.last[name]!
@@ -72,12 +73,12 @@ extension Agent {
                 + "\"exit_code\":\(r.exitCode.map { "\($0)" } ?? "null"),\"duration_ms\":\(r.running ? "null" : "\(r.duration.wholeMilliseconds)")}")
         }
         let hooks = "{\"runs\":\(h.runs),\"failures\":\(h.failures),\"timeouts\":\(h.timeouts),"
-            + "\"skipped_pairs\":\(h.skippedPairs),\"startup_finished\":\(startupHookFinished),\"last\":{\(last.joined(separator: ","))}}"
-        let check = checkStatus.map { c in
+            + "\"skipped_pairs\":\(h.skippedPairs),\"startup_finished\":\(view.startupFinished),\"last\":{\(last.joined(separator: ","))}}"
+        let check = view.check.map { c in
             "{\"healthy\":\(c.healthy),\"consecutive_failures\":\(c.consecutiveFailures),\"passes\":\(c.passes),"
                 + "\"failures\":\(c.failures),\"last_detail\":\(AgentLog.json(c.lastDetail)),\"last_duration_ms\":\(c.lastDuration.wholeMilliseconds)}"
         } ?? "null"
-        return [("hooks", hooks), ("check", check), ("campaign_allowed", "\(raft.campaignAllowed)"),
+        return [("hooks", hooks), ("check", check), ("campaign_allowed", "\(view.campaignAllowed)"),
                 ("limits", limitsStatus())]
     }
 

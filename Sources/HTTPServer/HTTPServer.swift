@@ -65,10 +65,8 @@ public final class HTTPServer: EventHandler {
     private var refusalHeaders: [(String, String)] = []
     private let notImplementedMethod: PreparedResponse
     private var errorResponses: [Int: PreparedResponse] = [:]
-    /// handlerRunning is true while a handler runs (see `answerHold`).
+    /// handlerRunning is true while a handler runs: `complete` is refused then (see there).
     private var handlerRunning = false
-    /// resumeAfterHandler: connections to serve once the running handler returns.
-    private var resumeAfterHandler: [Connection] = []
 
     private static let continueLine: StaticString = "HTTP/1.1 100 Continue\r\n\r\n"
     private static let closeLine: StaticString = "Connection: close\r\n"
@@ -168,8 +166,14 @@ public final class HTTPServer: EventHandler {
 
     /// complete answers a held request. Returns false if it is no longer held (its
     /// connection closed, or it timed out and got its `onTimeout` answer).
+    ///
+    /// Never from inside a handler: answering a hold parses the waiter's next requests,
+    /// which would overwrite the header slots the running handler's request points
+    /// into. Applications hand such work to the next loop turn (the agent's driver
+    /// never answers from inside a handler).
     @discardableResult
     public func complete(_ held: HeldRequest, with response: PreparedResponse) -> Bool {
+        precondition(!handlerRunning, "HTTPServer.complete called from inside a handler: defer it to the next loop turn")
         guard let connection = connection(held), let hold = connection.hold, hold.serial == held.serial else { return false }
         loop.cancel(hold.timer.id)
         answerHold(connection, hold, response)
@@ -203,12 +207,6 @@ public final class HTTPServer: EventHandler {
 
     private func answerHold(_ connection: Connection, _ hold: Connection.Hold, _ response: PreparedResponse) {
         endHold(connection, hold, response)
-        if handlerRunning {
-            // Called from inside a handler: parsing this connection's next requests now
-            // would overwrite the header slots that handler's request still points into.
-            resumeAfterHandler.append(connection)
-            return
-        }
         processRequests(connection)
         flush(connection)
     }
@@ -229,15 +227,6 @@ public final class HTTPServer: EventHandler {
         statistics.holdsEndedByPeerClose += 1
         let held = HeldRequest(descriptor: connection.descriptor, generation: connection.generation, serial: hold.serial)
         endHold(connection, hold, holdTimeoutResponder?(held) ?? hold.onTimeout)
-    }
-
-    /// resumeDeferred serves connections whose held request a handler completed.
-    private func resumeDeferred() {
-        while let connection = resumeAfterHandler.popLast() {
-            guard !connection.isClosed else { continue }
-            processRequests(connection)
-            flush(connection)
-        }
     }
 
     // MARK: shutting down
@@ -404,9 +393,7 @@ public final class HTTPServer: EventHandler {
     /// ones behind it go on.
     private func processRequests(_ connection: Connection) {
         parseAndDispatch(connection)
-        // Never inside a handler: `answerHold` defers to `resumeDeferred` there, so the
-        // header slots a running handler reads are not overwritten.
-        while connection.peerClosed, !handlerRunning, !connection.isClosed, let hold = connection.hold {
+        while connection.peerClosed, !connection.isClosed, let hold = connection.hold {
             answerHoldOfClosedPeer(connection, hold)
             parseAndDispatch(connection)
         }
@@ -550,7 +537,6 @@ public final class HTTPServer: EventHandler {
         handlerRunning = true
         let result = box.call(request)
         handlerRunning = false
-        if !resumeAfterHandler.isEmpty { resumeDeferred() }
         switch result {
         case .respond(let response):
             appendResponse(connection, response, isHead: isHead, versionMinor: head.versionMinor)

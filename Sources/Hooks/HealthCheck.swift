@@ -1,6 +1,7 @@
 // `--check CMD` / `--check-url URL`: the application's own health, probed every
 // interval on the loop; a node whose check fails does not campaign, and a leader whose
-// check fails hands over (keepalived's track_script, Patroni's checks).
+// check fails hands over (keepalived's track_script, Patroni's checks) — decided by the
+// agent driver from the results reported here.
 public import EventLoop
 import Posix
 public import Time
@@ -12,33 +13,26 @@ public enum HealthProbe: Sendable {
 }
 
 /// HealthCheck probes every `interval`, one probe at a time, each bounded by
-/// `timeout`, and calls `onChange` when the healthy state flips.
+/// `timeout`, and reports every result; what the results mean (healthy after a pass,
+/// failing after N failures in a row) is the agent driver's `CheckTracker`.
 public final class HealthCheck {
     let loop: EventLoop
     public let probe: HealthProbe
     public let interval: Interval
     public let timeout: Interval
-    public private(set) var tracker: CheckTracker
-    public private(set) var lastDetail = ""
-    public private(set) var lastDuration = Interval.zero
     private var inFlight = false
     private var timer: TimerID?
 
     public var environment: () -> [String] = { [] }
-    public var onChange: (Bool) -> Void = { _ in }
-    /// onResult is called after every probe (for the log: failures only, say).
-    public var onResult: (_ passed: Bool, _ detail: String) -> Void = { _, _ in }
+    /// onResult is called after every probe with its result, detail and duration.
+    public var onResult: (_ passed: Bool, _ detail: String, _ duration: Interval) -> Void = { _, _, _ in }
 
-    public init(loop: EventLoop, probe: HealthProbe, interval: Interval, failuresToFail: Int, timeout: Interval,
-                startHealthy: Bool = false) {
+    public init(loop: EventLoop, probe: HealthProbe, interval: Interval, timeout: Interval) {
         self.loop = loop
         self.probe = probe
         self.interval = interval
         self.timeout = timeout
-        tracker = CheckTracker(failuresToFail: failuresToFail, healthy: startHealthy)
     }
-
-    public var healthy: Bool { tracker.healthy }
 
     /// start probes at once, then every interval.
     public func start() {
@@ -60,10 +54,7 @@ public final class HealthCheck {
         let finish: (Bool, String) -> Void = { [weak self] passed, detail in
             guard let self else { return }
             self.inFlight = false
-            self.lastDuration = Clock.now() - started
-            self.lastDetail = detail
-            self.onResult(passed, detail)
-            if let changed = self.tracker.record(passed: passed) { self.onChange(changed) }
+            self.onResult(passed, detail, Clock.now() - started)
         }
         switch probe {
         case .command(let argv):

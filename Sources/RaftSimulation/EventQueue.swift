@@ -3,8 +3,10 @@
 /// instant always pop in the same order and a seed replays exactly. Time jumps from
 /// event to event; nothing ticks at a fixed rate (the idea of TigerBeetle's VOPR and
 /// FoundationDB's simulator). Payloads that own memory (messages) live in a slab beside
-/// the heap, so sifting moves only 24-byte values and allocates nothing.
-struct EventQueue {
+/// the heap, so sifting moves only 24-byte values and allocates nothing. `Kind` is the
+/// layer's own list of event kinds (the core layer's `EventKind`, the agent layer's
+/// `AgentEventKind`).
+struct EventQueue<Kind> {
     /// ScheduledEvent is one entry of the heap: when, a tie-breaking sequence number,
     /// and what (kind, node, and a payload word whose meaning depends on the kind).
     struct ScheduledEvent {
@@ -13,7 +15,7 @@ struct EventQueue {
         var payload: UInt64
         /// life is the process life of `node` the event belongs to (stale ones are dropped).
         var life: UInt32
-        var kind: EventKind
+        var kind: Kind
         var node: UInt8
     }
 
@@ -34,7 +36,7 @@ struct EventQueue {
 
     /// push adds an event; returns false when the queue is full.
     @discardableResult
-    mutating func push(timeNs: Int64, kind: EventKind, node: Int, payload: UInt64 = 0, life: UInt32 = 0) -> Bool {
+    mutating func push(timeNs: Int64, kind: Kind, node: Int, payload: UInt64 = 0, life: UInt32 = 0) -> Bool {
         guard heap.count < capacity else { return false }
         let event = ScheduledEvent(timeNs: timeNs, sequence: nextSequence, payload: payload, life: life,
                                    kind: kind, node: UInt8(truncatingIfNeeded: node))
@@ -97,6 +99,16 @@ struct EventQueue {
             parent = child
         }
         heap[parent] = item
+    }
+}
+
+extension EventQueue where Kind: RawRepresentable, Kind.RawValue == UInt8 {
+    /// popFolding takes the earliest event and folds its time, kind and node into
+    /// `digest`, so that equal digests mean equal histories.
+    mutating func popFolding(into digest: inout UInt64) -> ScheduledEvent? {
+        guard let e = pop() else { return nil }
+        digest = mix(digest, mix(UInt64(bitPattern: e.timeNs), UInt64(e.kind.rawValue) << 8 | UInt64(e.node)))
+        return e
     }
 }
 

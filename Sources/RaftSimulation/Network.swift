@@ -55,6 +55,22 @@ struct Network {
         }
     }
 
+    /// heal(majority:) reconnects the healed nodes among themselves with delay at most
+    /// `deltaNs` and no loss (the liveness phase), and cuts them off from the rest.
+    mutating func heal(majority healed: [Bool], deltaNs: Int64) {
+        for from in 0..<nodeCount {
+            for to in 0..<nodeCount where from != to {
+                let inside = healed[from] && healed[to]
+                setBlocked(from: from, to: to, !inside)
+                if inside {
+                    profiles[link(from, to)] = LinkProfile(
+                        lossPpm: 0, duplicatePpm: profiles[link(from, to)].duplicatePpm,
+                        delayMinNs: min(50_000, deltaNs), delayMaxNs: deltaNs, tailPpm: 0, tailMaxNs: 0)
+                }
+            }
+        }
+    }
+
     mutating func healAll() {
         for i in blocked.indices { blocked[i] = false }
     }

@@ -43,3 +43,18 @@ public struct SimClock: Hashable, Sendable {
         return real
     }
 }
+
+extension SimClock {
+    /// draw picks a machine's clock: a random boot offset, and a rate at either bound of
+    /// the allowed drift (half the time) or anywhere inside it.
+    static func draw(_ g: inout SeededGenerator, maxDrift: Double) -> SimClock {
+        let driftPpm = Int64(maxDrift * 1_000_000)
+        let rate: Int64
+        switch g.below(4) {
+        case 0: rate = 1_000_000 - driftPpm
+        case 1: rate = 1_000_000 + driftPpm
+        default: rate = g.uniform(1_000_000 - driftPpm, 1_000_000 + driftPpm)
+        }
+        return SimClock(offsetNs: g.uniform(0, 1_000_000_000_000), ratePpm: rate)
+    }
+}

@@ -104,7 +104,7 @@ struct SimNode {
     /// resume event whose payload matches `pauseToken`.
     var paused = false
     var pauseToken: UInt32 = 0
-    var deferred: [EventQueue.ScheduledEvent] = []
+    var deferred: [EventQueue<EventKind>.ScheduledEvent] = []
     /// tickToken invalidates older timer events when the deadline moves.
     var tickToken: UInt32 = 0
     var scheduledTickNs: Int64 = SimClock.neverRealNs

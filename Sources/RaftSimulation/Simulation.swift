@@ -22,7 +22,7 @@ public struct Simulation {
     var rng: SeededGenerator
     var nodes: [SimNode]
     var network: Network
-    var queue: EventQueue
+    var queue: EventQueue<EventKind>
     var checker: InvariantChecker
     /// founding is the group's first configuration; `spares` more machines start empty
     /// and join through membership changes.
@@ -82,13 +82,7 @@ public struct Simulation {
         var root = SeededGenerator(seed: mix(seed, 0xBA70_0001))
         rng = root.fork()
 
-        let n: Int
-        switch settings.shape {
-        case .three: n = 3
-        case .five: n = 5
-        case .seven: n = 7
-        case .mixed: n = [3, 5, 7][root.below(3)]
-        }
+        let n = settings.shape.drawCount(&root)
         var witnessSet = Set<NodeID>()
         if settings.witnesses {
             let count = 1 + root.below((n - 1) / 2)
@@ -131,17 +125,10 @@ public struct Simulation {
         checker.checkDurableBeforeSend = settings.checkDurableBeforeSend
         healed = Array(repeating: true, count: total)
 
-        let driftPpm = Int64(options.maxDrift * 1_000_000)
         nodes = []
         for i in 0..<total {
             var g = root.fork()
-            let rate: Int64
-            switch g.below(4) {
-            case 0: rate = 1_000_000 - driftPpm
-            case 1: rate = 1_000_000 + driftPpm
-            default: rate = g.uniform(1_000_000 - driftPpm, 1_000_000 + driftPpm)
-            }
-            let clock = SimClock(offsetNs: g.uniform(0, 1_000_000_000_000), ratePpm: rate)
+            let clock = SimClock.draw(&g, maxDrift: options.maxDrift)
             var node = SimNode(id: NodeID(UInt32(i + 1)), incarnation: incarnations[i], clock: clock, rng: g.fork())
             chaos.drawDisk(&node.disk, &g)
             if i < n { node.disk.snapshot = .bootstrap(founding) }
@@ -168,19 +155,17 @@ public struct Simulation {
         schedule(chaos.probeGapNs, .probe, node: 0)
         if settings.scenario != .random { schedule(scenarioStartNs(), .scenarioStep, node: 0, payload: 0) }
 
-        while violation == nil && !finished, let e = queue.pop() {
+        while violation == nil && !finished, let e = queue.popFolding(into: &digest) {
             events += 1
             if events > settings.eventLimit {
                 fail("simulator", "event limit \(settings.eventLimit) reached")
                 break
             }
             nowNs = e.timeNs
-            digest = mix(digest, mix(UInt64(bitPattern: e.timeNs), UInt64(e.kind.rawValue) << 8 | UInt64(e.node)))
             dispatch(e)
         }
         if violation == nil && !finished { fail("simulator", "event queue ran dry") }
-        var trace = traceLog?.lines ?? []
-        if let log = traceLog, log.dropped > 0 { trace.append("... \(log.dropped) trace lines dropped (limit \(settings.traceLimit))") }
+        let trace = traceLog?.linesWithDrops ?? []
         stats.offices = checker.officesEntered
         stats.elections = checker.elections
         stats.commits = UInt64(checker.committedTerm.count)
@@ -199,7 +184,7 @@ public struct Simulation {
 
     // MARK: - Events
 
-    mutating func dispatch(_ e: EventQueue.ScheduledEvent) {
+    mutating func dispatch(_ e: EventQueue<EventKind>.ScheduledEvent) {
         let i = Int(e.node)
         switch e.kind {
         case .deliver, .tick, .fsyncDone, .connectionLost, .demoteFinished, .releaseCampaign:
@@ -287,7 +272,7 @@ public struct Simulation {
         }
     }
 
-    mutating func deliver(_ e: EventQueue.ScheduledEvent) {
+    mutating func deliver(_ e: EventQueue<EventKind>.ScheduledEvent) {
         let i = Int(e.node)
         let m = network.take(Int32(truncatingIfNeeded: e.payload))
         let from = Int(m.from.rawValue) - 1
@@ -530,17 +515,7 @@ public struct Simulation {
         livenessApplies = chosen != nil
         for k in 0..<n { healed[k] = chosen?.contains(k) ?? (nodes[k].isUp || nodes[k].disk.snapshot != nil) }
         note { "HEAL majority \(healedNames)\(livenessApplies ? "" : " (cannot elect: no voter set able to elect is left)"); δ = \(Interval(nanoseconds: livenessDeltaNs)), bound \(Interval(nanoseconds: livenessBoundNs))" }
-        for from in 0..<n {
-            for to in 0..<n where from != to {
-                let inside = healed[from] && healed[to]
-                network.setBlocked(from: from, to: to, !inside)
-                if inside {
-                    network.profiles[network.link(from, to)] = LinkProfile(
-                        lossPpm: 0, duplicatePpm: network.profiles[network.link(from, to)].duplicatePpm,
-                        delayMinNs: min(50_000, livenessDeltaNs), delayMaxNs: livenessDeltaNs, tailPpm: 0, tailMaxNs: 0)
-                }
-            }
-        }
+        network.heal(majority: healed, deltaNs: livenessDeltaNs)
         for i in 0..<n where healed[i] {
             if nodes[i].paused { resume(i) }
             if !nodes[i].isUp {
@@ -613,6 +588,10 @@ final class TraceLog {
     init(limit: Int) { self.limit = limit }
     func append(_ line: String) {
         if lines.count >= limit { dropped += 1 } else { lines.append(line) }
+    }
+    /// linesWithDrops is the trace, ending with how many lines did not fit.
+    var linesWithDrops: [String] {
+        dropped > 0 ? lines + ["... \(dropped) trace lines dropped (limit \(limit))"] : lines
     }
 }
 

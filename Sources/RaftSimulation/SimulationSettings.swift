@@ -3,6 +3,16 @@ public import RaftCore
 /// ClusterShape says how many voters a run simulates; `mixed` draws 3, 5 or 7 per seed.
 public enum ClusterShape: String, CaseIterable, Sendable {
     case three = "3", five = "5", seven = "7", mixed
+
+    /// drawCount is the number of nodes of one run.
+    func drawCount(_ g: inout SeededGenerator) -> Int {
+        switch self {
+        case .three: 3
+        case .five: 5
+        case .seven: 7
+        case .mixed: [3, 5, 7][g.below(3)]
+        }
+    }
 }
 
 /// Scenario names a fault schedule. `random` is the general chaos schedule; the others
@@ -145,6 +155,19 @@ public struct RunStats: Sendable {
     public var elections = 0
     public var commits: UInt64 = 0
     public var transfers = 0
+    // The agent layer's (zero in core runs): SIGTERMs, resign requests and their
+    // answers, hook steps run (failed, timed out), disk failures, check flips, SIGHUPs,
+    // and `/is-leader` answers the checkers compared.
+    public var terminations = 0
+    public var resigns = 0
+    public var resignsAnswered = 0
+    public var hookSteps = 0
+    public var hookFailures = 0
+    public var hookTimeouts = 0
+    public var diskFailures = 0
+    public var checkFlips = 0
+    public var reloads = 0
+    public var probes = 0
 
     public init() {}
 
@@ -152,5 +175,8 @@ public struct RunStats: Sendable {
         messagesSent += o.messagesSent; messagesDropped += o.messagesDropped
         crashes += o.crashes; pauses += o.pauses; offices += o.offices
         elections += o.elections; commits += o.commits; transfers += o.transfers
+        terminations += o.terminations; resigns += o.resigns; resignsAnswered += o.resignsAnswered
+        hookSteps += o.hookSteps; hookFailures += o.hookFailures; hookTimeouts += o.hookTimeouts
+        diskFailures += o.diskFailures; checkFlips += o.checkFlips; reloads += o.reloads; probes += o.probes
     }
 }

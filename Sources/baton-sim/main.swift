@@ -13,7 +13,10 @@ import Synchronization
 struct BatonSim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baton-sim",
-        abstract: "Deterministic simulator for Baton's Raft core: faults, then healing; checks S1–S5, Log Matching, Leader Completeness and liveness.")
+        abstract: "Deterministic simulator for Baton: Raft cores (--layer core) or whole agents (--layer agent); faults, then healing; checks S1–S5, Log Matching, Leader Completeness, hook pairing and liveness.")
+
+    @Option(help: "What is simulated: core (RaftNode cores on a simulated network) or agent (whole AgentDrivers: disks, hooks, checks, SIGTERM, resign, SIGHUP).")
+    var layer: String = "core"
 
     @Option(help: "Replay exactly this seed.")
     var seed: UInt64?
@@ -36,7 +39,7 @@ struct BatonSim: ParsableCommand {
     @Option(help: "Length of the safety (fault) phase, e.g. 10s, 30s, 1500ms.")
     var duration: String = "10s"
 
-    @Option(help: "Switch on a deliberate core bug in every node (only in the fault-injection build, scripts/sim-faults): \(injectedBugNames.joined(separator: ", ")).")
+    @Option(help: "Switch on a deliberate bug: with --layer core, in every core (only in the fault-injection build, scripts/sim-faults): \(injectedBugNames.joined(separator: ", ")); with --layer agent, in the agents' environment (any build): \(AgentFault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var injectBug: [String] = []
 
     @Option(help: "Membership changes among the faults: off, sometimes (most seeds) or always (every seed, from a just-bootstrapped group).")
@@ -69,6 +72,17 @@ struct BatonSim: ParsableCommand {
         if jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be in 1...256") }
         if ClusterShape(rawValue: nodes) == nil { throw ValidationError("--nodes must be 3, 5, 7 or mixed") }
         _ = try safetyPhase(duration)
+        guard layer == "core" || layer == "agent" else { throw ValidationError("--layer must be core or agent") }
+        if layer == "agent" {
+            for name in injectBug where AgentFault(rawValue: name) == nil {
+                throw ValidationError("unknown agent-layer bug '\(name)'; known: \(AgentFault.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if witnesses || scenario != "random" || !tolerate.isEmpty || noDurableSendCheck || membership != "sometimes" {
+                throw ValidationError("--layer agent takes --seed/--seeds, --first-seed, --nodes, --duration, --jobs, --inject-bug, --trace and --verbose only")
+            }
+            if traceLimit < 1 || traceLimit > 10_000_000 { throw ValidationError("--trace-limit must be in 1...10000000") }
+            return
+        }
         if !injectBug.isEmpty && injectedBugNames.isEmpty {
             throw ValidationError("this baton-sim was built without injected bugs; build it with scripts/sim-faults (swift build -Xswiftc -DBATON_FAULT_INJECTION --scratch-path .build-faults)")
         }
@@ -99,7 +113,16 @@ struct BatonSim: ParsableCommand {
         return s
     }
 
+    func agentSettings() -> AgentSimulationSettings {
+        var s = AgentSimulationSettings()
+        s.shape = ClusterShape(rawValue: nodes)!
+        s.safetyPhase = try! safetyPhase(duration)  // checked by validate()
+        s.faults = Set(injectBug.compactMap(AgentFault.init(rawValue:)))
+        return s
+    }
+
     func run() throws {
+        if layer == "agent" { return try runAgent() }
         var s = settings()
         if let seed {
             if trace { s.traceLimit = traceLimit }
@@ -118,6 +141,7 @@ struct BatonSim: ParsableCommand {
     /// replayFlags are the flags that, with `--seed N`, replay a run of this command.
     var replayFlags: String {
         var f = "--nodes \(nodes) --duration \(duration)"
+        if layer != "core" { f = "--layer \(layer) " + f }
         if membership != "sometimes" { f += " --membership \(membership)" }
         if witnesses { f += " --witnesses" }
         for b in injectBug { f += " --inject-bug \(b)" }
@@ -132,6 +156,34 @@ struct BatonSim: ParsableCommand {
         return "seed \(r.seed): \(r.nodeCount) nodes (\(r.witnessCount) witnesses), \(Interval(nanoseconds: r.simulatedNs)) simulated, \(r.events) events, \(r.stats.elections) elections, \(r.stats.offices) offices, \(r.stats.commits) committed, \(r.stats.crashes) crashes, \(r.stats.pauses) pauses, \(r.stats.transfers) transfers, \(r.stats.messagesSent) sent/\(r.stats.messagesDropped) dropped; heal→office \(office) (bound \(Interval(nanoseconds: r.livenessBoundNs))); digest \(String(r.digest, radix: 16))"
             + "; membership \(r.membership.appended) changes (\(r.membership.refused) refused), \(r.membership.wipes) wipes, \(r.membership.compactions) compactions, \(r.membership.snapshotsInstalled) snapshots installed, \(r.membership.identityConflicts) identity refusals"
             + (r.violation.map { "; VIOLATION \($0)" } ?? "")
+    }
+
+    func describeAgentRun(_ r: RunResult) -> String {
+        let office = r.healToOfficeNs.map { "\(Interval(nanoseconds: $0))" } ?? "-"
+        let t = r.stats
+        return "seed \(r.seed): \(r.nodeCount) agents, \(Interval(nanoseconds: r.simulatedNs)) simulated, \(r.events) events, \(t.elections) elections, \(t.offices) offices, \(t.crashes) crashes, \(t.pauses) pauses, \(t.terminations) SIGTERMs, \(t.resigns) resigns (\(t.resignsAnswered) answered), \(t.hookSteps) hook steps (\(t.hookFailures) failed, \(t.hookTimeouts) timed out), \(t.diskFailures) disk failures, \(t.checkFlips) check flips, \(t.reloads) SIGHUPs, \(t.probes) answers; heal→office \(office) (bound \(Interval(nanoseconds: r.livenessBoundNs))); digest \(String(r.digest, radix: 16))"
+            + (r.violation.map { "; VIOLATION \($0)" } ?? "")
+    }
+
+    func runAgent() throws {
+        var s = agentSettings()
+        if let seed {
+            if trace { s.traceLimit = traceLimit }
+            let r = runAgentSimulation(seed: seed, settings: s)
+            for line in r.trace { print(line) }
+            print(describeAgentRun(r))
+            if let v = r.violation {
+                print("FAIL seed \(seed): \(v)")
+                throw ExitCode(1)
+            }
+            return
+        }
+        let label = "\(injectBug.joined(separator: ",")) (agent layer)"
+        let settings = s
+        try runMany(count: seeds!, bugLabel: label, tolerated: []) { seed in
+            let r = runAgentSimulation(seed: seed, settings: settings)
+            return (r, describeAgentRun(r))
+        }
     }
 
     /// Aggregate is what the workers fold their results into, under a lock.
@@ -150,6 +202,16 @@ struct BatonSim: ParsableCommand {
     }
 
     func runMany(_ s: SimulationSettings, count: Int) throws {
+        try runMany(count: count, bugLabel: "\(injectBug.joined(separator: ",")) with scenario \(s.scenario.rawValue)",
+                    tolerated: s.tolerated) { seed in
+            let r = runSimulation(seed: seed, settings: s)
+            return (r, describeRun(r))
+        }
+    }
+
+    /// runMany plays `count` seeds of either layer on `jobs` threads and prints the summary.
+    func runMany(count: Int, bugLabel: String, tolerated: Set<String>,
+                 _ play: @escaping @Sendable (UInt64) -> (RunResult, String)) throws {
         let next = Atomic<Int>(0)
         let stop = Atomic<Bool>(false)
         let aggregate = Mutex(Aggregate())
@@ -164,8 +226,8 @@ struct BatonSim: ParsableCommand {
                 let k = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if k >= count { break }
                 let seed = first &+ UInt64(k)
-                let r = runSimulation(seed: seed, settings: s)
-                if verbose { print(describeRun(r)) }
+                let (r, line) = play(seed)
+                if verbose { print(line) }
                 aggregate.withLock { a in
                     a.runs += 1
                     a.simulatedNs += r.simulatedNs
@@ -189,26 +251,32 @@ struct BatonSim: ParsableCommand {
         let cpuUsedNs = max(1, cpuNs() - cpuStart)
         let a = aggregate.withLock { $0 }
         let speed = Double(a.simulatedNs) / Double(wallNs)
-        print("\(a.runs) seeds, \(a.violations.count) violations, \(formatted(speed)) simulated s per wall s")
+        print("\(a.runs) seeds, \(a.violations.count) violations, \(formatted(speed)) simulated s per wall s\(layer == "agent" ? " (agent layer)" : "")")
         print("speed: \(formatted(Double(a.simulatedNs) / Double(cpuUsedNs))) simulated s per CPU s (one core's worth); \(formatted(Double(a.simulatedNs) / 1e9)) simulated s in total")
         let h = a.histogram
         print("liveness (heal to office, \(h.count) runs): p50 \(Interval(nanoseconds: h.percentile(50))), p99 \(Interval(nanoseconds: h.percentile(99))), max \(Interval(nanoseconds: h.maxNs))")
         let e = a.electionHistogram
         print("liveness (runs with nobody healed in office at the heal, \(e.count) runs): p50 \(Interval(nanoseconds: e.percentile(50))), p99 \(Interval(nanoseconds: e.percentile(99))), max \(Interval(nanoseconds: e.maxNs))")
-        print("exercised: \(a.stats.elections) elections, \(a.stats.offices) offices, \(a.stats.commits) committed entries, \(a.stats.crashes) crashes, \(a.stats.pauses) pauses, \(a.stats.transfers) transfers, \(a.stats.messagesSent) messages (\(a.stats.messagesDropped) dropped); wall \(formatted(Double(wallNs) / 1e9)) s, \(workers) jobs")
-        let m = a.membership
-        print("membership: \(m.appended) changes appended (\(m.refused) refused), \(m.wipes) data dirs wiped, \(m.compactions) compactions, \(m.snapshotsInstalled) snapshots installed, \(m.identityConflicts) messages refused for a stale incarnation; \(a.livenessSkipped) runs ended with no electable set (liveness not checked)")
-        if !s.tolerated.isEmpty { print("tolerated \(s.tolerated.sorted()): seen \(a.tolerated) times") }
+        let wall = "wall \(formatted(Double(wallNs) / 1e9)) s, \(workers) jobs"
+        let t = a.stats
+        if layer == "agent" {
+            print("exercised: \(t.elections) elections, \(t.offices) offices, \(t.crashes) crashes, \(t.pauses) pauses, \(t.terminations) SIGTERMs, \(t.resigns) resigns (\(t.resignsAnswered) answered), \(t.hookSteps) hook steps (\(t.hookFailures) failed, \(t.hookTimeouts) timed out), \(t.diskFailures) disk failures, \(t.checkFlips) check flips, \(t.reloads) SIGHUPs, \(t.probes) /is-leader answers checked, \(t.messagesSent) messages; \(wall)")
+        } else {
+            print("exercised: \(t.elections) elections, \(t.offices) offices, \(t.commits) committed entries, \(t.crashes) crashes, \(t.pauses) pauses, \(t.transfers) transfers, \(t.messagesSent) messages (\(t.messagesDropped) dropped); \(wall)")
+            let m = a.membership
+            print("membership: \(m.appended) changes appended (\(m.refused) refused), \(m.wipes) data dirs wiped, \(m.compactions) compactions, \(m.snapshotsInstalled) snapshots installed, \(m.identityConflicts) messages refused for a stale incarnation; \(a.livenessSkipped) runs ended with no electable set (liveness not checked)")
+        }
+        if !tolerated.isEmpty { print("tolerated \(tolerated.sorted()): seen \(a.tolerated) times") }
         for (seed, v) in a.violations.sorted(by: { $0.0 < $1.0 }).prefix(20) {
             print("FAIL seed \(seed): \(v)")
             print("  replay: baton-sim --seed \(seed) \(replayFlags) --trace")
         }
         if expect {
             guard let k = a.firstViolationIndex else {
-                print("EXPECTED a violation with \(injectBug) (scenario \(s.scenario.rawValue)); none in \(a.runs) seeds")
+                print("EXPECTED a violation with \(bugLabel); none in \(a.runs) seeds")
                 throw ExitCode(1)
             }
-            print("CAUGHT \(injectBug.joined(separator: ",")) with scenario \(s.scenario.rawValue) at seed \(first &+ UInt64(k)) (\(k + 1) seeds)")
+            print("CAUGHT \(bugLabel) at seed \(first &+ UInt64(k)) (\(k + 1) seeds)")
             return
         }
         if !a.violations.isEmpty { throw ExitCode(1) }

@@ -144,7 +144,11 @@ final class SignalWatcher: EventHandler {
                 continue
             }
             stopSignals += 1
-            if stopSignals > 1 { Glibc.exit(0) }
+            if stopSignals > 1 {
+                // A second signal: now. The running hook is killed; nothing waits.
+                agent.stopNow()
+                Glibc.exit(0)
+            }
             agent.beginShutdown { [loop] in loop.stop() }
         }
     }

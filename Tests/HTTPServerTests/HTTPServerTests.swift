@@ -544,12 +544,13 @@ import Time
         #expect(try c.readResponse().body == "A")
     }
 
-    @Test func completingFromAHandlerServesTheWaitersPipelinedRequestsAfterIt() throws {
+    @Test func completingAfterAHandlerServesTheWaitersPipelinedRequests() throws {
         let server = try TestServer()
         defer { server.stop() }
         let waiter = try server.client()
         // The waiter's next request has headers, which the parser writes into the
-        // shared slots: it must not be parsed while /release's handler runs.
+        // shared slots: /release completes the hold on the next loop turn, after its
+        // own handler returned.
         try waiter.send("GET /wait HTTP/1.1\r\nHost: t\r\n\r\nGET /header HTTP/1.1\r\nHost: t\r\nX-Probe: w\r\n\r\n")
         #expect(try waitUntil { try server.statistics()["heldCount"] == 1 })
         let releaser = try server.client()

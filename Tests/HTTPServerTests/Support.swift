@@ -21,7 +21,7 @@ final class TestServer: Sendable {
         let frozen = configuration
         (thread, address) = try EventLoopThread.start { loop in
             let server = try HTTPServer(loop: loop, address: SocketAddress(parsing: listen), configuration: frozen)
-            installRoutes(server)
+            installRoutes(server, loop: loop)
             return server.localAddress
         }
     }
@@ -53,7 +53,7 @@ final class HeldList {
 
 let bigBody = [UInt8](repeating: UInt8(ascii: "x"), count: 32 * 1024)
 
-func installRoutes(_ server: HTTPServer) {
+func installRoutes(_ server: HTTPServer, loop: EventLoop) {
     let a = PreparedResponse(status: 200, text: "A")
     let b = PreparedResponse(status: 200, text: "B")
     let c = PreparedResponse(status: 200, text: "C")
@@ -91,12 +91,15 @@ func installRoutes(_ server: HTTPServer) {
         freshHolds.requests.contains(held) ? PreparedResponse(status: 200, text: "fresh at expiry") : nil
     }
     server.route(.post, "/release") { [unowned server] _ in
-        var released = 0
-        for h in held.requests where server.complete(h, with: PreparedResponse(status: 200, text: "released")) {
-            released += 1
-        }
+        // Held requests are completed on the next loop turn, never from inside a handler
+        // (the server refuses that: the waiter's next request would be parsed into the
+        // header slots this handler's request still points into).
+        let waiting = held.requests.filter { server.isHeld($0) }
         held.requests.removeAll()
-        return .respond(PreparedResponse(status: 200, text: "released \(released)"))
+        loop.schedule(after: .zero) { [unowned server] _ in
+            for h in waiting { server.complete(h, with: PreparedResponse(status: 200, text: "released")) }
+        }
+        return .respond(PreparedResponse(status: 200, text: "released \(waiting.count)"))
     }
     server.route(.post, "/refusal-headers") { [unowned server] request in
         // The application's headers for the server's own 404 and 405 (the agent's term).

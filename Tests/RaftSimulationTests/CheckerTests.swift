@@ -96,7 +96,7 @@ import Testing
     }
 
     @Test func eventQueueOrdersByTimeThenInsertion() {
-        var q = EventQueue(capacity: 8)
+        var q = EventQueue<EventKind>(capacity: 8)
         q.push(timeNs: 5, kind: .tick, node: 0, payload: 1)
         q.push(timeNs: 3, kind: .tick, node: 0, payload: 2)
         q.push(timeNs: 5, kind: .tick, node: 0, payload: 3)

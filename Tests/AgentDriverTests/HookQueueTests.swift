@@ -1,4 +1,4 @@
-import Hooks
+import AgentDriver
 import Testing
 
 /// Table tests of the S4 ordering rules: each row feeds office changes and hook

@@ -1,5 +1,5 @@
 // The order in which hooks run (design S4), as a pure value: office changes and hook
-// completions go in, actions come out. The driver (HookRunner) performs the actions;
+// completions go in, actions come out. The driver (HookSequencer) performs the actions;
 // keeping the decisions here makes every rule a row in a table test.
 
 /// HookEvent is `BATON_EVENT`: what the application is told.
@@ -56,7 +56,7 @@ public struct HookQueue: Sendable {
         case delaying(HookJob)
     }
 
-    /// Both can change between jobs (SIGHUP): `HookRunner.update`.
+    /// Both can change between jobs (SIGHUP): `AgentDriver.reload`.
     public var promoteDelayed: Bool
     public var resignOnPromoteFailure: Bool
     private(set) var pending: [Entry] = []

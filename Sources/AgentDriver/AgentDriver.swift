@@ -1,0 +1,233 @@
+// The agent's logic as a deterministic, single-threaded state machine (design §3
+// "Agent driver"): the Raft core inside, the persist-before-send pipeline, the hook
+// sequence, the check, start-up, shutdown and resign. Inputs come through `handle`;
+// I/O goes out through ports; one `AgentView` is kept up to date for every reader.
+//
+// The driver never re-enters itself or the core (style rule 21): what an effect causes
+// in return (a demote finished → the core may send TimeoutNow; the start-up hook
+// finished → campaigns allowed; a promote failed or the check failed → hand over) is
+// queued in an inbox and handled after the current `Ready` is fully applied.
+import AgentLogging
+public import RaftCore
+
+/// AgentDriver is one agent's logic. Not thread-safe: one thread calls `handle`.
+public final class AgentDriver {
+    /// settings: what the driver runs with; a reload changes the hooks and the check.
+    public internal(set) var settings: DriverSettings
+    public let members: MemberTable
+    public let me: NodeID
+    let ports: DriverPorts
+    /// raft is the election engine (design §3 "Engines"): the only part that is Raft's.
+    /// The hook sequence, the view, API actions, the check gate, start-up and shutdown
+    /// talk to it only through office changes, transfer outcomes and role/term/leader.
+    public internal(set) var raft: RaftNode
+    /// view is the snapshot every consumer reads.
+    public internal(set) var view: AgentView
+    /// nextDeadline is when `.tick` must arrive next.
+    public private(set) var nextDeadline: Instant = .distantFuture
+
+    // MARK: Parts (each in its own file)
+
+    var pipeline = PersistPipeline()
+    var hookSequence: HookSequence
+    var checkTracker: CheckTracker?
+    var checkView: AgentView.CheckView?
+    var gate = CampaignGate()
+    var shutdown: ShutdownSequence?
+    var resigns: [ResignWaiter] = []
+    /// peerAPI: each peer's API address from its handshake.
+    var peerAPI: [NodeID: String] = [:]
+    /// What the last core step showed, to log changes of role, term or leader.
+    var lastRole: Role = .follower
+    var lastTerm: Term = 0
+    var lastLeader: NodeID? = nil
+    var counters = AgentView.Counters()
+    /// pendingPlan: hook commands from a reload, taken once no hook job runs.
+    var pendingPlan: HookPlan? = nil
+    /// The leader the view names (its name is looked up only when it changes).
+    var lastViewLeader: NodeID? = nil
+    /// peerIDs[i] is the id of `view.peers[i]`.
+    let peerIDs: [NodeID]
+
+    // MARK: The inbox
+
+    /// FollowUp is an effect's consequence that steps the driver again.
+    enum FollowUp: Hashable {
+        /// The core learns the demote hook of `term` finished.
+        case demoteFinished(Term)
+        case startupFinished
+        /// The promote of `term` failed and the policy is resign.
+        case promoteFailed(Term)
+        /// Hand over (a check failing while in office).
+        case handOver(LeaveReason)
+        /// Recompute whether this node may campaign.
+        case updateCampaign
+    }
+
+    var inbox: [FollowUp] = []
+    var inboxHead = 0
+    /// inboxStepsMax bounds one input's follow-ups (style rule 11): each is caused by a
+    /// hook or office change, of which one input makes a handful.
+    static let inboxStepsMax = 10_000
+    var handling = false
+    var started = false
+
+    /// init restores the core from `state` (what the disk holds). Nothing happens until
+    /// the first input (`.start`).
+    public init(settings: DriverSettings, restoring state: PersistentState, seed: UInt64, now: Instant,
+                ports: DriverPorts) throws(DriverSetupError) {
+        let table: MemberTable
+        do { table = try MemberTable(settings.members) } catch { throw DriverSetupError(error.description) }
+        guard let id = table.idOf[settings.name] else {
+            throw DriverSetupError("'\(settings.name)' is not among the members (\(settings.members.map(\.name).joined(separator: ", ")))")
+        }
+        self.settings = settings
+        members = table
+        me = id
+        self.ports = ports
+        let configuration = Configuration(voters: settings.members.map(\.id), witnesses: settings.witness ? [id] : [])
+        do {
+            raft = try RaftNode(id: id, configuration: configuration, options: settings.raft,
+                                restoring: state, seed: seed, now: now)
+        } catch {
+            throw DriverSetupError(error.message)
+        }
+        hookSequence = HookSequence(plan: settings.hooks)
+        if settings.checkConfigured {
+            checkTracker = CheckTracker(failuresToFail: settings.checkFailuresToFail)
+            checkView = AgentView.CheckView(healthy: false, consecutiveFailures: 0, passes: 0, failures: 0,
+                                            lastDetail: "", lastDuration: .zero)
+        }
+        let peers = settings.members.filter { $0.name != settings.name }.map {
+            AgentView.PeerView(name: $0.name, peerAddress: $0.peerAddress)
+        }
+        peerIDs = peers.map { nodeID(forName: $0.name) }
+        view = AgentView(name: settings.name, peers: peers, options: settings.raft, now: now)
+        lastTerm = raft.term
+        // Campaigns wait for the start-up hook (design S4), from the first moment: a
+        // tick that came before `.start` must not start an election.
+        gate.allowed = false
+        let held = raft.handle(.setCampaignAllowed(false), now: now)
+        precondition(held.isEmpty, "a new follower held back from campaigns has nothing to do")
+        refreshView(now: now)
+        nextDeadline = raft.nextDeadline
+    }
+
+    // MARK: The one door
+
+    /// handle takes one input and does everything it causes, follow-ups included, then
+    /// brings the view and `nextDeadline` up to date.
+    public func handle(_ input: DriverInput, now: Instant) {
+        precondition(!handling, "AgentDriver.handle re-entered: a port called back synchronously")
+        guard view.phase != .finished else { return }
+        handling = true
+        defer { handling = false }
+        process(input, now: now)
+        drainInbox(now: now)
+        answerResignWaiters(now: now)
+        advanceShutdown(now: now)
+        drainInbox(now: now)
+        takePendingPlanIfIdle()
+        refreshView(now: now)
+        nextDeadline = computeNextDeadline()
+    }
+
+    func process(_ input: DriverInput, now: Instant) {
+        switch input {
+        case .start:
+            guard !started else { return }
+            started = true
+            updateCampaign(now: now)
+            startHooks(now: now)
+        case .message(let m):
+            stepCore(.message(m), now: now)
+        case .peerConnected(let id, let api):
+            peerAPI[id] = api
+        case .peerDisconnected(let id):
+            peerDisconnected(id, now: now)
+        case .persisted(let upTo):
+            persisted(upTo: upTo, now: now)
+        case .persistFailed(let upTo, let error):
+            persistFailed(upTo: upTo, error: error, now: now)
+        case .hookStepFinished(let run, let outcome):
+            hookStepFinished(run, outcome, now: now)
+        case .checkResult(let passed, let detail, let duration):
+            checkResult(passed: passed, detail: detail, duration: duration, now: now)
+        case .tick:
+            tick(now: now)
+        case .terminate:
+            terminate(now: now)
+        case .resign(let request, let to, let client):
+            resign(request, to: to, client: client, now: now)
+        case .reload(let r):
+            reload(r, now: now)
+        }
+    }
+
+    /// tick runs every timer that is due; the core's only when its deadline passed.
+    func tick(now: Instant) {
+        hookTimers(now: now)
+        if gate.backoffUntil != nil { follow(.updateCampaign) }
+        storageRetry(now: now)
+        if now >= raft.nextDeadline { stepCore(.tick, now: now) }
+    }
+
+    func follow(_ f: FollowUp) {
+        if inbox.count - inboxHead > Self.inboxStepsMax {
+            preconditionFailure("AgentDriver: more than \(Self.inboxStepsMax) follow-ups queued by one input")
+        }
+        inbox.append(f)
+    }
+
+    func drainInbox(now: Instant) {
+        var steps = 0
+        while inboxHead < inbox.count {
+            let f = inbox[inboxHead]
+            inboxHead += 1
+            steps += 1
+            precondition(steps <= Self.inboxStepsMax, "AgentDriver: follow-ups did not settle")
+            switch f {
+            case .demoteFinished(let term):
+                stepCore(.demoteFinished(term: term), now: now)
+            case .startupFinished:
+                startupFinished(now: now)
+            case .promoteFailed(let term):
+                promoteFailed(term: term, now: now)
+            case .handOver(let reason):
+                if raft.role == .leader { stepCore(.transferLeadership(to: nil, reason: reason), now: now) }
+            case .updateCampaign:
+                updateCampaign(now: now)
+            }
+        }
+        inbox.removeAll(keepingCapacity: true)
+        inboxHead = 0
+    }
+
+    func computeNextDeadline() -> Instant {
+        guard view.phase != .finished else { return .distantFuture }
+        var d = raft.nextDeadline
+        if let t = hookSequence.delayUntil { d = min(d, t) }
+        if let t = gate.backoffUntil { d = min(d, t) }
+        if let t = pipeline.retryAt { d = min(d, t) }
+        for w in resigns { d = min(d, w.deadline) }
+        if let s = shutdown, let t = s.nextDeadline { d = min(d, t) }
+        return d
+    }
+
+    // MARK: Logging
+
+    /// log writes one event; nothing is built unless the port wants it.
+    func log(_ name: String, _ level: LogLevel, _ message: @autoclosure () -> String,
+             _ fields: @autoclosure () -> LogFields = [], _ policy: AgentLog.Policy = .ordinary, term: Term? = nil) {
+        ports.log.event(LogEvent(name, level, message(), fields(), policy, term: term))
+    }
+
+    func name(_ id: NodeID?) -> String? { members.name(id) }
+}
+
+/// DriverSetupError says why a driver could not be built from its settings and state.
+public struct DriverSetupError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,123 @@
+// The one snapshot of the agent that every consumer reads: HTTP answers, long-poll
+// wake-ups, metrics, sd_notify and the logs (style rule 22). The driver updates it in
+// place after each input; a consumer keeps a copy and compares `generation`.
+public import RaftCore
+
+/// AgentView is what the agent shows of itself.
+public struct AgentView: Sendable {
+    /// Phase is where the process is in its life.
+    public enum Phase: String, Hashable, Sendable {
+        /// The start-up hook has not finished: the node does not campaign.
+        case starting
+        case running
+        /// SIGTERM: handing over, then exiting.
+        case stopping
+        /// Shutdown completed; the process exits.
+        case finished
+    }
+
+    /// OfficeView is the term of office this node holds, if any.
+    public struct OfficeView: Hashable, Sendable {
+        public var term: Term
+        public var since: Instant
+        /// The lease's end on this node's clock; renewed with every quorum of echoes.
+        public var leaseDeadline: Instant
+    }
+
+    /// PeerView is what this node knows of another member.
+    public struct PeerView: Hashable, Sendable {
+        public var name: String
+        public var peerAddress: String
+        /// apiAddress is the peer's API, learned from its handshake (nil until then).
+        public var apiAddress: String?
+        /// matchIndex and canLead: the leader's progress for the peer (nil on a non-leader).
+        public var matchIndex: LogIndex?
+        public var canLead: Bool?
+    }
+
+    /// CheckView is the application check's state (nil without `--check`/`--check-url`).
+    public struct CheckView: Hashable, Sendable {
+        public var healthy: Bool
+        public var consecutiveFailures: Int
+        public var passes: UInt64
+        public var failures: UInt64
+        public var lastDetail: String
+        public var lastDuration: Interval
+    }
+
+    /// Counters are monotonic tallies of transitions (for metrics).
+    public struct Counters: Hashable, Sendable {
+        /// Elections this node started (it became candidate).
+        public var elections: UInt64 = 0
+        /// Times this node entered or left office.
+        public var officeChanges: UInt64 = 0
+    }
+
+    /// generation changes whenever anything an answer says changes; the lease deadline
+    /// and last contact move without it (every heartbeat) because answers compare them
+    /// with the clock at answer time.
+    public internal(set) var generation: UInt64 = 1
+    public let name: String
+    public internal(set) var phase = Phase.starting
+    public internal(set) var role = Role.follower
+    public internal(set) var term: Term = 0
+    /// leader is the leader of the current term as this node knows it (maybe itself).
+    public internal(set) var leader: String? = nil
+    /// leaderSince is when this node learned of the current leader or term (its clock).
+    public internal(set) var leaderSince: Instant
+    public internal(set) var office: OfficeView? = nil
+    /// lastContact is when this node last heard from a leader (its clock).
+    public internal(set) var lastContact: Instant
+    public internal(set) var storageError: String? = nil
+    public internal(set) var campaignAllowed = true
+    /// campaignHeldBy names what holds campaigns back: startup-hook, check,
+    /// promote-failure-backoff, stopping.
+    public internal(set) var campaignHeldBy: [String] = []
+    public internal(set) var startupFinished = false
+    public internal(set) var hooks = HookStatus()
+    /// hooksIdle: no hook step runs, waits or is queued.
+    public internal(set) var hooksIdle = true
+    public internal(set) var check: CheckView? = nil
+    public internal(set) var peers: [PeerView]
+    public internal(set) var commitIndex: LogIndex = 0
+    public internal(set) var lastLogIndex: LogIndex = 0
+    public internal(set) var counters = Counters()
+    /// lastPromoteFailure: when this node last handed over for a failed promote hook
+    /// (its clock; nil: never), for the leaderless warning of /health.
+    public internal(set) var lastPromoteFailure: Instant? = nil
+    /// The settings answers need: the lease margin (the time from reading the clock to
+    /// writing the answer) and Emin (how long a follower trusts a silent leader).
+    public let leaseMargin: Interval
+    public let electionTimeoutMin: Interval
+
+    init(name: String, peers: [PeerView], options: Options, now: Instant) {
+        self.name = name
+        self.peers = peers
+        leaseMargin = options.leaseMargin
+        electionTimeoutMin = options.electionTimeoutMin
+        leaderSince = now
+        lastContact = now
+    }
+
+    /// leaseRemaining is the one "this node is in office" test every answer uses
+    /// (design §2 "Answers check the clock"): non-nil, the lease time left, only while
+    /// the lease still holds `leaseMargin` past `now` (the caller's clock reading at
+    /// answer time) and the disk works (a node that cannot persist does not lead).
+    @inlinable public func leaseRemaining(at now: Instant) -> Interval? {
+        guard storageError == nil, let office else { return nil }
+        let left = office.leaseDeadline - (now + leaseMargin)
+        return left > .zero ? left : nil
+    }
+
+    @inlinable public func isInOffice(at now: Instant) -> Bool { leaseRemaining(at: now) != nil }
+
+    /// followerKnowsLeader: a follower names the leader only while it heard from it
+    /// within Emin (a leader in office renews well within that).
+    public func followerKnowsLeader(at now: Instant) -> Bool {
+        storageError == nil && role == .follower && leader != nil && leader != name
+            && now < lastContact + electionTimeoutMin
+    }
+
+    /// peer returns what this node knows of the member `name`.
+    public func peer(_ name: String) -> PeerView? { peers.first { $0.name == name } }
+}

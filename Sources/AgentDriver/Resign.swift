@@ -1,0 +1,103 @@
+// POST /resign[?to=NAME]: a planned hand-over through leadership transfer (design L2),
+// answered once the successor is known (a leader of a higher term is heard), when the
+// core refuses (and why), or when the wait runs out.
+import AgentLogging
+import RaftCore
+
+/// ResignWaiter is a held resignation waiting for its successor.
+struct ResignWaiter {
+    var request: RequestID
+    /// term is the term of the office this node left.
+    var term: Term
+    var start: Instant
+    var deadline: Instant
+}
+
+extension AgentDriver {
+    func resign(_ request: RequestID, to: String?, client: String, now: Instant) {
+        var target: NodeID? = nil
+        if let to {
+            guard let id = members.idOf[to] else {
+                return answer(request, 400, reason: "to: '\(to)' is not a member (\(settings.members.map(\.name).joined(separator: ", ")))")
+            }
+            guard id != me else { return answer(request, 400, reason: "to: '\(to)' is this node; name another member or leave 'to' out") }
+            target = id
+        }
+        refreshOffice()
+        guard view.isInOffice(at: now) else {
+            let leader = raft.leader.flatMap { $0 == me ? nil : name($0) }
+            return ports.responder.answer(request, ApiAnswer(status: 409, [
+                .init("reason", .string("this node is not in office; ask the leader")),
+                .init("leader", leader.map { .member($0) } ?? .null), .init("term", .int(Int64(raft.term)))]))
+        }
+        guard settings.members.count > 1 else {
+            return answer(request, 409, reason: "this is the only member: there is nobody to hand over to")
+        }
+        let officeTerm = raft.office?.term ?? raft.term
+        let targetName = target.flatMap { name($0) }
+        let toName = targetName ?? "most up-to-date member"
+        log("resign-requested", .notice, "hand-over requested by \(client) (to \(toName))",
+            [("to", .string(toName)), ("client", .string(client))], .always, term: officeTerm)
+        // The demote hook runs now; TimeoutNow follows its end (the core waits for it).
+        let ready = stepCore(.transferLeadership(to: target, reason: .transfer), now: now)
+        if case .refused(let refusal)? = ready.transferOutcome {
+            let text: String
+            switch refusal {
+            case .noSuccessorReady, .targetNotEligible:
+                let who = targetName.map { "'\($0)' cannot" } ?? "no other member can"
+                text = "\(who) take over now: a witness never leads, and a member whose start-up hook is running or whose check fails holds back (see can_lead in GET /status); this node stays leader"
+            case .inProgress:
+                text = "a hand-over is already under way"
+            case .notLeader:
+                text = "this node is not in office; ask the leader"
+            }
+            log("resign-refused", .warning, "hand-over refused: \(refusal.rawValue)",
+                [("to", .string(targetName ?? "any")), ("client", .string(client)), ("refusal", .string(refusal.rawValue))],
+                .always, term: officeTerm)
+            return ports.responder.answer(request, ApiAnswer(status: 409, [
+                .init("reason", .string(text)), .init("refusal", .string(refusal.rawValue)), .init("term", .int(Int64(raft.term)))]))
+        }
+        resigns.append(ResignWaiter(request: request, term: officeTerm, start: now, deadline: now + settings.resignWait))
+    }
+
+    private func answer(_ request: RequestID, _ status: Int, reason: String) {
+        ports.responder.answer(request, ApiAnswer(status: status, [.init("reason", .string(reason)), .init("term", .int(Int64(raft.term)))]))
+    }
+
+    /// answerResignWaiters completes held resignations whose successor is now known, or
+    /// whose wait ran out.
+    func answerResignWaiters(now: Instant) {
+        guard !resigns.isEmpty else { return }
+        var i = 0
+        while i < resigns.count {
+            let w = resigns[i]
+            let result: ApiAnswer?
+            if raft.term > w.term, let successor = raft.leader {
+                if successor == me {
+                    result = ApiAnswer(status: 503, [
+                        .init("resigned", .bool(false)), .init("term", .int(Int64(w.term))),
+                        .init("successor", .string(settings.name)),
+                        .init("reason", .string("the hand-over failed and this node was elected again"))])
+                } else {
+                    result = ApiAnswer(status: 200, [
+                        .init("resigned", .bool(true)), .init("term", .int(Int64(w.term))),
+                        .init("successor", .string(name(successor) ?? "")), .init("successor_term", .int(Int64(raft.term)))])
+                }
+            } else if now >= w.deadline {
+                refreshOffice()
+                result = ApiAnswer(status: 503, [
+                    .init("resigned", .bool(!view.isInOffice(at: now))), .init("term", .int(Int64(w.term))),
+                    .init("successor", .null),
+                    .init("reason", .string("no successor was heard from within \(settings.resignWait.nanoseconds / 1_000_000) ms; an ordinary election follows"))])
+            } else {
+                result = nil
+            }
+            guard let result else { i += 1; continue }
+            resigns.remove(at: i)
+            let ms = (now - w.start).nanoseconds / 1_000_000
+            log("resign-answered", .info, "answered the hand-over request: \(result.status) after \(ms) ms",
+                [("status", .number(result.status)), ("after_ms", .number(ms))], .always)
+            ports.responder.answer(w.request, result)
+        }
+    }
+}
