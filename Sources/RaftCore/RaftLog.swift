@@ -56,6 +56,21 @@ struct RaftLog: Sendable {
     /// snapshot's configuration).
     var latestConfigurationIndex: LogIndex { configurations.last?.index ?? snapshotIndex }
 
+    /// memberSince(_:) is the index of the configuration from which `member` has been a
+    /// member without a break (the earliest held if the run reaches the snapshot); nil if
+    /// the configuration in force does not hold it. What was heard of the member before
+    /// that index is of an earlier membership — possibly another data dir.
+    func memberSince(_ member: NodeID) -> LogIndex? {
+        guard latestConfiguration?.member(member) != nil else { return nil }
+        var since = latestConfigurationIndex
+        for (index, c) in configurations.reversed() {
+            guard c.member(member) != nil else { return since }
+            since = index
+        }
+        if let s = snapshot, s.configuration.member(member) != nil { return s.index }
+        return since
+    }
+
     /// configuration(before:) is the configuration in force just before `index`.
     func configuration(before index: LogIndex) -> Configuration? {
         configurations.last { $0.index < index }?.configuration ?? snapshot?.configuration

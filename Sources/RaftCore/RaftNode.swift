@@ -63,8 +63,10 @@ public struct RaftNode: Sendable {
     public private(set) var lastOtherLeader: NodeID? = nil
     /// Whether the running campaign was started by TimeoutNow (its office's reason).
     private var campaignIsTransfer = false
-    /// The incarnation each peer's latest message carried (binding records these).
-    private var seenIncarnation: [NodeID: UInt64] = [:]
+    /// The incarnation each peer's latest message carried, and the configuration index in
+    /// force when it arrived: binding uses only what was heard since the member's latest
+    /// addition, so a removed member's old data dir is never bound to its new membership.
+    private var seenIncarnation: [NodeID: (incarnation: UInt64, atConfiguration: LogIndex)] = [:]
 
     private var electionDeadline: Instant
     /// Set after a dropped leader connection: campaign then, if earlier than the deadline.
@@ -207,6 +209,14 @@ public struct RaftNode: Sendable {
     /// mayCampaign: a voter that may lead (not a witness, priority above 0) and is not
     /// held back by the driver.
     private var mayCampaign: Bool { campaignAllowed && (selfMember?.mayLead ?? false) }
+    /// wouldLead: what an append answer reports as `canLead` — `mayCampaign`, or for a
+    /// learner on its way to voter, whether it could lead once promoted (the leader
+    /// promotes only such a learner, so a held node never becomes a voter that will not
+    /// take over).
+    private var wouldLead: Bool {
+        guard campaignAllowed, let m = selfMember else { return false }
+        return m.mayLead || (m.role == .learner && m.promotesTo == .voter && m.priority > 0)
+    }
     /// mayVote: a member that counts or may come to count for quorums (voters,
     /// witnesses, learners on their way in). Observers, removed members and members
     /// still waiting to be added never vote.
@@ -255,7 +265,12 @@ public struct RaftNode: Sendable {
     }
 
     /// seenIncarnation(of:) is the incarnation `peer`'s latest message carried.
-    public func seenIncarnation(of peer: NodeID) -> UInt64? { seenIncarnation[peer] }
+    /// Only what was heard since `peer` last became a member counts (see `seenIncarnation`).
+    public func seenIncarnation(of peer: NodeID) -> UInt64? {
+        guard let seen = seenIncarnation[peer], seen.incarnation != 0,
+              let since = raftLog.memberSince(peer), seen.atConfiguration >= since else { return nil }
+        return seen.incarnation
+    }
 
     // MARK: Input
 
@@ -326,7 +341,7 @@ public struct RaftNode: Sendable {
                 return
             }
         }
-        seenIncarnation[m.from] = m.incarnation
+        seenIncarnation[m.from] = (m.incarnation, configurationIndex)
         if m.term > term {
             switch m.body {
             case .preVote:
@@ -561,7 +576,7 @@ public struct RaftNode: Sendable {
     /// over on a TimeoutNow, so a leader handing over does not pick one that will not.
     private mutating func respondAppend(to peer: NodeID, success: Bool, match: LogIndex, hint: LogIndex, echo: Instant) {
         send(to: peer, .appendResponse(success: success, matchIndex: match, hintIndex: hint,
-                                       echoedSendTime: echo, canLead: mayCampaign))
+                                       echoedSendTime: echo, canLead: wouldLead))
     }
 
     /// scheduleEarlyCampaign: the connection to the leader dropped (a hint). Campaign as
@@ -747,7 +762,16 @@ public struct RaftNode: Sendable {
             wanted.formUnion(previous.members.map(\.id))
         }
         wanted.remove(id)
-        for peer in progress.keys where !wanted.contains(peer) { progress[peer] = nil }
+        for peer in progress.keys.sorted() where !wanted.contains(peer) {
+            guard let p = progress.removeValue(forKey: peer) else { continue }
+            // A farewell: one last heartbeat carrying the commit index, so a member that
+            // holds the change removing it learns that the change committed (and that
+            // it is out for good) rather than waiting forever for a leader.
+            if p.matchIndex > 0, let prevTerm = raftLog.term(at: p.matchIndex) {
+                send(to: peer, .append(prevLogIndex: p.matchIndex, prevLogTerm: prevTerm, entries: [],
+                                       leaderCommit: commitIndex, sendTime: lastBroadcast))
+            }
+        }
         for peer in wanted where progress[peer] == nil {
             progress[peer] = Progress(matchIndex: 0, nextIndex: lastLogIndex + 1)
         }
@@ -863,8 +887,14 @@ public struct RaftNode: Sendable {
         var members = c.members
         var changed = false
         for i in members.indices where members[i].incarnation == 0 {
-            let seen = members[i].id == id ? incarnation : seenIncarnation[members[i].id]
-            if let seen, seen != 0 { members[i].incarnation = seen; changed = true }
+            let member = members[i].id
+            if member == id {
+                members[i].incarnation = incarnation
+                changed = true
+            } else if let seen = seenIncarnation(of: member) {
+                members[i].incarnation = seen
+                changed = true
+            }
         }
         guard changed else { return }
         appendConfiguration(Configuration(members: members), now)
@@ -962,9 +992,7 @@ public struct RaftNode: Sendable {
     private mutating func appendConfiguration(_ new: Configuration, _ now: Instant) {
         appendToLog(Entry(index: lastLogIndex + 1, term: term, payload: .configuration(new)))
         syncProgress()
-        for peer in progress.keys.sorted() where progress[peer]!.nextIndex == lastLogIndex {
-            sendAppend(to: peer, now)
-        }
+        sendNewEntry(now)
         maybeCommit(now)
         updateLease(now)
     }
@@ -1185,10 +1213,20 @@ public struct RaftNode: Sendable {
         guard role == .leader, transfer == nil, raftLog.count < options.maxLogEntries,
               bytes.count <= Limits.maxEntryDataBytes, raftLog.dataBytes + bytes.count <= Limits.maxLogDataBytes else { return }
         appendToLog(Entry(index: lastLogIndex + 1, term: term, payload: .data(bytes)))
+        sendNewEntry(now)
+        maybeCommit(now)
+    }
+
+    /// sendNewEntry sends the entry just appended to every peer that is up to date (the
+    /// others get it with their catch-up), stamped with a fresh send time: its
+    /// acknowledgements renew the lease as a heartbeat's do. Stamped with the last
+    /// heartbeat's time instead, a leader appending often on a loaded machine had its
+    /// lease rest on echoes a whole heartbeat old, and lost it.
+    private mutating func sendNewEntry(_ now: Instant) {
+        lastBroadcast = now
         for peer in progress.keys.sorted() where progress[peer]!.nextIndex == lastLogIndex {
             sendAppend(to: peer, now)
         }
-        maybeCommit(now)
     }
 
     // MARK: Log and output helpers

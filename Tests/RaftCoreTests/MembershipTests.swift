@@ -97,6 +97,9 @@ struct MemberCluster {
         let p = try #require(c.nodes[l]!.progress(of: NodeID(4)))
         #expect(p.matchIndex == c.nodes[l]!.lastLogIndex)
         #expect(c.nodes[l]!.seenIncarnation(of: NodeID(4)) == c.incarnations[3])
+        // A learner on its way to voter reports that it could lead once promoted: the
+        // leader promotes only such a learner (a regression: it once reported false).
+        #expect(p.canLead)
         // Learners never count: the commit needed only the voters.
         #expect(c.nodes[l]!.configuration!.quorum == 2)
         members[3].role = .voter
@@ -207,6 +210,43 @@ struct MemberCluster {
         #expect(c.inOffice().count == 1)
     }
 
+    @Test func aMemberRemovedAndAddedBackIsBoundToItsNewDataDirNotTheOldOne() throws {
+        // A regression: the leader bound the re-added member to the incarnation it had
+        // heard before the removal, and then refused the new data dir forever.
+        var c = try MemberCluster(founding: MemberCluster.voters(3, bound: false))
+        c.run(for: .seconds(1))
+        let l = try #require(c.leader())
+        let victim = (l + 1) % 3, victimID = NodeID(UInt32(victim + 1))
+        #expect(c.configuration(l)?.member(victimID)?.incarnation == c.incarnations[victim])
+        c.down = [victim]  // its disk dies
+        var members = try #require(c.configuration(l)).members
+        members.removeAll { $0.id == victimID }
+        #expect(c.propose(Configuration(members: members)) != nil)
+        c.run(for: .milliseconds(300))
+        members.append(Member(id: victimID, name: "n\(victim + 1)", role: .learner, promotesTo: .voter))
+        #expect(c.propose(Configuration(members: members)) != nil)
+        c.run(for: .milliseconds(300))
+        // Nothing heard since the addition: the member stays unbound.
+        #expect(c.configuration(l)?.member(victimID)?.incarnation == 0)
+        // A new, empty data dir on the same host.
+        c.incarnations[victim] = 4242
+        c.nodes[victim] = try RaftNode(id: victimID, incarnation: 4242, options: Options(), restoring: PersistentState(),
+                                       seed: 77, now: c.now)
+        c.conflicts = []
+        c.down = []
+        c.run(for: .milliseconds(500))
+        #expect(c.conflicts.isEmpty)
+        #expect(c.nodes[victim]!.lastLogIndex == c.nodes[l]!.lastLogIndex)
+        // What the agent's promotion binds is the new data dir's incarnation.
+        #expect(c.nodes[l]!.seenIncarnation(of: victimID) == 4242)
+        members[members.count - 1].role = .voter
+        members[members.count - 1].incarnation = 4242
+        #expect(c.propose(Configuration(members: members)) != nil)
+        c.run(for: .milliseconds(300))
+        #expect(c.configuration(victim)?.member(victimID)?.role == .voter)
+        #expect(c.conflicts.isEmpty)
+    }
+
     @Test func aJustBootstrappedGroupElectsOnlyWithEveryVoterThenBindsIncarnations() throws {
         var c = try MemberCluster(founding: MemberCluster.voters(3, bound: false))
         c.down = [2]
@@ -258,5 +298,31 @@ struct MemberCluster {
             #expect(n.nextDeadline == .distantFuture)
             if node == 0 { obs = n } else { stranger = n }
         }
+    }
+}
+
+@Suite struct ObserverChurnTests {
+    /// Every change is stamped with a fresh send time, so a leader that changes its
+    /// membership back to back renews its lease with every acknowledgement.
+    @Test func addingManyObserversInARowKeepsTheLeaderInOffice() throws {
+        var c = try MemberCluster(founding: MemberCluster.voters(3), spares: 32)
+        c.run(for: .seconds(1))
+        let l = try #require(c.leader())
+        c.offices = []
+        for k in 4...35 {
+            var members = try #require(c.configuration(l)).members
+            members.append(Member(id: NodeID(UInt32(k)), name: "o\(k)", role: .observer))
+            // The leader's own binding of the previous observer may be in flight: retry.
+            var appended = false
+            for _ in 0..<50 where !appended {
+                if case .appended? = c.propose(Configuration(members: members)) { appended = true }
+                c.run(for: .milliseconds(5))
+            }
+            #expect(appended, "o\(k) was never appended")
+            c.run(for: .milliseconds(20))
+        }
+        c.run(for: .seconds(1))
+        #expect(c.offices.isEmpty, "\(c.offices)")
+        #expect(c.configuration(l)?.members.count == 35)
     }
 }
