@@ -14,6 +14,8 @@ final class OutboundPeer {
     private var backoffMs: Int
     /// The peer (or this node) refused the last connection's membership.
     private var wasRefused = false
+    /// The last connection reached the peer (TCP connected, hello sent).
+    private var wasOpened = false
     private var retryTimer: TimerID?
     private var resolving = false
     private var stopped = false
@@ -73,6 +75,7 @@ final class OutboundPeer {
     }
 
     func connectionOpened(_ c: PeerConnection) {
+        wasOpened = true
         _ = c.enqueue(hello)
     }
 
@@ -88,8 +91,14 @@ final class OutboundPeer {
         if wasEstablished { transport.noteConnected(member.name, false) }
         if stopped { return }
         // A connection that had worked is retried at once: a restarted peer is back fast.
-        // One the membership refused is retried slowly.
-        if wasRefused {
+        // One the membership refused is retried slowly, and so is one the peer accepted
+        // and closed before the handshake finished: it refuses this node's name, cluster
+        // or secret, which a redial every 100 ms will not change (32 joiners waiting to
+        // be added once cost the leader its lease that way). A peer that restarts or
+        // heals is dialled at once anyway: its own authenticated dial calls peerReachable.
+        let closedInHandshake = wasOpened && !wasEstablished
+        wasOpened = false
+        if wasRefused || closedInHandshake {
             wasRefused = false
             backoffMs = transport.limits.reconnectMaxMs * 8
         } else if wasEstablished {
