@@ -39,7 +39,7 @@ let package = Package(
         // The pure Raft state machine: no I/O, no clock reads, no Foundation.
         .target(name: "RaftCore", dependencies: ["Time"], swiftSettings: sharedSettings),
         // Deterministic cluster simulator and the invariant checkers (test support).
-        .target(name: "RaftSimulation", dependencies: ["RaftCore", "AgentDriver", "AgentLogging"], swiftSettings: sharedSettings),
+        .target(name: "RaftSimulation", dependencies: ["RaftCore", "AgentDriver", "AgentLogging", "Membership"], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton-sim",
             dependencies: [
@@ -112,24 +112,24 @@ let package = Package(
         // The agent's logic as a deterministic state machine over small ports: the core,
         // persist-before-send, hook sequencing, check gating, start-up, shutdown, resign
         // and the one AgentView (pure: no I/O, no clock, no threads; issue 13).
-        .target(name: "AgentDriver", dependencies: ["RaftCore", "AgentLogging"], swiftSettings: sharedSettings),
+        .target(name: "AgentDriver", dependencies: ["RaftCore", "AgentLogging", "Membership"], swiftSettings: sharedSettings),
         // The scenario-file format shared by the core's and the driver's scenario tests.
         .target(name: "ScenarioText", swiftSettings: sharedSettings),
-        .testTarget(name: "AgentDriverTests", dependencies: ["AgentDriver", "AgentLogging", "RaftCore", "ScenarioText"], exclude: ["scenarios"],
+        .testTarget(name: "AgentDriverTests", dependencies: ["AgentDriver", "AgentLogging", "RaftCore", "ScenarioText", "Membership"], exclude: ["scenarios"],
                     swiftSettings: sharedSettings),
         // The agent's settings: flags over environment over file, validated with
         // errors that name the flag and the fix (pure; issue 4).
-        .target(name: "AgentConfig", dependencies: ["RaftCore", "HookSyntax", "AgentLogging"], swiftSettings: sharedSettings),
+        .target(name: "AgentConfig", dependencies: ["RaftCore", "HookSyntax", "AgentLogging", "Membership"], swiftSettings: sharedSettings),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "AgentLogging", "RaftCore"], swiftSettings: sharedSettings),
         // Membership as the agent sees it (design S6): names to ids, group fingerprints,
         // the founding configuration, operator requests, learner promotion, admission.
-        .target(name: "Membership", dependencies: ["RaftCore", "AgentConfig", "PeerWire"], swiftSettings: sharedSettings),
-        .testTarget(name: "MembershipTests", dependencies: ["Membership", "RaftCore", "AgentConfig", "PeerWire"], swiftSettings: sharedSettings),
+        .target(name: "Membership", dependencies: ["RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership", "RaftCore"], swiftSettings: sharedSettings),
         // TCP between agents on the event loop: dial, handshake, bounded queues, back-off.
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         // The driver joining core, storage, transport and HTTP on the loop (issue 4).
-        .target(name: "Agent", dependencies: ["AgentLogging", "AgentDriver", "RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd", "Time",
+        .target(name: "Agent", dependencies: ["AgentLogging", "AgentDriver", "Membership", "JSON", "RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd", "Time",
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",

@@ -17,8 +17,9 @@ final class APIState {
     /// server is the API server once started (nil before `start`).
     var server: HTTPServer?
     var longPoll = LongPollWaiters()
-    /// heldResigns: `POST /resign` requests the driver owes an answer, by request id.
-    var heldResigns: [RequestID: HeldRequest] = [:]
+    /// heldActions: admin requests (`POST /resign`, membership changes) the driver owes
+    /// an answer, by request id, with their route for the metrics.
+    var heldActions: [RequestID: (HeldRequest, APIRoute)] = [:]
     var nextRequest: RequestID = 1
     /// peers: per member name, what this node observed of it.
     var peers: [String: PeerObservation] = [:]

@@ -8,6 +8,7 @@ public import AgentLogging
 public import EventLoop
 import HTTPServer
 import Hooks
+import Membership
 public import PeerTransport
 public import PeerWire
 public import Posix
@@ -20,7 +21,13 @@ public final class Agent: PeerTransportDelegate {
     public private(set) var settings: AgentSettings
     let loop: EventLoop
     let log: AgentLog
-    let members: MemberTable
+    /// identity: who this data dir belongs to; its fingerprint is learnt once a member
+    /// waiting to be added is added, and it is marked when the group removes the member.
+    private(set) var identity: MemberIdentity
+    /// peerFingerprints: the group fingerprint each peer gave in its handshake.
+    private var peerFingerprints: [String: UInt64] = [:]
+    /// refusals: the latest refusal each peer sent this node (for /health and /status).
+    private(set) var refusals: [String: String] = [:]
     private(set) var driver: AgentDriver!
     /// view is the driver's snapshot as of its last input, the only state answers are
     /// built from (kept here so that an answer reads it in place, allocating nothing).
@@ -60,20 +67,14 @@ public final class Agent: PeerTransportDelegate {
 
     /// memberIDs maps every member name to its core id, refusing a hash collision.
     public static func memberIDs(_ members: [AgentConfig.Member]) throws(ConfigError) -> [String: NodeID] {
-        do { return try Self.memberTable(members).idOf } catch { throw error }
+        do { return try MemberTable(members.map { DriverMember(name: $0.name, peerAddress: $0.peerAddress.description) }).idOf }
+        catch { throw ConfigError(flag: "--peers", error.description) }
     }
 
-    static func memberTable(_ members: [AgentConfig.Member]) throws(ConfigError) -> MemberTable {
-        do {
-            return try MemberTable(members.map { DriverMember(name: $0.name, peerAddress: $0.peerAddress.description) })
-        } catch {
-            throw ConfigError(flag: "--peers", error.description)
-        }
-    }
-
-    /// driverSettings is what the driver needs of `settings`.
-    static func driverSettings(_ s: AgentSettings) -> DriverSettings {
+    /// driverSettings is what the driver needs of `settings` (and of the data dir's identity).
+    static func driverSettings(_ s: AgentSettings, incarnation: UInt64) -> DriverSettings {
         var d = DriverSettings(name: s.id, members: s.members.map { DriverMember(name: $0.name, peerAddress: $0.peerAddress.description) })
+        d.incarnation = incarnation
         d.witness = s.witness
         d.raft = s.raft
         d.hooks = hookPlan(s.hooks)
@@ -96,12 +97,15 @@ public final class Agent: PeerTransportDelegate {
         return plan
     }
 
-    public init(settings: AgentSettings, secret: [UInt8]?, directory: consuming DataDirectory,
+    public init(settings: AgentSettings, secret: [UInt8]?, start: consuming DataDirStart,
                 loop: EventLoop, log: AgentLog) throws {
         self.settings = settings
         self.loop = loop
         self.log = log
-        members = try Self.memberTable(settings.members)
+        _ = try Self.memberIDs(settings.members)
+        identity = start.identity
+        let waitsToBeAdded = start.waitsToBeAdded
+        let directory = start.directory
         let placeholder = PreparedResponse(status: 503, body: Array("{\"reason\":\"starting\"}".utf8))
         responses = Responses(placeholder: placeholder)
         apiState = try APIState(settings: settings)
@@ -109,9 +113,10 @@ public final class Agent: PeerTransportDelegate {
         let ports = AgentPorts()
         self.ports = ports
         let now = Self.now()
-        let driver = try AgentDriver(settings: Self.driverSettings(settings), restoring: restored,
+        let driver = try AgentDriver(settings: Self.driverSettings(settings, incarnation: identity.incarnation), restoring: restored,
                                      seed: Clock.boottime() ^ UInt64(UInt32(bitPattern: Process.id)), now: now,
-                                     ports: DriverPorts(persist: ports, peers: ports, hooks: ports, responder: ports, log: ports, lifecycle: ports))
+                                     ports: DriverPorts(persist: ports, peers: ports, hooks: ports, responder: ports, log: ports, lifecycle: ports),
+                                     foundIfEmpty: false)
         self.driver = driver
         view = driver.view
 
@@ -124,13 +129,14 @@ public final class Agent: PeerTransportDelegate {
         }
         sink.agent = self
 
-        let sessionConfig = SessionConfig(
+        // The handshake says who this member is (design S6): its incarnation and group.
+        var sessionConfig = SessionConfig(
             clusterID: settings.clusterID, secret: secret,
-            // Until membership is stored (issue 14), every member is incarnation 1, as the
-            // configuration built from --peers binds it.
             local: PeerIdentity(name: settings.id, peerAddress: settings.peerAdvertise.description,
-                                apiAddress: settings.apiAdvertise.description, incarnation: 1),
+                                apiAddress: settings.apiAdvertise.description, incarnation: identity.incarnation,
+                                fingerprint: identity.fingerprint),
             members: Set(settings.members.map(\.name)))
+        sessionConfig.acceptsAnyMember = waitsToBeAdded
         // A healed link should be back about as soon as a follower's election timer
         // fires: give up on a connection not up within Emin, and redial within Emin/2.
         var limits = TransportLimits()
@@ -140,6 +146,12 @@ public final class Agent: PeerTransportDelegate {
         let endpoints = settings.members.map { PeerEndpoint(name: $0.name, host: $0.peerAddress.host, port: $0.peerAddress.port) }
         transport = PeerTransport(loop: loop, config: sessionConfig, members: endpoints, limits: limits, delegate: self)
         ports.agent = self
+        // --peers on an existing data dir is only a contact list: where it disagrees with
+        // the stored membership, say so and what changes membership (design S6).
+        if let stored = driver.raft.configuration, !waitsToBeAdded {
+            let drift = peersDrift(stored: stored, peers: Self.founders(settings))
+            if !drift.isEmpty { log.event("peers-differ", .warning, drift.warning, [], .always) }
+        }
         // Lines carry the core's term and role as they are when written (also in the
         // middle of an input, before the view is published).
         log.context = { [unowned self] in (self.driver.raft.term, self.driver.raft.role.rawValue) }
@@ -250,6 +262,7 @@ public final class Agent: PeerTransportDelegate {
 
     /// viewChanged hands the new view to every consumer that keeps something of it.
     private func viewChanged() {
+        adoptFingerprintOnceAdded()
         apiState.metrics.operatorMetrics.noteLeader(view.leader)
         rebuildResponses()
         systemd?.viewChanged(view)
@@ -284,9 +297,43 @@ public final class Agent: PeerTransportDelegate {
     /// send puts messages on the peer links (the transport queues them, bounded).
     func send(_ messages: [Message]) {
         for m in messages {
-            guard let name = members.nameOf[m.to] else { continue }
+            guard let name = driver.members.nameOf[m.to] else { continue }
             transport.send(to: name, term: m.term, body: m.body)
         }
+    }
+
+    /// setPeers points the transport at the driver's peers: the configuration's members
+    /// (and, while waiting to be added, the contacts and whoever dialled in).
+    func setPeers(_ peers: [DriverMember]) {
+        var endpoints: [PeerEndpoint] = []
+        for p in peers {
+            guard let hp = try? HostPort(parsing: p.peerAddress, flag: "peer") else {
+                log.event("peer-address-unusable", .warning, "member \(p.name) has no usable peer address ('\(p.peerAddress)'): it is not dialled",
+                          [("peer", .string(p.name))], .limited(key: "peer-address-unusable " + p.name))
+                continue
+            }
+            endpoints.append(PeerEndpoint(name: p.name, host: hp.host, port: hp.port))
+        }
+        transport.setMembers(endpoints, acceptAnyMember: driver.raft.configuration?.contains(driver.me) != true && !driver.view.membershipIsRemoved)
+    }
+
+    /// recordRemoved marks the data dir: the group removed this member.
+    func recordRemoved() {
+        guard !identity.removed else { return }
+        identity.removed = true
+        _ = storage.submit(PersistJob(identity: identity))
+    }
+
+    /// adoptFingerprintOnceAdded: a member that joined learns its group's fingerprint
+    /// from the leader that added it, keeps it in its data dir and says it from now on.
+    private func adoptFingerprintOnceAdded() {
+        guard identity.fingerprint == 0, case .member = view.membership, let leader = view.leader,
+              let fingerprint = peerFingerprints[leader], fingerprint != 0 else { return }
+        identity.fingerprint = fingerprint
+        _ = storage.submit(PersistJob(identity: identity))
+        transport.setLocalFingerprint(fingerprint)
+        log.event("member-added", .notice, "\(settings.id) is a member of the group now (added through \(leader))",
+                  [("leader", .string(leader))], .always)
     }
 
     // MARK: Transport events
@@ -294,23 +341,22 @@ public final class Agent: PeerTransportDelegate {
     public func transport(received term: Term, _ body: Message.Body, from peer: String, incarnation: UInt64) {
         // Still listening while stopping: that is how a leader that handed over learns
         // its successor (the driver no longer lets it campaign).
-        guard let from = members.idOf[peer] else { return }
         noteHeard(from: peer, body)
-        deliver(.message(Message(from: from, to: driver.me, term: term, body: body, incarnation: incarnation)))
+        deliver(.message(Message(from: nodeID(forName: peer), to: driver.me, term: term, body: body, incarnation: incarnation)))
     }
 
     public func transport(peerConnected peer: PeerIdentity) {
         log.event("peer-connected", .info, "\(peer.name) connected from \(peer.peerAddress)",
                   [("peer", .string(peer.name)), ("address", .string(peer.peerAddress))], .limited(key: "peer-connected " + peer.name))
-        guard let id = members.idOf[peer.name] else { return }
-        deliver(.peerConnected(id, apiAddress: peer.apiAddress))
+        peerFingerprints[peer.name] = peer.fingerprint
+        refusals[peer.name] = nil
+        deliver(.peerConnected(nodeID(forName: peer.name), apiAddress: peer.apiAddress, name: peer.name, peerAddress: peer.peerAddress))
     }
 
     public func transport(peerDisconnected peer: String) {
         log.event("peer-disconnected", view.role == .leader ? .warning : .info, "\(peer) disconnected",
                   [("peer", .string(peer))], .limited(key: "peer-disconnected " + peer))
-        guard let id = members.idOf[peer] else { return }
-        deliver(.peerDisconnected(id))
+        deliver(.peerDisconnected(nodeID(forName: peer)))
     }
 
     public func transport(cannotReach peer: String, reason: String?) {
@@ -325,6 +371,22 @@ public final class Agent: PeerTransportDelegate {
         } else {
             log.event("peer-reachable", .info, "reached \(peer) again", [("peer", .string(peer))], .limited(key: "peer-reachable " + peer))
         }
+    }
+
+    /// Membership decides whom to serve once a peer proved it holds the secret: not a
+    /// member bound to another incarnation (a replaced data dir), nor another group.
+    public func transport(admit peer: PeerIdentity) -> Refusal? {
+        guard let r = admission(name: peer.name, incarnation: peer.incarnation, fingerprint: peer.fingerprint,
+                                configuration: driver.raft.configuration, fingerprint: identity.fingerprint) else { return nil }
+        log.event("peer-refused", .warning, "refused \(peer.name): \(r.reason)", [("peer", .string(peer.name)), ("reason", .string(r.reason))],
+                  .limited(key: "peer-refused " + peer.name))
+        return Refusal(r.kind == .otherGroup ? .otherGroup : .staleIncarnation, r.reason)
+    }
+
+    public func transport(refusedBy peer: String, _ refusal: Refusal) {
+        refusals[peer] = refusal.reason
+        log.event("refused-by-peer", .error, "\(peer) refuses this member: \(refusal.reason)",
+                  [("peer", .string(peer)), ("reason", .string(refusal.reason))], .limited(key: "refused-by-peer " + peer))
     }
 
     public func transport(rejected reason: String, address: String) {

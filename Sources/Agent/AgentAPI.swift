@@ -63,6 +63,7 @@ extension Agent {
         server.route(.post, "/resign") { [unowned self] request in self.counted(.resign, self.resign(request)) }
         server.route(.get, "/metrics") { [unowned self] _ in self.counted(.metrics, .respond(self.metricsAnswer())) }
         server.route(.get, "/openapi.json") { [unowned self] _ in self.counted(.openAPI, .respond(self.openAPIAnswer())) }
+        registerMemberRoutes(on: server)
         server.holdTimeoutResponder = { [unowned self] held in
             guard let (answer, route) = self.heldRequestTimedOut(held) else { return nil }
             self.countStatus(answer.status, route)
@@ -88,8 +89,10 @@ extension Agent {
 
     /// leaderJSON is a member as answers name it: its name, API and peer addresses.
     func leaderJSON(_ name: String) -> String {
-        let api = name == settings.id ? settings.apiAdvertise.description : (view.peer(name)?.apiAddress ?? "")
-        let peer = members.member(named: name)?.peerAddress ?? ""
+        let stored = view.members.first { $0.name == name }
+        let api = name == settings.id ? settings.apiAdvertise.description
+            : (view.peer(name)?.apiAddress ?? stored.map(\.apiAddress) ?? "")
+        let peer = stored?.peerAddress ?? view.peer(name)?.peerAddress ?? ""
         return "{\"id\":\(AgentLog.json(name)),\"api\":\(AgentLog.json(api)),\"peer\":\(AgentLog.json(peer))}"
     }
 
@@ -138,14 +141,20 @@ extension Agent {
         responses.readyInOffice = LeaseStampedResponse(
             status: 200, headers: officeHeaders,
             body: Array("{\"ready\":true,\"term\":\(officeTerm),\"leader\":\(AgentLog.json(myName))}\n".utf8))
-        let notReadyReason = storageError != nil ? "this node's storage is failing"
-            : "this node has not heard from a leader in office within the election timeout"
+        let notReadyReason: String
+        switch view.membership {
+        case _ where storageError != nil: notReadyReason = "this node's storage is failing"
+        case .waitingToBeAdded:
+            notReadyReason = "not a member of the group yet: run 'baton members add \(settings.id) \(settings.peerAdvertise)' on a member"
+        case .removed: notReadyReason = "this member was removed from the group"
+        case .member: notReadyReason = "this node has not heard from a leader in office within the election timeout"
+        }
         responses.notReady = PreparedResponse(
             status: 503, headers: headers + [("Retry-After", "1")],
             body: Array("{\"ready\":false,\"reason\":\(AgentLog.json(notReadyReason)),\"term\":\(term)}\n".utf8))
         let role = view.role.rawValue
         let leaderName = view.leader
-        let healthyBody = Array("{\"status\":\"ok\",\"role\":\"\(role)\",\"term\":\(term),\"leader\":\(leaderName.map(AgentLog.json) ?? "null")}\n".utf8)
+        let healthyBody = Array("{\"status\":\"ok\",\"role\":\"\(role)\",\"membership\":\(AgentLog.json(membershipWord)),\"term\":\(term),\"leader\":\(leaderName.map(AgentLog.json) ?? "null")}\n".utf8)
         responses.healthy = PreparedResponse(status: 200, headers: headers, body: healthyBody)
         responses.healthyInOffice = LeaseStampedResponse(status: 200, headers: officeHeaders, body: healthyBody)
         responses.unhealthy = storageError.map { error in
@@ -182,6 +191,7 @@ extension Agent {
     /// office (the same test as a follower's `GET /leader`), 503 otherwise.
     func readyAnswer() -> PreparedResponse {
         let now = now()
+        if view.membership == .waitingToBeAdded || view.membership == .removed { return responses.notReady }
         if let ms = leaseRemainingMs(at: now) { return responses.readyInOffice.response(remainingMs: ms) }
         if view.followerKnowsLeader(at: now) { return responses.readyFollower }
         return responses.notReady

@@ -16,6 +16,10 @@ final class AgentPorts: PersistPort, PeerPort, HookPort, ResponderPort, LogPort,
 
     func send(_ messages: [Message]) { agent.send(messages) }
 
+    func setPeers(_ peers: [DriverMember]) { agent.setPeers(peers) }
+
+    func recordRemoved() { agent.recordRemoved() }
+
     func start(_ request: HookStepRequest) { agent.hooks.start(request) }
 
     func killRunning() { agent.hooks.killRunning() }

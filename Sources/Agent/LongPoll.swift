@@ -8,6 +8,7 @@ import HTTPParser
 import HTTPServer
 import PeerTransport
 import Posix
+import Membership
 import RaftCore
 import Time
 
@@ -129,7 +130,7 @@ extension Agent {
         var seenLeader = SeenLeader.unspecified
         if let leaderText = request.queryParameter("leader") {
             if leaderText.isEmpty { seenLeader = .none }
-            else if members.idOf[leaderText] != nil { seenLeader = .node(leaderText) }
+            else if driver.members.idOf[leaderText] != nil { seenLeader = .node(leaderText) }
             else if isValidMemberName(leaderText) && leaderText.utf8.count <= 63 { seenLeader = .unknownName }
             else { return .respond(badRequest("leader must be a member name (or empty for none); got '\(leaderText)'")) }
         }

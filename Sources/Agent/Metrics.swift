@@ -170,7 +170,7 @@ extension Agent {
 /// APIRoute names the API's paths for `baton_http_requests_total{path}` (a fixed set, so
 /// the label cannot grow with what clients send).
 enum APIRoute: Int {
-    case leader, isLeader, health, ready, status, resign, metrics, openAPI
+    case leader, isLeader, health, ready, status, resign, metrics, openAPI, members
 
     var path: String {
         switch self {
@@ -182,6 +182,7 @@ enum APIRoute: Int {
         case .resign: "/resign"
         case .metrics: "/metrics"
         case .openAPI: "/openapi.json"
+        case .members: "/members"
         }
     }
 }

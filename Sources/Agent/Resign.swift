@@ -11,29 +11,36 @@ import HTTPServer
 import RaftCore
 
 extension Agent {
-    func resign(_ request: borrowing HTTPRequest) -> HTTPHandlerResult {
+    /// adminRefusal is the answer to an admin request its caller may not make (401 no or
+    /// a wrong token, 403 cross-site or beyond loopback without a token), nil when allowed.
+    func adminRefusal(_ request: borrowing HTTPRequest) -> PreparedResponse? {
         let term = view.term
         switch apiState.access.decide(request) {
-        case .allowed: break
+        case .allowed: return nil
         case .unauthorized:
-            return .respond(PreparedResponse(
+            return PreparedResponse(
                 status: 401, headers: commonHeaders(term: term) + [("WWW-Authenticate", "Bearer realm=\"baton\"")],
-                body: Array("{\"reason\":\"admin endpoints need 'Authorization: Bearer TOKEN' with the token of --admin-token-file\",\"term\":\(term)}\n".utf8)))
+                body: Array("{\"reason\":\"admin endpoints need 'Authorization: Bearer TOKEN' with the token of --admin-token-file\",\"term\":\(term)}\n".utf8))
         case .crossSite(let why):
-            return .respond(PreparedResponse(
+            return PreparedResponse(
                 status: 403, headers: commonHeaders(term: term),
-                body: Array("{\"reason\":\(AgentLog.json("refused as a possible cross-site request: " + why)),\"term\":\(term)}\n".utf8)))
+                body: Array("{\"reason\":\(AgentLog.json("refused as a possible cross-site request: " + why)),\"term\":\(term)}\n".utf8))
         case .forbidden:
-            return .respond(PreparedResponse(
+            return PreparedResponse(
                 status: 403, headers: commonHeaders(term: term),
-                body: Array("{\"reason\":\"the API listens beyond loopback and no --admin-token-file is set, so admin endpoints are refused; set --admin-token-file or listen on 127.0.0.1\",\"term\":\(term)}\n".utf8)))
+                body: Array("{\"reason\":\"the API listens beyond loopback and no --admin-token-file is set, so admin endpoints are refused; set --admin-token-file or listen on 127.0.0.1\",\"term\":\(term)}\n".utf8))
         }
+    }
+
+    func resign(_ request: borrowing HTTPRequest) -> HTTPHandlerResult {
+        let term = view.term
+        if let refusal = adminRefusal(request) { return .respond(refusal) }
         if request.queryValue("to") == .invalid {
             return .respond(badRequest("to: not a valid percent-encoded UTF-8 member name"))
         }
         let id = apiState.nextRequest
         apiState.nextRequest += 1
-        apiState.heldResigns[id] = request.held
+        apiState.heldActions[id] = (request.held, .resign)
         let to = request.queryParameter("to")
         let client = request.clientDescription
         loop.schedule(after: .zero) { [unowned self] _ in self.deliver(.resign(id, to: to, client: client)) }
@@ -56,9 +63,9 @@ extension Agent {
         let answers = pendingAnswers
         pendingAnswers.removeAll()
         for (request, answer) in answers {
-            guard let held = apiState.heldResigns.removeValue(forKey: request), let server = apiState.server else { continue }
+            guard let (held, route) = apiState.heldActions.removeValue(forKey: request), let server = apiState.server else { continue }
             let response = PreparedResponse(status: answer.status, headers: commonHeaders(term: view.term), body: Array(json(answer).utf8))
-            if server.complete(held, with: response) { countStatus(answer.status, .resign) }
+            if server.complete(held, with: response) { countStatus(answer.status, route) }
         }
     }
 

@@ -1,5 +1,6 @@
 public import AgentLogging
 public import RaftCore
+import Membership
 
 /// AgentSettings is everything `baton agent` needs to start, resolved from flags, then
 /// the environment (`BATON_*`), then an optional file of `BATON_KEY=value` lines (the

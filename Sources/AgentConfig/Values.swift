@@ -1,4 +1,5 @@
 public import RaftCore
+import Membership
 
 /// ConfigError names the setting at fault, what is wrong, and how to fix it. The agent
 /// prints it and exits 2 (a bad flag must not restart in a loop under systemd).
@@ -95,12 +96,6 @@ public struct Member: Hashable, Sendable {
     public init(name: String, peerAddress: HostPort, witness: Bool = false) {
         self.name = name; self.peerAddress = peerAddress; self.witness = witness
     }
-}
-
-/// isValidMemberName: 1–63 characters of letters, digits, `-`, `_`, `.`; these names
-/// appear in logs, headers, hook environments and the peer handshake.
-public func isValidMemberName(_ s: String) -> Bool {
-    !s.isEmpty && s.utf8.count <= 63 && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
 }
 
 /// parsePeers reads `n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003/witness,…` (1 to 7

@@ -8,13 +8,16 @@
 // finished → campaigns allowed; a promote failed or the check failed → hand over) is
 // queued in an inbox and handled after the current `Ready` is fully applied.
 import AgentLogging
+public import Membership
 public import RaftCore
 
 /// AgentDriver is one agent's logic. Not thread-safe: one thread calls `handle`.
 public final class AgentDriver {
     /// settings: what the driver runs with; a reload changes the hooks and the check.
     public internal(set) var settings: DriverSettings
-    public let members: MemberTable
+    /// members: the configuration's members (and the contacts' names), rebuilt whenever
+    /// the configuration in force changes (`syncMembers`).
+    public internal(set) var members: MemberTable
     public let me: NodeID
     let ports: DriverPorts
     /// raft is the election engine (design §3 "Engines"): the only part that is Raft's.
@@ -47,7 +50,22 @@ public final class AgentDriver {
     /// The leader the view names (its name is looked up only when it changes).
     var lastViewLeader: NodeID? = nil
     /// peerIDs[i] is the id of `view.peers[i]`.
-    let peerIDs: [NodeID]
+    var peerIDs: [NodeID] = []
+    /// What the member tables were last built from.
+    var membershipKey: MembershipKey? = nil
+    /// learnedPeers: peers that dialled this node while it waits to be added, by name
+    /// (the leader that adds it is one of them).
+    var learnedPeers: [String: DriverMember] = [:]
+    /// wasMember: this node was in a configuration in force; removed: a committed change
+    /// then left it out (for good).
+    var wasMember = false
+    var removed = false
+    /// removedAt: when this node learnt that a committed change removed it.
+    var removedAt: Instant? = nil
+    var membershipWaiters: [MembershipWaiter] = []
+    var queuedMembership: [QueuedMembershipRequest] = []
+    /// replicated: the state built from committed entries (applied once durable).
+    var replicated = ReplicatedState()
 
     // MARK: The inbox
 
@@ -74,41 +92,55 @@ public final class AgentDriver {
 
     /// init restores the core from `state` (what the disk holds). Nothing happens until
     /// the first input (`.start`).
+    /// init restores the core from `state` (what the disk holds: a snapshot with the
+    /// membership, the log after it). A state without a snapshot has the founding members
+    /// of `settings.members` as its base when `foundIfEmpty` (tests and the simulator keep
+    /// no snapshot of the bootstrap); the agent writes its bootstrap snapshot itself and
+    /// passes a state without one only for a member waiting to be added.
     public init(settings: DriverSettings, restoring state: PersistentState, seed: UInt64, now: Instant,
-                ports: DriverPorts) throws(DriverSetupError) {
+                ports: DriverPorts, foundIfEmpty: Bool = true) throws(DriverSetupError) {
         let table: MemberTable
         do { table = try MemberTable(settings.members) } catch { throw DriverSetupError(error.description) }
-        guard let id = table.idOf[settings.name] else {
-            throw DriverSetupError("'\(settings.name)' is not among the members (\(settings.members.map(\.name).joined(separator: ", ")))")
-        }
+        let id = nodeID(forName: settings.name)
         self.settings = settings
         members = table
         me = id
         self.ports = ports
-        let configuration = Configuration(voters: settings.members.map(\.id), witnesses: settings.witness ? [id] : [])
+        var restored = state
+        if foundIfEmpty && restored.snapshot == nil {
+            guard table.idOf[settings.name] != nil else {
+                throw DriverSetupError("'\(settings.name)' is not among the members (\(settings.members.map(\.name).joined(separator: ", ")))")
+            }
+            restored.snapshot = .bootstrap(Configuration(members: settings.members.map {
+                Member(id: $0.id, name: $0.name, role: settings.witness && $0.name == settings.name ? .witness : .voter,
+                       incarnation: settings.incarnation, peerAddress: $0.peerAddress)
+            }))
+        }
         do {
-            raft = try RaftNode(id: id, configuration: configuration, options: settings.raft,
-                                restoring: state, seed: seed, now: now)
+            raft = try RaftNode(id: id, incarnation: settings.incarnation, options: settings.raft,
+                                restoring: restored, seed: seed, now: now)
         } catch {
             throw DriverSetupError(error.message)
         }
+        // The replicated state: the snapshot's, then every committed entry after it.
+        replicated = ReplicatedState(snapshot: restored.snapshot)
+        for e in restored.log where e.index <= restored.hardState.commitIndex { replicated.apply(e) }
         hookSequence = HookSequence(plan: settings.hooks)
         if settings.checkConfigured {
             checkTracker = CheckTracker(failuresToFail: settings.checkFailuresToFail)
             checkView = AgentView.CheckView(healthy: false, consecutiveFailures: 0, passes: 0, failures: 0,
                                             lastDetail: "", lastDuration: .zero)
         }
-        let peers = settings.members.filter { $0.name != settings.name }.map {
-            AgentView.PeerView(name: $0.name, peerAddress: $0.peerAddress)
-        }
-        peerIDs = peers.map { nodeID(forName: $0.name) }
-        view = AgentView(name: settings.name, peers: peers, options: settings.raft, now: now)
+        view = AgentView(name: settings.name, peers: [], options: settings.raft, now: now)
         lastTerm = raft.term
         // Campaigns wait for the start-up hook (design S4), from the first moment: a
         // tick that came before `.start` must not start an election.
         gate.allowed = false
         let held = raft.handle(.setCampaignAllowed(false), now: now)
         precondition(held.isEmpty, "a new follower held back from campaigns has nothing to do")
+        wasMember = raft.configuration?.contains(id) == true
+        syncMembers(now: now)
+        updateMembershipStatus(now: now)
         refreshView(now: now)
         nextDeadline = raft.nextDeadline
     }
@@ -124,6 +156,15 @@ public final class AgentDriver {
         defer { handling = false }
         process(input, now: now)
         drainInbox(now: now)
+        syncMembers(now: now)
+        updateMembershipStatus(now: now)
+        promoteCaughtUpLearner(now: now)
+        drainInbox(now: now)
+        syncMembers(now: now)
+        answerMembershipWaiters(now: now)
+        proposeQueuedMembership(now: now)
+        drainInbox(now: now)
+        syncMembers(now: now)
         answerResignWaiters(now: now)
         advanceShutdown(now: now)
         drainInbox(now: now)
@@ -137,12 +178,19 @@ public final class AgentDriver {
         case .start:
             guard !started else { return }
             started = true
+            membershipKey = nil  // the peers go to the transport now
             updateCampaign(now: now)
             startHooks(now: now)
         case .message(let m):
             stepCore(.message(m), now: now)
-        case .peerConnected(let id, let api):
+        case .peerConnected(let id, let api, let peerName, let peerAddress):
             peerAPI[id] = api
+            // While waiting to be added, a peer that dialled in (the leader adding this
+            // node) is dialled back at the address it gave.
+            if raft.configuration?.contains(me) != true, members.idOf[peerName] == nil, learnedPeers[peerName] == nil,
+               learnedPeers.count < 64, !peerAddress.isEmpty {
+                learnedPeers[peerName] = DriverMember(name: peerName, peerAddress: peerAddress)
+            }
         case .peerDisconnected(let id):
             peerDisconnected(id, now: now)
         case .persisted(let upTo):
@@ -159,6 +207,8 @@ public final class AgentDriver {
             terminate(now: now)
         case .resign(let request, let to, let client):
             resign(request, to: to, client: client, now: now)
+        case .membership(let request, let change, let client):
+            membership(request, change, client: client, now: now)
         case .reload(let r):
             reload(r, now: now)
         }
@@ -210,6 +260,9 @@ public final class AgentDriver {
         if let t = gate.backoffUntil { d = min(d, t) }
         if let t = pipeline.retryAt { d = min(d, t) }
         for w in resigns { d = min(d, w.deadline) }
+        for w in membershipWaiters { d = min(d, w.deadline) }
+        for q in queuedMembership { d = min(d, q.deadline) }
+        if let t = removedAt, membershipKey?.isolated == false { d = min(d, t + settings.removedLinger) }
         if let s = shutdown, let t = s.nextDeadline { d = min(d, t) }
         return d
     }

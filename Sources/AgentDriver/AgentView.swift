@@ -35,6 +35,30 @@ public struct AgentView: Sendable {
         public var canLead: Bool?
     }
 
+    /// MembershipStatus is what this node is to the group (design S6).
+    public enum MembershipStatus: Hashable, Sendable {
+        /// A member of the configuration in force, with its role.
+        case member(MemberRole)
+        /// Not in any configuration yet: started without --bootstrap, it waits to be
+        /// added (`baton members add`).
+        case waitingToBeAdded
+        /// A committed change removed it: it never votes or campaigns again.
+        case removed
+    }
+
+    /// MemberView is one member as the configuration in force records it.
+    public struct MemberView: Hashable, Sendable {
+        public var name: String
+        public var role: MemberRole
+        /// For a learner, what it becomes once caught up.
+        public var promotesTo: MemberRole?
+        public var priority: UInt16
+        /// 0 while not bound yet.
+        public var incarnation: UInt64
+        public var peerAddress: String
+        public var apiAddress: String
+    }
+
     /// CheckView is the application check's state (nil without `--check`/`--check-url`).
     public struct CheckView: Hashable, Sendable {
         public var healthy: Bool
@@ -79,6 +103,14 @@ public struct AgentView: Sendable {
     public internal(set) var hooksIdle = true
     public internal(set) var check: CheckView? = nil
     public internal(set) var peers: [PeerView]
+    public internal(set) var membership = MembershipStatus.waitingToBeAdded
+    public var membershipIsRemoved: Bool { membership == .removed }
+    /// members: the configuration in force, every member (this node too).
+    public internal(set) var members: [MemberView] = []
+    /// configurationIndex: where the configuration in force was appended;
+    /// changeInProgress: it is not committed yet (a second change waits: 409).
+    public internal(set) var configurationIndex: LogIndex = 0
+    public internal(set) var changeInProgress = false
     public internal(set) var commitIndex: LogIndex = 0
     public internal(set) var lastLogIndex: LogIndex = 0
     public internal(set) var counters = Counters()

@@ -24,6 +24,9 @@ extension AgentDriver {
         if checkTracker?.healthy == false { held.append("check") }
         if gate.backoffUntil != nil { held.append("promote-failure-backoff") }
         if gate.stopping { held.append("stopping") }
+        // --witness keeps a node from leading whatever role the group stores for it.
+        if settings.witness { held.append("witness") }
+        if removed { held.append("removed") }
         let allowed = held.isEmpty
         guard allowed != gate.allowed || held != gate.heldBy else { return }
         gate.heldBy = held

@@ -1,6 +1,7 @@
 // Every input of the driver comes through one door, like the core's `Event`, each with
 // `now`: this node's CLOCK_BOOTTIME in the agent, a drifting simulated clock in the
 // simulator. The driver reads no clock of its own.
+public import Membership
 public import RaftCore
 
 /// DriverInput is one thing that happened to the agent.
@@ -10,8 +11,9 @@ public enum DriverInput: Sendable {
     case start
     /// A message from an authenticated peer.
     case message(Message)
-    /// A peer's handshake completed; `apiAddress` is where its HTTP API listens.
-    case peerConnected(NodeID, apiAddress: String)
+    /// A peer's handshake completed; `apiAddress` is where its HTTP API listens,
+    /// `peerAddress` where it accepts peers (a node waiting to be added dials it back).
+    case peerConnected(NodeID, apiAddress: String, name: String, peerAddress: String)
     /// The transport lost its connection to a peer.
     case peerDisconnected(NodeID)
     /// Every write up to `upTo` is durable.
@@ -29,6 +31,9 @@ public enum DriverInput: Sendable {
     /// `POST /resign[?to=NAME]`: a planned hand-over; answered through the responder.
     /// `client` says who asked, for the log.
     case resign(RequestID, to: String?, client: String)
+    /// `POST /members`, `DELETE /members/NAME`: a membership change, on the leader;
+    /// answered once committed (or refused, with why).
+    case membership(RequestID, MembershipRequest, client: String)
     /// SIGHUP: take new hook commands and bounds (once no hook job runs: a job keeps the
     /// commands it started with) and a new check configuration.
     case reload(DriverReload)

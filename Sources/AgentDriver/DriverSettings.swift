@@ -1,10 +1,12 @@
 // What the driver needs to know about this member and its cluster: pure values, built
 // by the shell from AgentSettings (or by the simulator from a seed), so the driver
 // depends on no configuration parser.
+public import Membership
 public import RaftCore
 
 /// DriverMember is one member as the driver names it: its name and the peer address
-/// others dial (for `/leader` answers), with its core id derived from the name.
+/// others dial (for `/leader` answers), with its core id derived from the name
+/// (`Membership.nodeID(forName:)`).
 public struct DriverMember: Hashable, Sendable {
     public var name: String
     public var peerAddress: String
@@ -61,10 +63,27 @@ public struct HookPlan: Hashable, Sendable {
 
 /// DriverSettings are the whole of the driver's configuration.
 public struct DriverSettings: Hashable, Sendable {
-    /// name is this member's name; it must be one of `members`.
+    /// name is this member's name.
     public var name: String
+    /// members is `--peers`: on a state that holds no membership yet (nothing stored, a
+    /// test or the simulator), the founding members, all voters; otherwise only a list
+    /// of addresses to try. The membership is the replicated configuration (design S6).
     public var members: [DriverMember]
+    /// incarnation is this member's (its data dir's); messages carry it.
+    public var incarnation: UInt64 = 1
+    /// witness: `--witness` — this node never campaigns, whatever the stored role says.
     public var witness = false
+    /// compactAfterEntries: the log is compacted into a snapshot once it holds this
+    /// many entries past the last one (the data dir stays bounded, issue 14).
+    public var compactAfterEntries = 1_000
+    /// queuedMembershipRequests bounds the operator requests held while the leader's own
+    /// membership bookkeeping commits (beyond it: 503, retry).
+    public static let queuedMembershipRequests = 16
+    /// membershipChangeWait bounds a held membership request: the change must commit.
+    public var membershipChangeWait: Interval = .seconds(10)
+    /// removedLinger: how long a member that learnt of its removal keeps its peer
+    /// connections (a removed leader hands over meanwhile) before it talks to nobody.
+    public var removedLinger: Interval = .seconds(3)
     public var raft = Options()
     public var hooks = HookPlan()
     /// checkConfigured: `--check` or `--check-url` is set; results arrive as inputs.
@@ -99,15 +118,6 @@ public struct DriverSettings: Hashable, Sendable {
     public static let shutdownFlushBound: Interval = .seconds(2)
 }
 
-/// nodeID derives a member's core id from its name (FNV-1a, 32 bits), so a persisted
-/// vote keeps naming the same member when the member list is reordered or grows.
-/// Collisions are refused at start-up by `MemberTable`.
-public func nodeID(forName name: String) -> NodeID {
-    var h: UInt32 = 2_166_136_261
-    for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
-    return NodeID(h == 0 ? 1 : h)
-}
-
 /// MemberTable maps member names to core ids and back.
 public struct MemberTable: Sendable {
     public let members: [DriverMember]
@@ -133,6 +143,27 @@ public struct MemberTable: Sendable {
             names[id] = m.name
         }
         self.members = members
+        idOf = ids
+        nameOf = names
+    }
+
+    /// init(configuration:contacts:) is the table of a configuration's members. Who is a
+    /// member is the configuration's alone; how this node reaches one is its `--peers`
+    /// entry when it has one (its own route: a proxy, NAT), else the address the
+    /// configuration stores. Contacts that are not members are kept for names only.
+    /// `retiring` are former members still reached (see `AgentDriver.retiringMembers`).
+    init(configuration: Configuration?, contacts: [DriverMember], retiring: [DriverMember] = []) {
+        var list: [DriverMember] = []
+        for m in configuration?.members ?? [] {
+            let address = contacts.first { $0.name == m.name }?.peerAddress ?? m.peerAddress
+            list.append(DriverMember(name: m.name, peerAddress: address))
+        }
+        for r in retiring where !list.contains(where: { $0.name == r.name }) { list.append(r) }
+        var ids: [String: NodeID] = [:]
+        var names: [NodeID: String] = [:]
+        for m in list { ids[m.name] = m.id; names[m.id] = m.name }
+        for c in contacts where ids[c.name] == nil && names[c.id] == nil { ids[c.name] = c.id; names[c.id] = c.name }
+        self.members = list
         idOf = ids
         nameOf = names
     }

@@ -14,6 +14,9 @@ struct PersistPipeline {
     /// persistIDs: the core's number for each submitted job's Ready, told back to the
     /// core (`.persisted`) once the job is durable.
     var persistIDs: [(job: JobID, persistID: UInt64)] = []
+    /// applying: committed entries (and an installed snapshot) to apply to the replicated
+    /// state once the write they rest on is durable, in job order.
+    var applying: [(job: JobID, snapshot: Snapshot?, entries: [Entry])] = []
     var error: String? = nil
     /// retryAt is when to ask a failing disk again.
     var retryAt: Instant? = nil
@@ -53,6 +56,17 @@ extension AgentDriver {
                 // An earlier write is still in flight: these may rest on it (a term
                 // adopted without a message of its own), so they wait for it too.
                 pipeline.waiting.append((pipeline.lastSubmitted, ready.messages))
+            }
+        }
+        // Committed entries and an installed snapshot reach the replicated state with the
+        // messages: a lone voter counts its own entries as soon as it appends them, and
+        // only the disk makes that commit real (Ready.committedEntries).
+        if !ready.committedEntries.isEmpty || ready.snapshotInstalled {
+            let installed = ready.snapshotInstalled ? ready.snapshot : nil
+            if !ready.needsPersist && pipeline.lastSubmitted <= pipeline.durable {
+                applyCommitted(snapshot: installed, ready.committedEntries, now: now)
+            } else {
+                pipeline.applying.append((pipeline.lastSubmitted, installed, ready.committedEntries))
             }
         }
         // 4. Once the Ready is applied, the office changes reach the hook sequence;
@@ -123,12 +137,28 @@ extension AgentDriver {
             sent += 1
         }
         if sent > 0 { pipeline.waiting.removeFirst(sent) }
+        var applied = 0
+        while applied < pipeline.applying.count, pipeline.applying[applied].job <= pipeline.durable {
+            let a = pipeline.applying[applied]
+            applyCommitted(snapshot: a.snapshot, a.entries, now: now)
+            applied += 1
+        }
+        if applied > 0 { pipeline.applying.removeFirst(applied) }
+        compactIfLong(now: now)
+    }
+
+    /// applyCommitted brings the replicated state forward: a snapshot the leader sent
+    /// replaces it, then entries apply in order.
+    func applyCommitted(snapshot: Snapshot?, _ entries: [Entry], now: Instant) {
+        if let snapshot { replicated = ReplicatedState(snapshot: snapshot) }
+        for e in entries { replicated.apply(e) }
     }
 
     func persistFailed(upTo job: JobID, error: String, now: Instant) {
         let first = pipeline.error == nil
         pipeline.error = error
-        // Never send what rests on state that is not on disk.
+        // Never send what rests on state that is not on disk. Committed entries keep
+        // waiting: the retry writes what failed, and they apply then.
         pipeline.waiting.removeAll { $0.job <= job }
         if first {
             log("storage-failed", .error, "cannot make state durable: \(error); not voting or acknowledging until the disk recovers",

@@ -20,12 +20,18 @@ public typealias RequestID = UInt64
 /// job (the driver submits an empty `Ready` to retry).
 public protocol PersistPort: AnyObject {
     func submit(_ ready: Ready) -> JobID
+    /// recordRemoved marks the data dir as removed from the group (durably, in its own
+    /// time): an agent started on it refuses to run.
+    func recordRemoved()
 }
 
 /// PeerPort sends messages to peers (best effort; the core retries).
 public protocol PeerPort: AnyObject {
     func send(_ messages: [Message])
-    // Membership (issue 14) adds `setPeers`: which members to dial and accept.
+    /// setPeers names the peers to dial and accept: the configuration's members (and,
+    /// while this node waits to be added, its contacts). Called when the membership
+    /// in force changes.
+    func setPeers(_ peers: [DriverMember])
 }
 
 /// HookPort runs one hook step at a time: a process (with its timeout and kill grace)

@@ -17,8 +17,9 @@ extension AgentDriver {
     func resign(_ request: RequestID, to: String?, client: String, now: Instant) {
         var target: NodeID? = nil
         if let to {
-            guard let id = members.idOf[to] else {
-                return answer(request, 400, reason: "to: '\(to)' is not a member (\(settings.members.map(\.name).joined(separator: ", ")))")
+            let names = (raft.configuration?.members ?? []).map(\.name)
+            guard names.contains(to), let id = members.idOf[to] else {
+                return answer(request, 400, reason: "to: '\(to)' is not a member (\(names.sorted().joined(separator: ", ")))")
             }
             guard id != me else { return answer(request, 400, reason: "to: '\(to)' is this node; name another member or leave 'to' out") }
             target = id
@@ -30,7 +31,7 @@ extension AgentDriver {
                 .init("reason", .string("this node is not in office; ask the leader")),
                 .init("leader", leader.map { .member($0) } ?? .null), .init("term", .int(Int64(raft.term)))]))
         }
-        guard settings.members.count > 1 else {
+        guard (raft.configuration?.voters.count ?? 1) > 1 else {
             return answer(request, 409, reason: "this is the only member: there is nobody to hand over to")
         }
         let officeTerm = raft.office?.term ?? raft.term

@@ -36,7 +36,7 @@ extension AgentDriver {
             finish(now: now)
             return
         }
-        let wasLeader = raft.role == .leader && settings.members.count > 1
+        let wasLeader = raft.role == .leader && (raft.configuration?.voters.count ?? 1) > 1
         shutdown = ShutdownSequence(start: now, wasLeader: wasLeader, termAtStart: raft.term,
                                     hookDeadline: now + settings.shutdownHookBound)
         view.phase = .stopping

@@ -37,6 +37,8 @@ extension AgentDriver {
         if view.commitIndex != raft.commitIndex { view.commitIndex = raft.commitIndex; changed = true }
         if view.lastLogIndex != raft.lastLogIndex { view.lastLogIndex = raft.lastLogIndex; changed = true }
         if view.counters != counters { view.counters = counters; changed = true }
+        if view.configurationIndex != raft.configurationIndex { view.configurationIndex = raft.configurationIndex; changed = true }
+        if view.changeInProgress != raft.isChangingMembership { view.changeInProgress = raft.isChangingMembership; changed = true }
         for i in view.peers.indices {
             let id = peerIDs[i]
             let api = peerAPI[id]

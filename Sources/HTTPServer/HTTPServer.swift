@@ -117,21 +117,25 @@ public final class HTTPServer: EventHandler {
 
     private struct Route {
         var path: [UInt8]
+        /// isPrefix: the route was given as `/prefix/*` and takes any longer path under it.
+        var isPrefix = false
         var handlers: [HandlerBox?] = Array(repeating: nil, count: 10)
         var methodNotAllowed: PreparedResponse
     }
 
-    /// route sends requests for `method` and exactly `path` (without query) to `handler`.
-    /// HEAD falls back to the GET handler, answering without the body.
+    /// route sends requests for `method` and exactly `path` (without query) to `handler`;
+    /// a path ending in `/*` takes every longer path under it (`/members/*`: one member),
+    /// after the exact routes. HEAD falls back to the GET handler, answering without the body.
     public func route(_ method: HTTPMethod, _ path: String, _ handler: @escaping HTTPHandler) {
         precondition(method != .other, "route a named method")
         precondition(path.hasPrefix("/"), "a route path starts with /")
-        let bytes = Array(path.utf8)
+        let isPrefix = path.hasSuffix("/*")
+        let bytes = Array((isPrefix ? String(path.dropLast()) : path).utf8)
         let index: Int
-        if let found = routes.firstIndex(where: { $0.path == bytes }) {
+        if let found = routes.firstIndex(where: { $0.path == bytes && $0.isPrefix == isPrefix }) {
             index = found
         } else {
-            routes.append(Route(path: bytes, methodNotAllowed: notFound))
+            routes.append(Route(path: bytes, isPrefix: isPrefix, methodNotAllowed: notFound))
             index = routes.count - 1
         }
         routes[index].handlers[Int(method.rawValue)] = HandlerBox(call: handler)
@@ -501,9 +505,15 @@ public final class HTTPServer: EventHandler {
 
     private func routeIndex(_ head: HTTPRequestHead, base: UnsafeRawPointer) -> Int? {
         let path = UnsafeRawBufferPointer(start: base + Int(head.path.start), count: Int(head.path.count))
-        for i in routes.indices {
+        for i in routes.indices where !routes[i].isPrefix {
             let matched = routes[i].path.withUnsafeBytes { candidate in
                 candidate.count == path.count && (path.count == 0 || memcmpBytes(candidate, path))
+            }
+            if matched { return i }
+        }
+        for i in routes.indices where routes[i].isPrefix {
+            let matched = routes[i].path.withUnsafeBytes { candidate in
+                path.count > candidate.count && memcmpBytes(candidate, UnsafeRawBufferPointer(rebasing: path[0..<candidate.count]))
             }
             if matched { return i }
         }

@@ -1,21 +1,36 @@
 // Whom an agent serves once a peer has proved it holds the cluster secret (design S6).
-public import PeerWire
 public import RaftCore
 
-/// admission decides whether to serve an authenticated peer: nil serves it; a refusal
-/// names the fix and is sent to it. The core checks every message's incarnation too —
-/// this is where the refused side learns why.
-public func admission(of peer: PeerIdentity, configuration: Configuration?, fingerprint: UInt64) -> Refusal? {
-    if fingerprint != 0 && peer.fingerprint != 0 && peer.fingerprint != fingerprint {
-        return Refusal(.otherGroup, "\(peer.name) was bootstrapped with another member list than this group (fingerprint \(hex(peer.fingerprint)), ours \(hex(fingerprint))): every founding member needs the same --peers. Wipe the data dir of the member that is wrong and add it with 'baton members add'")
+/// AdmissionRefusal is why an authenticated peer is not served; the agent sends it to the
+/// peer (the peer protocol's refusal frame) so the refused side can say what to do.
+public struct AdmissionRefusal: Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: Hashable, Sendable {
+        /// Bootstrapped into another group (a different founding member list).
+        case otherGroup
+        /// A member whose data dir was replaced: not the incarnation the group binds.
+        case staleIncarnation
     }
-    if let m = configuration?.member(named: peer.name), m.incarnation != 0, m.incarnation != peer.incarnation {
-        return Refusal(.staleIncarnation, "the group knows \(peer.name) as incarnation \(hex(m.incarnation)), but it came back as \(hex(peer.incarnation)): its data dir was replaced, so it cannot vote as that member. Run 'baton members remove \(peer.name)' and then 'baton members add \(peer.name) \(m.peerAddress.isEmpty ? "HOST:PORT" : m.peerAddress)' on any member")
+    public var kind: Kind
+    public var reason: String
+    public var description: String { reason }
+}
+
+/// admission decides whether to serve an authenticated peer (its name, incarnation and
+/// group fingerprint, as it proved them): nil serves it. The core checks the incarnation
+/// of every message too — this is where the refused side learns why.
+public func admission(name: String, incarnation: UInt64, fingerprint peerFingerprint: UInt64,
+                      configuration: Configuration?, fingerprint: UInt64) -> AdmissionRefusal? {
+    if fingerprint != 0 && peerFingerprint != 0 && peerFingerprint != fingerprint {
+        return AdmissionRefusal(kind: .otherGroup, reason: "\(name) was bootstrapped with another member list than this group (fingerprint \(hex(peerFingerprint)), ours \(hex(fingerprint))): every founding member needs the same --peers. Wipe the data dir of the member that is wrong and add it with 'baton members add'")
+    }
+    if let m = configuration?.member(named: name), m.incarnation != 0, m.incarnation != incarnation {
+        return AdmissionRefusal(kind: .staleIncarnation, reason: "the group knows \(name) as incarnation \(hex(m.incarnation)), but it came back as \(hex(incarnation)): its data dir was replaced, so it cannot vote as that member. Run 'baton members remove \(name)' and then 'baton members add \(name) \(m.peerAddress.isEmpty ? "HOST:PORT" : m.peerAddress)' on any member")
     }
     return nil
 }
 
-func hex(_ v: UInt64) -> String {
+/// hex shows an incarnation or fingerprint as 16 hex digits.
+public func hex(_ v: UInt64) -> String {
     let s = String(v, radix: 16)
     return String(repeating: "0", count: max(0, 16 - s.count)) + s
 }

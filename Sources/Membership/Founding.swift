@@ -1,27 +1,36 @@
-// The founding configuration of a new (or migrated) group, and how --peers compares with
-// the stored membership afterwards.
-public import AgentConfig
+// The founding configuration of a new (or migrated) group, and how a contact list
+// (--peers) compares with the stored membership afterwards.
 public import RaftCore
 
+/// Founder is one founding member as the command line names it.
+public struct Founder: Hashable, Sendable {
+    public var name: String
+    public var peerAddress: String
+    public var witness: Bool
+    public init(name: String, peerAddress: String, witness: Bool = false) {
+        self.name = name; self.peerAddress = peerAddress; self.witness = witness
+    }
+}
+
 /// foundingConfiguration is the membership `--bootstrap` writes (and a data dir of the
-/// first release is migrated to): every `--peers` entry a voter, or a witness when its
-/// entry says `/witness` (this node also when it runs with `--witness`). `incarnation`
-/// gives each member's: 0 on a new group (bound by the first leader), the derived
-/// legacy values on a migrated one.
-public func foundingConfiguration(peers: [AgentConfig.Member], selfName: String, selfAPIAddress: String,
+/// first release is migrated to): every founder a voter, or a witness when its entry
+/// says so (this node also when it runs with `--witness`). `incarnation` gives each
+/// member's: 0 on a new group (bound by the first leader), derived legacy values on a
+/// migrated one.
+public func foundingConfiguration(_ founders: [Founder], selfName: String, selfAPIAddress: String,
                                   selfWitness: Bool, incarnation: (String) -> UInt64) -> Configuration {
-    Configuration(members: peers.map { p in
+    Configuration(members: founders.map { p in
         let isSelf = p.name == selfName
-        return RaftCore.Member(id: nodeID(forName: p.name), name: p.name,
-                               role: p.witness || (isSelf && selfWitness) ? .witness : .voter,
-                               incarnation: incarnation(p.name), peerAddress: p.peerAddress.description,
-                               apiAddress: isSelf ? selfAPIAddress : "")
+        return Member(id: nodeID(forName: p.name), name: p.name,
+                      role: p.witness || (isSelf && selfWitness) ? .witness : .voter,
+                      incarnation: incarnation(p.name), peerAddress: p.peerAddress,
+                      apiAddress: isSelf ? selfAPIAddress : "")
     })
 }
 
-/// groupFingerprint(of:) is the fingerprint of the group `--peers` founds.
-public func groupFingerprint(clusterName: String, peers: [AgentConfig.Member]) -> UInt64 {
-    groupFingerprint(clusterName: clusterName, founders: peers.map { ($0.name, $0.peerAddress.description) })
+/// groupFingerprint(of:) is the fingerprint of the group the founders make.
+public func groupFingerprint(clusterName: String, founders: [Founder]) -> UInt64 {
+    groupFingerprint(clusterName: clusterName, founders: founders.map { ($0.name, $0.peerAddress) })
 }
 
 /// PeersDrift is how `--peers` differs from the stored membership on an existing data
@@ -50,12 +59,12 @@ public struct PeersDrift: Hashable, Sendable {
 }
 
 /// peersDrift compares `--peers` with the stored membership.
-public func peersDrift(stored: Configuration, peers: [AgentConfig.Member]) -> PeersDrift {
+public func peersDrift(stored: Configuration, peers: [Founder]) -> PeersDrift {
     var d = PeersDrift()
     for m in stored.members where !peers.contains(where: { $0.name == m.name }) { d.unlisted.append(m.name) }
     for p in peers {
         guard let m = stored.member(named: p.name) else { d.notMembers.append(p.name); continue }
-        if !m.peerAddress.isEmpty && m.peerAddress.lowercased() != p.peerAddress.description.lowercased() { d.moved.append(p.name) }
+        if !m.peerAddress.isEmpty && m.peerAddress.lowercased() != p.peerAddress.lowercased() { d.moved.append(p.name) }
     }
     return d
 }

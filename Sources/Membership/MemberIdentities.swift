@@ -18,14 +18,16 @@ func fnv64(_ bytes: [UInt8], seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
     return h
 }
 
-/// groupFingerprint names a group by its founding members (names and peer addresses,
-/// in name order) and its `--cluster-id`: members bootstrapped from different lists get
-/// different fingerprints and refuse each other, rather than forming overlapping groups.
-/// Never 0 (which means "not known yet", a member waiting to be added).
+/// groupFingerprint names a group by its founding members' names (in order) and its
+/// `--cluster-id`: members bootstrapped from different member lists get different
+/// fingerprints and refuse each other, rather than forming overlapping groups. Addresses
+/// are left out: each member may reach the others by its own route (a proxy, NAT), so
+/// their `--peers` may differ in addresses and still found one group. Never 0 (which
+/// means "not known yet", a member waiting to be added).
 public func groupFingerprint(clusterName: String, founders: [(name: String, peerAddress: String)]) -> UInt64 {
     var bytes = Array("baton-group-v1\u{0}\(clusterName)\u{0}".utf8)
     for f in founders.sorted(by: { $0.name < $1.name }) {
-        bytes += Array("\(f.name)=\(f.peerAddress.lowercased())\u{0}".utf8)
+        bytes += Array("\(f.name)\u{0}".utf8)
     }
     let h = fnv64(bytes)
     return h == 0 ? 1 : h

@@ -1,6 +1,5 @@
 // What `baton members add|remove|set` (POST /members, DELETE /members/NAME) asks for, as
 // a new configuration for the leader to propose, with an error that says what is wrong.
-public import AgentConfig
 public import RaftCore
 
 /// MembershipRequest is one change an operator asks for.
@@ -35,10 +34,8 @@ extension MembershipRequest {
             guard role == .voter || role == .witness || role == .observer else {
                 throw MembershipRequestError(400, "a member is added as a voter, a witness or an observer")
             }
-            for (what, address) in [("peer", peer), ("API", api)] where !address.isEmpty {
-                do { _ = try HostPort(parsing: address, flag: what) } catch {
-                    throw MembershipRequestError(400, "the \(what) address '\(address)' is not HOST:PORT")
-                }
+            for (what, address) in [("peer", peer), ("API", api)] where !address.isEmpty && !isHostPort(address) {
+                throw MembershipRequestError(400, "the \(what) address '\(address)' is not HOST:PORT")
             }
             guard !peer.isEmpty else { throw MembershipRequestError(400, "a new member needs its peer address (HOST:PORT)") }
             if let existing = c.member(named: name) {
@@ -93,4 +90,31 @@ public func promotion(in c: Configuration, commitIndex: LogIndex,
         return (Configuration(members: members), m.name)
     }
     return nil
+}
+
+/// isValidMemberName: 1–63 letters, digits, `-`, `_`, `.` (names appear in logs,
+/// headers, hook environments and the peer handshake).
+public func isValidMemberName(_ s: String) -> Bool {
+    !s.isEmpty && s.utf8.count <= Limits.maxMemberNameBytes
+        && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+}
+
+/// isHostPort: `HOST:PORT` with a DNS name, an IPv4 address or a bracketed IPv6 address
+/// and a port in 1...65535 (the shape AgentConfig's HostPort accepts).
+public func isHostPort(_ s: String) -> Bool {
+    guard s.utf8.count <= Limits.maxAddressBytes else { return false }
+    let host: Substring, port: Substring
+    if s.hasPrefix("[") {
+        guard let close = s.firstIndex(of: "]"), s[s.index(after: close)...].hasPrefix(":") else { return false }
+        host = s[s.index(after: s.startIndex)..<close]
+        port = s[s.index(close, offsetBy: 2)...]
+    } else {
+        guard let colon = s.lastIndex(of: ":") else { return false }
+        host = s[..<colon]
+        port = s[s.index(after: colon)...]
+        if host.contains(":") { return false }
+    }
+    guard !host.isEmpty, host.count <= 253, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._:".contains($0)) }),
+          let p = UInt16(port), p > 0 else { return false }
+    return true
 }

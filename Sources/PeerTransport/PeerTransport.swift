@@ -134,12 +134,13 @@ public final class PeerTransport {
     /// setMembers changes the member set the transport serves and protects (membership
     /// changes at run time, issue 14): new peers are dialled, removed ones' links closed,
     /// and only the new set may authenticate from now on. This node must be among them.
-    public func setMembers(_ newMembers: [PeerEndpoint]) {
+    public func setMembers(_ newMembers: [PeerEndpoint], acceptAnyMember: Bool = false) {
         let local = config.local.name
         let old = Dictionary(members.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let new = Dictionary(newMembers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         members = newMembers
-        config.members = Set(new.keys)
+        config.members = Set(new.keys).union([local])
+        config.acceptsAnyMember = acceptAnyMember
         for (name, _) in old where new[name] == nil || new[name] != old[name] {
             outbound.removeValue(forKey: name)?.shutdown()
             if new[name] == nil {
@@ -155,6 +156,10 @@ public final class PeerTransport {
         }
         for (name, _) in new where name != local && stats[name] == nil { stats[name] = PeerStats() }
     }
+
+    /// setLocalFingerprint: a node that joined learns its group's fingerprint and says it
+    /// in every later handshake.
+    public func setLocalFingerprint(_ fingerprint: UInt64) { config.local.fingerprint = fingerprint }
 
     /// start binds the listener (an error here is fatal for the agent: the address is
     /// taken or not ours) and starts dialing every peer.

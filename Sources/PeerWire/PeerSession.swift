@@ -47,8 +47,12 @@ public struct SessionConfig: Sendable {
     /// The cluster secret (32 random bytes); nil only with `--insecure-peers`.
     public var secret: [UInt8]?
     public var local: PeerIdentity
-    /// Every member name, this node included.
+    /// Every member name, this node included: a hello from another name is refused
+    /// before any work is done for it.
     public var members: Set<String>
+    /// acceptsAnyMember: a node waiting to be added knows no members yet and serves any
+    /// name that proves the secret (the leader adding it is among them).
+    public var acceptsAnyMember = false
     public var maxPayloadBytes: Int = FrameFormat.defaultMaxPayloadBytes
 
     public init(clusterID: String, secret: [UInt8]?, local: PeerIdentity, members: Set<String>) {
@@ -255,7 +259,7 @@ public struct PeerSession: Sendable {
         guard flags <= 1 else { throw .invalid(what: "hello flags") }
         guard cluster == config.clusterID else { throw .clusterMismatch(theirs: cluster, ours: config.clusterID) }
         guard (flags == 1) == (config.secret != nil) else { throw .securityMismatch(peerHasSecret: flags == 1) }
-        guard config.members.contains(from), from != config.local.name else { throw .unknownNode(from) }
+        guard config.acceptsAnyMember || config.members.contains(from), from != config.local.name else { throw .unknownNode(from) }
         guard to == config.local.name else { throw .wrongTarget(to) }
         let client = PeerIdentity(name: from, peerAddress: peerAddr, apiAddress: apiAddr, incarnation: incarnation, fingerprint: fingerprint)
         peer = client

@@ -104,7 +104,7 @@ enum HTTPClient {
     /// request makes one request to `target` and reads the whole answer, waiting at most
     /// `timeoutMs` for the connection and then for the answer.
     static func request(_ method: String, _ path: String, to target: AgentTarget, headers: [(String, String)] = [],
-                        timeoutMs: Int = 2_000, userAgent: String = "baton") -> Result<HTTPClientMessage.Answer, ClientError> {
+                        body: [UInt8] = [], timeoutMs: Int = 2_000, userAgent: String = "baton") -> Result<HTTPClientMessage.Answer, ClientError> {
         func unreachable(_ why: String) -> Result<HTTPClientMessage.Answer, ClientError> {
             .failure(ClientError(message: "cannot reach the agent at \(target) (from \(target.source)): \(why); is `baton agent` running there?"))
         }
@@ -115,7 +115,7 @@ enum HTTPClient {
             let fd: FileDescriptor
             do { fd = try Socket.connect(to: address, nonBlocking: true) } catch { lastError = "\(error)"; continue }
             if let problem = waitConnected(fd, timeoutMs: timeoutMs) { lastError = problem; continue }
-            return exchange(fd, method: method, path: path, host: target.description, headers: headers,
+            return exchange(fd, method: method, path: path, host: target.description, headers: headers, body: body,
                             timeoutMs: timeoutMs, userAgent: userAgent).flatMapError { unreachable($0.message) }
         }
         return unreachable(lastError)
@@ -132,8 +132,8 @@ enum HTTPClient {
     }
 
     private static func exchange(_ fd: borrowing FileDescriptor, method: String, path: String, host: String,
-                                 headers: [(String, String)], timeoutMs: Int, userAgent: String) -> Result<HTTPClientMessage.Answer, ClientError> {
-        let request = HTTPClientMessage.request(method: method, target: path, host: host, userAgent: userAgent, headers: headers)
+                                 headers: [(String, String)], body: [UInt8], timeoutMs: Int, userAgent: String) -> Result<HTTPClientMessage.Answer, ClientError> {
+        let request = HTTPClientMessage.request(method: method, target: path, host: host, userAgent: userAgent, headers: headers, body: body)
         var sent = 0
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)

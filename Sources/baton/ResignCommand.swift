@@ -23,19 +23,7 @@ struct ResignCommand: ParsableCommand {
     var tokenFile: String?
 
     func run() throws {
-        var headers: [(String, String)] = []
-        let environment = AgentOptions.batonEnvironment()
-        let configured = tokenFile ?? environment["BATON_ADMIN_TOKEN_FILE"]
-            ?? (options.api == nil && environment["BATON_API"] == nil ? options.agentSettingsFile(environment)?.settings["BATON_ADMIN_TOKEN_FILE"]?.value : nil)
-        if let path = configured, !path.isEmpty {
-            guard let bytes = try? readSmallFile(path, limit: 4096) else {
-                die("--token-file: cannot read \(path)")
-            }
-            var token = String(decoding: bytes, as: UTF8.self)
-            while let last = token.last, last.isWhitespace { token.removeLast() }
-            guard !token.isEmpty else { die("--token-file: \(path) is empty") }
-            headers.append(("Authorization", "Bearer \(token)"))
-        }
+        let headers = adminHeaders(options, tokenFile: tokenFile)
         var path = "/resign"
         if let to {
             guard isValidName(to) else { die("--to: '\(to)' is not a member name") }
@@ -62,4 +50,19 @@ struct ResignCommand: ParsableCommand {
     func isValidName(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.allSatisfy { $0 < 0x80 && ($0 == 0x2d || $0 == 0x5f || $0 == 0x2e || (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0)) }
     }
+}
+
+/// adminHeaders is the `Authorization` header of an admin request: the token from
+/// `--token-file`, else $BATON_ADMIN_TOKEN_FILE, else the agent's --config; none when no
+/// token file is configured (the agent then accepts admin requests from loopback only).
+func adminHeaders(_ options: APIOptions, tokenFile: String?) -> [(String, String)] {
+    let environment = AgentOptions.batonEnvironment()
+    let configured = tokenFile ?? environment["BATON_ADMIN_TOKEN_FILE"]
+        ?? (options.api == nil && environment["BATON_API"] == nil ? options.agentSettingsFile(environment)?.settings["BATON_ADMIN_TOKEN_FILE"]?.value : nil)
+    guard let path = configured, !path.isEmpty else { return [] }
+    guard let bytes = try? readSmallFile(path, limit: 4096) else { die("--token-file: cannot read \(path)") }
+    var token = String(decoding: bytes, as: UTF8.self)
+    while let last = token.last, last.isWhitespace { token.removeLast() }
+    guard !token.isEmpty else { die("--token-file: \(path) is empty") }
+    return [("Authorization", "Bearer \(token)")]
 }

@@ -28,7 +28,8 @@ struct Baton: ParsableCommand {
         abstract: "Leader election for the copies of your service: exactly one of them leads.",
         version: batonVersion,
         subcommands: [AgentCommand.self, LeaderCommand.self, IsLeaderCommand.self,
-                      StatusCommand.self, WatchCommand.self, ResignCommand.self, HookTestCommand.self, DemoCommand.self])
+                      StatusCommand.self, WatchCommand.self, ResignCommand.self, MembersCommand.self, HookTestCommand.self,
+                      DemoCommand.self])
 }
 
 struct AgentCommand: ParsableCommand {
@@ -78,12 +79,12 @@ struct AgentCommand: ParsableCommand {
                       [("variable", .string(stray.name))], .always)
         }
 
-        let directory: DataDirectory
-        do { directory = try DataDirectory.open(path: settings.dataDir, bootstrap: settings.bootstrap) }
-        catch { die("--data-dir: \(error)") }
-        // The notices include "--bootstrap ignored" when state already existed.
-        for notice in directory.report.notices {
-            log.event("storage-notice", .notice, notice, [], .always, term: directory.state.hardState.term)
+        let start: DataDirStart
+        do { start = try Agent.openDataDir(settings) } catch { die(Self.explain(error)) }
+        // The notices include "--bootstrap ignored" when state already existed, a data
+        // dir made or migrated, and a member waiting to be added.
+        for notice in start.notices {
+            log.event(notice.event, notice.level, notice.message, [], .always, term: start.directory.state.hardState.term)
         }
 
         // Block the signals before any thread starts, and read them on the loop.
@@ -93,7 +94,7 @@ struct AgentCommand: ParsableCommand {
         do {
             let loop = try EventLoop()
             log.wake = { [unowned log] at in loop.schedule(at: Instant(nanoseconds: Int64(at))) { _ in log.service() } }
-            let agent = try Agent(settings: settings, secret: secret, directory: directory, loop: loop, log: log)
+            let agent = try Agent(settings: settings, secret: secret, start: start, loop: loop, log: log)
             do { try agent.start() } catch { die(Self.explain(error)) }
             let watcher = SignalWatcher(signals: signals, agent: agent, loop: loop, options: options, log: log)
             try loop.register(watcher.descriptor, interest: .readable, handler: watcher)

@@ -1,5 +1,6 @@
 import AgentDriver
 import AgentLogging
+import Membership
 import RaftCore
 
 /// DriverHarness interprets the commands of one driver scenario file over a cluster of
@@ -55,6 +56,9 @@ final class DriverHarness {
             harness.emit("persist #\(job)\(harness.describe(ready))")
             return job
         }
+
+        func setPeers(_ peers: [DriverMember]) {}
+        func recordRemoved() {}
 
         func send(_ messages: [Message]) {
             for m in messages {

@@ -1,37 +1,40 @@
-import AgentConfig
-import PeerWire
 import RaftCore
 import Testing
 @testable import Membership
 
 @Suite struct FoundingTests {
-    static let peers = try! parsePeers("n1=10.0.0.1:7001,n2=10.0.0.2:7001,w=10.0.0.3:7001/witness")
+    static let peers = [Founder(name: "n1", peerAddress: "10.0.0.1:7001"), Founder(name: "n2", peerAddress: "10.0.0.2:7001"),
+                        Founder(name: "w", peerAddress: "10.0.0.3:7001", witness: true)]
 
     @Test func everyFounderBuildsTheSameMembershipAndFingerprint() throws {
-        let a = foundingConfiguration(peers: Self.peers, selfName: "n1", selfAPIAddress: "10.0.0.1:8001", selfWitness: false) { _ in 0 }
-        let b = foundingConfiguration(peers: Self.peers, selfName: "n2", selfAPIAddress: "10.0.0.2:8001", selfWitness: false) { _ in 0 }
+        let a = foundingConfiguration(Self.peers, selfName: "n1", selfAPIAddress: "10.0.0.1:8001", selfWitness: false) { _ in 0 }
+        let b = foundingConfiguration(Self.peers, selfName: "n2", selfAPIAddress: "10.0.0.2:8001", selfWitness: false) { _ in 0 }
         #expect(a.voters == b.voters)
         #expect(a.member(named: "w")?.role == .witness)
         #expect(a.electionQuorum == 3)  // nothing bound yet: every voter
         try a.validate()
-        let f = groupFingerprint(clusterName: "prod", peers: Self.peers)
-        #expect(f == groupFingerprint(clusterName: "prod", peers: Self.peers.reversed()))
-        #expect(f != groupFingerprint(clusterName: "prod", peers: Array(Self.peers.prefix(2))))
-        #expect(f != groupFingerprint(clusterName: "test", peers: Self.peers))
+        let f = groupFingerprint(clusterName: "prod", founders: Self.peers)
+        #expect(f == groupFingerprint(clusterName: "prod", founders: Array(Self.peers.reversed())))
+        #expect(f != groupFingerprint(clusterName: "prod", founders: Array(Self.peers.prefix(2))))
+        #expect(f != groupFingerprint(clusterName: "test", founders: Self.peers))
         #expect(f != 0)
+        // Each member may route to the others its own way: addresses do not count.
+        #expect(f == groupFingerprint(clusterName: "prod", founders: Self.peers.map { Founder(name: $0.name, peerAddress: "proxy:1") }))
     }
 
     @Test func aMigratedGroupIsBoundToTheSameLegacyIncarnationsEverywhere() {
-        let c = foundingConfiguration(peers: Self.peers, selfName: "n2", selfAPIAddress: "", selfWitness: false, incarnation: legacyIncarnation)
+        let c = foundingConfiguration(Self.peers, selfName: "n2", selfAPIAddress: "", selfWitness: false, incarnation: legacyIncarnation)
         #expect(c.members.allSatisfy { $0.incarnation == legacyIncarnation(memberName: $0.name) && $0.incarnation != 0 })
         #expect(c.electionQuorum == 2)
         #expect(legacyIncarnation(memberName: "n1") != legacyIncarnation(memberName: "n2"))
     }
 
     @Test func peersThatDisagreeWithTheStoredMembershipAreNamedInTheWarning() throws {
-        let stored = foundingConfiguration(peers: Self.peers, selfName: "n1", selfAPIAddress: "", selfWitness: false) { _ in 7 }
+        let stored = foundingConfiguration(Self.peers, selfName: "n1", selfAPIAddress: "", selfWitness: false) { _ in 7 }
         #expect(peersDrift(stored: stored, peers: Self.peers).isEmpty)
-        let drift = peersDrift(stored: stored, peers: try parsePeers("n1=10.0.0.1:7001,n3=10.0.0.9:7001,n2=10.0.0.22:7001"))
+        let drift = peersDrift(stored: stored, peers: [Founder(name: "n1", peerAddress: "10.0.0.1:7001"),
+                                                       Founder(name: "n3", peerAddress: "10.0.0.9:7001"),
+                                                       Founder(name: "n2", peerAddress: "10.0.0.22:7001")])
         #expect(drift.notMembers == ["n3"])
         #expect(drift.unlisted == ["w"])
         #expect(drift.moved == ["n2"])
@@ -39,13 +42,14 @@ import Testing
         #expect(drift.warning.contains("stored membership is used"))
     }
 
-    @Test func aRoleOtherThanWitnessInPeersIsRefused() {
-        #expect(throws: ConfigError.self) { try parsePeers("n1=10.0.0.1:7001/observer") }
+    @Test func addressesAreCheckedAsHostPort() {
+        for good in ["10.0.0.1:7001", "db-1.example:7001", "[::1]:7001", "localhost:1"] { #expect(isHostPort(good), "\(good)") }
+        for bad in ["10.0.0.1", ":7001", "host:0", "host:70000", "::1:7001", "a b:1", ""] { #expect(!isHostPort(bad), "\(bad)") }
     }
 }
 
 @Suite struct MembershipRequestTests {
-    static let base = foundingConfiguration(peers: FoundingTests.peers, selfName: "n1", selfAPIAddress: "", selfWitness: false) { _ in 5 }
+    static let base = foundingConfiguration(FoundingTests.peers, selfName: "n1", selfAPIAddress: "", selfWitness: false) { _ in 5 }
 
     @Test func addingAVoterMakesALearnerOnItsWayToVoter() throws {
         let c = try MembershipRequest.add(name: "n4", peerAddress: "10.0.0.4:7001", apiAddress: "10.0.0.4:8001",
@@ -101,21 +105,16 @@ import Testing
     static let config = MembershipRequestTests.base
 
     @Test func aBoundMemberIsServedOnlyAsItsIncarnation() {
-        let ok = PeerIdentity(name: "n2", peerAddress: "", apiAddress: "", incarnation: 5, fingerprint: 9)
-        #expect(admission(of: ok, configuration: Self.config, fingerprint: 9) == nil)
-        var wiped = ok
-        wiped.incarnation = 6
-        let r = admission(of: wiped, configuration: Self.config, fingerprint: 9)
-        #expect(r?.code == .staleIncarnation)
+        #expect(admission(name: "n2", incarnation: 5, fingerprint: 9, configuration: Self.config, fingerprint: 9) == nil)
+        let r = admission(name: "n2", incarnation: 6, fingerprint: 9, configuration: Self.config, fingerprint: 9)
+        #expect(r?.kind == .staleIncarnation)
         #expect(r?.reason.contains("baton members remove n2") == true)
     }
 
     @Test func anotherGroupIsRefusedAndAJoinerIsServed() {
-        let other = PeerIdentity(name: "n2", peerAddress: "", apiAddress: "", incarnation: 5, fingerprint: 8)
-        #expect(admission(of: other, configuration: Self.config, fingerprint: 9)?.code == .otherGroup)
+        #expect(admission(name: "n2", incarnation: 5, fingerprint: 8, configuration: Self.config, fingerprint: 9)?.kind == .otherGroup)
         // A member waiting to be added knows no fingerprint yet, nor any configuration.
-        #expect(admission(of: other, configuration: nil, fingerprint: 0) == nil)
-        let newcomer = PeerIdentity(name: "n9", peerAddress: "", apiAddress: "", incarnation: 77, fingerprint: 0)
-        #expect(admission(of: newcomer, configuration: Self.config, fingerprint: 9) == nil)
+        #expect(admission(name: "n2", incarnation: 5, fingerprint: 8, configuration: nil, fingerprint: 0) == nil)
+        #expect(admission(name: "n9", incarnation: 77, fingerprint: 0, configuration: Self.config, fingerprint: 9) == nil)
     }
 }

@@ -98,9 +98,13 @@ class Proxy:
 
 
 class Cluster:
-    def __init__(self, tmp, names, witnesses=(), secret=b"s" * 32, proxies=False, extra=()):
+    def __init__(self, tmp, names, witnesses=(), secret=b"s" * 32, proxies=False, extra=(), founders=None):
         self.tmp = str(tmp)
         self.names = list(names)
+        # founders: the members --bootstrap founds the group with (every name, unless
+        # some are to join later with 'baton members add'); each agent's --peers lists
+        # them and itself.
+        self.founders = list(founders) if founders is not None else list(names)
         self.witnesses = set(witnesses)
         self.peer_port = {n: free_port() for n in names}
         self.api_port = {n: free_port() for n in names}
@@ -120,6 +124,8 @@ class Cluster:
     def peers_for(self, name):
         parts = []
         for n in self.names:
+            if n not in self.founders and n != name:
+                continue
             port = self.peer_port[n] if n == name or not self.proxy else self.proxy[(name, n)].port
             parts.append(f"{n}=127.0.0.1:{port}")
         return ",".join(parts)
@@ -147,7 +153,12 @@ class Cluster:
         for n in self.names:
             self.start(n)
 
+    def send_signal(self, name, sig):
+        """Sends `sig` to a running member and leaves it in the cluster (SIGSTOP, SIGCONT, SIGHUP)."""
+        self.procs[name].send_signal(sig)
+
     def kill(self, name, sig=signal.SIGKILL):
+        """Sends `sig` (a signal that ends the process) and waits for the member to exit."""
         p = self.procs.pop(name)
         p.send_signal(sig)
         p.wait(timeout=10)
@@ -195,6 +206,49 @@ class Cluster:
                 return office[0]
             time.sleep(0.01)
         raise AssertionError(f"no single leader in office within {timeout}s: {self.in_office()}")
+
+    def wait_bound(self, timeout=5.0):
+        """The leader once its membership binds every member's incarnation: from then on
+        a majority elects (a group just bootstrapped needs every founding member for its
+        first election, design S6)."""
+        def bound():
+            leader, _ = self.wait_leader(timeout=timeout)
+            status, _, data = self.get(leader, "/members")
+            if status == 200 and all(m["incarnation"] for m in data["members"]):
+                return leader
+            return None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            leader = bound()
+            if leader:
+                return leader
+            time.sleep(0.02)
+        raise AssertionError(f"the membership was not bound within {timeout}s")
+
+    def form(self, *names, timeout=10.0):
+        """Starts every founding member (a new group's first election needs all of them),
+        waits for the first leader to bind their incarnations, then stops the members not
+        in `names` (SIGTERM), leaving a running group of the rest."""
+        for n in self.founders:
+            self.start(n)
+        self.wait_bound(timeout=timeout)
+        for n in self.founders:
+            if names and n not in names:
+                self.kill(n, signal.SIGTERM)
+        return self.wait_leader(timeout=timeout)
+
+    def members(self, name, *args, token_file=None):
+        """Runs `baton members ARGS --api` against `name`'s API: (exit status, stdout, stderr)."""
+        argv = [BATON, "members", *args, "--api", f"127.0.0.1:{self.api_port[name]}"]
+        if token_file:
+            argv += ["--token-file", token_file]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        return r.returncode, r.stdout, r.stderr
+
+    def member_list(self, name):
+        status, _, data = self.get(name, "/members")
+        assert status == 200, (status, data)
+        return {m["name"]: m for m in data["members"]}
 
     def wait_round_trips(self, leader, timeout=5.0):
         """`leader`'s /status once every peer is reachable, has a measured round trip and

@@ -107,9 +107,7 @@ def test_isolated_leader_leaves_office_and_majority_elects(cluster_factory):
 
 def test_wrong_secret_and_wrong_cluster_are_rejected(cluster_factory, tmp_path):
     c = cluster_factory(["n1", "n2", "n3"])
-    c.start("n1")
-    c.start("n2")
-    leader, term = c.wait_leader()
+    leader, term = c.form("n1", "n2")
 
     def rejections(since):
         """peer-rejected lines written on n1 and n2 after the byte offsets in `since`."""
@@ -129,8 +127,13 @@ def test_wrong_secret_and_wrong_cluster_are_rejected(cluster_factory, tmp_path):
         p.kill(); p.wait()
     assert not any("belongs to cluster" in l for l in lines), lines
     assert c.wait_leader() == (leader, term)
+    # n3's own data dir belongs to cluster "baton": started as "other" it refuses to run.
+    r = run_agent(c.argv("n3") + ["--cluster-id", "other"])
+    assert r.returncode == 2 and "belongs to cluster baton" in r.stderr and "--cluster-id" in r.stderr, r.stderr
+    # On a data dir of its own, the peers refuse it for the other cluster.
     mark = {n: len(c.log(n)) for n in ("n1", "n2")}
-    p = subprocess.Popen(c.argv("n3") + ["--cluster-id", "other"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(c.argv("n3") + ["--cluster-id", "other", "--data-dir", str(tmp_path / "other-n3")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: [l for l in rejections(mark) if "belongs to cluster" in l and "other" in l], 10,
                  "a peer-rejected line naming the other cluster")
@@ -156,11 +159,18 @@ def test_second_agent_on_same_data_dir_exits_2(cluster_factory):
     assert f"process {c.procs['n1'].pid}" in r.stderr and "lock" in r.stderr
 
 
-def test_missing_data_dir_without_bootstrap_exits_2_explaining(cluster_factory):
+def test_empty_data_dir_without_bootstrap_waits_to_be_added(cluster_factory):
+    """An empty data dir without --bootstrap is a member waiting to be added (issue 14):
+    it never votes or campaigns; /health answers, /ready says what to run."""
     c = cluster_factory(["n1", "n2", "n3"])
-    r = run_agent(c.argv("n1", bootstrap=False))
-    assert r.returncode == 2
-    assert "vote" in r.stderr and "--bootstrap" in r.stderr
+    c.start("n1", bootstrap=False)
+    wait_for(lambda: c.get("n1", "/health")[0] == 200, 10, "n1 answering")
+    status, _, body = c.get("n1", "/ready")
+    assert status == 503 and "baton members add n1" in body["reason"], body
+    assert c.get("n1", "/health")[2]["membership"] == "waiting-to-be-added"
+    assert "waits to be added" in c.log("n1") and "bootstrapped" not in c.log("n1")
+    time.sleep(1.0)  # well past an election timeout: still nobody in office
+    assert c.get("n1", "/is-leader")[0] == 503
 
 
 def test_corrupted_state_file_exits_2_naming_it(cluster_factory):
@@ -198,11 +208,18 @@ def test_bad_flags_exit_2_naming_the_flag(cluster_factory, flag, value, fragment
 
 def test_no_form_of_a_boolean_flag_overrides_the_environment_and_the_file(cluster_factory, tmp_path):
     # BATON_BOOTSTRAP=true in the environment (say, left in /etc/default/baton after the
-    # first start): --no-bootstrap on the command line wins, so an empty data dir is refused.
+    # first start): --no-bootstrap on the command line wins, so an empty data dir does not
+    # found a group: it waits to be added.
     c = cluster_factory(["n1", "n2", "n3"])
     argv = c.argv("n1", bootstrap=False) + ["--no-bootstrap"]
-    r = run_agent(argv, env={**os.environ, "BATON_BOOTSTRAP": "true"})
-    assert r.returncode == 2 and "--bootstrap" in r.stderr, r.stderr
+    p = subprocess.Popen(argv, env={**os.environ, "BATON_BOOTSTRAP": "true"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: c.get("n1", "/health")[0] == 200, 10, "n1 answering")
+        assert c.get("n1", "/health")[2]["membership"] == "waiting-to-be-added"
+    finally:
+        p.kill()
+        err = p.communicate(timeout=10)[1].decode()
+    assert "waits to be added" in err and "bootstrapped" not in err, err
     # BATON_WITNESS=true in the --config file: --no-witness wins and the node leads.
     conf = tmp_path / "baton.conf"
     conf.write_text("BATON_WITNESS=true\n")
@@ -264,11 +281,13 @@ def test_full_disk_makes_the_node_unhealthy_and_it_recovers(cluster_factory, tmp
         pytest.skip("needs root to mount a small tmpfs")
     try:
         c.data_dir = lambda name, base=c.data_dir: str(mount / name) if name == "n3" else base(name)
-        # n3 joins an elected cluster, so it is a follower when its disk fills.
-        c.start("n1")
-        c.start("n2")
-        c.wait_leader()
-        c.start("n3")
+        # n3 is a follower when its disk fills (and the first election needs all three).
+        c.start_all()
+        leader = c.wait_bound()
+        if leader == "n3":
+            c.kill("n3", signal.SIGTERM)
+            c.wait_leader(exclude=("n3",))
+            c.start("n3")
         end = time.monotonic() + 5
         while c.get("n3")[0] != 200:
             assert time.monotonic() < end, "n3 did not join"

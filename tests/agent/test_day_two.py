@@ -257,8 +257,7 @@ def test_an_address_in_use_names_the_flag_and_address_and_other_errors_get_no_po
 
 def test_mismatched_secret_and_cluster_id_say_which_flag_and_both_sides(cluster_factory, tmp_path):
     c = cluster_factory(["n1", "n2"])
-    c.start("n1")
-    wait_for(lambda: c.get("n1", "/health")[0] == 200, 10, "n1 up")
+    c.form("n1")
     bad = tmp_path / "other-secret"
     bad.write_bytes(b"x" * 32)
     p = subprocess.Popen(c.argv("n2")[:-3] + ["--cluster-secret-file", str(bad), "--bootstrap"],
@@ -269,7 +268,8 @@ def test_mismatched_secret_and_cluster_id_say_which_flag_and_both_sides(cluster_
         p.kill()
         p.wait()
     assert "--cluster-secret-file" in c.log("n1")
-    p = subprocess.Popen(c.argv("n2") + ["--cluster-id", "other"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(c.argv("n2") + ["--cluster-id", "other", "--data-dir", str(tmp_path / "other-n2")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: 'peer belongs to cluster \\"other\\", this node to \\"baton\\"' in c.log("n1")
                  or "peer belongs to cluster" in c.log("n1"), 10, "a cluster-id refusal")

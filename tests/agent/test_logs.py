@@ -153,9 +153,7 @@ def test_journald_stream_gets_priority_prefixes(tmp_path):
 
 def test_wrong_secret_peer_is_rate_limited_with_a_repeated_summary(cluster_factory, tmp_path):
     c = cluster_factory(["n1", "n2", "n3"])
-    c.start("n1")
-    c.start("n2")
-    c.wait_leader()
+    c.form("n1", "n2")
     bad = tmp_path / "other-secret"
     bad.write_bytes(b"x" * 32)
     n3 = subprocess.Popen(c.argv("n3")[:-3] + ["--cluster-secret-file", str(bad), "--bootstrap"],

@@ -1,5 +1,6 @@
 import AgentDriver
 import AgentLogging
+import Membership
 import RaftCore
 
 /// AgentEventKind says what an agent-layer event does; the payload word is per kind.
@@ -135,6 +136,9 @@ final class AgentSimNode: PersistPort, PeerPort, HookPort, ResponderPort, LogPor
     }
 
     // MARK: PeerPort
+
+    func setPeers(_ peers: [DriverMember]) {}
+    func recordRemoved() {}
 
     func send(_ messages: [Message]) {
         for m in messages { sim.send(from: index, m) }
