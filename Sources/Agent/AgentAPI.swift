@@ -159,7 +159,7 @@ extension Agent {
         responses.healthyInOffice = LeaseStampedResponse(status: 200, headers: officeHeaders, body: healthyBody)
         responses.unhealthy = storageError.map { error in
             PreparedResponse(status: 503, headers: headers,
-                             body: Array("{\"status\":\"unhealthy\",\"failing\":{\"storage\":\(AgentLog.json(error))},\"role\":\"\(role)\",\"term\":\(term),\"leader\":\(leaderName.map(AgentLog.json) ?? "null")}\n".utf8))
+                             body: Array("{\"status\":\"unhealthy\",\"failing\":{\"storage\":\(AgentLog.json(error))},\"role\":\"\(role)\",\"membership\":\(AgentLog.json(self.membershipWord)),\"term\":\(term),\"leader\":\(leaderName.map(AgentLog.json) ?? "null")}\n".utf8))
         }
         if role != "leader" { apiState.clearRoundTrips() }
         if apiState.server != nil { scheduleLongPollWave() }

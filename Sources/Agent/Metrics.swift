@@ -41,6 +41,7 @@ final class AgentMetrics {
     private var officeChangesSeen: UInt64 = 0
     /// Refused peer connections and HTTP limits (the block at the end of this file).
     private(set) lazy var limits = LimitMetrics(registry: registry)
+    private(set) lazy var membership = MembershipMetrics(registry: registry)
 
     // The log (issue 15 item 3, issue 17 point 4): lines lost to a stalled standard
     // error, and lines held back by the rate limit; counted by the log, copied at scrape.
@@ -159,6 +160,7 @@ extension Agent {
         if let c = view.check { m.updateCheck(healthy: c.healthy, failures: c.failures) }
         m.updateLog(log)
         m.operatorMetrics.update(self)
+        m.membership.update(view)
         for (peer, gauge) in m.peerReachable { gauge.set(Int64(transport.stats[peer]?.connected == true ? 1 : 0)) }
         m.limits.update(transport: transport, server: apiState.server,
                         leaderlessAfterPromoteFailure: leaderlessAfterPromoteFailure != nil)

@@ -495,6 +495,555 @@ let openAPIDocument: StaticString = #"""
         }
       }
     },
+    "/members": {
+      "get": {
+        "operationId": "getMembers",
+        "summary": "The group's membership as stored in the replicated log, with what this node knows of each member.",
+        "responses": {
+          "200": {
+            "description": "The configuration in force on this node.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Members"
+                }
+              }
+            }
+          }
+        }
+      },
+      "post": {
+        "operationId": "addMember",
+        "summary": "Add a member: a voter or witness joins as a learner and is promoted once caught up; an observer never votes.",
+        "description": "An admin endpoint, like POST /resign: with `--admin-token-file` it needs `Authorization: Bearer TOKEN`; without one it is accepted only when the API listens on loopback. Sent to any member; only the leader changes membership (another member answers 409 naming it; `baton members` follows). Answered once the change commits.",
+        "security": [
+          {
+            "adminToken": []
+          },
+          {}
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/MemberAdd"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The change committed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipChanged"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "A bad name, address, role or body; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "The admin token is missing or wrong; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              },
+              "WWW-Authenticate": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "No admin token is configured and the API listens beyond loopback.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Nothing changed: this node is not the leader (`leader` names it, if known), another change is in flight, or the change conflicts with the membership (the name or peer address is taken; the last voter).",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NotInOffice"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The change was not committed in time, the leadership moved before it committed (`changed` null: see GET /members), the node is stopping, or too many requests wait.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipUnknown"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/members/{name}": {
+      "delete": {
+        "operationId": "removeMember",
+        "summary": "Remove a member (the leader too: it hands over once the change commits). A removed member never votes again.",
+        "description": "An admin endpoint, like POST /resign: with `--admin-token-file` it needs `Authorization: Bearer TOKEN`; without one it is accepted only when the API listens on loopback. Sent to any member; only the leader changes membership (another member answers 409 naming it; `baton members` follows). Answered once the change commits.",
+        "security": [
+          {
+            "adminToken": []
+          },
+          {}
+        ],
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "The member's name.",
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._-]{1,63}$"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The change committed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipChanged"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "A bad name, address, role or body; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "The admin token is missing or wrong; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              },
+              "WWW-Authenticate": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "No admin token is configured and the API listens beyond loopback.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No member has this name; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Nothing changed: this node is not the leader (`leader` names it, if known), another change is in flight, or the change conflicts with the membership (the name or peer address is taken; the last voter).",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NotInOffice"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The change was not committed in time, the leadership moved before it committed (`changed` null: see GET /members), the node is stopping, or too many requests wait.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipUnknown"
+                }
+              }
+            }
+          }
+        }
+      },
+      "patch": {
+        "operationId": "setMemberPriority",
+        "summary": "Change a member's priority (a logged change).",
+        "description": "An admin endpoint, like POST /resign: with `--admin-token-file` it needs `Authorization: Bearer TOKEN`; without one it is accepted only when the API listens on loopback. Sent to any member; only the leader changes membership (another member answers 409 naming it; `baton members` follows). Answered once the change commits.",
+        "security": [
+          {
+            "adminToken": []
+          },
+          {}
+        ],
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "The member's name.",
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._-]{1,63}$"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/MemberPatch"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The change committed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipChanged"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "A bad name, address, role or body; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "The admin token is missing or wrong; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              },
+              "WWW-Authenticate": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "No admin token is configured and the API listens beyond loopback.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No member has this name; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Nothing changed: this node is not the leader (`leader` names it, if known), another change is in flight, or the change conflicts with the membership (the name or peer address is taken; the last voter).",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NotInOffice"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The change was not committed in time, the leadership moved before it committed (`changed` null: see GET /members), the node is stopping, or too many requests wait.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipUnknown"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
     "/openapi.json": {
       "get": {
         "operationId": "getOpenAPI",
@@ -659,6 +1208,18 @@ let openAPIDocument: StaticString = #"""
           "leader": {
             "type": "string",
             "nullable": true
+          },
+          "membership": {
+            "type": "string",
+            "enum": [
+              "voter",
+              "witness",
+              "learner",
+              "observer",
+              "waiting-to-be-added",
+              "removed"
+            ],
+            "description": "What this node is to the group: its role in the stored configuration, waiting-to-be-added (a new member not added yet) or removed."
           }
         }
       },
@@ -703,7 +1264,8 @@ let openAPIDocument: StaticString = #"""
           "last_contact_ms_ago",
           "rtt_ms",
           "match_index",
-          "can_lead"
+          "can_lead",
+          "role"
         ],
         "properties": {
           "id": {
@@ -739,6 +1301,17 @@ let openAPIDocument: StaticString = #"""
             "type": "boolean",
             "nullable": true,
             "description": "On the leader: whether the peer's latest answer said it would take over on a hand-over (false for a witness, or while its start-up hook runs or its check fails). A hand-over picks only such a peer."
+          },
+          "role": {
+            "type": "string",
+            "enum": [
+              "voter",
+              "witness",
+              "learner",
+              "observer"
+            ],
+            "nullable": true,
+            "description": "Its role in the stored configuration; null for a contact from --peers while this node waits to be added."
           }
         }
       },
@@ -761,7 +1334,10 @@ let openAPIDocument: StaticString = #"""
           "config",
           "hooks",
           "check",
-          "campaign_allowed"
+          "campaign_allowed",
+          "membership",
+          "configuration_index",
+          "membership_change_in_progress"
         ],
         "properties": {
           "id": {
@@ -826,7 +1402,8 @@ let openAPIDocument: StaticString = #"""
             "type": "array",
             "items": {
               "$ref": "#/components/schemas/Peer"
-            }
+            },
+            "description": "The other members of the stored configuration (not --peers, which is only a contact list once the group exists)."
           },
           "long_poll_waiters": {
             "type": "integer",
@@ -848,7 +1425,8 @@ let openAPIDocument: StaticString = #"""
                 "type": "array",
                 "items": {
                   "type": "string"
-                }
+                },
+                "description": "The members of the stored configuration (--peers while this node waits to be added)."
               },
               "election_timeout_ms": {
                 "type": "array",
@@ -986,6 +1564,27 @@ let openAPIDocument: StaticString = #"""
           "campaign_allowed": {
             "type": "boolean",
             "description": "False while this node is held back from campaigning: start-up hook running, check failing, promote-failure back-off, stopping."
+          },
+          "membership": {
+            "type": "string",
+            "enum": [
+              "voter",
+              "witness",
+              "learner",
+              "observer",
+              "waiting-to-be-added",
+              "removed"
+            ],
+            "description": "What this node is to the group (see GET /members)."
+          },
+          "configuration_index": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The log index of the configuration in force."
+          },
+          "membership_change_in_progress": {
+            "type": "boolean",
+            "description": "A membership change is appended and not yet committed."
           }
         }
       },
@@ -1059,6 +1658,238 @@ let openAPIDocument: StaticString = #"""
           },
           "reason": {
             "type": "string"
+          }
+        }
+      },
+      "MemberRole": {
+        "type": "string",
+        "enum": [
+          "voter",
+          "witness",
+          "learner",
+          "observer"
+        ],
+        "description": "voter: votes, counts for quorum, may lead; witness: votes and counts, never leads; learner: a voter or witness being added, receives the log, does not vote until promoted; observer: receives the log and answers reads, never votes or leads, does not count for quorum."
+      },
+      "MemberEntry": {
+        "type": "object",
+        "required": [
+          "name",
+          "role",
+          "promotes_to",
+          "priority",
+          "incarnation",
+          "peer",
+          "api",
+          "self",
+          "reachable",
+          "last_contact_ms_ago",
+          "caught_up"
+        ],
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "role": {
+            "$ref": "#/components/schemas/MemberRole"
+          },
+          "promotes_to": {
+            "type": "string",
+            "enum": [
+              "voter",
+              "witness"
+            ],
+            "nullable": true,
+            "description": "For a learner: the role it takes once caught up."
+          },
+          "priority": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 65535,
+            "description": "Higher leads first; 0 never leads."
+          },
+          "incarnation": {
+            "type": "string",
+            "nullable": true,
+            "description": "The random number drawn when the member's data dir was made (hex); null until the group has heard the member."
+          },
+          "peer": {
+            "type": "string",
+            "description": "Where its peers reach it (HOST:PORT)."
+          },
+          "api": {
+            "type": "string",
+            "description": "Its HTTP API address (empty when not given and not yet heard)."
+          },
+          "self": {
+            "type": "boolean",
+            "description": "This is the node answering."
+          },
+          "reachable": {
+            "type": "boolean",
+            "description": "An authenticated connection to it is up (true for this node)."
+          },
+          "last_contact_ms_ago": {
+            "type": "integer",
+            "nullable": true,
+            "minimum": 0
+          },
+          "caught_up": {
+            "type": "boolean",
+            "nullable": true,
+            "description": "On the leader: its log holds everything committed."
+          }
+        }
+      },
+      "Members": {
+        "type": "object",
+        "required": [
+          "members",
+          "membership",
+          "configuration_index",
+          "change_in_progress",
+          "leader",
+          "term"
+        ],
+        "properties": {
+          "members": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/MemberEntry"
+            }
+          },
+          "membership": {
+            "type": "string",
+            "enum": [
+              "voter",
+              "witness",
+              "learner",
+              "observer",
+              "waiting-to-be-added",
+              "removed"
+            ],
+            "description": "What this node is to the group."
+          },
+          "configuration_index": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The log index of the configuration in force."
+          },
+          "change_in_progress": {
+            "type": "boolean",
+            "description": "A membership change is appended and not yet committed."
+          },
+          "leader": {
+            "type": "string",
+            "nullable": true
+          },
+          "term": {
+            "type": "integer",
+            "minimum": 0
+          }
+        }
+      },
+      "MemberAdd": {
+        "type": "object",
+        "required": [
+          "name",
+          "peer"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "name": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9._-]{1,63}$"
+          },
+          "peer": {
+            "type": "string",
+            "description": "HOST:PORT where its peers reach it (its --peer-advertise)."
+          },
+          "api": {
+            "type": "string",
+            "description": "HOST:PORT of its HTTP API (its --api-advertise), named in /leader answers."
+          },
+          "role": {
+            "type": "string",
+            "enum": [
+              "voter",
+              "witness",
+              "observer"
+            ],
+            "default": "voter"
+          },
+          "priority": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 65535,
+            "default": 100
+          }
+        }
+      },
+      "MemberPatch": {
+        "type": "object",
+        "required": [
+          "priority"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "priority": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 65535
+          }
+        }
+      },
+      "MembershipChanged": {
+        "type": "object",
+        "required": [
+          "changed",
+          "change",
+          "index",
+          "term"
+        ],
+        "properties": {
+          "changed": {
+            "type": "boolean",
+            "enum": [
+              true
+            ]
+          },
+          "change": {
+            "type": "string"
+          },
+          "index": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The log index the change committed at."
+          },
+          "term": {
+            "type": "integer",
+            "minimum": 0
+          }
+        }
+      },
+      "MembershipUnknown": {
+        "type": "object",
+        "required": [
+          "reason",
+          "term"
+        ],
+        "properties": {
+          "changed": {
+            "type": "boolean",
+            "nullable": true,
+            "description": "null: the change may or may not take effect; see GET /members."
+          },
+          "change": {
+            "type": "string"
+          },
+          "reason": {
+            "type": "string"
+          },
+          "term": {
+            "type": "integer",
+            "minimum": 0
           }
         }
       }

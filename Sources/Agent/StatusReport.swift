@@ -26,12 +26,19 @@ extension Agent {
             let us = ns / 1000
             return "\(us / 1000).\(String(us % 1000 + 1000).dropFirst())"
         }
+        // The members are those of the stored configuration (issue 14), not --peers,
+        // which is only a contact list; a node not yet added lists its contacts.
+        let stored = view.members.filter { $0.name != settings.id }
+        let listed: [(name: String, peer: String, role: String?)] = view.members.isEmpty
+            ? settings.members.filter { $0.name != settings.id }.map { ($0.name, $0.peerAddress.description, nil) }
+            : stored.sorted { $0.name < $1.name }.map { ($0.name, $0.peerAddress, "\($0.role)") }
         var peers: [String] = []
-        for member in settings.members where member.name != settings.id {
+        for member in listed {
             let seen = apiState.peers[member.name] ?? PeerObservation()
             let stats = transport.stats[member.name]
             let known = view.peer(member.name)
-            peers.append("{\"id\":\(AgentLog.json(member.name)),\"peer\":\(AgentLog.json(member.peerAddress.description))"
+            peers.append("{\"id\":\(AgentLog.json(member.name)),\"peer\":\(AgentLog.json(member.peer))"
+                + ",\"role\":\(member.role.map(AgentLog.json) ?? "null")"
                 + ",\"api\":\(known?.apiAddress.map(AgentLog.json) ?? "null")"
                 + ",\"reachable\":\(stats?.connected ?? false)"
                 + ",\"last_contact_ms_ago\":\(seen.lastHeardNs > 0 ? "\((nowNs - seen.lastHeardNs) / 1_000_000)" : "null")"
@@ -49,11 +56,14 @@ extension Agent {
         body += ",\"lease_remaining_ms\":\(lease.map { "\($0)" } ?? "null")"
         body += ",\"commit_index\":\(view.commitIndex),\"last_log_index\":\(view.lastLogIndex)"
         body += ",\"witness\":\(settings.witness)"
+        body += ",\"membership\":\(AgentLog.json(membershipWord)),\"configuration_index\":\(view.configurationIndex)"
+        body += ",\"membership_change_in_progress\":\(view.changeInProgress)"
         body += ",\"storage\":{\"ok\":\(view.storageError == nil),\"error\":\(view.storageError.map(AgentLog.json) ?? "null")}"
         body += ",\"peers\":[\(peers.joined(separator: ","))]"
         body += ",\"long_poll_waiters\":\(apiState.longPoll.count)"
         body += ",\"version\":\(AgentLog.json(Self.version))"
-        body += ",\"config\":{\"members\":[\(settings.members.map { AgentLog.json($0.name) }.joined(separator: ","))]"
+        let memberNames = view.members.isEmpty ? settings.members.map(\.name) : view.members.map(\.name).sorted()
+        body += ",\"config\":{\"members\":[\(memberNames.map { AgentLog.json($0) }.joined(separator: ","))]"
         body += ",\"election_timeout_ms\":[\(ms(o.electionTimeoutMin)),\(ms(o.electionTimeoutMax))]"
         body += ",\"heartbeat_ms\":\(ms(o.heartbeatInterval)),\"max_drift\":\(o.maxDrift)}"
         for (key, json) in statusSections() { body += ",\(AgentLog.json(key)):\(json)" }

@@ -35,7 +35,7 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unexpectedFrame(let t, let s): "unexpected frame type \(t) while \(s)"
         case .clusterMismatch(let theirs, let ours):
             "peer belongs to cluster \"\(theirs)\", this node to \"\(ours)\" (--cluster-id must be the same on every member)"
-        case .unknownNode(let n): "peer claims to be \"\(n)\", which is not a configured member"
+        case .unknownNode(let n): "peer claims to be \"\(n)\", which is not a member of this group: a new member is started without --bootstrap and added with 'baton members add \(n) HOST:PORT'"
         case .wrongTarget(let n): "peer wanted node \"\(n)\", not this one"
         case .securityMismatch(let peerHasSecret):
             peerHasSecret ? "the peer uses a cluster secret and this node runs with --insecure-peers (give both the same --cluster-secret-file)"

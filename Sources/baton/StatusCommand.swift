@@ -42,6 +42,7 @@ struct StatusCommand: ParsableCommand {
         let rows: [(String, String)] = [
             ("node", "\(text(s["id"]))\(s["witness"].bool == true ? " (witness)" : "")"),
             ("role", text(s["role"])),
+            ("membership", "\(text(s["membership"]))\(s["membership_change_in_progress"].bool == true ? ", a change is in progress" : ""); configuration at index \(text(s["configuration_index"])) (baton members lists it)"),
             ("term", text(s["term"])),
             ("in office", s["in_office"].bool == true ? "yes, lease \(text(s["lease_remaining_ms"])) ms left" : "no"),
             ("leader", leader),
@@ -74,10 +75,10 @@ struct StatusCommand: ParsableCommand {
             }
             if table.count > 1 { out += "\n" + columns(table) }
         }
-        let header = ["PEER", "REACHABLE", "LAST CONTACT", "RTT", "MATCH", "CAN LEAD", "PEER ADDRESS", "API"]
+        let header = ["PEER", "ROLE", "REACHABLE", "LAST CONTACT", "RTT", "MATCH", "CAN LEAD", "PEER ADDRESS", "API"]
         var table = [header]
         for p in s["peers"].items {
-            table.append([text(p["id"]), text(p["reachable"]),
+            table.append([text(p["id"]), text(p["role"]), text(p["reachable"]),
                           p["last_contact_ms_ago"].isNull ? "never" : "\(text(p["last_contact_ms_ago"])) ms ago",
                           p["rtt_ms"].isNull ? "-" : "\(text(p["rtt_ms"])) ms",
                           text(p["match_index"]), text(p["can_lead"]),

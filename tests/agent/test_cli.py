@@ -31,11 +31,14 @@ def test_status_prints_a_table_and_json(cluster_factory):
     header = next(i for i, l in enumerate(lines) if l.startswith("PEER"))
     rows = [l.split() for l in lines[header + 1:] if l.strip()]
     assert sorted(r[0] for r in rows) == sorted(n for n in c.names if n != leader)
-    # reachable, "N ms ago", "R ms", match index, can lead
-    assert all(r[1] == "yes" and r[3:5] == ["ms", "ago"] and r[6] == "ms" and r[8] == "yes" for r in rows), rows
+    # role, reachable, "N ms ago", "R ms", match index, can lead
+    assert all(r[1] == "voter" and r[2] == "yes" and r[4:6] == ["ms", "ago"] and r[7] == "ms" and r[9] == "yes"
+               for r in rows), rows
+    assert any(l.split()[:2] == ["membership", "voter;"] for l in lines), lines
     r = baton("status", "--json", api=c.api_port[leader])
     s = json.loads(r.stdout)
     assert r.returncode == 0 and s["id"] == leader and s["term"] == term
+    assert s["membership"] == "voter" and s["configuration_index"] >= 0 and s["membership_change_in_progress"] is False
     r = baton("status", api=free_port())
     assert r.returncode == 2 and "cannot reach the agent" in r.stderr
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 from cluster import BATON, wait_for
 
@@ -81,9 +82,38 @@ def test_a_new_member_waits_then_is_added_and_promoted(cluster_factory):
     wait_for(lambda: c.get("n4", "/ready")[0] == 200, 5, "n4 ready")
     assert c.get("n4", "/health")[2]["membership"] == "voter"
     assert "member-promoted" in c.log(leader)
+    # /status and /metrics show the stored membership: n4 is a peer of the leader though
+    # the leader's --peers (a contact list) never named it.
+    status = c.get(leader, "/status")[2]
+    assert {p["id"]: p["role"] for p in status["peers"]}.get("n4") == "voter", status["peers"]
+    assert "n4" in status["config"]["members"] and status["membership"] == "voter"
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{c.api_port[leader]}/metrics", timeout=5).read().decode()
+    voters = [float(l.split()[-1]) for l in metrics.splitlines() if l.startswith('baton_members{role="voter"}')]
+    assert voters == [4.0], voters
     # A second add of the same name is refused, saying how to replace it.
     code, _, err = c.members(leader, "add", "n4", f"127.0.0.1:{c.peer_port['n4']}")
     assert code == 1 and "already a member" in err, err
+
+
+def test_a_new_member_started_with_bootstrap_is_refused_with_the_fix(cluster_factory):
+    """A new member started by mistake with --bootstrap and a member list naming it founds
+    a group of its own, which can never elect (its other founders never bind); the group
+    refuses it and says how to add it. Then the fix works."""
+    c = cluster_factory(["n1", "n2", "n3", "n4"], founders=["n1", "n2", "n3"])
+    leader, _ = c.form()
+    argv = c.argv("n4", bootstrap=True)
+    argv[argv.index("--peers") + 1] = ",".join(f"{n}=127.0.0.1:{c.peer_port[n]}" for n in c.names)
+    log = open(os.path.join(c.tmp, "n4.log"), "ab")
+    c.procs["n4"] = subprocess.Popen(argv, stdout=log, stderr=log)
+    wait_for(lambda: "baton members add n4 HOST:PORT" in c.log(leader), 10, "the leader naming the fix")
+    assert never_two_leaders(c, c.names, 1.0) <= {leader}
+    assert set(c.member_list(leader)) == {"n1", "n2", "n3"}
+    c.kill("n4")
+    shutil.rmtree(c.data_dir("n4"))
+    c.start("n4", bootstrap=False)
+    code, out, err = c.members(leader, "add", "n4", f"127.0.0.1:{c.peer_port['n4']}")
+    assert code == 0, (out, err)
+    wait_for(lambda: c.member_list(leader)["n4"]["role"] == "voter", 15, "n4 added and promoted")
 
 
 def test_a_member_may_be_added_before_it_is_started(cluster_factory):

@@ -57,6 +57,11 @@ def test_metrics_follow_prometheus_conventions_and_the_cluster(cluster):
     followers = [n for n in cluster.names if n != leader]
     for f in followers:
         assert s[f'baton_peer_reachable{{peer="{f}"}}'] == 1
+    # The stored membership by role (issue 14): three founding voters, nothing else.
+    assert types["baton_members"] == "gauge"
+    assert s['baton_members{role="voter"}'] == 3 and s['baton_members{role="observer"}'] == 0
+    assert s['baton_members{role="learner"}'] == 0 and s['baton_members{role="witness"}'] == 0
+    assert s["baton_membership_change_in_progress"] == 0
     # Round trips per peer (the help text says "to each peer").
     for f in followers:
         count = s[f'baton_heartbeat_rtt_seconds_count{{peer="{f}"}}']
