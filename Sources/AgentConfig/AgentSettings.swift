@@ -62,7 +62,7 @@ public struct SettingKey: Hashable, Sendable {
 public enum AgentSettingKeys {
     public static let all: [SettingKey] = [
         SettingKey(flag: "--id", isBoolean: false, defaultValue: nil, help: "This member's name, one of --peers."),
-        SettingKey(flag: "--peers", isBoolean: false, defaultValue: nil, help: "Every voter, this one included: n1=HOST:PORT,n2=HOST:PORT,… (1 to 7)."),
+        SettingKey(flag: "--peers", isBoolean: false, defaultValue: nil, help: "This member and others: n1=HOST:PORT,n2=HOST:PORT,… (1 to 7). With --bootstrap on an empty data dir, the founding members; afterwards only whom to contact (the membership is stored; see baton members)."),
         SettingKey(flag: "--peer-listen", isBoolean: false, defaultValue: nil, help: "Where to accept peer connections (default: this member's --peers address)."),
         SettingKey(flag: "--api-listen", isBoolean: false, defaultValue: AgentSettings.defaultAPIListen.description, help: "Where the HTTP API listens."),
         SettingKey(flag: "--peer-advertise", isBoolean: false, defaultValue: nil, help: "Peer address told to others (default: --peer-listen)."),
@@ -70,7 +70,7 @@ public enum AgentSettingKeys {
         SettingKey(flag: "--data-dir", isBoolean: false, defaultValue: AgentSettings.defaultDataDir, help: "Where term, vote and log are kept (locked; one agent per dir)."),
         SettingKey(flag: "--cluster-secret-file", isBoolean: false, defaultValue: nil, help: "File with the shared secret peers prove they hold (32 random bytes: head -c 32 /dev/urandom)."),
         SettingKey(flag: "--insecure-peers", isBoolean: true, defaultValue: "false", help: "Run without a cluster secret (tests on one machine only)."),
-        SettingKey(flag: "--bootstrap", isBoolean: true, defaultValue: "false", help: "Allow starting with an empty data dir: only the first start of a new cluster."),
+        SettingKey(flag: "--bootstrap", isBoolean: true, defaultValue: "false", help: "On an empty data dir, found a new group of --peers (ignored on an existing one); without it an empty data dir waits for 'baton members add'."),
         SettingKey(flag: "--cluster-id", isBoolean: false, defaultValue: "baton", help: "Name of this cluster; peers of another cluster are refused."),
         SettingKey(flag: "--witness", isBoolean: true, defaultValue: "false", help: "Vote and acknowledge, but never campaign or hold office."),
         SettingKey(flag: "--election-timeout", isBoolean: false, defaultValue: "150ms..300ms", help: "Randomized election timeout MIN..MAX; MIN is also the vote stickiness window."),

@@ -11,7 +11,7 @@ import Glibc
 
 struct AgentOptions: ParsableArguments {
     @Option(help: "This member's name, one of --peers.") var id: String?
-    @Option(help: "Every voter, this one included: n1=HOST:PORT,n2=HOST:PORT,… (1 to 7).") var peers: String?
+    @Option(help: "This member and others: n1=HOST:PORT,n2=HOST:PORT,… (1 to 7). With --bootstrap on an empty data dir, the founding members; afterwards only whom to contact (the membership is stored; see baton members).") var peers: String?
     @Option(help: "Where to accept peer connections (default: this member's --peers address).") var peerListen: String?
     @Option(help: "Where the HTTP API listens (default: 127.0.0.1:7480).") var apiListen: String?
     @Option(help: "Peer address told to others (default: --peer-listen).") var peerAdvertise: String?
@@ -21,7 +21,7 @@ struct AgentOptions: ParsableArguments {
     // Booleans are optional with a --no- form, so that the command line can switch off
     // what the environment or --config switched on (the command line wins).
     @Flag(inversion: .prefixedNo, help: "Run without a cluster secret (a test cluster on one machine only).") var insecurePeers: Bool?
-    @Flag(inversion: .prefixedNo, help: "Allow an empty data dir: only the first start of a new cluster.") var bootstrap: Bool?
+    @Flag(inversion: .prefixedNo, help: "On an empty data dir, found a new group of --peers (ignored on an existing one); without it an empty data dir waits for 'baton members add'.") var bootstrap: Bool?
     @Option(help: "Cluster name; peers of another cluster are refused (default: baton).") var clusterId: String?
     @Flag(inversion: .prefixedNo, help: "Vote and acknowledge, but never campaign or lead.") var witness: Bool?
     @Option(help: "Randomized election timeout MIN..MAX (default: 150ms..300ms).") var electionTimeout: String?
