@@ -63,7 +63,9 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     static let remedy = """
         To recover, restore the whole data dir from this member's own backup (never from \
         another member's), or remove this member from the cluster and add it back as a new \
-        member with an empty data dir.
+        member with an empty data dir: move the data dir aside, start the agent on an empty \
+        one without --bootstrap, and run 'baton members remove NAME && baton members add \
+        NAME HOST:PORT' on another member.
         """
 
     public var description: String {
@@ -82,7 +84,9 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
                 it voted in and whom it voted for, so it could vote a second time in that term \
                 and help elect two leaders. If this member ran before, restore \(dataDir) from \
                 this member's own backup, or remove this member from the cluster and add it back \
-                as a new member. Start with --bootstrap only when the whole cluster is new (the \
+                as a new member ('baton members remove NAME && baton members add NAME HOST:PORT' \
+                on another member; this agent then starts on an empty data dir without \
+                --bootstrap). Start with --bootstrap only when the whole cluster is new (the \
                 first start of every member).
                 """
         case .notADirectory(let path):
