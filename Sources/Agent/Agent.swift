@@ -80,6 +80,8 @@ public final class Agent: PeerTransportDelegate {
         d.hooks = hookPlan(s.hooks)
         d.checkConfigured = s.hooks.check != nil || s.hooks.checkURL != nil
         d.checkFailuresToFail = s.hooks.checkFailures
+        d.pauseDefault = s.controls.pauseDefault
+        d.pauseMax = s.controls.pauseMax
         return d
     }
 
@@ -117,6 +119,7 @@ public final class Agent: PeerTransportDelegate {
                                      seed: Clock.boottime() ^ UInt64(UInt32(bitPattern: Process.id)), now: now,
                                      ports: DriverPorts(persist: ports, peers: ports, hooks: ports, responder: ports, log: ports, lifecycle: ports),
                                      foundIfEmpty: false)
+        driver.wallClockMs = { Agent.wallClockMs() }
         self.driver = driver
         view = driver.view
 

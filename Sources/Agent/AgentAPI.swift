@@ -64,6 +64,7 @@ extension Agent {
         server.route(.get, "/metrics") { [unowned self] _ in self.counted(.metrics, .respond(self.metricsAnswer())) }
         server.route(.get, "/openapi.json") { [unowned self] _ in self.counted(.openAPI, .respond(self.openAPIAnswer())) }
         registerMemberRoutes(on: server)
+        registerPauseRoutes(on: server)
         server.holdTimeoutResponder = { [unowned self] held in
             guard let (answer, route) = self.heldRequestTimedOut(held) else { return nil }
             self.countStatus(answer.status, route)
@@ -154,7 +155,7 @@ extension Agent {
             body: Array("{\"ready\":false,\"reason\":\(AgentLog.json(notReadyReason)),\"term\":\(term)}\n".utf8))
         let role = view.role.rawValue
         let leaderName = view.leader
-        let healthyBody = Array("{\"status\":\"ok\",\"role\":\"\(role)\",\"membership\":\(AgentLog.json(membershipWord)),\"term\":\(term),\"leader\":\(leaderName.map(AgentLog.json) ?? "null")}\n".utf8)
+        let healthyBody = Array("{\"status\":\"ok\",\"role\":\"\(role)\",\"membership\":\(AgentLog.json(membershipWord)),\"term\":\(term),\"leader\":\(leaderName.map(AgentLog.json) ?? "null"),\"paused\":\(view.pause != nil)}\n".utf8)
         responses.healthy = PreparedResponse(status: 200, headers: headers, body: healthyBody)
         responses.healthyInOffice = LeaseStampedResponse(status: 200, headers: officeHeaders, body: healthyBody)
         responses.unhealthy = storageError.map { error in

@@ -105,7 +105,8 @@ final class AgentSystemd {
 
     static func statusLine(_ view: AgentView) -> String {
         let role = view.role == .preCandidate ? "pre-candidate" : view.role.rawValue
-        return ServiceStatus.line(role: role, term: view.term, leader: view.leader)
+        let line = ServiceStatus.line(role: role, term: view.term, leader: view.leader)
+        return view.pause == nil ? line : line + "; paused"
     }
 
     private func report(_ error: Errno?, _ what: String) {

@@ -172,7 +172,7 @@ extension Agent {
 /// APIRoute names the API's paths for `baton_http_requests_total{path}` (a fixed set, so
 /// the label cannot grow with what clients send).
 enum APIRoute: Int {
-    case leader, isLeader, health, ready, status, resign, metrics, openAPI, members
+    case leader, isLeader, health, ready, status, resign, metrics, openAPI, members, pause, resume
 
     var path: String {
         switch self {
@@ -185,6 +185,8 @@ enum APIRoute: Int {
         case .metrics: "/metrics"
         case .openAPI: "/openapi.json"
         case .members: "/members"
+        case .pause: "/pause"
+        case .resume: "/resume"
         }
     }
 }
@@ -196,6 +198,7 @@ enum APIRoute: Int {
 /// and the lease's remaining time. Gauges are set at scrape time from the state.
 final class OperatorMetrics {
     let hasLeader: Gauge
+    let paused: Gauge
     let leaderChanges: Counter
     let leaseRemaining: Gauge
     let residentMemory: Gauge
@@ -220,6 +223,7 @@ final class OperatorMetrics {
         }
         registry.makeGauge(descriptor: baton("build_info", "", "Always 1; the labels say which build runs."),
                            labels: [("version", version)]).set(Int64(1))
+        paused = registry.makeGauge(descriptor: baton("paused", "", "1 while the group is paused (baton pause: no campaigns, no hand-over on a failing check), else 0."))
         hasLeader = registry.makeGauge(descriptor: baton("has_leader", "", "1 while this node knows a leader in office, else 0."))
         leaderChanges = registry.makeCounter(descriptor: baton("leader_changes_seen", "total", "Times this node saw the leader change (to another member)."))
         leaseRemaining = registry.makeGauge(descriptor: baton("lease_remaining", "seconds", "On the node in office, how long its lease still runs (at scrape time); 0 elsewhere."))
@@ -250,6 +254,7 @@ final class OperatorMetrics {
     func update(_ agent: Agent) {
         let now = agent.now()
         hasLeader.set(Int64(agent.view.leader != nil ? 1 : 0))
+        paused.set(Int64(agent.view.pause != nil ? 1 : 0))
         leaseRemaining.set(Double(agent.leaseRemainingMs(at: now) ?? 0) / 1000)
         let bootNs = Int64(Clock.boottime())
         for (peer, gauge) in peerRTT { gauge.set(Double(agent.apiState.peers[peer]?.rttNs ?? 0) / 1e9) }

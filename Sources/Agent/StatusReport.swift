@@ -89,7 +89,7 @@ extension Agent {
                 + "\"failures\":\(c.failures),\"last_detail\":\(AgentLog.json(c.lastDetail)),\"last_duration_ms\":\(c.lastDuration.wholeMilliseconds)}"
         } ?? "null"
         return [("hooks", hooks), ("check", check), ("campaign_allowed", "\(view.campaignAllowed)"),
-                ("limits", limitsStatus())]
+                ("limits", limitsStatus()), ("pause", pauseJSON(at: now()))]
     }
 
     /// limitsStatus: refused peer connections by reason and the API's limits hit (the

@@ -25,6 +25,8 @@ public struct AgentSettings: Hashable, Sendable {
     public var raft: Options
     /// Hooks and application checks (issue 6).
     public var hooks = HookSettings()
+    /// controls: the operator controls' settings (issue 16).
+    public var controls = ControlSettings()
     /// adminTokenFile holds the bearer token admin endpoints (`POST /resign`) require;
     /// without one they are accepted from loopback clients only.
     public var adminTokenFile: String? = nil
@@ -79,7 +81,7 @@ public enum AgentSettingKeys {
         SettingKey(flag: "--log-format", isBoolean: false, defaultValue: "text", help: "text or json."),
         SettingKey(flag: "--log-level", isBoolean: false, defaultValue: "info", help: "The least severe lines written: debug, info, notice, warning or error."),
         SettingKey(flag: "--admin-token-file", isBoolean: false, defaultValue: nil, help: "File with the token admin endpoints (POST /resign) require as 'Authorization: Bearer TOKEN'; without it they are accepted from loopback only."),
-    ] + hookSettingKeys
+    ] + hookSettingKeys + controlSettingKeys
 
     static func key(_ flag: String) -> SettingKey { all.first { $0.flag == flag }! }
 }
@@ -182,6 +184,7 @@ extension AgentSettings {
             bootstrap: try bool("--bootstrap"), clusterID: clusterID, witness: witness,
             logFormat: format, raft: raft)
         settings.hooks = try HookSettings.resolve(value)
+        settings.controls = try ControlSettings.resolve(value)
         settings.adminTokenFile = value("--admin-token-file").flatMap { $0.isEmpty ? nil : $0 }
         settings.logLevel = level
         settings.hookEnvironment = sources.file?.applicationVariables ?? []

@@ -88,5 +88,7 @@ extension AgentSettings {
         ("--check-failures", { $0.hooks.checkFailures == $1.hooks.checkFailures }),
         ("--leader-unit", { $0.hooks.leaderUnit == $1.hooks.leaderUnit }),
         ("--user-bus", { $0.hooks.userBus == $1.hooks.userBus }),
+        ("--pause-default", { $0.controls.pauseDefault == $1.controls.pauseDefault }),
+        ("--pause-max", { $0.controls.pauseMax == $1.controls.pauseMax }),
     ]
 }

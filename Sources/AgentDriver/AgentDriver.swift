@@ -66,6 +66,12 @@ public final class AgentDriver {
     var queuedMembership: [QueuedMembershipRequest] = []
     /// replicated: the state built from committed entries (applied once durable).
     var replicated = ReplicatedState()
+    /// pauseControl: the maintenance pause's local part (Pause.swift).
+    var pauseControl = PauseControl()
+    /// wallClockMs reads the wall clock (Unix ms) for what the log records of operator
+    /// controls (a pause's end, history times); nil where there is none (the
+    /// simulator): a pause then ends by its duration from when each member applied it.
+    public var wallClockMs: (() -> Int64)? = nil
 
     // MARK: The inbox
 
@@ -166,6 +172,7 @@ public final class AgentDriver {
         drainInbox(now: now)
         syncMembers(now: now)
         answerResignWaiters(now: now)
+        updatePause(now: now)
         advanceShutdown(now: now)
         drainInbox(now: now)
         takePendingPlanIfIdle()
@@ -211,6 +218,10 @@ public final class AgentDriver {
             membership(request, change, client: client, now: now)
         case .reload(let r):
             reload(r, now: now)
+        case .pause(let request, let duration, let reason, let client):
+            pauseRequested(request, duration: duration, reason: reason, client: client, now: now)
+        case .resume(let request, let client):
+            resumeRequested(request, client: client, now: now)
         }
     }
 
@@ -218,6 +229,7 @@ public final class AgentDriver {
     func tick(now: Instant) {
         hookTimers(now: now)
         if gate.backoffUntil != nil { follow(.updateCampaign) }
+        updatePause(now: now)
         storageRetry(now: now)
         if now >= raft.nextDeadline { stepCore(.tick, now: now) }
     }
@@ -244,7 +256,7 @@ public final class AgentDriver {
             case .promoteFailed(let term):
                 promoteFailed(term: term, now: now)
             case .handOver(let reason):
-                if raft.role == .leader { stepCore(.transferLeadership(to: nil, reason: reason), now: now) }
+                if raft.role == .leader && !pauseControl.coreHeld { stepCore(.transferLeadership(to: nil, reason: reason), now: now) }
             case .updateCampaign:
                 updateCampaign(now: now)
             }
@@ -262,6 +274,7 @@ public final class AgentDriver {
         for w in resigns { d = min(d, w.deadline) }
         for w in membershipWaiters { d = min(d, w.deadline) }
         for q in queuedMembership { d = min(d, q.deadline) }
+        d = min(d, pauseDeadline)
         if let t = removedAt, membershipKey?.isolated == false { d = min(d, t + settings.removedLinger) }
         if let s = shutdown, let t = s.nextDeadline { d = min(d, t) }
         return d

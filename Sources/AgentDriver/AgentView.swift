@@ -117,6 +117,8 @@ public struct AgentView: Sendable {
     /// lastPromoteFailure: when this node last handed over for a failed promote hook
     /// (its clock; nil: never), for the leaderless warning of /health.
     public internal(set) var lastPromoteFailure: Instant? = nil
+    /// pause: the maintenance pause in force, nil when not paused (issue 16).
+    public internal(set) var pause: PauseView? = nil
     /// The settings answers need: the lease margin (the time from reading the clock to
     /// writing the answer) and Emin (how long a follower trusts a silent leader).
     public let leaseMargin: Interval

@@ -50,6 +50,11 @@ extension AgentDriver {
     /// the back-off, so a node that cannot serve does not keep winning elections.
     func promoteFailed(term: Term, now: Instant) {
         guard raft.office?.term == term else { return }
+        if pauseControl.coreHeld {
+            log("promote-failed-paused", .warning, "the promote hook failed, but the group is paused: staying in office",
+                [], .always, term: term)
+            return
+        }
         let backoff = settings.hooks.promoteFailureBackoff
         gate.backoffUntil = now + backoff
         if view.lastPromoteFailure != now {
@@ -86,6 +91,12 @@ extension AgentDriver {
             log("check-unhealthy", .warning, "the application check fails: this node does not campaign, and hands over if it leads", [], .always)
         }
         follow(.updateCampaign)
-        if !healthy && raft.office != nil { follow(.handOver(.checkFailed)) }
+        if !healthy && raft.office != nil {
+            if pauseControl.coreHeld {
+                log("check-failed-paused", .warning, "the check fails in office, but the group is paused: staying in office until resumed", [], .always)
+            } else {
+                follow(.handOver(.checkFailed))
+            }
+        }
     }
 }

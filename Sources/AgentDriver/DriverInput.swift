@@ -37,6 +37,12 @@ public enum DriverInput: Sendable {
     /// SIGHUP: take new hook commands and bounds (once no hook job runs: a job keeps the
     /// commands it started with) and a new check configuration.
     case reload(DriverReload)
+    /// `POST /pause`: pause the group for `duration` (nil: the default) — a log entry,
+    /// on the leader; answered once committed.
+    case pause(RequestID, duration: Interval?, reason: String, client: String)
+    /// `POST /resume`: end the pause — on the leader, or on a member of a paused group
+    /// that knows no leader (it campaigns and logs the resume once in office).
+    case resume(RequestID, client: String)
 }
 
 /// DriverReload is what a SIGHUP may change in a running driver.

@@ -84,6 +84,10 @@ public struct DriverSettings: Hashable, Sendable {
     /// removedLinger: how long a member that learnt of its removal keeps its peer
     /// connections (a removed leader hands over meanwhile) before it talks to nobody.
     public var removedLinger: Interval = .seconds(3)
+    /// pauseDefault: how long `baton pause` without --for pauses (`--pause-default`).
+    public var pauseDefault: Interval = .seconds(3_600)
+    /// pauseMax: the longest pause accepted (`--pause-max`): a pause always ends.
+    public var pauseMax: Interval = .seconds(86_400)
     public var raft = Options()
     public var hooks = HookPlan()
     /// checkConfigured: `--check` or `--check-url` is set; results arrive as inputs.

@@ -1,7 +1,7 @@
 // The agent's replicated state machine: what committed entries of the agent's own kind
 // (`Entry.Payload.data`) build up on every member in the same order, and what a
 // snapshot carries of it. Membership lives in the core's configuration; this holds the
-// rest (the operator controls of issue 16 add their records here). Entries are applied
+// rest: the operator controls of issue 16 (ControlRecords.swift). Entries are applied
 // only once the write that holds them is durable (Ready.committedEntries).
 import RaftCore
 
@@ -9,8 +9,15 @@ import RaftCore
 struct ReplicatedState: Equatable {
     /// appliedIndex is the last index applied (or covered by the snapshot restored).
     private(set) var appliedIndex: LogIndex = 0
+    /// pause is the pause in force by the log (its end by the clock is the driver's
+    /// business: see Pause.swift), nil when not paused.
+    private(set) var pause: AppliedPause? = nil
     /// formatVersion is the first byte of the encoded state (snapshots carry it).
-    static let formatVersion: UInt8 = 1
+    /// 1: nothing after it (the membership release); 2: sections follow.
+    static let formatVersion: UInt8 = 2
+    /// Section kinds of format 2: a kind byte, a 4-byte length, the bytes. A reader
+    /// skips a kind it does not know.
+    static let pauseSection: UInt8 = 1
 
     init() {}
 
@@ -18,12 +25,52 @@ struct ReplicatedState: Equatable {
     /// (a snapshot written by a release that kept none) starts empty at its index.
     init(snapshot: Snapshot?) {
         appliedIndex = snapshot?.index ?? 0
+        guard let bytes = snapshot?.appState, bytes.first == 2 else { return }
+        var at = 1
+        while bytes.count - at >= 5 {
+            let kind = bytes[at]
+            let n = Int(bytes[at + 1]) | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) << 16 | Int(bytes[at + 4]) << 24
+            guard bytes.count - at - 5 >= n else { return }
+            let body = Array(bytes[(at + 5)..<(at + 5 + n)])
+            at += 5 + n
+            if kind == Self.pauseSection {
+                var r = RecordReader(body)
+                if let index = r.u64(), let term = r.u64(), case .pause(let p)? = ControlRecord.decode(Array(body[r.at...])) {
+                    pause = AppliedPause(index: index, term: term, record: p)
+                }
+            }
+        }
     }
 
     mutating func apply(_ entry: Entry) {
         guard entry.index > appliedIndex else { return }
         appliedIndex = entry.index
+        guard case .data(let bytes) = entry.payload, let record = ControlRecord.decode(bytes) else { return }
+        switch record {
+        case .pause(let p): pause = AppliedPause(index: entry.index, term: entry.term, record: p)
+        case .resume: pause = nil
+        }
     }
 
-    func encoded() -> [UInt8] { [Self.formatVersion] }
+    func encoded() -> [UInt8] {
+        var out: [UInt8] = [Self.formatVersion]
+        func section(_ kind: UInt8, _ body: [UInt8]) {
+            out.append(kind)
+            for k in 0..<4 { out.append(UInt8(truncatingIfNeeded: body.count >> (8 * k))) }
+            out += body
+        }
+        if let pause {
+            var w = RecordWriter()
+            w.u64(pause.index); w.u64(pause.term)
+            section(Self.pauseSection, w.bytes + ControlRecord.pause(pause.record).encoded())
+        }
+        return out
+    }
+}
+
+/// AppliedPause is a pause record with where it stands in the log.
+struct AppliedPause: Equatable {
+    var index: LogIndex
+    var term: Term
+    var record: PauseRecord
 }

@@ -209,6 +209,11 @@ public struct RaftNode: Sendable {
     /// mayCampaign: a voter that may lead (not a witness, priority above 0) and is not
     /// held back by the driver.
     private var mayCampaign: Bool { campaignAllowed && (selfMember?.mayLead ?? false) }
+    /// electionsPaused: the group is paused (`Event.setElectionsPaused`); only a
+    /// TimeoutNow starts a campaign.
+    public private(set) var electionsPaused = false
+    /// mayStartElection: may campaign on its own timer (not only when asked to).
+    private var mayStartElection: Bool { mayCampaign && !electionsPaused }
     /// wouldLead: what an append answer reports as `canLead` — `mayCampaign`, or for a
     /// learner on its way to voter, whether it could lead once promoted (the leader
     /// promotes only such a learner, so a held node never becomes a voter that will not
@@ -240,7 +245,7 @@ public struct RaftNode: Sendable {
             if let t = transfer, t.demoteFinished { d = min(d, t.deadline) }
             return d
         case .follower, .preCandidate, .candidate:
-            if !mayCampaign { return .distantFuture }
+            if !mayStartElection { return .distantFuture }
             return min(electionDeadline, earlyCampaignAt ?? .distantFuture)
         }
     }
@@ -286,6 +291,7 @@ public struct RaftNode: Sendable {
         case .leaderConnectionLost: scheduleEarlyCampaign(now)
         case .transferLeadership(let target, let reason): beginTransfer(to: target, reason: reason, now)
         case .setCampaignAllowed(let allowed): setCampaignAllowed(allowed, now)
+        case .setElectionsPaused(let paused): setElectionsPaused(paused, now)
         case .shutdown: beginTransfer(to: nil, reason: .shutdown, now)
         case .demoteFinished(let t): finishDemote(term: t, now)
         case .propose(let bytes): propose(bytes, now)
@@ -583,7 +589,7 @@ public struct RaftNode: Sendable {
     /// soon as stickiness allows, staggered by rank so that followers do not split the
     /// vote (design §2 "Early campaign"). Safety never depends on this.
     private mutating func scheduleEarlyCampaign(_ now: Instant) {
-        guard role == .follower, let current = leader, mayCampaign else { return }
+        guard role == .follower, let current = leader, mayStartElection else { return }
         let rank = campaignRank(excluding: current)
         #if BATON_FAULT_INJECTION
         // The injected bug lets the node campaign inside its own stickiness window.
@@ -1134,6 +1140,22 @@ public struct RaftNode: Sendable {
         }
     }
 
+    /// setElectionsPaused stops (or restarts) the elections this node would start by
+    /// itself. A pre-vote or an ordinary campaign under way is abandoned; a campaign a
+    /// TimeoutNow started (a planned hand-over) goes on. A leader is not affected.
+    private mutating func setElectionsPaused(_ paused: Bool, _ now: Instant) {
+        guard paused != electionsPaused else { return }
+        electionsPaused = paused
+        if paused && (role == .preCandidate || (role == .candidate && !campaignIsTransfer)) {
+            becomeFollower(term: term, leader: nil, now, reason: nil)
+        }
+        if !paused && electionDeadline < now {
+            // Resumed after a long pause: a fresh random timeout, so that members
+            // resumed together do not split the vote.
+            electionDeadline = now + randomJitter()
+        }
+    }
+
     // MARK: Timers
 
     private mutating func tick(_ now: Instant) {
@@ -1154,7 +1176,7 @@ public struct RaftNode: Sendable {
             }
             if now >= heartbeatDeadline { broadcastAppend(now) }
         case .follower, .preCandidate, .candidate:
-            guard mayCampaign else { return }
+            guard mayStartElection else { return }
             let due = min(electionDeadline, earlyCampaignAt ?? .distantFuture)
             guard now >= due else { return }
             #if BATON_FAULT_INJECTION

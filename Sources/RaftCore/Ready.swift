@@ -20,6 +20,10 @@ public enum Event: Hashable, Sendable {
     /// fails, after a failed promote. It still votes and acknowledges; TimeoutNow is
     /// ignored while held back.
     case setCampaignAllowed(Bool)
+    /// The group is paused (issue 16): this node starts no election of its own accord
+    /// (no timeout, no early campaign), but a TimeoutNow from a leader handing over by
+    /// plan is still obeyed, and it still votes and acknowledges. False lifts it.
+    case setElectionsPaused(Bool)
     /// Like a transfer with reason `shutdown`: the agent is stopping.
     case shutdown
     /// The demote hook run for leaving office in `term` finished (or timed out).

@@ -49,6 +49,10 @@ struct AgentOptions: ParsableArguments {
     @Option(help: ArgumentHelp("systemd unit started on promote and stopped on demote and at start-up, through D-Bus, within --hook-timeout; a failure counts like a failing hook.", valueName: "name.service")) var leaderUnit: String?
     @Flag(inversion: .prefixedNo, help: "Start and stop --leader-unit through the user's service manager instead of the system's.") var userBus: Bool?
 
+    // Operator controls (issue 16).
+    @Option(help: ArgumentHelp("How long 'baton pause' without --for pauses the group (default: 1h).", valueName: "duration")) var pauseDefault: String?
+    @Option(help: ArgumentHelp("The longest pause accepted, at most 7d: a pause always ends (default: 24h).", valueName: "duration")) var pauseMax: String?
+
     /// flags maps each flag given on the command line to its text.
     func flags() -> [String: String] {
         var flags: [String: String] = [:]
@@ -62,7 +66,8 @@ struct AgentOptions: ParsableArguments {
             ("--on-promote", onPromote), ("--on-demote", onDemote), ("--on-change", onChange),
             ("--hook-timeout", hookTimeout), ("--promote-delay", promoteDelay), ("--promote-failure", promoteFailure),
             ("--check", check), ("--check-url", checkUrl), ("--check-interval", checkInterval),
-            ("--check-failures", checkFailures), ("--leader-unit", leaderUnit)]
+            ("--check-failures", checkFailures), ("--leader-unit", leaderUnit),
+            ("--pause-default", pauseDefault), ("--pause-max", pauseMax)]
         for (k, v) in pairs { if let v { flags[k] = v } }
         let booleans: [(String, Bool?)] = [
             ("--insecure-peers", insecurePeers), ("--bootstrap", bootstrap), ("--witness", witness), ("--user-bus", userBus)]

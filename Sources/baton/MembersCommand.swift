@@ -115,7 +115,8 @@ struct MembersCommand: ParsableCommand {
 
 /// change sends one membership change to the leader — found through the agent `--api`
 /// names — and waits for it to commit.
-func change(_ method: String, _ path: String, body: JSONValue?, options: APIOptions, tokenFile: String?) throws {
+func change(_ method: String, _ path: String, body: JSONValue?, options: APIOptions, tokenFile: String?,
+            done: (JSONValue) -> String = { "\($0["change"].string ?? "changed"): committed at index \($0["index"].int ?? 0), term \($0["term"].int ?? 0)" }) throws {
     let headers = adminHeaders(options, tokenFile: tokenFile) + (body == nil ? [] : [("Content-Type", "application/json")])
     let bytes = body.map { Array($0.serialized().utf8) } ?? []
     let asked = options.target()
@@ -133,7 +134,7 @@ func change(_ method: String, _ path: String, body: JSONValue?, options: APIOpti
         }
         let reply = JSONValue.read(answer.bodyText) ?? .null
         if answer.status == 200 {
-            print("\(reply["change"].string ?? "changed"): committed at index \(reply["index"].int ?? 0), term \(reply["term"].int ?? 0)")
+            print(done(reply))
             return
         }
         if answer.status == 409, let api = reply["leader"]["api"].string, !api.isEmpty, let leader = reply["leader"]["id"].string {

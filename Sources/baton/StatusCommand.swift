@@ -53,6 +53,12 @@ struct StatusCommand: ParsableCommand {
             ("config", "members \(config["members"].items.map(text).joined(separator: ",")), election \(timeouts) ms, heartbeat \(text(config["heartbeat_ms"])) ms, max drift \(text(config["max_drift"]))"),
         ]
         for (k, v) in rows { out += pad(k, 14) + v + "\n" }
+        if s["pause"]["paused"].bool == true {
+            let p = s["pause"]
+            let why = p["reason"].string.map { $0.isEmpty ? "" : ": \($0)" } ?? ""
+            out += pad("paused", 14) + "yes, \((p["remaining_ms"].int ?? 0) / 1000) s left, by \(p["by"].string ?? "?")\(why)"
+                + (p["committed"].bool == false ? " (not yet committed)" : "") + "\n"
+        }
         out += pad("campaigning", 14) + (s["campaign_allowed"].bool == false ? "held back (start-up hook, check, promote back-off or stopping)" : "allowed") + "\n"
         let check = s["check"]
         if !check.isNull {

@@ -26,6 +26,7 @@ import RaftCore
 /// - `hook N [exit=C|timeout]` ends N's running step (exit 0 by default);
 ///   `hooks auto|manual`: whether `stabilize` ends running steps with exit 0.
 /// - `check N pass|fail [times=K]`, `resign N [to=M]`, `terminate N`, `conn-lost N from=M`.
+/// - `kill N…` (kill -9: gone at once), `pause N [for=D] [reason=TEXT]`, `resume N`.
 /// - `status [N…]`: the view of each node.
 final class DriverHarness {
     struct Failure: Error, CustomStringConvertible { var description: String }
@@ -187,6 +188,25 @@ final class DriverHarness {
             input(i, .resign(request, to: options["to"], client: "test"), "resign req=\(request)\(options["to"].map { " to=\($0)" } ?? "")")
         case "terminate":
             for i in try indices(positional, all: false) { input(i, .terminate, "terminate") }
+        case "kill":
+            // kill -9: the node stops at once; what it sent is lost with it.
+            for i in try indices(positional, all: false) {
+                nodes[i].exited = true
+                mailbox.removeAll { index(of: $0.from) == i }
+                out.append("\(nodes[i].name) killed")
+            }
+        case "pause":
+            let i = try node(positional)
+            let request = nextRequest
+            nextRequest += 1
+            let d = try options["for"].map { (t: String) throws(Failure) in try Self.mustDuration(t) }
+            input(i, .pause(request, duration: d, reason: options["reason"] ?? "", client: "test"),
+                  "pause req=\(request)\(options["for"].map { " for=\($0)" } ?? "")")
+        case "resume":
+            let i = try node(positional)
+            let request = nextRequest
+            nextRequest += 1
+            input(i, .resume(request, client: "test"), "resume req=\(request)")
         case "conn-lost":
             let i = try node(positional)
             guard let from = options["from"], let id = table.idOf[from] else { throw Failure(description: "conn-lost needs from=nM") }

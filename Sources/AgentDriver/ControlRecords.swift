@@ -1,0 +1,116 @@
+// The operator controls of issue 16 as log records: what the leader proposes
+// (`Event.propose`) and every member applies, in log order, to its ReplicatedState.
+// One record per entry, a kind byte first; strings are length-prefixed and bounded, so
+// a record from a newer release that this one cannot read is skipped, never trusted.
+public import RaftCore
+
+/// ControlRecord is one operator-control entry of the replicated log.
+enum ControlRecord: Equatable {
+    /// The group is paused (no campaigns, no unplanned hand-over) for `duration`, until
+    /// `untilWallMs` by the proposing leader's wall clock (0: unknown).
+    case pause(PauseRecord)
+    /// The pause ends: an operator's resume, or its time ran out (`by` says which).
+    case resume(ResumeRecord)
+
+    /// Kind bytes. 0 is never used: an empty or zeroed entry is not a record.
+    static let pauseKind: UInt8 = 1
+    static let resumeKind: UInt8 = 2
+    /// textBytesMax bounds every string a record carries (a reason, who asked).
+    static let textBytesMax = 512
+
+    func encoded() -> [UInt8] {
+        var w = RecordWriter()
+        switch self {
+        case .pause(let p):
+            w.byte(Self.pauseKind)
+            w.u64(UInt64(p.duration.nanoseconds / 1_000_000))
+            w.i64(p.untilWallMs); w.i64(p.requestedWallMs)
+            w.text(p.by); w.text(p.reason)
+        case .resume(let r):
+            w.byte(Self.resumeKind)
+            w.i64(r.wallMs); w.text(r.by); w.text(r.reason)
+        }
+        return w.bytes
+    }
+
+    /// decode reads a record; nil for bytes that are not one this release knows.
+    static func decode(_ bytes: [UInt8]) -> ControlRecord? {
+        var r = RecordReader(bytes)
+        guard let kind = r.byte() else { return nil }
+        switch kind {
+        case pauseKind:
+            guard let ms = r.u64(), ms <= UInt64(Int64.max / 1_000_000), let until = r.i64(), let at = r.i64(),
+                  let by = r.text(), let reason = r.text(), r.atEnd else { return nil }
+            return .pause(PauseRecord(duration: .milliseconds(Int64(ms)), untilWallMs: until, requestedWallMs: at, by: by, reason: reason))
+        case resumeKind:
+            guard let at = r.i64(), let by = r.text(), let reason = r.text(), r.atEnd else { return nil }
+            return .resume(ResumeRecord(wallMs: at, by: by, reason: reason))
+        default:
+            return nil
+        }
+    }
+}
+
+/// PauseRecord is what `baton pause` put in the log.
+public struct PauseRecord: Hashable, Sendable {
+    public var duration: Interval
+    public var untilWallMs: Int64
+    public var requestedWallMs: Int64
+    public var by: String
+    public var reason: String
+}
+
+/// ResumeRecord is what `baton resume` (or the end of a pause) put in the log.
+public struct ResumeRecord: Hashable, Sendable {
+    public var wallMs: Int64
+    public var by: String
+    public var reason: String
+}
+
+/// RecordWriter builds a record: little-endian integers, strings as a 2-byte length
+/// and UTF-8 cut to `ControlRecord.textBytesMax`.
+struct RecordWriter {
+    var bytes: [UInt8] = []
+    mutating func byte(_ b: UInt8) { bytes.append(b) }
+    mutating func u64(_ v: UInt64) { for k in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(k)))) } }
+    mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
+    mutating func text(_ s: String) {
+        // Cut at a character's boundary, never inside one.
+        var utf8: [UInt8] = []
+        for c in s.unicodeScalars {
+            let b = Array(String(c).utf8)
+            if utf8.count + b.count > ControlRecord.textBytesMax { break }
+            utf8 += b
+        }
+        bytes.append(UInt8(utf8.count & 0xff)); bytes.append(UInt8(utf8.count >> 8))
+        bytes += utf8
+    }
+}
+
+/// RecordReader reads what RecordWriter wrote; every read checks the bounds.
+struct RecordReader {
+    let bytes: [UInt8]
+    var at = 0
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    var atEnd: Bool { at == bytes.count }
+    mutating func byte() -> UInt8? {
+        guard at < bytes.count else { return nil }
+        defer { at += 1 }
+        return bytes[at]
+    }
+    mutating func u64() -> UInt64? {
+        guard bytes.count - at >= 8 else { return nil }
+        var v: UInt64 = 0
+        for k in 0..<8 { v |= UInt64(bytes[at + k]) << (8 * UInt64(k)) }
+        at += 8
+        return v
+    }
+    mutating func i64() -> Int64? { u64().map { Int64(bitPattern: $0) } }
+    mutating func text() -> String? {
+        guard bytes.count - at >= 2 else { return nil }
+        let n = Int(bytes[at]) | Int(bytes[at + 1]) << 8
+        guard n <= ControlRecord.textBytesMax, bytes.count - at - 2 >= n else { return nil }
+        defer { at += 2 + n }
+        return String(decoding: bytes[(at + 2)..<(at + 2 + n)], as: UTF8.self)
+    }
+}
