@@ -172,7 +172,7 @@ extension Agent {
 /// APIRoute names the API's paths for `baton_http_requests_total{path}` (a fixed set, so
 /// the label cannot grow with what clients send).
 enum APIRoute: Int {
-    case leader, isLeader, health, ready, status, resign, metrics, openAPI, members, pause, resume
+    case leader, isLeader, health, ready, status, resign, metrics, openAPI, members, pause, resume, history
 
     var path: String {
         switch self {
@@ -187,6 +187,7 @@ enum APIRoute: Int {
         case .members: "/members"
         case .pause: "/pause"
         case .resume: "/resume"
+        case .history: "/history"
         }
     }
 }

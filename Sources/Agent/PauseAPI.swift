@@ -16,6 +16,7 @@ extension Agent {
     func registerPauseRoutes(on server: HTTPServer) {
         server.route(.post, "/pause") { [unowned self] request in self.counted(.pause, self.pause(request)) }
         server.route(.post, "/resume") { [unowned self] request in self.counted(.resume, self.resume(request)) }
+        registerHistoryRoutes(on: server)
     }
 
     /// pauseBodyBytesMax bounds a pause request's body (a duration and a reason).

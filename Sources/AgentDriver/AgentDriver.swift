@@ -68,6 +68,8 @@ public final class AgentDriver {
     var replicated = ReplicatedState()
     /// pauseControl: the maintenance pause's local part (Pause.swift).
     var pauseControl = PauseControl()
+    /// pendingHistory: history records this leader logs after the current step.
+    var pendingHistory: [ControlRecord] = []
     /// wallClockMs reads the wall clock (Unix ms) for what the log records of operator
     /// controls (a pause's end, history times); nil where there is none (the
     /// simulator): a pause then ends by its duration from when each member applied it.
@@ -173,9 +175,11 @@ public final class AgentDriver {
         syncMembers(now: now)
         answerResignWaiters(now: now)
         updatePause(now: now)
+        flushHistory(now: now)
         advanceShutdown(now: now)
         drainInbox(now: now)
         takePendingPlanIfIdle()
+        refreshHistory()
         refreshView(now: now)
         nextDeadline = computeNextDeadline()
     }
@@ -256,7 +260,9 @@ public final class AgentDriver {
             case .promoteFailed(let term):
                 promoteFailed(term: term, now: now)
             case .handOver(let reason):
-                if raft.role == .leader && !pauseControl.coreHeld { stepCore(.transferLeadership(to: nil, reason: reason), now: now) }
+                if raft.role == .leader && !pauseControl.coreHeld {
+                    logHandOver(reason: reason.rawValue, by: "", now: now)
+                    stepCore(.transferLeadership(to: nil, reason: reason), now: now) }
             case .updateCampaign:
                 updateCampaign(now: now)
             }

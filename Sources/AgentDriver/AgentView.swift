@@ -119,6 +119,9 @@ public struct AgentView: Sendable {
     public internal(set) var lastPromoteFailure: Instant? = nil
     /// pause: the maintenance pause in force, nil when not paused (issue 16).
     public internal(set) var pause: PauseView? = nil
+    /// history: the replicated leadership history, oldest first (GET /history). Not
+    /// counted in `generation`: answers read it per request.
+    public internal(set) var history: [HistoryEntry] = []
     /// The settings answers need: the lease margin (the time from reading the clock to
     /// writing the answer) and Emin (how long a follower trusts a silent leader).
     public let leaseMargin: Interval

@@ -65,7 +65,10 @@ extension AgentDriver {
             "the promote hook failed: handing over and not campaigning for \(backoff.nanoseconds / 1_000_000_000) s",
             [("backoff_ms", .number(backoff.nanoseconds / 1_000_000))], .always, term: term)
         updateCampaign(now: now)
-        if raft.role == .leader { stepCore(.transferLeadership(to: nil, reason: .promoteFailed), now: now) }
+        if raft.role == .leader {
+            logHandOver(reason: LeaveReason.promoteFailed.rawValue, by: "", now: now)
+            stepCore(.transferLeadership(to: nil, reason: .promoteFailed), now: now)
+        }
     }
 
     // MARK: The application check

@@ -5,16 +5,22 @@
 public import RaftCore
 
 /// ControlRecord is one operator-control entry of the replicated log.
-enum ControlRecord: Equatable {
+public enum ControlRecord: Hashable, Sendable {
     /// The group is paused (no campaigns, no unplanned hand-over) for `duration`, until
     /// `untilWallMs` by the proposing leader's wall clock (0: unknown).
     case pause(PauseRecord)
     /// The pause ends: an operator's resume, or its time ran out (`by` says which).
     case resume(ResumeRecord)
+    /// An office change, logged by the leader (History.swift).
+    case office(OfficeRecord)
+    /// A hook's outcome for a term, logged by the leader once known.
+    case hook(HookRecord)
 
     /// Kind bytes. 0 is never used: an empty or zeroed entry is not a record.
     static let pauseKind: UInt8 = 1
     static let resumeKind: UInt8 = 2
+    static let officeKind: UInt8 = 3
+    static let hookKind: UInt8 = 4
     /// textBytesMax bounds every string a record carries (a reason, who asked).
     static let textBytesMax = 512
 
@@ -29,6 +35,14 @@ enum ControlRecord: Equatable {
         case .resume(let r):
             w.byte(Self.resumeKind)
             w.i64(r.wallMs); w.text(r.by); w.text(r.reason)
+        case .office(let o):
+            w.byte(Self.officeKind)
+            w.byte(o.event.rawValue); w.u64(o.term); w.text(o.member); w.text(o.previous)
+            w.text(o.reason); w.text(o.by); w.i64(o.wallMs); w.i64(o.bootNs)
+        case .hook(let h):
+            w.byte(Self.hookKind)
+            w.u64(h.term); w.text(h.member); w.text(h.hook); w.i64(h.exitCode ?? -1 - Int64(UInt32.max))
+            w.i64(h.durationMs); w.byte(h.timedOut ? 1 : 0); w.text(h.summary)
         }
         return w.bytes
     }
@@ -45,10 +59,70 @@ enum ControlRecord: Equatable {
         case resumeKind:
             guard let at = r.i64(), let by = r.text(), let reason = r.text(), r.atEnd else { return nil }
             return .resume(ResumeRecord(wallMs: at, by: by, reason: reason))
+        case officeKind:
+            guard let e = r.byte().flatMap(OfficeEvent.init(rawValue:)), let term = r.u64(), let member = r.text(),
+                  let previous = r.text(), let reason = r.text(), let by = r.text(), let wall = r.i64(), let boot = r.i64(),
+                  r.atEnd else { return nil }
+            return .office(OfficeRecord(event: e, term: term, member: member, previous: previous, reason: reason, by: by,
+                                        wallMs: wall, bootNs: boot))
+        case hookKind:
+            guard let term = r.u64(), let member = r.text(), let hook = r.text(), let code = r.i64(), let ms = r.i64(),
+                  let timedOut = r.byte(), timedOut <= 1, let summary = r.text(), r.atEnd else { return nil }
+            return .hook(HookRecord(term: term, member: member, hook: hook, exitCode: code == -1 - Int64(UInt32.max) ? nil : code,
+                                    durationMs: ms, timedOut: timedOut == 1, summary: summary))
         default:
             return nil
         }
     }
+}
+
+/// OfficeEvent says what an office record records.
+public enum OfficeEvent: UInt8, Hashable, Sendable {
+    /// A member took office (by election or by transfer).
+    case enter = 1
+    /// The leader starts handing over by plan (resign, SIGTERM, a failing check, a
+    /// failed promote): logged before the transfer, so the successor holds it.
+    case handOver = 2
+    /// A requested hand-over was refused (nobody could take over): the leader stays.
+    case handOverRefused = 3
+
+    public var name: String {
+        switch self {
+        case .enter: "enter"
+        case .handOver: "hand-over"
+        case .handOverRefused: "hand-over-refused"
+        }
+    }
+}
+
+/// OfficeRecord is one office change in the history.
+public struct OfficeRecord: Hashable, Sendable {
+    public var event: OfficeEvent
+    /// term: the office's term (for a hand-over: the term being left).
+    public var term: Term
+    public var member: String
+    /// previous: the leader before (for `enter`), "" when none is known.
+    public var previous: String
+    /// reason: election or transfer (enter); resign, shutdown, check-failed,
+    /// promote-failed (hand-over); the refusal (hand-over-refused).
+    public var reason: String
+    /// by: who asked (an operator's address, SIGTERM), "" for the agent itself.
+    public var by: String
+    /// The leader's wall clock (Unix ms, 0 unknown) and CLOCK_BOOTTIME (ns).
+    public var wallMs: Int64
+    public var bootNs: Int64
+}
+
+/// HookRecord is a hook's outcome for a term.
+public struct HookRecord: Hashable, Sendable {
+    public var term: Term
+    public var member: String
+    /// hook: on-promote, on-demote, on-change or leader-unit.
+    public var hook: String
+    public var exitCode: Int64?
+    public var durationMs: Int64
+    public var timedOut: Bool
+    public var summary: String
 }
 
 /// PauseRecord is what `baton pause` put in the log.

@@ -153,6 +153,7 @@ extension AgentDriver {
         hookSequence.status.last[hook] = HookRunRecord(
             hook: hook, event: job.event, term: job.term, running: false, result: outcome.summary,
             exitCode: outcome.exitCode, duration: outcome.duration)
+        noteHookOutcome(event: job.event, term: job.term, hook: hook, outcome)
         hookSequence.stepIndex += 1
         startStep(now: now)
     }

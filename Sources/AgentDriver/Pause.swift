@@ -8,7 +8,9 @@
 // committed or not: holding back is always safe, and a member that has the entry but
 // has not yet heard that it committed (the leader died right after) must not take
 // office. A member without the entry cannot win once it is committed (a majority has
-// it and refuses to vote for a shorter log).
+// it and refuses to vote for a shorter log). Likewise a resume frees campaigns as soon
+// as it is in the log: the pause is a policy, not a safety property, and a group whose
+// leader acknowledged a resume and died must not stay paused.
 import AgentLogging
 public import RaftCore
 
@@ -96,7 +98,7 @@ extension AgentDriver {
             return
         }
         guard leaderForControl(request, now: now) != nil else { return }
-        guard replicated.pause != nil || uncommittedPause != nil else {
+        guard view.pause != nil else {
             return controlAnswer(request, 200, [.init("paused", .bool(false)), .init("changed", .bool(false)),
                                                 .init("reason", .string("the group is not paused"))])
         }
@@ -145,17 +147,23 @@ extension AgentDriver {
 
     // MARK: Following the log
 
-    /// uncommittedPause: the pause record of this node's log tail past the commit
-    /// index, when the tail's last control record is a pause.
-    var uncommittedPause: (index: LogIndex, record: PauseRecord)? {
-        guard raft.lastLogIndex > raft.commitIndex else { return nil }
-        var found: (LogIndex, PauseRecord)? = nil
-        for e in raft.log.reversed() where e.index > raft.commitIndex {
+    /// tailPause: what the newest pause or resume record of this node's log past the
+    /// applied state says (nil: there is none; the applied state decides). A pause
+    /// there holds campaigns at once (holding back is always safe); a resume there frees
+    /// them at once (a resume is liveness only: if the leader acknowledged it and died
+    /// before the followers heard it committed, they must not stay paused).
+    var tailPause: (index: LogIndex, record: PauseRecord?)? {
+        guard raft.lastLogIndex > replicated.appliedIndex else { return nil }
+        for e in raft.log.reversed() {
+            guard e.index > replicated.appliedIndex else { break }
             guard case .data(let bytes) = e.payload, let r = ControlRecord.decode(bytes) else { continue }
-            if case .pause(let p) = r { found = (e.index, p) }
-            break
+            switch r {
+            case .pause(let p): return (e.index, p)
+            case .resume: return (e.index, nil)
+            case .office, .hook: continue
+            }
         }
-        return found
+        return nil
     }
 
     /// pauseHeldByLog: the log (committed, or this node's tail) says paused, and the
@@ -166,8 +174,8 @@ extension AgentDriver {
     /// the core, ends it when its time ran out (the leader logs that), answers waiters.
     func updatePause(now: Instant) {
         var current: PauseView? = nil
-        if let p = uncommittedPause {
-            current = pauseView(index: p.index, p.record, committed: false, now: now)
+        if let t = tailPause {
+            if let p = t.record { current = pauseView(index: t.index, p, committed: t.index <= raft.commitIndex, now: now) }
         } else if let p = replicated.pause {
             current = pauseView(index: p.index, p.record, committed: true, now: now)
         }

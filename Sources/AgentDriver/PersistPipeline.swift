@@ -103,6 +103,7 @@ extension AgentDriver {
         switch change {
         case .enter(let term, let leaseDeadline, let reason, let previous):
             view.leaderSince = now
+            noteEnteredOffice(term: term, reason: reason, previous: previous, now: now)
             log("office-enter", .notice, "\(settings.name) enters office, term \(term) (its fencing token)",
                 [("token", .number(term)), ("lease_deadline_boottime_ns", .number(leaseDeadline.nanoseconds)), ("reason", .string(reason.rawValue))]
                     + (name(previous).map { [("previous_leader", .string($0))] } ?? []), .essential, term: term)

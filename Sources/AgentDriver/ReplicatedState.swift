@@ -3,7 +3,7 @@
 // snapshot carries of it. Membership lives in the core's configuration; this holds the
 // rest: the operator controls of issue 16 (ControlRecords.swift). Entries are applied
 // only once the write that holds them is durable (Ready.committedEntries).
-import RaftCore
+public import RaftCore
 
 /// ReplicatedState is the state every member derives from the committed log.
 struct ReplicatedState: Equatable {
@@ -18,6 +18,13 @@ struct ReplicatedState: Equatable {
     /// Section kinds of format 2: a kind byte, a 4-byte length, the bytes. A reader
     /// skips a kind it does not know.
     static let pauseSection: UInt8 = 1
+    static let historySection: UInt8 = 2
+    /// history: office changes, hook outcomes, pauses and resumes, oldest first; the
+    /// newest `historyLimit` are kept (compacted with the log into snapshots).
+    private(set) var history: [HistoryEntry] = []
+    /// historyLimit bounds the history. A constant, not a flag: every member must keep
+    /// the same records, or their answers to GET /history would differ.
+    static let historyLimit = 1_000
 
     init() {}
 
@@ -33,6 +40,16 @@ struct ReplicatedState: Equatable {
             guard bytes.count - at - 5 >= n else { return }
             let body = Array(bytes[(at + 5)..<(at + 5 + n)])
             at += 5 + n
+            if kind == Self.historySection {
+                var r = RecordReader(body)
+                guard let count = r.u64(), count <= UInt64(Self.historyLimit) else { continue }
+                for _ in 0..<count {
+                    guard let index = r.u64(), let term = r.u64(), let n = r.u64(), n <= UInt64(r.bytes.count - r.at),
+                          let record = ControlRecord.decode(Array(r.bytes[r.at..<(r.at + Int(n))])) else { break }
+                    r.at += Int(n)
+                    history.append(HistoryEntry(index: index, term: term, record: record))
+                }
+            }
             if kind == Self.pauseSection {
                 var r = RecordReader(body)
                 if let index = r.u64(), let term = r.u64(), case .pause(let p)? = ControlRecord.decode(Array(body[r.at...])) {
@@ -49,7 +66,10 @@ struct ReplicatedState: Equatable {
         switch record {
         case .pause(let p): pause = AppliedPause(index: entry.index, term: entry.term, record: p)
         case .resume: pause = nil
+        case .office, .hook: break
         }
+        history.append(HistoryEntry(index: entry.index, term: entry.term, record: record))
+        if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
     }
 
     func encoded() -> [UInt8] {
@@ -64,8 +84,31 @@ struct ReplicatedState: Equatable {
             w.u64(pause.index); w.u64(pause.term)
             section(Self.pauseSection, w.bytes + ControlRecord.pause(pause.record).encoded())
         }
+        if !history.isEmpty {
+            var w = RecordWriter()
+            w.u64(UInt64(history.count))
+            for h in history {
+                let bytes = h.record.encoded()
+                w.u64(h.index); w.u64(h.term); w.u64(UInt64(bytes.count))
+                w.bytes += bytes
+            }
+            section(Self.historySection, w.bytes)
+        }
         return out
     }
+}
+
+/// ReplicatedStateLimits are the replicated state's bounds, for the API to report.
+public enum ReplicatedStateLimits {
+    public static var historyLimit: Int { ReplicatedState.historyLimit }
+}
+
+/// HistoryEntry is one record of the history with the log entry that holds it.
+public struct HistoryEntry: Hashable, Sendable {
+    public var index: LogIndex
+    /// term: the term of the log entry (the office term of the leader that logged it).
+    public var term: Term
+    public var record: ControlRecord
 }
 
 /// AppliedPause is a pause record with where it stands in the log.

@@ -40,8 +40,10 @@ extension AgentDriver {
         log("resign-requested", .notice, "hand-over requested by \(client) (to \(toName))",
             [("to", .string(toName)), ("client", .string(client))], .always, term: officeTerm)
         // The demote hook runs now; TimeoutNow follows its end (the core waits for it).
+        logHandOver(reason: "resign" + (targetName.map { " to \($0)" } ?? ""), by: client, now: now)
         let ready = stepCore(.transferLeadership(to: target, reason: .transfer), now: now)
         if case .refused(let refusal)? = ready.transferOutcome {
+            logHandOverRefused(refusal.rawValue, by: client, now: now)
             let text: String
             switch refusal {
             case .noSuccessorReady, .targetNotEligible:

@@ -44,6 +44,7 @@ extension AgentDriver {
         gate.stopping = true
         follow(.updateCampaign)
         if raft.role == .leader {
+            logHandOver(reason: LeaveReason.shutdown.rawValue, by: "SIGTERM", now: now)
             let ready = stepCore(.shutdown, now: now)
             if let outcome = ready.transferOutcome {
                 log("hand-over", .info, "hand-over: \(describe(outcome))", [("outcome", .string(describe(outcome)))], .always)

@@ -28,7 +28,7 @@ struct Baton: ParsableCommand {
         abstract: "Leader election for the copies of your service: exactly one of them leads.",
         version: batonVersion,
         subcommands: [AgentCommand.self, LeaderCommand.self, IsLeaderCommand.self,
-                      StatusCommand.self, WatchCommand.self, ResignCommand.self, MembersCommand.self, PauseCommand.self, ResumeCommand.self, HookTestCommand.self,
+                      StatusCommand.self, WatchCommand.self, ResignCommand.self, MembersCommand.self, PauseCommand.self, ResumeCommand.self, HistoryCommand.self, HookTestCommand.self,
                       DemoCommand.self])
 }
 

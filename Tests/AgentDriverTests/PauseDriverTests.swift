@@ -143,6 +143,30 @@ import Testing
     }
 }
 
+extension UncommittedPauseTests {
+    @Test func anAcknowledgedResumeFreesCampaignsEvenIfTheLeaderDiesAtOnce() throws {
+        let h = DriverHarness()
+        _ = try h.run("nodes 3")
+        _ = try h.run("hooks auto")
+        _ = try h.run("start")
+        for _ in 0..<100 { _ = try h.run("wait 20ms") + h.run("tick") + h.run("stabilize") }
+        let l = try #require(h.nodes.indices.first { h.nodes[$0].driver.raft.office != nil })
+        _ = try h.run("pause \(l + 1) for=600s")
+        for _ in 0..<10 { _ = try h.run("wait 20ms") + h.run("tick") + h.run("stabilize") }
+        #expect(h.nodes.allSatisfy { $0.driver.view.pause?.committed == true })
+        // The resume reaches the followers' logs and commits on the leader, which
+        // answers and dies before telling the followers.
+        var out = try h.run("resume \(l + 1)")
+        out += try h.run("fsync \(l + 1)") + h.run("deliver")
+        for i in h.nodes.indices where i != l { out += try h.run("fsync \(i + 1)") }
+        out += try h.run("deliver to=\(l + 1)")
+        #expect(out.contains { $0.contains("answer req=") && $0.contains(" 200 ") }, "\(out)")
+        _ = try h.run("kill \(l + 1)")
+        for _ in 0..<50 { _ = try h.run("wait 20ms") + h.run("tick") + h.run("stabilize") }
+        #expect(h.nodes.contains { !$0.exited && $0.driver.raft.office != nil }, "the resumed group elects a leader")
+    }
+}
+
 /// The replicated state's records and its snapshot form.
 @Suite struct ControlRecordTests {
     @Test func aPauseSurvivesASnapshotAndAnOldSnapshotStartsUnpaused() throws {

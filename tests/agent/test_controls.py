@@ -1,6 +1,7 @@
 """Operator controls in the replicated log (issue 16), with real agents: the maintenance
 pause (`baton pause`, `baton resume`, POST /pause, POST /resume)."""
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -115,3 +116,75 @@ def test_resign_still_works_while_paused_and_a_pause_ends_by_itself(cluster_fact
     assert "event=pause-ended" in c.log(new)
     c.kill(new)
     c.wait_leader(timeout=5, exclude=(new,))
+
+
+def history(c, name):
+    status, _, data = c.get(name, "/history")
+    assert status == 200, (status, data)
+    return data["history"]
+
+
+def same_history_everywhere(c, timeout=10):
+    """Waits until every running member answers /history with the same non-empty list."""
+    def same():
+        answers = [c.get(n, "/history") for n in c.procs]
+        if any(status != 200 for status, _, _ in answers):
+            return None  # a member still starting
+        lists = [data["history"] for _, _, data in answers]
+        return lists[0] if lists[0] and all(h == lists[0] for h in lists) else None
+    return wait_for(same, timeout, "the same history on every member")
+
+
+def test_history_is_the_same_on_every_member_and_survives_a_minority_and_restarts(cluster_factory):
+    """Elections, a resign, a pause and a crash are each a record, identical on every
+    member; a member that lost its data dir and is re-added gets the same list; a whole
+    restart keeps it."""
+    c = cluster_factory(["n1", "n2", "n3"], extra=["--on-promote", "true"])
+    first, _ = c.form()
+    code, out, err = baton(c, first, "resign")
+    assert code == 0, (out, err)
+    second, _ = c.wait_leader(timeout=5, exclude=(first,))
+    assert baton(c, second, "pause", "--for", "1m", "--reason", "maintenance")[0] == 0
+    assert baton(c, second, "resume")[0] == 0
+    c.kill(second)
+    third, _ = c.wait_leader(timeout=5, exclude=(second,))
+    c.start(second, bootstrap=False)
+    h = same_history_everywhere(c)
+    enters = [r for r in h if r["event"] == "enter"]
+    assert [e["member"] for e in enters][-3:] == [first, second, third], h
+    assert enters[-2]["reason"] == "transfer" and enters[-2]["previous"] == first, enters
+    assert enters[-1]["reason"] == "election" and enters[-1]["previous"] == second, enters
+    assert all(e["unix_ms"] and e["boottime_ns"] > 0 for e in enters)
+    hand_over = next(r for r in h if r["event"] == "hand-over")
+    assert hand_over["member"] == first and hand_over["reason"] == "resign" and hand_over["by"], hand_over
+    pause = next(r for r in h if r["event"] == "pause")
+    assert pause["reason"] == "maintenance" and pause["duration_ms"] == 60_000
+    assert any(r["event"] == "resume" and r["index"] > pause["index"] for r in h)
+    hooks = [r for r in h if r["event"] == "hook"]
+    assert {(r["member"], r["hook"], r["exit_code"]) for r in hooks} >= {(m, "on-promote", 0) for m in (first, second, third)}, hooks
+    # Filters.
+    status, _, data = c.get(third, f"/history?since={enters[-1]['term']}&limit=2")
+    assert status == 200 and 1 <= data["count"] <= 2 and all(r["term"] >= enters[-1]["term"] for r in data["history"]), data
+    assert c.get(third, "/history?limit=0")[0] == 400 and c.get(third, "/history?since=x")[0] == 400
+    code, out, _ = baton(c, third, "history")
+    assert code == 0 and "hand-over" in out and "maintenance" in out, out
+    # A follower loses its data dir: removed, wiped, added again, it holds the same list.
+    victim = next(n for n in c.names if n != third)
+    c.kill(victim)
+    shutil.rmtree(c.data_dir(victim))
+    assert c.members(third, "remove", victim)[0] == 0
+    c.start(victim, bootstrap=False)
+    code, out, err = c.members(third, "add", victim, f"127.0.0.1:{c.peer_port[victim]}",
+                               "--api-address", f"127.0.0.1:{c.api_port[victim]}")
+    assert code == 0, (out, err)
+    wait_for(lambda: c.member_list(third)[victim]["role"] == "voter", 15, f"{victim} back as a voter")
+    after = same_history_everywhere(c)
+    assert after[:len(h)] == h
+    # Everybody restarts: the history is what the disks hold.
+    for n in list(c.procs):
+        c.kill(n, signal.SIGTERM)
+    for n in c.names:
+        c.start(n, bootstrap=False)
+    c.wait_leader(timeout=10)
+    again = same_history_everywhere(c)
+    assert again[:len(after)] == after
