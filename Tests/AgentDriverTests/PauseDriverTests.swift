@@ -115,13 +115,16 @@ import Testing
 /// A pause entry only in the followers' logs (the leader committed it and died before
 /// saying so) already holds their campaigns.
 @Suite struct UncommittedPauseTests {
-    @Test func followersHoldingAnUncommittedPauseDoNotCampaign() throws {
+    /// settledGroup: three started drivers after 2 s, and the leader's index.
+    func settledGroup() throws -> (DriverHarness, Int) {
         let h = DriverHarness()
-        _ = try h.run("nodes 3")
-        _ = try h.run("hooks auto")
-        _ = try h.run("start")
+        for command in ["nodes 3", "hooks auto", "start"] { _ = try h.run(command) }
         for _ in 0..<100 { _ = try h.run("wait 20ms") + h.run("tick") + h.run("stabilize") }
-        let l = try #require(h.nodes.indices.first { h.nodes[$0].driver.raft.office != nil })
+        return (h, try #require(h.nodes.indices.first { h.nodes[$0].driver.raft.office != nil }))
+    }
+
+    @Test func followersHoldingAnUncommittedPauseDoNotCampaign() throws {
+        let (h, l) = try settledGroup()
         // The pause goes out; the followers append it; the leader dies before anything more.
         _ = try h.run("pause \(l + 1) for=600s")
         _ = try h.run("fsync \(l + 1)")
@@ -145,12 +148,7 @@ import Testing
 
 extension UncommittedPauseTests {
     @Test func anAcknowledgedResumeFreesCampaignsEvenIfTheLeaderDiesAtOnce() throws {
-        let h = DriverHarness()
-        _ = try h.run("nodes 3")
-        _ = try h.run("hooks auto")
-        _ = try h.run("start")
-        for _ in 0..<100 { _ = try h.run("wait 20ms") + h.run("tick") + h.run("stabilize") }
-        let l = try #require(h.nodes.indices.first { h.nodes[$0].driver.raft.office != nil })
+        let (h, l) = try settledGroup()
         _ = try h.run("pause \(l + 1) for=600s")
         for _ in 0..<10 { _ = try h.run("wait 20ms") + h.run("tick") + h.run("stabilize") }
         #expect(h.nodes.allSatisfy { $0.driver.view.pause?.committed == true })

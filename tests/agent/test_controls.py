@@ -55,7 +55,7 @@ def test_pause_holds_a_leaderless_group_until_resume(cluster_factory):
     # 4 s: more than ten election timeouts (150..300 ms).
     end = time.monotonic() + 4
     while time.monotonic() < end:
-        assert c.in_office() == [], "a paused group elected a leader"
+        assert c.in_office() == [], f"a paused group elected a leader: {c.in_office()}"
         time.sleep(0.05)
     after = terms(c)
     assert all(after[n] == before[n] for n in after), (before, after)
@@ -65,7 +65,10 @@ def test_pause_holds_a_leaderless_group_until_resume(cluster_factory):
     new, new_term = c.wait_leader(timeout=3)
     took = time.monotonic() - started
     assert new != leader and new_term > term
-    assert took < 2.0, f"resume took {took:.2f}s to a leader"
+    # One election timeout (300 ms at most) plus the CLI and a commit; generous for a
+    # loaded machine, far below the pause's ten minutes.
+    assert took < 5.0, f"resume took {took:.2f}s to a leader"
+    print(f"resume to a leader in office: {took * 1000:.0f} ms")
     for n in c.procs:
         wait_for(lambda: (c.get(n, "/status")[2] or {}).get("pause", 1) is None, 5, f"{n} resumed")
         assert c.get(n, "/health")[2]["paused"] is False
