@@ -82,6 +82,9 @@ public final class Agent: PeerTransportDelegate {
         d.checkFailuresToFail = s.hooks.checkFailures
         d.pauseDefault = s.controls.pauseDefault
         d.pauseMax = s.controls.pauseMax
+        d.priorityFlag = s.controls.priority
+        d.preempt = s.controls.preempt
+        d.preemptAfter = s.controls.preemptAfter
         return d
     }
 

@@ -93,8 +93,16 @@ extension Agent {
         catch { throw ConfigError(flag: "--data-dir", error.description) }
         var notices: [(String, LogLevel, String)] = []
         if settings.bootstrap {
-            let founding = foundingConfiguration(founders, selfName: settings.id, selfAPIAddress: settings.apiAdvertise.description,
+            var founding = foundingConfiguration(founders, selfName: settings.id, selfAPIAddress: settings.apiAdvertise.description,
                                                  selfWitness: settings.witness) { _ in 0 }
+            // --priority seeds this member's own entry (issue 16).
+            if let p = settings.controls.priority {
+                founding = Configuration(members: founding.members.map { m in
+                    var m = m
+                    if m.name == settings.id { m.priority = p }
+                    return m
+                })
+            }
             do { try founding.validate() } catch { throw ConfigError(flag: "--peers", error.message) }
             do { try directory.persist(hardState: nil, snapshot: .bootstrap(founding), truncateFrom: nil, entries: []) }
             catch { throw ConfigError(flag: "--data-dir", error.description) }

@@ -89,7 +89,8 @@ extension Agent {
                 + "\"failures\":\(c.failures),\"last_detail\":\(AgentLog.json(c.lastDetail)),\"last_duration_ms\":\(c.lastDuration.wholeMilliseconds)}"
         } ?? "null"
         return [("hooks", hooks), ("check", check), ("campaign_allowed", "\(view.campaignAllowed)"),
-                ("limits", limitsStatus()), ("pause", pauseJSON(at: now()))]
+                ("limits", limitsStatus()), ("pause", pauseJSON(at: now())),
+                ("campaign_held_by", "[" + view.campaignHeldBy.map(AgentLog.json).joined(separator: ",") + "]")]
     }
 
     /// limitsStatus: refused peer connections by reason and the API's limits hit (the

@@ -185,6 +185,9 @@ extension AgentSettings {
             logFormat: format, raft: raft)
         settings.hooks = try HookSettings.resolve(value)
         settings.controls = try ControlSettings.resolve(value)
+        if settings.controls.priority == 0 && members.count == 1 {
+            throw ConfigError(flag: "--priority", "a single-member cluster needs a member that can lead (priority above 0)")
+        }
         settings.adminTokenFile = value("--admin-token-file").flatMap { $0.isEmpty ? nil : $0 }
         settings.logLevel = level
         settings.hookEnvironment = sources.file?.applicationVariables ?? []

@@ -90,5 +90,8 @@ extension AgentSettings {
         ("--user-bus", { $0.hooks.userBus == $1.hooks.userBus }),
         ("--pause-default", { $0.controls.pauseDefault == $1.controls.pauseDefault }),
         ("--pause-max", { $0.controls.pauseMax == $1.controls.pauseMax }),
+        ("--priority", { $0.controls.priority == $1.controls.priority }),
+        ("--preempt", { $0.controls.preempt == $1.controls.preempt }),
+        ("--preempt-after", { $0.controls.preemptAfter == $1.controls.preemptAfter }),
     ]
 }

@@ -70,6 +70,10 @@ public final class AgentDriver {
     var pauseControl = PauseControl()
     /// pendingHistory: history records this leader logs after the current step.
     var pendingHistory: [ControlRecord] = []
+    /// preemptWatch: the higher-priority member this leader waits to hand over to.
+    var preemptWatch: PreemptWatch? = nil
+    /// priorityWarnedAt: the configuration index the --priority warning was given for.
+    var priorityWarnedAt: LogIndex? = nil
     /// wallClockMs reads the wall clock (Unix ms) for what the log records of operator
     /// controls (a pause's end, history times); nil where there is none (the
     /// simulator): a pause then ends by its duration from when each member applied it.
@@ -176,6 +180,7 @@ public final class AgentDriver {
         answerResignWaiters(now: now)
         updatePause(now: now)
         flushHistory(now: now)
+        updatePriority(now: now)
         advanceShutdown(now: now)
         drainInbox(now: now)
         takePendingPlanIfIdle()
@@ -281,6 +286,7 @@ public final class AgentDriver {
         for w in membershipWaiters { d = min(d, w.deadline) }
         for q in queuedMembership { d = min(d, q.deadline) }
         d = min(d, pauseDeadline)
+        d = min(d, preemptDeadline)
         if let t = removedAt, membershipKey?.isolated == false { d = min(d, t + settings.removedLinger) }
         if let s = shutdown, let t = s.nextDeadline { d = min(d, t) }
         return d

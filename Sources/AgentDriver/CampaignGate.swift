@@ -27,6 +27,8 @@ extension AgentDriver {
         // --witness keeps a node from leading whatever role the group stores for it.
         if settings.witness { held.append("witness") }
         if removed { held.append("removed") }
+        // Priority 0 never leads (issue 16): the core sees to it; this says why.
+        if priorityZero { held.append("priority-0") }
         let allowed = held.isEmpty
         guard allowed != gate.allowed || held != gate.heldBy else { return }
         gate.heldBy = held

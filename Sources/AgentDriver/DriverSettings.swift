@@ -88,6 +88,12 @@ public struct DriverSettings: Hashable, Sendable {
     public var pauseDefault: Interval = .seconds(3_600)
     /// pauseMax: the longest pause accepted (`--pause-max`): a pause always ends.
     public var pauseMax: Interval = .seconds(86_400)
+    /// priorityFlag: `--priority` when given; 0 holds this node back from campaigns at
+    /// once, another value that differs from the stored one is warned about.
+    public var priorityFlag: UInt16? = nil
+    /// preempt / preemptAfter: see Preemption.swift.
+    public var preempt = true
+    public var preemptAfter: Interval = .seconds(10)
     public var raft = Options()
     public var hooks = HookPlan()
     /// checkConfigured: `--check` or `--check-url` is set; results arrive as inputs.

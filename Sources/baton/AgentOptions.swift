@@ -52,6 +52,9 @@ struct AgentOptions: ParsableArguments {
     // Operator controls (issue 16).
     @Option(help: ArgumentHelp("How long 'baton pause' without --for pauses the group (default: 1h).", valueName: "duration")) var pauseDefault: String?
     @Option(help: ArgumentHelp("The longest pause accepted, at most 7d: a pause always ends (default: 24h).", valueName: "duration")) var pauseMax: String?
+    @Option(help: ArgumentHelp("This member's priority when --bootstrap founds the group: the highest able member leads; 0 never leads (default: 100). Later: 'baton members set NAME --priority N'.", valueName: "n")) var priority: String?
+    @Flag(inversion: .prefixedNo, help: "Hand over to a caught-up, healthy member of higher priority (default: on).") var preempt: Bool?
+    @Option(help: ArgumentHelp("How long a higher-priority member must be caught up and healthy before the leader hands over to it (default: 10s).", valueName: "duration")) var preemptAfter: String?
 
     /// flags maps each flag given on the command line to its text.
     func flags() -> [String: String] {
@@ -67,10 +70,11 @@ struct AgentOptions: ParsableArguments {
             ("--hook-timeout", hookTimeout), ("--promote-delay", promoteDelay), ("--promote-failure", promoteFailure),
             ("--check", check), ("--check-url", checkUrl), ("--check-interval", checkInterval),
             ("--check-failures", checkFailures), ("--leader-unit", leaderUnit),
-            ("--pause-default", pauseDefault), ("--pause-max", pauseMax)]
+            ("--pause-default", pauseDefault), ("--pause-max", pauseMax), ("--priority", priority),
+            ("--preempt-after", preemptAfter)]
         for (k, v) in pairs { if let v { flags[k] = v } }
         let booleans: [(String, Bool?)] = [
-            ("--insecure-peers", insecurePeers), ("--bootstrap", bootstrap), ("--witness", witness), ("--user-bus", userBus)]
+            ("--insecure-peers", insecurePeers), ("--bootstrap", bootstrap), ("--witness", witness), ("--user-bus", userBus), ("--preempt", preempt)]
         for (k, v) in booleans { if let v { flags[k] = v ? "true" : "false" } }
         return flags
     }
