@@ -448,7 +448,8 @@ public final class AgentSimulation {
         if node.terminatedAtNs != nil || twice { node.forcedExit = true }
         if node.terminatedAtNs == nil {
             node.terminatedAtNs = nowNs
-            let s = node.settings
+            // The bounds the driver runs with now (a SIGHUP's hooks wait for the running job).
+            let s = node.driver?.settings ?? node.settings
             let bound = (s.shutdownHookBound + s.shutdownSuccessorBound + DriverSettings.shutdownFlushBound).nanoseconds
             node.shutdownDueNs = nowNs + bound + bound / 4 + 1_000_000_000
         }
@@ -462,7 +463,8 @@ public final class AgentSimulation {
         let request = nextRequest
         nextRequest += 1
         stats.resigns += 1
-        let wait = node.settings.resignWait.nanoseconds
+        // The bound the driver runs with now (a SIGHUP's hooks wait for the running job).
+        let wait = (node.driver?.settings ?? node.settings).resignWait.nanoseconds
         checker.asked(node: i, request: request, dueNs: nowNs + wait + wait / 4 + 100_000_000)
         let to = target >= 0 && target < nodeCount ? nodes[target].name : nil
         note { "\(node.name) RESIGN req \(request) to \(to ?? "any")" }
