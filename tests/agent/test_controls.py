@@ -317,3 +317,23 @@ def test_priority_zero_never_leads_across_kills(cluster_factory):
         assert new != "n3", f"n3 took office after {kill + 1} kills"
         c.start(leader, bootstrap=False)
     set_priority(c, "n3", 0)
+
+
+def test_sd_notify_status_says_paused(tmp_path, monkeypatch):
+    """A one-member group: the pause reaches sd_notify STATUS (and leaves it on resume)."""
+    from cluster import Cluster
+    from test_systemd import NotifySocket
+    n = NotifySocket(str(tmp_path / "notify.sock"))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    c = Cluster(tmp_path, ["n1"])
+    c.start("n1")
+    try:
+        c.wait_leader(timeout=10)
+        assert baton(c, "n1", "pause", "--for", "5m")[0] == 0
+        wait_for(lambda: any(t.startswith("STATUS=") and t.endswith("; paused") for t in n.texts()), 5, "STATUS=…; paused")
+        assert baton(c, "n1", "resume")[0] == 0
+        wait_for(lambda: [t for t in n.texts() if t.startswith("STATUS=")][-1].endswith("; paused") is False, 5,
+                 "STATUS without paused")
+    finally:
+        c.stop_all()
