@@ -168,6 +168,8 @@ public struct RunStats: Sendable {
     public var checkFlips = 0
     public var reloads = 0
     public var probes = 0
+    /// groupPauses: operators' POST /pause (issue 16).
+    public var groupPauses = 0
 
     public init() {}
 
@@ -178,5 +180,6 @@ public struct RunStats: Sendable {
         terminations += o.terminations; resigns += o.resigns; resignsAnswered += o.resignsAnswered
         hookSteps += o.hookSteps; hookFailures += o.hookFailures; hookTimeouts += o.hookTimeouts
         diskFailures += o.diskFailures; checkFlips += o.checkFlips; reloads += o.reloads; probes += o.probes
+        groupPauses += o.groupPauses
     }
 }

@@ -260,7 +260,7 @@ struct BatonSim: ParsableCommand {
         let wall = "wall \(formatted(Double(wallNs) / 1e9)) s, \(workers) jobs"
         let t = a.stats
         if layer == "agent" {
-            print("exercised: \(t.elections) elections, \(t.offices) offices, \(t.crashes) crashes, \(t.pauses) pauses, \(t.terminations) SIGTERMs, \(t.resigns) resigns (\(t.resignsAnswered) answered), \(t.hookSteps) hook steps (\(t.hookFailures) failed, \(t.hookTimeouts) timed out), \(t.diskFailures) disk failures, \(t.checkFlips) check flips, \(t.reloads) SIGHUPs, \(t.probes) /is-leader answers checked, \(t.messagesSent) messages; \(wall)")
+            print("exercised: \(t.elections) elections, \(t.offices) offices, \(t.crashes) crashes, \(t.pauses) pauses, \(t.terminations) SIGTERMs, \(t.resigns) resigns (\(t.resignsAnswered) answered), \(t.hookSteps) hook steps (\(t.hookFailures) failed, \(t.hookTimeouts) timed out), \(t.diskFailures) disk failures, \(t.checkFlips) check flips, \(t.reloads) SIGHUPs, \(t.groupPauses) group pauses, \(t.probes) /is-leader answers checked, \(t.messagesSent) messages; \(wall)")
         } else {
             print("exercised: \(t.elections) elections, \(t.offices) offices, \(t.commits) committed entries, \(t.crashes) crashes, \(t.pauses) pauses, \(t.transfers) transfers, \(t.messagesSent) messages (\(t.messagesDropped) dropped); \(wall)")
             let m = a.membership

@@ -15,7 +15,7 @@ extension AgentSimulation {
         let i = rng.below(n)
         let leader = leaderIndex
         let blockedBefore = network.blocked
-        switch rng.pick([8, 6, 6, 6, 6, 4, 4, 4, 10, 4, 8, 3, 5, 3, 1, 4, 5, 3, 3]) {
+        switch rng.pick([8, 6, 6, 6, 6, 4, 4, 4, 10, 4, 8, 3, 5, 3, 1, 4, 5, 3, 3, 3, 3]) {
         case 0:  // crash any node; most come back
             if nodes[i].isUp { crash(i, restartAfterNs: rng.chance(ppm: 900_000) ? rng.uniform(10_000_000, 3_000_000_000) : 0) }
             else { startProcess(i) }
@@ -86,6 +86,10 @@ extension AgentSimulation {
             }
         case 18:  // SIGHUP: new hook commands and bounds, maybe a new check
             if nodes[i].isUp && !nodes[i].paused { reload(i) }
+        case 19:  // POST /pause (issue 16) to any node, for 50 ms to 3 s
+            schedule(nowNs, .groupPause, node: i, payload: UInt64(rng.uniform(50, 3_000)), life: nodes[i].life)
+        case 20:  // POST /resume to any node
+            schedule(nowNs, .groupResume, node: i, life: nodes[i].life)
         default:  // a false "connection lost" hint
             if let d = nodes[i].driver, let name = d.view.leader, let j = (0..<n).first(where: { nodes[$0].name == name }), j != i {
                 schedule(nowNs, .connectionLost, node: i, payload: UInt64(j), life: nodes[i].life)

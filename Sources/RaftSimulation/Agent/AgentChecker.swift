@@ -36,6 +36,9 @@ struct AgentChecker {
     /// outstanding[i]: resignations owed by node i, with the real time they are due by.
     var outstanding: [[RequestID: Int64]]
     var officesEntered = 0
+    /// resumeAskedNs[i]: when node i was last asked to resume (it may then campaign in
+    /// a paused group, to log the resume).
+    var resumeAskedNs: [Int64]
 
     init(nodeCount: Int) {
         self.nodeCount = nodeCount
@@ -46,6 +49,22 @@ struct AgentChecker {
         currentJob = Array(repeating: nil, count: nodeCount)
         openPromote = Array(repeating: nil, count: nodeCount)
         outstanding = Array(repeating: [:], count: nodeCount)
+        resumeAskedNs = Array(repeating: .min, count: nodeCount)
+    }
+
+    // MARK: The maintenance pause (issue 16)
+
+    /// observePause: a node that sees the group paused holds its own elections (its
+    /// core is told so) and starts none, unless it was asked to resume a leaderless
+    /// group lately; a planned hand-over's campaign skips the pre-vote, so any
+    /// pre-candidate while paused is a campaign the pause should have prevented.
+    mutating func observePause(node i: Int, view: AgentView, raft: RaftNode, realNs: Int64) {
+        guard let p = view.pause, resumeAskedNs[i] == .min || realNs - resumeAskedNs[i] > 12_000_000_000 else { return }
+        if !raft.electionsPaused {
+            fail("P1", "n\(i + 1) sees the group paused (entry \(p.index)) but its core may start elections", realNs)
+        } else if raft.role == .preCandidate {
+            fail("P1", "n\(i + 1) asks for pre-votes while the group is paused (entry \(p.index))", realNs)
+        }
     }
 
     mutating func fail(_ property: String, _ detail: String, _ realNs: Int64) {

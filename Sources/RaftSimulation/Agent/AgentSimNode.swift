@@ -31,6 +31,10 @@ enum AgentEventKind: UInt8 {
     case terminate
     /// `POST /resign` to the node; `payload` is the target index + 1 (0: any).
     case resign
+    /// `POST /pause` to the node (issue 16); `payload` is the duration in ms.
+    case groupPause
+    /// `POST /resume` to the node.
+    case groupResume
     /// A failing disk works again.
     case diskRecovers
     /// The application's health comes back.

@@ -144,7 +144,7 @@ public final class AgentSimulation {
         let i = Int(e.node)
         let node = nodes[i]
         switch e.kind {
-        case .deliver, .tick, .diskAck, .hookDone, .checkProbe, .connectionLost, .terminate, .resign:
+        case .deliver, .tick, .diskAck, .hookDone, .checkProbe, .connectionLost, .terminate, .resign, .groupPause, .groupResume:
             if node.paused && node.isUp {
                 guard node.deferred.count < 100_000 else { return fail("simulator", "\(node.name) deferred-event limit") }
                 node.deferred.append(e)
@@ -189,6 +189,12 @@ public final class AgentSimulation {
             case .resign:
                 guard node.isUp, e.life == node.life else { return }
                 resign(i, target: Int(e.payload) - 1)
+            case .groupPause:
+                guard node.isUp, e.life == node.life else { return }
+                groupPause(i, ms: e.payload)
+            case .groupResume:
+                guard node.isUp, e.life == node.life else { return }
+                groupResume(i)
             default: break
             }
         case .diskDurable:
@@ -259,6 +265,7 @@ public final class AgentSimulation {
             return
         }
         checker.observe(node: i, view: driver.view, realNs: nowNs)
+        checker.observePause(node: i, view: driver.view, raft: driver.raft, realNs: nowNs)
         answerIsLeader(i)
         scheduleTick(i)
     }
