@@ -54,6 +54,9 @@ public final class Agent: PeerTransportDelegate {
 
     // What HTTP answers are built from besides the view.
     var responses: Responses
+    /// historyCache: the last unfiltered GET /history body and the history it renders
+    /// (its length and newest index): rendering 1,000 records per request cost ~4 ms.
+    var historyCache: (count: Int, last: UInt64, term: UInt64, body: [UInt8])? = nil
     /// apiState: held requests, per-peer observations and counters of the HTTP API.
     let apiState: APIState
     /// lastReachProblem: the last reason each peer could not be dialled (nil: reached).

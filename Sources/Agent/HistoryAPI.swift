@@ -29,6 +29,11 @@ extension Agent {
             guard let n = Int(text), n >= 1, n <= 100_000 else { return badRequest("limit must be a whole number from 1 to 100000; got '\(text)'") }
             limit = n
         }
+        let unfiltered = since == 0 && limit == Int.max
+        let key = (view.history.count, view.history.last?.index ?? 0, view.term)
+        if unfiltered, let c = historyCache, c.count == key.0, c.last == key.1, c.term == key.2 {
+            return PreparedResponse(status: 200, headers: perRequestHeaders(), body: c.body)
+        }
         let chosen = view.history.filter { Self.term(of: $0) >= since }.suffix(limit)
         var body = "{\"history\":["
         var first = true
@@ -38,7 +43,9 @@ extension Agent {
             body += Self.historyJSON(e)
         }
         body += "],\"count\":\(chosen.count),\"kept_max\":\(ReplicatedStateLimits.historyLimit),\"term\":\(view.term)}\n"
-        return PreparedResponse(status: 200, headers: perRequestHeaders(), body: Array(body.utf8))
+        let bytes = Array(body.utf8)
+        if unfiltered { historyCache = (key.0, key.1, key.2, bytes) }
+        return PreparedResponse(status: 200, headers: perRequestHeaders(), body: bytes)
     }
 
     /// term(of:) is the office term a record is about (the entry's term for a pause).

@@ -110,13 +110,16 @@ def test_resign_still_works_while_paused_and_a_pause_ends_by_itself(cluster_fact
     assert c.get(leader, "/status")[2]["pause"] is None
     # Asked of a follower, which names the leader: the CLI follows it.
     follower = next(n for n in c.names if n != leader)
-    code, out, err = baton(c, follower, "pause", "--for", "3s")
+    paused_at = time.monotonic()
+    code, out, err = baton(c, follower, "pause", "--for", "4s")
     assert code == 0, (out, err)
     code, out, err = baton(c, leader, "resign")
     assert code == 0, (out, err)
     new, _ = c.wait_leader(timeout=5, exclude=(leader,))
-    assert c.get(new, "/status")[2]["pause"] is not None, "the pause outlives a planned hand-over"
-    wait_for(lambda: all(c.get(n, "/status")[2]["pause"] is None for n in c.procs), 6, "the pause's end")
+    pause = c.get(new, "/status")[2]["pause"]
+    if time.monotonic() - paused_at < 3.5:  # a loaded machine may take the 4 s to get here
+        assert pause is not None, "the pause outlives a planned hand-over"
+    wait_for(lambda: all(c.get(n, "/status")[2]["pause"] is None for n in c.procs), 8, "the pause's end")
     assert "event=pause-ended" in c.log(new)
     c.kill(new)
     c.wait_leader(timeout=5, exclude=(new,))
