@@ -25,6 +25,13 @@ struct ReplicatedState: Equatable {
     /// historyLimit bounds the history. A constant, not a flag: every member must keep
     /// the same records, or their answers to GET /history would differ.
     static let historyLimit = 1_000
+    /// historyBytesMax bounds the history's encoded size as well, so that the state
+    /// always fits a snapshot (Limits.maxSnapshotAppStateBytes, 512 KiB): 1,000 records
+    /// with reasons of 512 bytes would not. Applied in log order on every member, so
+    /// every member drops the same records.
+    static let historyBytesMax = 384 * 1024
+    /// historyBytes: the history's encoded size (records plus their index, term, length).
+    private(set) var historyBytes = 0
 
     init() {}
 
@@ -48,6 +55,7 @@ struct ReplicatedState: Equatable {
                           let record = ControlRecord.decode(Array(r.bytes[r.at..<(r.at + Int(n))])) else { break }
                     r.at += Int(n)
                     history.append(HistoryEntry(index: index, term: term, record: record))
+                    historyBytes += Int(n) + 24
                 }
             }
             if kind == Self.pauseSection {
@@ -69,7 +77,13 @@ struct ReplicatedState: Equatable {
         case .office, .hook: break
         }
         history.append(HistoryEntry(index: entry.index, term: entry.term, record: record))
-        if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
+        historyBytes += record.encoded().count + 24  // as the snapshot stores it
+        var drop = 0
+        while history.count - drop > Self.historyLimit || historyBytes > Self.historyBytesMax {
+            historyBytes -= history[drop].record.encoded().count + 24
+            drop += 1
+        }
+        if drop > 0 { history.removeFirst(drop) }
     }
 
     func encoded() -> [UInt8] {

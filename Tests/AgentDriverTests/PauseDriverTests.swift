@@ -181,6 +181,20 @@ extension UncommittedPauseTests {
         #expect(s.pause == nil)
     }
 
+    @Test func aHistoryOfTheLargestRecordsStillFitsASnapshot() {
+        let long = String(repeating: "r", count: ControlRecord.textBytesMax)
+        var s = ReplicatedState()
+        for i in 1...1_500 {
+            let r = ControlRecord.pause(PauseRecord(duration: .seconds(1), untilWallMs: 1, requestedWallMs: 1, by: long, reason: long))
+            s.apply(Entry(index: LogIndex(i), term: 1, payload: .data(r.encoded())))
+        }
+        #expect(s.encoded().count <= Limits.maxSnapshotAppStateBytes)
+        #expect(s.history.count < ReplicatedState.historyLimit && s.history.last?.index == 1_500)
+        let restored = ReplicatedState(snapshot: Snapshot(index: 1_500, term: 1, configuration: Configuration(voters: [NodeID(1)]),
+                                                          appState: s.encoded()))
+        #expect(restored == s, "a member restored from the snapshot keeps the same records, and the same count of bytes")
+    }
+
     @Test func truncatedOrUnknownRecordsAreNotRead() {
         let bytes = ControlRecord.pause(PauseRecord(duration: .seconds(1), untilWallMs: 0, requestedWallMs: 0, by: "a", reason: "b")).encoded()
         for n in 0..<bytes.count { #expect(ControlRecord.decode(Array(bytes.prefix(n))) == nil) }
