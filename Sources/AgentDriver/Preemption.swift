@@ -8,6 +8,12 @@
 //   and /status says so (campaign held by priority-0);
 // - a `--priority` that differs from the stored one is warned about, naming the
 //   logged change that sets it ('baton members set').
+//
+// A limit of priority 0 (as of witnesses): a priority-0 voter still votes, so if the
+// leader dies when its newest entry reached only such a voter, that voter holds the
+// longest log, refuses its vote to the others and may not lead itself; the group waits
+// without a leader until a member that has the entry comes back (the dead leader on
+// restart). The agent tests kill leaders in a steady state for this reason.
 import AgentLogging
 import RaftCore
 
