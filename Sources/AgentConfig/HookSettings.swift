@@ -40,7 +40,7 @@ public struct HookSettings: Hashable, Sendable {
 let hookSettingKeys: [SettingKey] = [
     SettingKey(flag: "--on-promote", isBoolean: false, defaultValue: nil, help: "Command run when this node takes office (BATON_EVENT=promote)."),
     SettingKey(flag: "--on-demote", isBoolean: false, defaultValue: nil, help: "Command run when this node leaves office, and once at start-up (BATON_EVENT=demote or startup)."),
-    SettingKey(flag: "--on-change", isBoolean: false, defaultValue: nil, help: "Command run on every transition, after --on-promote or --on-demote."),
+    SettingKey(flag: "--on-change", isBoolean: false, defaultValue: nil, help: "Command run on every transition, after --on-promote or --on-demote, and alone (BATON_EVENT=change) when the leader becomes another member."),
     SettingKey(flag: "--hook-timeout", isBoolean: false, defaultValue: "30s", help: "A hook running longer gets SIGTERM, then SIGKILL 2 s later, and counts as failed."),
     SettingKey(flag: "--promote-delay", isBoolean: false, defaultValue: "0s", help: "Wait this long after winning before the promote hook (a budget for the old leader's demote)."),
     SettingKey(flag: "--promote-failure", isBoolean: false, defaultValue: "resign", help: "resign or ignore: what a failed promote hook does."),

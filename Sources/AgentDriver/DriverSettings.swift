@@ -51,6 +51,8 @@ public struct HookPlan: Hashable, Sendable {
         case .demote, .startup:
             if leaderUnit { out.append(("leader-unit", .unit(start: false))) }
             if let c = onDemote { out.append(("on-demote", .command(c))) }
+        case .change:
+            break
         }
         if let c = onChange { out.append(("on-change", .command(c))) }
         return out

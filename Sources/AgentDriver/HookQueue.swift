@@ -5,6 +5,9 @@
 /// HookEvent is `BATON_EVENT`: what the application is told.
 public enum HookEvent: String, Hashable, Sendable {
     case promote, demote, startup
+    /// The leader changed while this node's office did not (a follower, an observer):
+    /// only `--on-change` runs, so an observer's application can follow the leader.
+    case change
 }
 
 /// HookJob is one transition's hook run: the specific hook, then `--on-change`.
@@ -108,6 +111,18 @@ public struct HookQueue: Sendable {
         return pump()
     }
 
+    /// leaderChanged queues a `change` run (the leader of `term` is another node). Only
+    /// the latest matters: one still waiting is replaced, so an election storm is one run.
+    public mutating func leaderChanged(term: UInt64, reason: String) -> [HookAction] {
+        let job = HookJob(event: .change, term: term, reason: reason)
+        if case .job(let last)? = pending.last, last.event == .change {
+            pending[pending.count - 1] = .job(job)
+        } else {
+            pending.append(.job(job))
+        }
+        return pump()
+    }
+
     public mutating func promoteDelayElapsed(term: UInt64) -> [HookAction] {
         guard case .delaying(let job)? = current, job.term == term else { return [] }
         current = .running(job)
@@ -123,6 +138,7 @@ public struct HookQueue: Sendable {
         switch job.event {
         case .startup: actions.append(.startupFinished)
         case .demote: actions.append(.demoteFinished(term: job.term))
+        case .change: break
         case .promote:
             if !succeeded && resignOnPromoteFailure && officeTerm == job.term {
                 actions.append(.resign(term: job.term))

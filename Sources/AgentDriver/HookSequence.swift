@@ -21,6 +21,12 @@ struct HookSequence {
     var status = HookStatus()
     /// previousLeader of each office entered, for BATON_PREVIOUS_LEADER_ID.
     var previousLeader: [Term: NodeID] = [:]
+    /// announcedLeader: the leader the last queued job is about (this node for its own
+    /// office); a change run is queued when the known leader becomes another node.
+    var announcedLeader: NodeID? = nil
+    /// toldLeader: the BATON_LEADER_ID the application was last given, which a change
+    /// run passes as BATON_PREVIOUS_LEADER_ID.
+    var toldLeader = ""
 
     init(plan: HookPlan) {
         queue = HookQueue(promoteDelayed: plan.promoteDelay > .zero, resignOnPromoteFailure: plan.resignOnPromoteFailure)
@@ -63,6 +69,7 @@ extension AgentDriver {
 
     /// startHooks begins the start-up run (`BATON_EVENT=startup`).
     func startHooks(now: Instant) {
+        hookSequence.announcedLeader = raft.leader
         perform(hookSequence.queue.begin(), now: now)
     }
 
@@ -71,6 +78,7 @@ extension AgentDriver {
         switch change {
         case .enter(let term, _, let reason, let previous):
             hookSequence.previousLeader[term] = previous
+            hookSequence.announcedLeader = me
             perform(hookSequence.queue.officeEntered(term: term, reason: reason.rawValue), now: now)
             // A node whose check fails may still win (it was healthy when it campaigned):
             // it hands over at once.
@@ -78,6 +86,17 @@ extension AgentDriver {
         case .leave(let term, let reason):
             perform(hookSequence.queue.officeLeft(term: term, reason: reason.rawValue), now: now)
         }
+    }
+
+    /// announceLeaderChange queues a `change` run (`--on-change` alone, BATON_EVENT=change)
+    /// when the leader this node knows becomes another node than the one the hooks were
+    /// last told of: a follower's or an observer's application follows the leader. No
+    /// run while no leader is known (an election), nor for the same leader learnt again.
+    func announceLeaderChange(now: Instant) {
+        guard settings.hooks.onChange != nil, shutdown == nil, let leader = raft.leader, leader != me,
+              leader != hookSequence.announcedLeader else { return }
+        hookSequence.announcedLeader = leader
+        perform(hookSequence.queue.leaderChanged(term: raft.term, reason: "leader-changed"), now: now)
     }
 
     /// perform carries out the queue's actions.
@@ -176,7 +195,11 @@ extension AgentDriver {
         case .startup:
             leader = name(raft.leader) ?? ""
             previous = ""
+        case .change:
+            leader = name(raft.leader) ?? ""
+            previous = hookSequence.toldLeader
         }
+        hookSequence.toldLeader = leader
         // The start-up run has no office of its own: it gets the term this node restarted in.
         return HookTransition.environment(event: job.event.rawValue, node: me, term: job.event == .startup ? raft.term : job.term,
                                           leader: leader, previousLeader: previous, reason: job.reason, leaseDeadlineMs: leaseMs)

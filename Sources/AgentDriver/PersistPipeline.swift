@@ -72,6 +72,7 @@ extension AgentDriver {
         // 4. Once the Ready is applied, the office changes reach the hook sequence;
         //    what it asks of the core in return goes through the inbox.
         for change in ready.officeChanges { officeChanged(change, now: now) }
+        announceLeaderChange(now: now)
     }
 
     /// noteStateChanges logs a change of role, term or leader and counts elections.

@@ -19,12 +19,13 @@ struct HookTestCommand: ParsableCommand {
         commandName: "hook-test",
         abstract: "Run a configured hook once, as the agent would, and show its exit status, duration and output.",
         discussion: """
-        Takes the same settings as `baton agent` (flags, environment, --config) and runs \\
-        the hook for TRANSITION: promote runs --on-promote, demote and startup run \\
-        --on-demote, change runs --on-change (as on a promote unless --event says otherwise). \\
-        The hook gets the environment it would get from the agent, with the term of --term \\
-        (default: this member's current term from its data dir, else 1), and is bounded by \\
-        --hook-timeout. No agent is asked and nothing is sent to the group. Exit status: 0 \\
+        Takes the same settings as `baton agent` (flags, environment, --config) and runs \
+        the hook for TRANSITION: promote runs --on-promote, demote and startup run \
+        --on-demote, change runs --on-change (as on a promote unless --event says otherwise; \
+        --event change is the run alone when the leader becomes another member). \
+        The hook gets the environment it would get from the agent, with the term of --term \
+        (default: this member's current term from its data dir, else 1), and is bounded by \
+        --hook-timeout. No agent is asked and nothing is sent to the group. Exit status: 0 \
         the hook succeeded, 1 it failed, 2 no such hook is configured or a setting is wrong.
         """)
 
@@ -32,12 +33,12 @@ struct HookTestCommand: ParsableCommand {
 
     @Argument(help: "promote, demote, startup or change.") var transition: Transition
     @Option(help: "The term (fencing token) to pass in BATON_TERM.") var term: UInt64?
-    @Option(help: ArgumentHelp("For change: the transition it reports (promote, demote or startup).", valueName: "event")) var event: String?
+    @Option(help: ArgumentHelp("For change: the transition it reports (promote, demote, startup, or change: the leader is another member now).", valueName: "event")) var event: String?
     @OptionGroup var options: AgentOptions
 
     func validate() throws {
-        if let event, !["promote", "demote", "startup"].contains(event) {
-            throw ValidationError("--event: '\(event)' is not promote, demote or startup")
+        if let event, !["promote", "demote", "startup", "change"].contains(event) {
+            throw ValidationError("--event: '\(event)' is not promote, demote, startup or change")
         }
         if event != nil && transition != .change { throw ValidationError("--event only goes with change") }
     }
@@ -68,6 +69,9 @@ struct HookTestCommand: ParsableCommand {
         case "demote":
             transitionEnvironment = HookEnvironment.transition(event: "demote", node: me, term: useTerm, leader: other,
                                                                previousLeader: me, reason: "transfer", leaseDeadlineMs: 0)
+        case "change":
+            transitionEnvironment = HookEnvironment.transition(event: "change", node: me, term: useTerm, leader: other,
+                                                               previousLeader: "", reason: "leader-changed", leaseDeadlineMs: 0)
         default:
             transitionEnvironment = HookEnvironment.transition(event: "startup", node: me, term: useTerm, leader: "",
                                                                previousLeader: "", reason: "startup", leaseDeadlineMs: 0)

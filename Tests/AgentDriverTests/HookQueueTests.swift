@@ -5,7 +5,7 @@ import Testing
 /// completions and checks every action that comes out.
 @Suite struct HookQueueTests {
     enum Input {
-        case begin, enter(UInt64, String), leave(UInt64, String), done(Bool), delay(UInt64)
+        case begin, enter(UInt64, String), leave(UInt64, String), done(Bool), delay(UInt64), leader(UInt64)
     }
 
     static func run(_ inputs: [Input], delayed: Bool = false, resign: Bool = true) -> [HookAction] {
@@ -18,6 +18,7 @@ import Testing
             case .leave(let t, let r): out += q.officeLeft(term: t, reason: r)
             case .done(let ok): out += q.finished(succeeded: ok)
             case .delay(let t): out += q.promoteDelayElapsed(term: t)
+            case .leader(let t): out += q.leaderChanged(term: t, reason: "leader-changed")
             }
         }
         return out
@@ -26,6 +27,20 @@ import Testing
     static let startup = HookJob(event: .startup, term: 0, reason: "startup")
     static func promote(_ t: UInt64, _ r: String = "election") -> HookJob { HookJob(event: .promote, term: t, reason: r) }
     static func demote(_ t: UInt64, _ r: String) -> HookJob { HookJob(event: .demote, term: t, reason: r) }
+
+    static func change(_ t: UInt64) -> HookJob { HookJob(event: .change, term: t, reason: "leader-changed") }
+
+    @Test func aLeaderElsewhereIsOneChangeRunAndOnlyTheLatestOfThoseWaiting() {
+        // The leader of term 2 seen during the start-up run, those of terms 3 and 4
+        // while 2's change runs: 3's is replaced by 4's before it starts; no pairing.
+        #expect(Self.run([.begin, .leader(2), .done(true), .leader(3), .leader(4), .done(true), .done(true)]) == [
+            .start(Self.startup), .startupFinished, .start(Self.change(2)), .start(Self.change(4)),
+        ])
+        // A change run waiting ahead of this node's own promote runs first, in order.
+        #expect(Self.run([.begin, .done(true), .leader(2), .enter(3, "election"), .done(true), .done(true)]) == [
+            .start(Self.startup), .startupFinished, .start(Self.change(2)), .start(Self.promote(3)),
+        ])
+    }
 
     @Test func startupRunsFirstAndAloneThenPromoteWaitsForIt() {
         #expect(Self.run([.begin, .enter(3, "election"), .done(true), .done(true)]) == [

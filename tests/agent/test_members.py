@@ -284,3 +284,27 @@ def test_thirty_two_observers_follow_one_group(cluster_factory):
     new, _ = c.wait_leader(timeout=10, exclude=(leader,))
     wait_for(lambda: all(c.get(o)[0] == 200 and c.get(o)[2]["leader"]["id"] == new for o in observers), 20,
              "every observer following the new leader")
+
+
+def test_an_observer_runs_on_change_when_the_leader_changes(cluster_factory, tmp_path):
+    """An observer never leads, so it never promotes or demotes: --on-change alone runs
+    (BATON_EVENT=change) each time the leader it follows becomes another member."""
+    record = tmp_path / "changes"
+    c = cluster_factory(["n1", "n2", "n3", "o1"], founders=["n1", "n2", "n3"])
+    leader, _ = c.form()
+    c.start("o1", bootstrap=False, extra=("--on-change", f"sh -c 'echo \"$BATON_EVENT $BATON_LEADER_ID $BATON_PREVIOUS_LEADER_ID\" >> {record}'"))
+    code, out, err = c.members(leader, "add", "o1", f"127.0.0.1:{c.peer_port['o1']}", "--observer")
+    assert code == 0, (out, err)
+
+    def lines():
+        return record.read_text().splitlines() if record.exists() else []
+    # The leader may have moved since the group formed (a loaded machine): whoever
+    # leads now is the one the observer's latest change run names.
+    leader, _ = c.wait_leader(timeout=10, exclude=("o1",))
+    wait_for(lambda: lines() and lines()[-1].split()[:2] == ["change", leader], 10,
+             "the observer's change run naming the leader")
+    c.kill(leader)
+    new, _ = c.wait_leader(timeout=10, exclude=(leader, "o1"))
+    wait_for(lambda: any(l.split() == ["change", new, leader] for l in lines()), 10,
+             "a change run naming the new leader and the one before")
+    assert all(l.split()[0] in ("startup", "change") for l in lines()), lines()

@@ -125,6 +125,8 @@ struct AgentChecker {
                 fail("S4", "n\(i + 1) started the demote of term \(t) without its promote (open promote: \(openPromote[i].map { "term \($0)" } ?? "none"))", realNs)
             }
             openPromote[i] = nil
+        case .change:
+            break  // --on-change alone, for a leader elsewhere: no pairing
         case .startup:
             if let open = openPromote[i] {
                 fail("S4", "n\(i + 1) ran its start-up hook with the promote of term \(open) still open", realNs)
