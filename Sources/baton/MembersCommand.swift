@@ -79,7 +79,8 @@ struct MembersCommand: ParsableCommand {
                                               .init("role", .string(witness ? "witness" : observer ? "observer" : "voter"))]
             if let apiAddress { fields.append(.init("api", .string(apiAddress))) }
             if let priority { fields.append(.init("priority", .number(priority))) }
-            try change("POST", "/members", body: JSONValue.object(fields), options: options, tokenFile: tokenFile)
+            try change("POST", "/members", body: JSONValue.object(fields), options: options, tokenFile: tokenFile,
+                       settled: Settled(path: "/members") { member(name, in: $0) != nil })
         }
     }
 
@@ -92,7 +93,8 @@ struct MembersCommand: ParsableCommand {
         @Option(help: "File with the admin token (default: $BATON_ADMIN_TOKEN_FILE, else the agent's --config).") var tokenFile: String?
 
         func run() throws {
-            try change("DELETE", "/members/\(name)", body: nil, options: options, tokenFile: tokenFile)
+            try change("DELETE", "/members/\(name)", body: nil, options: options, tokenFile: tokenFile,
+                       settled: Settled(path: "/members") { member(name, in: $0) == nil })
         }
     }
 
@@ -108,14 +110,31 @@ struct MembersCommand: ParsableCommand {
         }
 
         func run() throws {
-            try change("PATCH", "/members/\(name)", body: .object([.init("priority", .number(priority))]), options: options, tokenFile: tokenFile)
+            try change("PATCH", "/members/\(name)", body: .object([.init("priority", .number(priority))]), options: options, tokenFile: tokenFile,
+                       settled: Settled(path: "/members") { member(name, in: $0)?["priority"].int == Int(priority) })
         }
     }
 }
 
+/// Settled tells, from what GET `path` answers, whether a change took effect: the way to
+/// learn the outcome of a change whose answer was lost to a change of leader.
+struct Settled {
+    var path: String
+    var holds: (JSONValue) -> Bool
+}
+
+/// member is `name`'s entry in a GET /members answer.
+func member(_ name: String, in members: JSONValue) -> JSONValue? {
+    guard case .array(let list) = members["members"] else { return nil }
+    return list.first { $0["name"].string == name }
+}
+
 /// change sends one membership change to the leader — found through the agent `--api`
-/// names — and waits for it to commit.
+/// names — and waits for it to commit. When the leadership moves before the answer,
+/// `settled` (if given) tells whether it took effect; if not, it is sent again (twice
+/// at most).
 func change(_ method: String, _ path: String, body: JSONValue?, options: APIOptions, tokenFile: String?,
+            settled: Settled? = nil,
             done: (JSONValue) -> String = { "\($0["change"].string ?? "changed"): committed at index \($0["index"].int ?? 0), term \($0["term"].int ?? 0)" }) throws {
     let headers = adminHeaders(options, tokenFile: tokenFile) + (body == nil ? [] : [("Content-Type", "application/json")])
     let bytes = body.map { Array($0.serialized().utf8) } ?? []
@@ -124,9 +143,9 @@ func change(_ method: String, _ path: String, body: JSONValue?, options: APIOpti
     // Ask the agent given; if it is not the leader, it names the leader: ask that one.
     // While no leader is known (an election), ask the given agent again, for at most
     // `leaderlessRetries` × 250 ms.
-    let leaderlessRetries = 40
-    var leaderless = 0
-    for _ in 0..<(3 + leaderlessRetries) {
+    let leaderlessRetries = 40, movedRetries = 2
+    var leaderless = 0, moved = 0
+    for _ in 0..<(3 + leaderlessRetries + movedRetries) {
         let answer: HTTPClientMessage.Answer
         switch HTTPClient.request(method, path, to: target, headers: headers, body: bytes, timeoutMs: 20_000) {
         case .success(let a): answer = a
@@ -145,6 +164,19 @@ func change(_ method: String, _ path: String, body: JSONValue?, options: APIOpti
             leaderless += 1
             target = asked
             try? PosixThread.sleepMs(250)
+            continue
+        }
+        if answer.status == 503, reply.has("changed"), reply["changed"] == .null, let settled, moved < movedRetries {
+            // The leadership moved while the change waited: look, once a new leader has
+            // had time to be elected, whether it took effect; if not, send it again.
+            moved += 1
+            try? PosixThread.sleepMs(500)
+            if case .success(let look) = HTTPClient.request("GET", settled.path, to: asked, headers: [], body: [], timeoutMs: 5_000),
+               look.status == 200, let now = JSONValue.read(look.bodyText), settled.holds(now) {
+                print("\(reply["change"].string ?? "changed"): committed (the leadership moved meanwhile)")
+                return
+            }
+            target = asked
             continue
         }
         printError(reply["reason"].string ?? "the agent answered \(answer.status): \(answer.bodyText)")
