@@ -11,6 +11,8 @@ public struct MembershipStats: Sendable {
     public var compactions = 0
     public var snapshotsInstalled = 0
     public var identityConflicts = 0
+    /// wrongPeersRestarts: agents restarted with a wrong `--peers` (agent layer).
+    public var wrongPeersRestarts = 0
 
     public init() {}
 
@@ -29,6 +31,7 @@ public struct MembershipStats: Sendable {
         configurationsCommitted += o.configurationsCommitted; wipes += o.wipes
         compactions += o.compactions; snapshotsInstalled += o.snapshotsInstalled
         identityConflicts += o.identityConflicts
+        wrongPeersRestarts += o.wrongPeersRestarts
     }
 }
 

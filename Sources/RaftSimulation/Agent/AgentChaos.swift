@@ -14,6 +14,7 @@ extension AgentSimulation {
         let n = nodeCount
         let i = rng.below(n)
         let leader = leaderIndex
+        if membershipPpm > 0 && rng.chance(ppm: membershipPpm) { return membershipAct() }
         let blockedBefore = network.blocked
         switch rng.pick([8, 6, 6, 6, 6, 4, 4, 4, 10, 4, 8, 3, 5, 3, 1, 4, 5, 3, 3, 3, 3]) {
         case 0:  // crash any node; most come back

@@ -17,7 +17,7 @@ import RaftCore
 ///   clean exit; a pair is skipped whole or not at all.
 /// - S5: no message leaves before the state it depends on is durable (its term, a
 ///   granted vote, acknowledged entries); durable terms and votes never go back.
-/// - API: every resignation is answered once, within its bound, while the agent lives.
+/// - API: every resignation and membership request is answered once, within its bound, while the agent lives.
 /// - Shutdown: a SIGTERM'd agent exits within its bound.
 struct AgentChecker {
     let nodeCount: Int
@@ -200,7 +200,7 @@ struct AgentChecker {
 
     mutating func overdue(node i: Int, realNs: Int64) {
         for (request, due) in outstanding[i] where due < realNs {
-            fail("API", "n\(i + 1) has not answered resignation \(request) by its bound \(Interval(nanoseconds: due))", realNs)
+            fail("API", "n\(i + 1) has not answered request \(request) (a resignation or a membership change) by its bound \(Interval(nanoseconds: due))", realNs)
         }
     }
 }

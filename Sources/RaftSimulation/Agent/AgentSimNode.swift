@@ -72,6 +72,20 @@ final class AgentSimNode: PersistPort, PeerPort, HookPort, ResponderPort, LogPor
     var shutdownDueNs: Int64? = nil
     var pausedAtNs: Int64 = 0
 
+    // MARK: Data dir and flags (issue 14)
+
+    /// incarnation: the random id the data dir was made with (new after a wipe).
+    var incarnation: UInt64 = 1
+    /// dataDirMade: the data dir exists (so `--bootstrap` is ignored from then on).
+    var dataDirMade = false
+    /// bootstrapFlag: the agent is started with `--bootstrap`.
+    var bootstrapFlag = false
+    /// removedMark: the driver recorded in the data dir that the group removed this
+    /// member; an agent started on it exits 2 until the data dir is wiped.
+    var removedMark = false
+    /// flagPeers: a wrong `--peers` for this life only (a one-member list, a phantom member).
+    var flagPeers: [DriverMember]? = nil
+
     // MARK: Disk
 
     /// durable is what survives a crash.
@@ -142,7 +156,7 @@ final class AgentSimNode: PersistPort, PeerPort, HookPort, ResponderPort, LogPor
     // MARK: PeerPort
 
     func setPeers(_ peers: [DriverMember]) {}
-    func recordRemoved() {}
+    func recordRemoved() { removedMark = true }
 
     func send(_ messages: [Message]) {
         for m in messages { sim.send(from: index, m) }
@@ -181,7 +195,11 @@ final class AgentSimNode: PersistPort, PeerPort, HookPort, ResponderPort, LogPor
     // MARK: ResponderPort
 
     func answer(_ request: RequestID, _ answer: ApiAnswer) {
-        sim.stats.resignsAnswered += 1
+        if sim.membershipRequests.remove(request) != nil {
+            if answer.status == 200 { sim.membershipStats.configurationsCommitted += 1 } else { sim.membershipStats.refused += 1 }
+        } else {
+            sim.stats.resignsAnswered += 1
+        }
         sim.checker.answered(node: index, request: request, realNs: sim.nowNs)
         sim.note { "\(self.name) ANSWER req \(request): \(answer.status) \(answer.reason ?? "")" }
     }

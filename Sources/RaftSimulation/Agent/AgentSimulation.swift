@@ -43,6 +43,22 @@ public final class AgentSimulation {
     var officeAtHeal = false
 
     var nodeCount: Int { nodes.count }
+
+    // Membership (issue 14): founders, spare machines to add, wipes and repairs.
+    /// foundingCount: the members `--bootstrap` founds the group with; the rest are spares.
+    let foundingCount: Int
+    /// founders is the founding `--peers` list (also every agent's contact list).
+    let founders: [DriverMember]
+    /// membershipPpm: how often a chaos action is a membership operation (0: none).
+    let membershipPpm: UInt64
+    var membershipStats = MembershipStats()
+    var membershipRequests: Set<RequestID> = []
+    /// stateLost: wiped members whose new incarnation the committed configuration does
+    /// not bind yet; repairs: those the "operator" will remove and add back.
+    var stateLost: Set<Int> = []
+    var repairs: [Int] = []
+    /// livenessApplies is false when too many voters lost their state for any set to elect.
+    var livenessApplies = true
     static let spinTickLimit = 1000
     var spinTicks: [Int]
 
@@ -53,6 +69,12 @@ public final class AgentSimulation {
         var root = SeededGenerator(seed: mix(seed, 0xA6E7_0001))
         rng = root.fork()
         let n = settings.shape.drawCount(&root)
+        // Most runs change the membership; the rest keep the founders (as the first
+        // release's runs did), so both kinds of history stay covered.
+        membershipPpm = root.chance(ppm: 700_000) ? UInt64(root.uniform(150_000, 450_000)) : 0
+        foundingCount = n
+        founders = (1...n).map { DriverMember(name: "n\($0)", peerAddress: "10.0.0.\($0):7000") }
+        let total = n + (membershipPpm > 0 ? 2 : 0)
         options = ChaosProfile.drawOptions(&root, scenario: .random)
         chaos = ChaosProfile.draw(&root, scenario: .random)
         // Agents propose nothing, so a run's events are mostly faults: denser than the
@@ -60,11 +82,11 @@ public final class AgentSimulation {
         chaos.meanGapNs = root.uniform(30_000_000, 600_000_000)
         livenessDeltaNs = root.uniform(500_000, 20_000_000)
         var netGen = root.fork()
-        network = Network(nodeCount: n, generator: &netGen, slabLimit: settings.messagesInFlightLimit)
+        network = Network(nodeCount: total, generator: &netGen, slabLimit: settings.messagesInFlightLimit)
         queue = EventQueue(capacity: settings.queueCapacity)
-        checker = AgentChecker(nodeCount: n)
-        healed = Array(repeating: true, count: n)
-        spinTicks = Array(repeating: 0, count: n)
+        checker = AgentChecker(nodeCount: total)
+        healed = Array(repeating: true, count: total)
+        spinTicks = Array(repeating: 0, count: total)
         checkIntervalNs = root.uniform(50_000_000, 500_000_000)
 
         // What every member shares: the hooks, their bounds, and which members check.
@@ -80,10 +102,9 @@ public final class AgentSimulation {
         plan.promoteFailureBackoff = .milliseconds(root.uniform(200, 2000))
         let checkFailures = Int(root.uniform(1, 3))
         let storageRetry = Interval.milliseconds(root.uniform(50, 500))
-        let members = (1...n).map { DriverMember(name: "n\($0)", peerAddress: "10.0.0.\($0):7000") }
-        for i in 0..<n {
+        for i in 0..<total {
             var g = root.fork()
-            var s = DriverSettings(name: "n\(i + 1)", members: members)
+            var s = DriverSettings(name: "n\(i + 1)", members: founders)
             s.raft = options
             s.hooks = plan
             s.checkConfigured = g.chance(ppm: 400_000)
@@ -98,10 +119,13 @@ public final class AgentSimulation {
                 node.fsyncSpikePpm = UInt64(g.uniform(1_000, 20_000))
                 node.fsyncSpikeMaxNs = node.fsyncMaxNs + g.uniform(5_000_000, 50_000_000)
             }
+            // Founders run with --bootstrap on every start, as the README says; spares
+            // start without it and wait to be added.
+            node.bootstrapFlag = i < n
             indexOf[node.id] = i
         }
-        for from in 0..<n {
-            for to in 0..<n where from != to {
+        for from in 0..<total {
+            for to in 0..<total where from != to {
                 network.profiles[network.link(from, to)] = chaos.drawLink(&root)
             }
         }
@@ -109,7 +133,7 @@ public final class AgentSimulation {
 
     /// run plays the whole history and returns what it found.
     public func run() -> RunResult {
-        for i in 0..<nodeCount { startProcess(i) }
+        for i in 0..<nodeCount where i < foundingCount || rng.chance(ppm: 300_000) { startProcess(i) }
         schedule(settings.safetyPhase.nanoseconds, .heal, node: 0)
         schedule(chaos.nextGapNs(&rng), .chaos, node: 0)
         schedule(chaos.probeGapNs, .probe, node: 0)
@@ -132,10 +156,10 @@ public final class AgentSimulation {
         let trace = traceLog?.linesWithDrops ?? []
         stats.offices = checker.officesEntered
         stats.elections = checker.leaderOfTerm.count
-        return RunResult(seed: seed, nodeCount: nodeCount, witnessCount: 0, violation: checker.violation, simulatedNs: nowNs,
+        return RunResult(seed: seed, nodeCount: foundingCount, witnessCount: 0, violation: checker.violation, simulatedNs: nowNs,
                          events: events, healToOfficeNs: healToOfficeNs, officeAtHeal: officeAtHeal,
                          livenessBoundNs: livenessBoundNs, digest: digest, toleratedCount: 0, trace: trace, stats: stats,
-                         membership: MembershipStats(), livenessApplies: true)
+                         membership: membershipStats, livenessApplies: livenessApplies)
     }
 
     // MARK: - Events
@@ -228,7 +252,7 @@ public final class AgentSimulation {
         case .heal:
             heal()
         case .end:
-            if e.payload == 1 && healToOfficeNs == nil {
+            if e.payload == 1 && healToOfficeNs == nil && livenessApplies {
                 fail("L1", "no node of the healed majority \(healedNames) in office within \(Interval(nanoseconds: livenessBoundNs)) of the heal (δ = \(Interval(nanoseconds: livenessDeltaNs)))")
             }
             finished = true
@@ -372,9 +396,20 @@ public final class AgentSimulation {
     func startProcess(_ i: Int) {
         let node = nodes[i]
         let now = node.clock.reading(atReal: nowNs)
+        if node.removedMark {
+            note { "\(node.name) EXIT 2: this member was removed (its data dir says so)" }
+            return
+        }
+        var flags = node.settings
+        flags.incarnation = node.incarnation
+        if let wrong = node.flagPeers { flags.members = wrong }
+        let restored = loadDataDir(i, peers: flags.members)
         do {
-            node.driver = try AgentDriver(settings: node.settings, restoring: node.durable, seed: node.rng.next(), now: now,
-                                          ports: DriverPorts(persist: node, peers: node, hooks: node, responder: node, log: node, lifecycle: node))
+            // As the agent does (Agent.swift): the stored state is the membership; an
+            // empty one waits to be added, never founds from the flags.
+            node.driver = try AgentDriver(settings: flags, restoring: restored, seed: node.rng.next(), now: now,
+                                          ports: DriverPorts(persist: node, peers: node, hooks: node, responder: node, log: node, lifecycle: node),
+                                          foundIfEmpty: false)
         } catch {
             return fail("simulator", "\(node.name) cannot start: \(error)")
         }
@@ -404,6 +439,7 @@ public final class AgentSimulation {
         node.lastDurableAtNs = 0
         node.running = nil
         node.paused = false
+        node.flagPeers = nil
         node.deferred.removeAll()
         node.scheduledTickNs = SimClock.neverRealNs
         for j in 0..<nodeCount where j != i {
@@ -522,11 +558,23 @@ public final class AgentSimulation {
         phase = .liveness
         healNs = nowNs
         let n = nodeCount
-        let quorum = n / 2 + 1
-        let size = quorum + rng.below(n - quorum + 1)
-        var order = Array(0..<n)
-        for k in stride(from: n - 1, to: 0, by: -1) { order.swapAt(k, rng.below(k + 1)) }
-        for k in 0..<n { healed[order[k]] = k < size }
+        if membershipPpm > 0 {
+            // Which majority can elect depends on the configuration in force, who was
+            // wiped and who was removed: heal every machine, and check liveness only
+            // when some member could win an election (see `electable`).
+            livenessApplies = electable()
+            for k in 0..<n { healed[k] = true }
+        } else if (0..<n).contains(where: { k in prospect(k).configuration.map { $0.electionQuorum > $0.quorum } ?? false }) {
+            // A group whose incarnations are not all bound yet elects only with every
+            // voter (design S6): heal them all.
+            for k in 0..<n { healed[k] = true }
+        } else {
+            let quorum = n / 2 + 1
+            let size = quorum + rng.below(n - quorum + 1)
+            var order = Array(0..<n)
+            for k in stride(from: n - 1, to: 0, by: -1) { order.swapAt(k, rng.below(k + 1)) }
+            for k in 0..<n { healed[order[k]] = k < size }
+        }
         note { "HEAL majority \(self.healedNames); δ = \(Interval(nanoseconds: self.livenessDeltaNs)), bound \(Interval(nanoseconds: self.livenessBoundNs))" }
         network.heal(majority: healed, deltaNs: livenessDeltaNs)
         for i in 0..<n where healed[i] {

@@ -13,6 +13,10 @@ public enum AgentFault: String, CaseIterable, Hashable, Sendable {
     /// The simulated HTTP consumer answers `/is-leader` from the view's office without
     /// the clock check: "leader" after the lease lapsed, until the next step.
     case staleIsLeader = "agent-stale-is-leader"
+    /// The simulated shell loads a restarted agent's state as the first release did: the
+    /// membership made from the `--peers` flag replaces the stored configuration (issue
+    /// 14's reproduction: a one-member list elects itself beside the group's leader).
+    case peersFlagOverridesMembership = "peers-flag-overrides-membership"
 }
 
 /// AgentSimulationSettings are what the caller of an agent-layer run chooses; the rest
