@@ -87,10 +87,20 @@ import Testing
         case .skipDemoteHook: expected = ["S4"]
         case .staleIsLeader: expected = ["S2"]
         // A restart that takes its membership from --peers elects beside the group's
-        // leader: two leaders of one term, or two in office at once.
-        case .peersFlagOverridesMembership: expected = ["S1", "S2"]
+        // leader (two leaders of one term, or two in office at once), or leaves a group
+        // that cannot elect.
+        case .peersFlagOverridesMembership: expected = ["S1", "S2", "L1"]
         }
         #expect(caught.map { expected.contains($0.property) } == true, "\(fault.rawValue): \(String(describing: caught))")
+    }
+
+    /// A membership loaded from --peers also leaves groups that cannot elect (L1), which
+    /// may show first; the safety break it causes — two leaders — shows within 60 seeds.
+    @Test func peersFlagOverridesMembershipMakesTwoLeaders() {
+        let s = Self.settings(.three, faults: [.peersFlagOverridesMembership])
+        let caught = (UInt64(1)...60).lazy.compactMap { runAgentSimulation(seed: $0, settings: s).violation }
+            .first { $0.property == "S1" || $0.property == "S2" }
+        #expect(caught != nil)
     }
 }
 
