@@ -112,14 +112,14 @@ let package = Package(
         // The agent's logic as a deterministic state machine over small ports: the core,
         // persist-before-send, hook sequencing, check gating, start-up, shutdown, resign
         // and the one AgentView (pure: no I/O, no clock, no threads; issue 13).
-        .target(name: "AgentDriver", dependencies: ["RaftCore", "AgentLogging", "Membership"], swiftSettings: sharedSettings),
+        .target(name: "AgentDriver", dependencies: ["RaftCore", "AgentLogging", "Membership", "EtcdElection", "EtcdAPI"], swiftSettings: sharedSettings),
         // The scenario-file format shared by the core's and the driver's scenario tests.
         .target(name: "ScenarioText", swiftSettings: sharedSettings),
         .testTarget(name: "AgentDriverTests", dependencies: ["AgentDriver", "AgentLogging", "RaftCore", "ScenarioText", "Membership"], exclude: ["scenarios"],
                     swiftSettings: sharedSettings),
         // The agent's settings: flags over environment over file, validated with
         // errors that name the flag and the fix (pure; issue 4).
-        .target(name: "AgentConfig", dependencies: ["RaftCore", "HookSyntax", "AgentLogging", "Membership"], swiftSettings: sharedSettings),
+        .target(name: "AgentConfig", dependencies: ["RaftCore", "HookSyntax", "AgentLogging", "Membership", "EtcdElection"], swiftSettings: sharedSettings),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "AgentLogging", "RaftCore"], swiftSettings: sharedSettings),
         // Membership as the agent sees it (design S6): names to ids, group fingerprints,
         // the founding configuration, operator requests, learner promotion, admission.
@@ -129,11 +129,11 @@ let package = Package(
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         // The driver joining core, storage, transport and HTTP on the loop (issue 4).
-        .target(name: "Agent", dependencies: ["AgentLogging", "AgentDriver", "Membership", "JSON", "RaftCore", "Storage", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd", "Time",
+        .target(name: "Agent", dependencies: ["AgentLogging", "AgentDriver", "Membership", "JSON", "RaftCore", "Storage", "EtcdEngine", "EtcdClient", "EtcdElection", "EtcdAPI", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd", "Time",
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
-            dependencies: ["Agent", "AgentConfig", "AgentLogging", "EventLoop", "Hooks", "HTTPParser", "JSON", "Posix", "RaftCore", "Storage", "Time",
+            dependencies: ["Agent", "AgentConfig", "AgentLogging", "EtcdClient", "EventLoop", "Hooks", "HTTPParser", "JSON", "Posix", "RaftCore", "Storage", "Time",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation", "ScenarioText"], exclude: ["scenarios"], swiftSettings: sharedSettings),

@@ -412,17 +412,9 @@ public final class Agent: PeerTransportDelegate {
     /// path is the same, so a rotated token takes effect). `new` is validated by the
     /// caller; what fails here throws before anything is applied. Returns what changed.
     public func reload(_ new: AgentSettings) throws(ConfigError) -> ReloadPlan {
-        let plan = settings.reloadPlan(to: new)
-        let running = settings.reloading(new)
-        let access = try AdminAccess(settings: running)
-        let checkReplaced = try hooks.reload(running)
-        apiState.access = access
-        log.format = running.logFormat
-        log.minimumLevel = running.logLevel
+        let (running, plan, driverPart) = try applyReload(new, hooks: hooks)
         settings = running
-        let h = running.hooks
-        deliver(.reload(DriverReload(hooks: Self.hookPlan(h), checkConfigured: h.check != nil || h.checkURL != nil,
-                                     checkFailuresToFail: h.checkFailures, checkReplaced: checkReplaced)))
+        deliver(.reload(driverPart))
         return plan
     }
 

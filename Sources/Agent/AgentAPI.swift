@@ -12,34 +12,34 @@ import HTTPServer
 import Posix
 import RaftCore
 
-extension Agent {
-    /// Responses are the prepared answers, rebuilt on every change of what an answer
-    /// says. Every one carries `X-Baton-Term` (the fencing token) and `X-Baton-Leader`
-    /// when a leader is known; the in-office ones also carry the lease time left,
-    /// stamped at answer time.
-    struct Responses {
-        var inOffice: LeaseStampedResponse
-        var follower: PreparedResponse
-        var none: PreparedResponse
-        var isLeader: LeaseStampedResponse
-        var notLeader: PreparedResponse
-        var healthyInOffice: LeaseStampedResponse
-        var healthy: PreparedResponse
-        var unhealthy: PreparedResponse?
-        var readyInOffice: LeaseStampedResponse
-        var readyFollower: PreparedResponse
-        var notReady: PreparedResponse
+/// Responses are the prepared answers, rebuilt on every change of what an answer
+/// says. Every one carries `X-Baton-Term` (the fencing token) and `X-Baton-Leader`
+/// when a leader is known; the in-office ones also carry the lease time left,
+/// stamped at answer time.
+struct Responses {
+    var inOffice: LeaseStampedResponse
+    var follower: PreparedResponse
+    var none: PreparedResponse
+    var isLeader: LeaseStampedResponse
+    var notLeader: PreparedResponse
+    var healthyInOffice: LeaseStampedResponse
+    var healthy: PreparedResponse
+    var unhealthy: PreparedResponse?
+    var readyInOffice: LeaseStampedResponse
+    var readyFollower: PreparedResponse
+    var notReady: PreparedResponse
 
-        /// init(placeholder:) answers everything with `placeholder` until the first rebuild.
-        init(placeholder: PreparedResponse) {
-            let stamped = LeaseStampedResponse(status: placeholder.status, headers: [], body: [])
-            inOffice = stamped; follower = placeholder; none = placeholder
-            isLeader = stamped; notLeader = placeholder
-            healthyInOffice = stamped; healthy = placeholder; unhealthy = nil
-            readyInOffice = stamped; readyFollower = placeholder; notReady = placeholder
-        }
+    /// init(placeholder:) answers everything with `placeholder` until the first rebuild.
+    init(placeholder: PreparedResponse) {
+        let stamped = LeaseStampedResponse(status: placeholder.status, headers: [], body: [])
+        inOffice = stamped; follower = placeholder; none = placeholder
+        isLeader = stamped; notLeader = placeholder
+        healthyInOffice = stamped; healthy = placeholder; unhealthy = nil
+        readyInOffice = stamped; readyFollower = placeholder; notReady = placeholder
     }
+}
 
+extension AgentShell {
     func registerRoutes(on server: HTTPServer) {
         apiState.server = server
         server.setRefusalHeaders(commonHeaders(term: view.term))
@@ -63,8 +63,7 @@ extension Agent {
         server.route(.post, "/resign") { [unowned self] request in self.counted(.resign, self.resign(request)) }
         server.route(.get, "/metrics") { [unowned self] _ in self.counted(.metrics, .respond(self.metricsAnswer())) }
         server.route(.get, "/openapi.json") { [unowned self] _ in self.counted(.openAPI, .respond(self.openAPIAnswer())) }
-        registerMemberRoutes(on: server)
-        registerPauseRoutes(on: server)
+        registerEngineRoutes(on: server)
         server.holdTimeoutResponder = { [unowned self] held in
             guard let (answer, route) = self.heldRequestTimedOut(held) else { return nil }
             self.countStatus(answer.status, route)
@@ -86,15 +85,6 @@ extension Agent {
     /// commonHeaders: the fencing token and, when known, the leader.
     func commonHeaders(term: Term) -> [(String, String)] {
         [("X-Baton-Term", "\(term)")] + (view.leader.map { [("X-Baton-Leader", $0)] } ?? [])
-    }
-
-    /// leaderJSON is a member as answers name it: its name, API and peer addresses.
-    func leaderJSON(_ name: String) -> String {
-        let stored = view.members.first { $0.name == name }
-        let api = name == settings.id ? settings.apiAdvertise.description
-            : (view.peer(name)?.apiAddress ?? stored.map(\.apiAddress) ?? "")
-        let peer = stored?.peerAddress ?? view.peer(name)?.peerAddress ?? ""
-        return "{\"id\":\(AgentLog.json(name)),\"api\":\(AgentLog.json(api)),\"peer\":\(AgentLog.json(peer))}"
     }
 
     /// sinceJSON is when this node learned of the current leader or office, as wall
@@ -204,5 +194,16 @@ extension Agent {
     func heldRequestTimedOut(_ held: HeldRequest) -> (PreparedResponse, APIRoute)? {
         if apiState.longPoll.remove(held) { return (leaderAnswer(at: now()), .leader) }
         return nil
+    }
+}
+
+extension Agent {
+    /// leaderJSON is a member as answers name it: its name, API and peer addresses.
+    func leaderJSON(_ name: String) -> String {
+        let stored = view.members.first { $0.name == name }
+        let api = name == settings.id ? settings.apiAdvertise.description
+            : (view.peer(name)?.apiAddress ?? stored.map(\.apiAddress) ?? "")
+        let peer = stored?.peerAddress ?? view.peer(name)?.peerAddress ?? ""
+        return "{\"id\":\(AgentLog.json(name)),\"api\":\(AgentLog.json(api)),\"peer\":\(AgentLog.json(peer))}"
     }
 }

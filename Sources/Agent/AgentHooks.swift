@@ -14,7 +14,7 @@ import RaftCore
 
 /// AgentHooks runs hook steps and the check. Lives on the loop thread with its agent.
 final class AgentHooks {
-    unowned let agent: Agent
+    unowned let agent: any AgentShell
     private var process: HookProcess?
     /// running is the step in progress (a process or a unit job).
     private var running: HookStepRequest?
@@ -25,7 +25,7 @@ final class AgentHooks {
     private var baseEnvironment: [String]
     private var checkStopped = false
 
-    init(agent: Agent) throws(ConfigError) {
+    init(agent: any AgentShell) throws(ConfigError) {
         self.agent = agent
         // Hooks inherit PATH, HOME and the rest, but not our own BATON_* settings nor
         // systemd's notify variables (HookEnvironment).

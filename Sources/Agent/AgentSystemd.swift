@@ -15,7 +15,7 @@ import Systemd
 /// AgentSystemd owns the notifier, the watchdog timer and the leader-unit controller.
 /// Lives on the loop thread with its agent; outside systemd the notifier is a no-op.
 final class AgentSystemd {
-    unowned let agent: Agent
+    unowned let agent: any AgentShell
     let notifier = ServiceNotifier()
     private var watchdogTimer: TimerID?
     private var lastStatus = ""
@@ -25,7 +25,7 @@ final class AgentSystemd {
     /// Completions of unit jobs waiting for their report, by request id.
     private var pendingUnitJobs: [UInt64: (HookOutcome) -> Void] = [:]
 
-    init(agent: Agent) throws(ConfigError) {
+    init(agent: any AgentShell) throws(ConfigError) {
         self.agent = agent
         let h = agent.settings.hooks
         if let text = h.leaderUnit {

@@ -15,7 +15,7 @@ import HTTPServer
 import Posix
 import RaftCore
 
-extension Agent {
+extension AgentShell {
     /// How long after its last failed promote a node keeps warning: three back-offs, so
     /// a group cycling through failures (one per member per back-off) never goes quiet.
     static var leaderlessWarningWindow: Interval { HookSettings.promoteFailureBackoff * 3 }

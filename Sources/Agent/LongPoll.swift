@@ -101,7 +101,29 @@ struct LongPollWaiters {
     }
 }
 
-extension Agent {
+extension LongPollWaiters {
+    /// parseWait reads `wait` in the one duration grammar (`Time/DurationText.swift`:
+    /// `30s`, `500ms`, `1m30s`), at most `LongPollWaiters.waitMax`. One exception to the
+    /// grammar's "a number needs a unit": a bare whole number here is seconds, because the
+    /// first release documented `wait=30` and clients written against it must keep
+    /// working. Flags and config files refuse a bare number.
+    static func parseWait(_ text: String) throws(BadWait) -> Interval {
+        let wait: Interval
+        if DurationText.isWholeNumber(text) {
+            guard text.utf8.count <= 6, let seconds = Int64(text) else { throw BadWait(reason: "longer than the maximum") }
+            wait = .seconds(seconds)
+        } else {
+            do { wait = try Interval(parsing: text) } catch { throw BadWait(reason: error.description) }
+        }
+        guard wait <= LongPollWaiters.waitMax else { throw BadWait(reason: "longer than the maximum") }
+        return wait
+    }
+
+    /// BadWait says why a `wait` was refused.
+    struct BadWait: Error { var reason: String }
+}
+
+extension AgentShell {
     /// leaderView is the view a `/leader` answer at `now` gives, and that answer: the
     /// two come from one decision, so a caller who re-polls with what it was told is
     /// never answered again for nothing.
@@ -130,13 +152,13 @@ extension Agent {
         var seenLeader = SeenLeader.unspecified
         if let leaderText = request.queryParameter("leader") {
             if leaderText.isEmpty { seenLeader = .none }
-            else if driver.members.idOf[leaderText] != nil { seenLeader = .node(leaderText) }
+            else if knowsMember(leaderText) { seenLeader = .node(leaderText) }
             else if isValidMemberName(leaderText) && leaderText.utf8.count <= 63 { seenLeader = .unknownName }
             else { return .respond(badRequest("leader must be a member name (or empty for none); got '\(leaderText)'")) }
         }
         guard let waitText = request.queryParameter("wait") else { return .respond(answer) }
         let wait: Interval
-        do { wait = try Self.parseWait(waitText) } catch {
+        do { wait = try LongPollWaiters.parseWait(waitText) } catch {
             return .respond(badRequest("wait must be a duration of at most \(LongPollWaiters.waitMax.formatted), like 30s, 500ms or 1m30s; got '\(waitText)': \(error.reason)"))
         }
         if seenTerm == nil && seenLeader == .unspecified {
@@ -153,26 +175,6 @@ extension Agent {
         apiState.longPoll.add(LongPollWaiter(held: request.held, term: seenTerm, leader: seenLeader))
         return .hold(timeout: wait, onTimeout: responses.none)
     }
-
-    /// parseWait reads `wait` in the one duration grammar (`Time/DurationText.swift`:
-    /// `30s`, `500ms`, `1m30s`), at most `LongPollWaiters.waitMax`. One exception to the
-    /// grammar's "a number needs a unit": a bare whole number here is seconds, because the
-    /// first release documented `wait=30` and clients written against it must keep
-    /// working. Flags and config files refuse a bare number.
-    static func parseWait(_ text: String) throws(BadWait) -> Interval {
-        let wait: Interval
-        if DurationText.isWholeNumber(text) {
-            guard text.utf8.count <= 6, let seconds = Int64(text) else { throw BadWait(reason: "longer than the maximum") }
-            wait = .seconds(seconds)
-        } else {
-            do { wait = try Interval(parsing: text) } catch { throw BadWait(reason: error.description) }
-        }
-        guard wait <= LongPollWaiters.waitMax else { throw BadWait(reason: "longer than the maximum") }
-        return wait
-    }
-
-    /// BadWait says why a `wait` was refused.
-    struct BadWait: Error { var reason: String }
 
     func badRequest(_ reason: String) -> PreparedResponse {
         PreparedResponse(status: 400, headers: commonHeaders(term: view.term),

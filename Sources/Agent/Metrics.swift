@@ -149,8 +149,9 @@ final class AgentMetrics {
     }
 }
 
-extension Agent {
-    func metricsAnswer() -> PreparedResponse {
+extension AgentShell {
+    /// updateSharedMetrics sets what every engine's agent reports (at scrape time).
+    func updateSharedMetrics() {
         let m = apiState.metrics
         m.isLeader.set(Int64(view.isInOffice(at: now()) ? 1 : 0))
         m.term.set(Int64(view.term))
@@ -160,12 +161,24 @@ extension Agent {
         if let c = view.check { m.updateCheck(healthy: c.healthy, failures: c.failures) }
         m.updateLog(log)
         m.operatorMetrics.update(self)
+    }
+
+    /// renderedMetrics is the exposition after the gauges were set.
+    func renderedMetrics() -> PreparedResponse {
+        PreparedResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                         headers: perRequestHeaders(), body: apiState.metrics.render())
+    }
+}
+
+extension Agent {
+    func metricsAnswer() -> PreparedResponse {
+        updateSharedMetrics()
+        let m = apiState.metrics
         m.membership.update(view)
         for (peer, gauge) in m.peerReachable { gauge.set(Int64(transport.stats[peer]?.connected == true ? 1 : 0)) }
         m.limits.update(transport: transport, server: apiState.server,
                         leaderlessAfterPromoteFailure: leaderlessAfterPromoteFailure != nil)
-        return PreparedResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                headers: perRequestHeaders(), body: m.render())
+        return renderedMetrics()
     }
 }
 
@@ -252,7 +265,7 @@ final class OperatorMetrics {
     }
 
     /// update sets the gauges from the agent's state and /proc, at scrape time.
-    func update(_ agent: Agent) {
+    func update(_ agent: some AgentShell) {
         let now = agent.now()
         hasLeader.set(Int64(agent.view.leader != nil ? 1 : 0))
         paused.set(Int64(agent.view.pause != nil ? 1 : 0))

@@ -9,7 +9,7 @@ import PeerTransport
 import Posix
 import RaftCore
 
-extension Agent {
+extension AgentShell {
     /// openAPIAnswer is built per request: the endpoint is for tools, not probes.
     func openAPIAnswer() -> PreparedResponse {
         let bytes = Array(UnsafeBufferPointer(start: openAPIDocument.utf8Start, count: openAPIDocument.utf8CodeUnitCount))

@@ -10,7 +10,7 @@ import HTTPParser
 import HTTPServer
 import RaftCore
 
-extension Agent {
+extension AgentShell {
     /// adminRefusal is the answer to an admin request its caller may not make (401 no or
     /// a wrong token, 403 cross-site or beyond loopback without a token), nil when allowed.
     func adminRefusal(_ request: borrowing HTTPRequest) -> PreparedResponse? {
@@ -45,7 +45,7 @@ extension Agent {
         let client = request.clientDescription
         loop.schedule(after: .zero) { [unowned self] _ in self.deliver(.resign(id, to: to, client: client)) }
         // The driver answers within its own bound; the hold's timeout is only a net.
-        let wait = min(driver.settings.resignWait + .seconds(5), LongPollWaiters.waitMax)
+        let wait = min(resignWait + .seconds(5), LongPollWaiters.waitMax)
         return .hold(timeout: wait, onTimeout: PreparedResponse(
             status: 503, headers: commonHeaders(term: term),
             body: Array("{\"resigned\":false,\"successor\":null,\"reason\":\"the agent did not answer in time\",\"term\":\(term)}\n".utf8)))

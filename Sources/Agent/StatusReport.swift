@@ -66,13 +66,16 @@ extension Agent {
         body += ",\"config\":{\"members\":[\(memberNames.map { AgentLog.json($0) }.joined(separator: ","))]"
         body += ",\"election_timeout_ms\":[\(ms(o.electionTimeoutMin)),\(ms(o.electionTimeoutMax))]"
         body += ",\"heartbeat_ms\":\(ms(o.heartbeatInterval)),\"max_drift\":\(o.maxDrift)}"
-        for (key, json) in statusSections() { body += ",\(AgentLog.json(key)):\(json)" }
+        for (key, json) in statusSections() + [("limits", limitsStatus()), ("pause", pauseJSON(at: now()))] { body += ",\(AgentLog.json(key)):\(json)" }
         body += "}\n"
         return PreparedResponse(status: 200, headers: perRequestHeaders(), body: Array(body.utf8))
     }
 
+}
+
+extension AgentShell {
     /// statusSections are further top-level objects of /status, as (key, JSON): the
-    /// hooks, the application check and whether this node may campaign.
+    /// hooks, the application check and whether this node may campaign (every engine).
     func statusSections() -> [(String, String)] {
         let h = view.hooks
         var last: [String] = []
@@ -89,18 +92,25 @@ extension Agent {
                 + "\"failures\":\(c.failures),\"last_detail\":\(AgentLog.json(c.lastDetail)),\"last_duration_ms\":\(c.lastDuration.wholeMilliseconds)}"
         } ?? "null"
         return [("hooks", hooks), ("check", check), ("campaign_allowed", "\(view.campaignAllowed)"),
-                ("limits", limitsStatus()), ("pause", pauseJSON(at: now())),
                 ("campaign_held_by", "[" + view.campaignHeldBy.map(AgentLog.json).joined(separator: ",") + "]")]
     }
+
+    /// httpLimitsJSON: the API's limits hit (baton_http_limited_total), by limit.
+    func httpLimitsJSON() -> String {
+        apiState.server.map { server in
+            let v = LimitMetrics.httpValues(server.statistics)
+            return LimitMetrics.httpLimits.map { "\(AgentLog.json($0)):\(v[$0] ?? 0)" }.joined(separator: ",")
+        } ?? ""
+    }
+}
+
+extension Agent {
 
     /// limitsStatus: refused peer connections by reason and the API's limits hit (the
     /// same counters as /metrics' baton_peer_rejected_total and baton_http_limited_total).
     func limitsStatus() -> String {
         let peer = RejectionKind.allCases.map { "\(AgentLog.json($0.rawValue)):\(transport.rejectionsByKind[$0] ?? 0)" }
-        let http = apiState.server.map { server in
-            let v = LimitMetrics.httpValues(server.statistics)
-            return LimitMetrics.httpLimits.map { "\(AgentLog.json($0)):\(v[$0] ?? 0)" }.joined(separator: ",")
-        } ?? ""
+        let http = httpLimitsJSON()
         return "{\"peer_rejected\":{\(peer.joined(separator: ","))},"
             + "\"peer_unauthenticated_connections\":\(transport.preAuthConnections),\"http_limited\":{\(http)}}"
     }

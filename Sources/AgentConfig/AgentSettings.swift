@@ -33,6 +33,9 @@ public struct AgentSettings: Hashable, Sendable {
     /// hookEnvironment: the application's variables from `--config` (keys without the
     /// `BATON_` prefix, e.g. VIP_ADDRESS), added to the environment of hooks and checks.
     public var hookEnvironment: [ApplicationVariable] = []
+    /// etcd: `--backend etcd` and its settings; nil for Baton's own Raft group (the
+    /// default). With it, the Raft-only fields above are empty and unused.
+    public var etcd: EtcdBackendSettings? = nil
 
     public typealias LogFormat = AgentLogging.LogFormat
 
@@ -81,7 +84,7 @@ public enum AgentSettingKeys {
         SettingKey(flag: "--log-format", isBoolean: false, defaultValue: "text", help: "text or json."),
         SettingKey(flag: "--log-level", isBoolean: false, defaultValue: "info", help: "The least severe lines written: debug, info, notice, warning or error."),
         SettingKey(flag: "--admin-token-file", isBoolean: false, defaultValue: nil, help: "File with the token admin endpoints (POST /resign) require as 'Authorization: Bearer TOKEN'; without it they are accepted from loopback only."),
-    ] + hookSettingKeys + controlSettingKeys
+    ] + hookSettingKeys + controlSettingKeys + etcdSettingKeys
 
     static func key(_ flag: String) -> SettingKey { all.first { $0.flag == flag }! }
 }
@@ -102,6 +105,8 @@ extension AgentSettings {
         for flag in sources.flags.keys where !AgentSettingKeys.all.contains(where: { $0.flag == flag }) {
             throw ConfigError(flag: flag, "unknown setting")
         }
+        if try backend(sources) == .etcd { return try resolveEtcdBackend(sources) }
+        try refuseForeign(etcdOnlyFlags, sources, because: "it configures --backend etcd, and this agent runs Baton's own Raft group (--backend raft)")
         func value(_ flag: String) -> String? { sources.value(flag)?.text }
         func required(_ flag: String) throws(ConfigError) -> String {
             guard let v = value(flag), !v.isEmpty else {

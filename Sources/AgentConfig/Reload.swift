@@ -93,5 +93,9 @@ extension AgentSettings {
         ("--priority", { $0.controls.priority == $1.controls.priority }),
         ("--preempt", { $0.controls.preempt == $1.controls.preempt }),
         ("--preempt-after", { $0.controls.preemptAfter == $1.controls.preemptAfter }),
+        ("--backend", { ($0.etcd == nil) == ($1.etcd == nil) }),
+        ("--etcd-endpoints", { $0.etcd?.endpoints == $1.etcd?.endpoints }),
+        ("--etcd-prefix", { $0.etcd?.prefix == $1.etcd?.prefix }),
+        ("--etcd-lease-ttl", { $0.etcd?.leaseTTL == $1.etcd?.leaseTTL }),
     ]
 }

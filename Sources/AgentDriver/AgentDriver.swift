@@ -196,6 +196,9 @@ public final class AgentDriver {
             started = true
             membershipKey = nil  // the peers go to the transport now
             updateCampaign(now: now)
+            // The start-up run tells the application of the leader known now; a change
+            // run follows when it becomes another node (announceLeaderChange).
+            hookSequence.announcedLeader = raft.leader
             startHooks(now: now)
         case .message(let m):
             stepCore(.message(m), now: now)

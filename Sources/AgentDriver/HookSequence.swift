@@ -1,7 +1,8 @@
 // Hooks as the driver runs them (design S4): office changes feed the `HookQueue`; each
 // job's steps (on-promote, leader-unit, on-change …) are started one at a time through
-// the hook port; the queue's decisions that concern the core (demote finished, start-up
-// done, resign after a failed promote) go to the inbox.
+// the hook port (DriverParts.swift, shared with the etcd engine's driver); the queue's
+// decisions that concern the core (demote finished, start-up done, resign after a
+// failed promote) go to the inbox.
 import AgentLogging
 import RaftCore
 
@@ -35,43 +36,28 @@ struct HookSequence {
     var isIdle: Bool { queue.isIdle }
 }
 
-extension AgentDriver {
-    /// reload takes a SIGHUP's hooks (between jobs) and check.
-    func reload(_ r: DriverReload, now: Instant) {
-        var plan = r.hooks
-        plan.leaderUnit = settings.hooks.leaderUnit
-        pendingPlan = plan
-        takePendingPlanIfIdle()
-        guard r.checkReplaced else { return }
-        let healthy = checkTracker?.healthy ?? true
-        settings.checkConfigured = r.checkConfigured
-        settings.checkFailuresToFail = r.checkFailuresToFail
-        if r.checkConfigured {
-            checkTracker = CheckTracker(failuresToFail: r.checkFailuresToFail, healthy: healthy)
-            checkView = AgentView.CheckView(healthy: healthy, consecutiveFailures: 0, passes: 0, failures: 0,
-                                            lastDetail: "", lastDuration: .zero)
-        } else {
-            checkTracker = nil
-            checkView = nil
+extension AgentDriver: DriverParts {
+    // The hook sequence, the check and the campaign gate's reasons are shared with the
+    // etcd engine's driver (DriverParts.swift); these say what they mean for Raft.
+    var isStopping: Bool { shutdown != nil }
+    var holdsOffice: Bool { raft.office != nil }
+    var hookPort: any HookPort { ports.hooks }
+    var pausedInOffice: Bool { pauseControl.coreHeld }
+
+    func emit(_ event: @autoclosure () -> LogEvent) { ports.log.event(event()) }
+
+    func follow(part: PartsFollowUp) {
+        switch part {
+        case .demoteFinished(let term): follow(.demoteFinished(term))
+        case .startupFinished: follow(.startupFinished)
+        case .promoteFailed(let term): follow(.promoteFailed(term))
+        case .handOverForFailedCheck: follow(.handOver(.checkFailed))
+        case .updateCampaign: follow(.updateCampaign)
         }
-        follow(.updateCampaign)
     }
 
-    /// takePendingPlanIfIdle: a job keeps the commands it started with, so its promote
-    /// and demote steps stay one set; new ones are taken when no job runs or waits.
-    func takePendingPlanIfIdle() {
-        guard let plan = pendingPlan, hookSequence.isIdle, hookSequence.job == nil else { return }
-        pendingPlan = nil
-        settings.hooks = plan
-        hookSequence.queue.promoteDelayed = plan.promoteDelay > .zero
-        hookSequence.queue.resignOnPromoteFailure = plan.resignOnPromoteFailure
-    }
-
-    /// startHooks begins the start-up run (`BATON_EVENT=startup`).
-    func startHooks(now: Instant) {
-        hookSequence.announcedLeader = raft.leader
-        perform(hookSequence.queue.begin(), now: now)
-    }
+    /// reload takes a SIGHUP's hooks (between jobs) and check.
+    func reload(_ r: DriverReload, now: Instant) { reloadParts(r) }
 
     /// officeChanged hands one office change to the queue (after its Ready was applied).
     func officeChanged(_ change: OfficeChange, now: Instant) {
@@ -97,84 +83,6 @@ extension AgentDriver {
               leader != hookSequence.announcedLeader else { return }
         hookSequence.announcedLeader = leader
         perform(hookSequence.queue.leaderChanged(term: raft.term, reason: "leader-changed"), now: now)
-    }
-
-    /// perform carries out the queue's actions.
-    func perform(_ actions: [HookAction], now: Instant) {
-        for action in actions {
-            switch action {
-            case .start(let job):
-                hookSequence.job = job
-                hookSequence.stepIndex = 0
-                hookSequence.jobFailed = false
-                startStep(now: now)
-            case .waitPromoteDelay(let term):
-                hookSequence.delayUntil = now + settings.hooks.promoteDelay
-                hookSequence.delayTerm = term
-                let ms = settings.hooks.promoteDelay.nanoseconds / 1_000_000
-                log("hook-promote-delay", .info, "waiting \(ms) ms (--promote-delay) before the promote hook of term \(term)",
-                    [("token", .number(term)), ("delay_ms", .number(ms))], .always)
-            case .skipped(let term):
-                hookSequence.status.skippedPairs += 1
-                hookSequence.previousLeader[term] = nil
-                log("hook-skipped", .notice, "office of term \(term) ended before its promote hook could start: promote and demote both skipped",
-                    [("token", .number(term))], .essential)
-            case .demoteFinished(let term):
-                follow(.demoteFinished(term))
-            case .resign(let term):
-                follow(.promoteFailed(term))
-            case .startupFinished:
-                follow(.startupFinished)
-            }
-        }
-    }
-
-    /// hookTimers ends a `--promote-delay` that has run out.
-    func hookTimers(now: Instant) {
-        guard let until = hookSequence.delayUntil, now >= until else { return }
-        hookSequence.delayUntil = nil
-        perform(hookSequence.queue.promoteDelayElapsed(term: hookSequence.delayTerm), now: now)
-    }
-
-    /// startStep starts the current job's next step, or ends the job.
-    private func startStep(now: Instant) {
-        guard let job = hookSequence.job else { return }
-        let steps = settings.hooks.steps(for: job.event)
-        guard hookSequence.stepIndex < steps.count else {
-            hookSequence.job = nil
-            let failed = hookSequence.jobFailed
-            if job.event == .promote { hookSequence.previousLeader[job.term] = nil }
-            perform(hookSequence.queue.finished(succeeded: !failed), now: now)
-            return
-        }
-        let (hook, step) = steps[hookSequence.stepIndex]
-        let run = hookSequence.nextRun
-        hookSequence.nextRun += 1
-        hookSequence.running = run
-        hookSequence.status.runs += 1
-        hookSequence.status.last[hook] = HookRunRecord(hook: hook, event: job.event, term: job.term, running: true,
-                                                       result: "", exitCode: nil, duration: .zero)
-        ports.hooks.start(HookStepRequest(run: run, hook: hook, job: job, step: step,
-                                          environment: hookEnvironment(job), timeout: settings.hooks.timeout))
-    }
-
-    /// hookStepFinished records a step's end and starts the next.
-    func hookStepFinished(_ run: RunID, _ outcome: HookStepOutcome, now: Instant) {
-        guard run == hookSequence.running, let job = hookSequence.job else { return }
-        hookSequence.running = nil
-        let steps = settings.hooks.steps(for: job.event)
-        let hook = steps[hookSequence.stepIndex].hook
-        if !outcome.succeeded {
-            hookSequence.jobFailed = true
-            hookSequence.status.failures += 1
-            if outcome.timedOut { hookSequence.status.timeouts += 1 }
-        }
-        hookSequence.status.last[hook] = HookRunRecord(
-            hook: hook, event: job.event, term: job.term, running: false, result: outcome.summary,
-            exitCode: outcome.exitCode, duration: outcome.duration)
-        noteHookOutcome(event: job.event, term: job.term, hook: hook, outcome)
-        hookSequence.stepIndex += 1
-        startStep(now: now)
     }
 
     /// hookEnvironment is the transition's `BATON_*` variables, read when each step

@@ -27,9 +27,7 @@ extension AgentDriver {
         refreshOffice()
         guard view.isInOffice(at: now) else {
             let leader = raft.leader.flatMap { $0 == me ? nil : name($0) }
-            return ports.responder.answer(request, ApiAnswer(status: 409, [
-                .init("reason", .string("this node is not in office; ask the leader")),
-                .init("leader", leader.map { .member($0) } ?? .null), .init("term", .int(Int64(raft.term)))]))
+            return ports.responder.answer(request, .notInOffice(leader: leader, term: raft.term))
         }
         guard (raft.configuration?.voters.count ?? 1) > 1 else {
             return answer(request, 409, reason: "this is the only member: there is nobody to hand over to")
@@ -64,43 +62,73 @@ extension AgentDriver {
     }
 
     private func answer(_ request: RequestID, _ status: Int, reason: String) {
-        ports.responder.answer(request, ApiAnswer(status: status, [.init("reason", .string(reason)), .init("term", .int(Int64(raft.term)))]))
+        ports.responder.answer(request, .refused(status, reason: reason, term: raft.term))
     }
 
     /// answerResignWaiters completes held resignations whose successor is now known, or
     /// whose wait ran out.
     func answerResignWaiters(now: Instant) {
         guard !resigns.isEmpty else { return }
-        var i = 0
-        while i < resigns.count {
-            let w = resigns[i]
-            let result: ApiAnswer?
+        resigns.answer(now: now, responder: ports.responder, log: ports.log) { w in
             if raft.term > w.term, let successor = raft.leader {
-                if successor == me {
-                    result = ApiAnswer(status: 503, [
-                        .init("resigned", .bool(false)), .init("term", .int(Int64(w.term))),
-                        .init("successor", .string(settings.name)),
-                        .init("reason", .string("the hand-over failed and this node was elected again"))])
-                } else {
-                    result = ApiAnswer(status: 200, [
-                        .init("resigned", .bool(true)), .init("term", .int(Int64(w.term))),
-                        .init("successor", .string(name(successor) ?? "")), .init("successor_term", .int(Int64(raft.term)))])
-                }
-            } else if now >= w.deadline {
-                refreshOffice()
-                result = ApiAnswer(status: 503, [
-                    .init("resigned", .bool(!view.isInOffice(at: now))), .init("term", .int(Int64(w.term))),
-                    .init("successor", .null),
-                    .init("reason", .string("no successor was heard from within \(settings.resignWait.nanoseconds / 1_000_000) ms; an ordinary election follows"))])
-            } else {
-                result = nil
+                return successor == me ? .electedAgain(term: w.term, me: settings.name)
+                    : .handedOver(term: w.term, successor: name(successor) ?? "", successorTerm: raft.term)
             }
-            guard let result else { i += 1; continue }
-            resigns.remove(at: i)
-            let ms = (now - w.start).nanoseconds / 1_000_000
-            log("resign-answered", .info, "answered the hand-over request: \(result.status) after \(ms) ms",
-                [("status", .number(result.status)), ("after_ms", .number(ms))], .always)
-            ports.responder.answer(w.request, result)
+            guard now >= w.deadline else { return nil }
+            refreshOffice()
+            return .noSuccessorHeard(term: w.term, resigned: !view.isInOffice(at: now), wait: settings.resignWait,
+                                     then: "an ordinary election follows")
         }
+    }
+}
+
+extension [ResignWaiter] {
+    /// answer removes each waiter `decide` has an answer for (its successor is known,
+    /// or its wait ran out), logs it and sends the answer.
+    mutating func answer(now: Instant, responder: any ResponderPort, log: any LogPort, _ decide: (ResignWaiter) -> ApiAnswer?) {
+        var i = 0
+        while i < count {
+            guard let result = decide(self[i]) else { i += 1; continue }
+            let w = remove(at: i)
+            log.event(w.answered(result, now: now))
+            responder.answer(w.request, result)
+        }
+    }
+}
+
+extension ResignWaiter {
+    /// answered is the log line of a held resignation answered at `now`.
+    func answered(_ result: ApiAnswer, now: Instant) -> LogEvent {
+        let ms = (now - start).nanoseconds / 1_000_000
+        return LogEvent("resign-answered", .info, "answered the hand-over request: \(result.status) after \(ms) ms",
+                        [("status", .number(result.status)), ("after_ms", .number(ms))], .always)
+    }
+}
+
+/// The answers of `POST /resign`, one shape for every engine.
+extension ApiAnswer {
+    static func refused(_ status: Int, reason: String, term: UInt64) -> ApiAnswer {
+        ApiAnswer(status: status, [.init("reason", .string(reason)), .init("term", .int(Int64(term)))])
+    }
+
+    static func notInOffice(leader: String?, term: UInt64) -> ApiAnswer {
+        ApiAnswer(status: 409, [.init("reason", .string("this node is not in office; ask the leader")),
+                                .init("leader", leader.map { .member($0) } ?? .null), .init("term", .int(Int64(term)))])
+    }
+
+    static func handedOver(term: UInt64, successor: String, successorTerm: UInt64) -> ApiAnswer {
+        ApiAnswer(status: 200, [.init("resigned", .bool(true)), .init("term", .int(Int64(term))),
+                                .init("successor", .string(successor)), .init("successor_term", .int(Int64(successorTerm)))])
+    }
+
+    static func electedAgain(term: UInt64, me: String) -> ApiAnswer {
+        ApiAnswer(status: 503, [.init("resigned", .bool(false)), .init("term", .int(Int64(term))), .init("successor", .string(me)),
+                                .init("reason", .string("the hand-over failed and this node was elected again"))])
+    }
+
+    /// noSuccessorHeard: the wait ran out; `then` says what happens next.
+    static func noSuccessorHeard(term: UInt64, resigned: Bool, wait: Interval, then: String) -> ApiAnswer {
+        ApiAnswer(status: 503, [.init("resigned", .bool(resigned)), .init("term", .int(Int64(term))), .init("successor", .null),
+                                .init("reason", .string("no successor was heard from within \(wait.nanoseconds / 1_000_000) ms; \(then)"))])
     }
 }

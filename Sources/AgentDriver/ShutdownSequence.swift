@@ -27,6 +27,22 @@ struct ShutdownSequence {
     }
 }
 
+extension ShutdownSequence {
+    /// settleHooks waits for the hooks to go idle, bounded by `hookDeadline`; then the
+    /// wait for a successor (`successorBound`) and for what waits on the disk after it
+    /// (`flushBound`) begins. False while still waiting; a hook cut short is logged.
+    mutating func settleHooks(idle: Bool, now: Instant, successorBound: Interval, flushBound: Interval,
+                              log: (LogEvent) -> Void) -> Bool {
+        guard hooksDone == nil else { return true }
+        guard idle || now >= hookDeadline else { return false }
+        hooksDone = now
+        successorDeadline = now + successorBound
+        flushDeadline = now + successorBound + flushBound
+        if !idle { log(LogEvent("stopping-hook-timeout", .warning, "stopping without waiting longer for a running hook", [], .always)) }
+        return true
+    }
+}
+
 extension AgentDriver {
     func terminate(now: Instant) {
         if shutdown != nil {
@@ -63,14 +79,8 @@ extension AgentDriver {
     /// advanceShutdown moves a stopping agent on after every input.
     func advanceShutdown(now: Instant) {
         guard shutdown != nil, view.phase == .stopping else { return }
-        if shutdown!.hooksDone == nil {
-            let idle = hookSequence.isIdle
-            guard idle || now >= shutdown!.hookDeadline else { return }
-            shutdown!.hooksDone = now
-            shutdown!.successorDeadline = now + settings.shutdownSuccessorBound
-            shutdown!.flushDeadline = now + settings.shutdownSuccessorBound + DriverSettings.shutdownFlushBound
-            if !idle { log("stopping-hook-timeout", .warning, "stopping without waiting longer for a running hook", [], .always) }
-        }
+        guard shutdown!.settleHooks(idle: hookSequence.isIdle, now: now, successorBound: settings.shutdownSuccessorBound,
+                                    flushBound: DriverSettings.shutdownFlushBound, log: { ports.log.event($0) }) else { return }
         let s = shutdown!
         let successor = raft.term > s.termAtStart && raft.leader != nil && raft.leader != me
         guard !s.wasLeader || successor || now >= s.successorDeadline else { return }

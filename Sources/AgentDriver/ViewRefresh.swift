@@ -28,12 +28,7 @@ extension AgentDriver {
             view.leader = name(raft.leader)
             changed = true
         }
-        if view.campaignAllowed != gate.allowed { view.campaignAllowed = gate.allowed; changed = true }
-        if view.campaignHeldBy != gate.heldBy { view.campaignHeldBy = gate.heldBy; changed = true }
-        if view.startupFinished != gate.startupDone { view.startupFinished = gate.startupDone; changed = true }
-        if view.hooks != hookSequence.status { view.hooks = hookSequence.status; changed = true }
-        if view.hooksIdle != hookSequence.isIdle { view.hooksIdle = hookSequence.isIdle; changed = true }
-        if view.check != checkView { view.check = checkView; changed = true }
+        if refreshPartsView() { changed = true }
         if view.commitIndex != raft.commitIndex { view.commitIndex = raft.commitIndex; changed = true }
         if view.lastLogIndex != raft.lastLogIndex { view.lastLogIndex = raft.lastLogIndex; changed = true }
         if view.counters != counters { view.counters = counters; changed = true }

@@ -52,6 +52,9 @@ public struct EtcdElection: Sendable {
         case snapshot
         case watch
         case revoke(LeaseID)
+        /// A cheap read while no lease is held, so that `lastReplyAt` (what says a
+        /// leader named from the watch is still current) keeps moving.
+        case probe
     }
 
     struct InFlight: Hashable, Sendable {
@@ -107,6 +110,8 @@ public struct EtcdElection: Sendable {
     private var watchRetry = Retry()
     private var nextRequestID: UInt64 = 1
     private var keepAliveFailuresInRow = 0
+    /// nextProbeAt: when to read once more while no lease is held (nil: a probe is in flight).
+    private var nextProbeAt: Instant? = nil
     private var lastLeader: EtcdLeader? = nil
     /// lastReplyAt / lastFailureAt: when etcd last answered / a call last failed (for /status).
     public private(set) var lastReplyAt: Instant? = nil
@@ -146,6 +151,7 @@ public struct EtcdElection: Sendable {
         var t = Instant.distantFuture
         if let office { t = min(t, office.leaseDeadline) }
         if let lease, lease.keepAliveInFlight == nil { t = min(t, lease.nextKeepAliveAt) }
+        if lease == nil, phase == .running, let p = nextProbeAt { t = min(t, p) }
         for r in [grantRetry, campaignRetry, snapshotRetry, watchRetry] { if let d = r.dueAt { t = min(t, d) } }
         for f in inFlight.values { t = min(t, f.expiresAt) }
         for a in abandoned where a.waitingForDemote == nil && a.revokeInFlight == nil { t = min(t, a.nextAttemptAt) }
@@ -162,6 +168,7 @@ public struct EtcdElection: Sendable {
         precondition(phase == .notStarted, "start called twice")
         phase = .running
         ready = EtcdElectionReady()
+        nextProbeAt = now + options.effectiveKeepAliveInterval
         sendSnapshot(now)
         if campaignAllowed { sendGrant(now) }
         return finishStep(now)
@@ -224,6 +231,10 @@ public struct EtcdElection: Sendable {
                 let id = send(.leaseKeepAlive(l.id), .keepAlive(l.id), now)
                 l.keepAliveInFlight = id
                 lease = l
+            }
+            if lease == nil, let due = nextProbeAt, due <= now {
+                nextProbeAt = nil
+                send(.range(RangeRequest(key: electionPrefix, rangeEnd: electionRangeEnd, countOnly: true)), .probe, now)
             }
             if let due = grantRetry.dueAt, due <= now { grantRetry.dueAt = nil; sendGrant(now) }
             if let due = campaignRetry.dueAt, due <= now { campaignRetry.dueAt = nil; sendCampaign(now) }
@@ -317,6 +328,7 @@ public struct EtcdElection: Sendable {
         case .snapshot: snapshotAnswered(result, now)
         case .watch: watchAnswered(id, result, now)
         case .revoke(let lid): revokeAnswered(lid, result, now)
+        case .probe: nextProbeAt = f.sentAt + options.effectiveKeepAliveInterval
         }
     }
 

@@ -23,7 +23,7 @@ public final class EtcdElectionRunner {
     private var draining = false
     private var drainScheduled = false
     private var tickTimer: TimerID?
-    private var calls: [EtcdRequestID: EtcdCallID] = [:]
+    private let calls: EtcdCalls
     private var started = false
 
     public init(loop: EventLoop, client: EtcdClient, election: EtcdElection, observer: @escaping Observer) {
@@ -31,6 +31,7 @@ public final class EtcdElectionRunner {
         self.client = client
         self.election = election
         self.observer = observer
+        calls = EtcdCalls(client: client)
     }
 
     /// now is CLOCK_BOOTTIME as the election's Instant (pauses count, design S2).
@@ -74,18 +75,9 @@ public final class EtcdElectionRunner {
 
     private func apply(_ ready: EtcdElectionReady, _ now: Instant) {
         observer(ready, election, now)
-        for id in ready.cancels {
-            if let c = calls.removeValue(forKey: id) { client.cancel(c) }
-        }
+        for id in ready.cancels { calls.cancel(id) }
         for request in ready.requests {
-            let id = request.id
-            let isWatch = request.call.isWatch
-            let timeoutMs = max(1, Int(request.timeout.nanoseconds / 1_000_000))
-            calls[id] = client.start(request.call, timeoutMs: timeoutMs) { [weak self] result in
-                guard let self else { return }
-                if !isWatch || (try? result.get()) == nil { self.calls[id] = nil }
-                self.send(.reply(id, result))
-            }
+            calls.start(request) { [weak self] id, result in self?.send(.reply(id, result)) }
         }
         armTick()
     }

@@ -269,7 +269,7 @@ public struct DataDirectory: ~Copyable, Sendable {
     }
 
     /// openDirectory opens the data dir, creating it (not its parents) only for bootstrap.
-    private static func openDirectory(path: String, bootstrap: Bool) throws(StorageError) -> FileDescriptor {
+    static func openDirectory(path: String, bootstrap: Bool) throws(StorageError) -> FileDescriptor {
         do {
             return try DiskIO.openDirectory(path)
         } catch where error == .noSuchFile {
@@ -311,7 +311,7 @@ public struct DataDirectory: ~Copyable, Sendable {
 
     /// takeLock takes the exclusive flock on `DIR/lock` and writes our pid into it. The
     /// lock file is made only when there is state to protect or we were told to make some.
-    private static func takeLock(in directory: borrowing FileDescriptor, path: String,
+    static func takeLock(in directory: borrowing FileDescriptor, path: String,
                                  bootstrap: Bool) throws(StorageError) -> FileDescriptor {
         let lockPath = path + "/lock"
         func failed(_ error: Errno) -> StorageError {

@@ -32,6 +32,12 @@ struct AgentOptions: ParsableArguments {
     @Option(help: "File with the token admin endpoints (POST /resign) require; without it they are loopback-only.") var adminTokenFile: String?
     @Option(help: "A file of BATON_KEY=value lines (the format of /etc/default/baton).") var config: String?
 
+    // The election engine (issue 18): Baton's own Raft group, or an existing etcd cluster.
+    @Option(help: ArgumentHelp("raft (Baton's own group, the default) or etcd (elect through an existing etcd cluster: only --id, --api-listen, --data-dir and the --etcd-* flags are needed; the Raft-only flags --peers, --peer-listen, --peer-advertise, --cluster-secret-file, --insecure-peers, --bootstrap, --witness, --election-timeout, --heartbeat-interval are refused).", valueName: "engine")) var backend: String?
+    @Option(help: ArgumentHelp("With --backend etcd: etcd client URLs, http://HOST:PORT[,…], tried in order with failover.", valueName: "urls")) var etcdEndpoints: String?
+    @Option(help: ArgumentHelp("With --backend etcd: the key prefix of this group (default: /baton/CLUSTER-ID).", valueName: "prefix")) var etcdPrefix: String?
+    @Option(help: ArgumentHelp("With --backend etcd: the lease TTL in whole seconds; failover after a crash takes about this long (default: 2s).", valueName: "duration")) var etcdLeaseTtl: String?
+
     // Hooks and checks (issue 6). A command is split like a shell splits words (quotes,
     // backslashes) but never run by one: write sh -c '…' for pipes or variables.
     @Option(help: ArgumentHelp("Command run when this node takes office.", discussion: "Its environment says why: BATON_EVENT=promote, BATON_NODE_ID, BATON_TERM (the fencing token), BATON_LEADER_ID, BATON_PREVIOUS_LEADER_ID, BATON_REASON (election|transfer), BATON_LEASE_DEADLINE_MS (the lease's end on CLOCK_BOOTTIME, in ms). Hooks run one at a time, in the order of the transitions. A command is split like a shell splits words (quotes, backslashes) but never run by one: write sh -c '…' for pipes or variables. Output goes to the log line by line.", valueName: "cmd")) var onPromote: String?
@@ -71,7 +77,8 @@ struct AgentOptions: ParsableArguments {
             ("--check", check), ("--check-url", checkUrl), ("--check-interval", checkInterval),
             ("--check-failures", checkFailures), ("--leader-unit", leaderUnit),
             ("--pause-default", pauseDefault), ("--pause-max", pauseMax), ("--priority", priority),
-            ("--preempt-after", preemptAfter)]
+            ("--preempt-after", preemptAfter),
+            ("--backend", backend), ("--etcd-endpoints", etcdEndpoints), ("--etcd-prefix", etcdPrefix), ("--etcd-lease-ttl", etcdLeaseTtl)]
         for (k, v) in pairs { if let v { flags[k] = v } }
         let booleans: [(String, Bool?)] = [
             ("--insecure-peers", insecurePeers), ("--bootstrap", bootstrap), ("--witness", witness), ("--user-bus", userBus), ("--preempt", preempt)]

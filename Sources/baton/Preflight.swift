@@ -99,6 +99,7 @@ enum Preflight {
                 out.append(Finding(kind: .ok, flag: "--cluster-secret-file", message: "\(settings.clusterSecretFile!) holds \(secret.count) bytes"))
             }
         } catch { out.append(Finding(kind: .error, flag: error.flag, message: error.message)) }
+        if settings.etcd != nil { return out + etcdFindings(settings) }
         out += addressFindings(settings)
         out += dataDirFindings(settings)
         return out

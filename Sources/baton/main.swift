@@ -79,6 +79,7 @@ struct AgentCommand: ParsableCommand {
                       [("variable", .string(stray.name))], .always)
         }
 
+        if settings.etcd != nil { runEtcdAgent(settings, options: options, log: log) }
         let start: DataDirStart
         do { start = try Agent.openDataDir(settings) } catch { die(Self.explain(error)) }
         // The notices include "--bootstrap ignored" when state already existed, a data
@@ -92,17 +93,9 @@ struct AgentCommand: ParsableCommand {
         do { signals = try SignalFD(signals: [SignalNumber.terminate, SignalNumber.interrupt, SignalNumber.hangup]) }
         catch { die("cannot watch signals: \(error)") }
         do {
-            let loop = try EventLoop()
-            log.wake = { [unowned log] at in loop.schedule(at: Instant(nanoseconds: Int64(at))) { _ in log.service() } }
+            let loop = try agentLoop(log)
             let agent = try Agent(settings: settings, secret: secret, start: start, loop: loop, log: log)
-            do { try agent.start() } catch { die(Self.explain(error)) }
-            let watcher = SignalWatcher(signals: signals, agent: agent, loop: loop, options: options, log: log)
-            try loop.register(watcher.descriptor, interest: .readable, handler: watcher)
-            try loop.run()
-            log.writeSummaries()
-            log.event("stopped", .notice, "\(settings.id) stopped", [], .essential)
-            log.drain(timeoutMs: 1_000)
-            Glibc.exit(0)
+            serve(agent, loop: loop, settings: settings, options: options, log: log, signals: signals)
         } catch {
             die(Self.explain(error))
         }
@@ -123,14 +116,14 @@ struct AgentCommand: ParsableCommand {
 /// signal exits at once) and SIGHUP into a reload of the settings.
 final class SignalWatcher: EventHandler {
     let signals: SignalFD
-    let agent: Agent
+    let agent: any RunningAgent
     let loop: EventLoop
     let options: AgentOptions
     let log: AgentLog
     var stopSignals = 0
     var descriptor: Int32 { signals.descriptor.rawValue }
 
-    init(signals: consuming SignalFD, agent: Agent, loop: EventLoop, options: AgentOptions, log: AgentLog) {
+    init(signals: consuming SignalFD, agent: any RunningAgent, loop: EventLoop, options: AgentOptions, log: AgentLog) {
         self.signals = signals
         self.agent = agent
         self.loop = loop
