@@ -69,7 +69,7 @@ let package = Package(
                     swiftSettings: sharedSettings),
         // The election through etcd as a pure state machine (lease, key in line, watch; design §2 arithmetic).
         .target(name: "EtcdElection", dependencies: ["EtcdAPI", "JSON", "Time"], swiftSettings: sharedSettings),
-        .testTarget(name: "EtcdElectionTests", dependencies: ["EtcdElection", "EtcdAPI", "Time", "RaftCore"], swiftSettings: sharedSettings),
+        .testTarget(name: "EtcdElectionTests", dependencies: ["EtcdElection", "EtcdAPI", "Time", "RaftCore", "AgentDriver", "AgentLogging"], swiftSettings: sharedSettings),
         // Runs an EtcdElection with the client on the loop (the I/O shell the agent will use).
         .target(name: "EtcdEngine", dependencies: ["EtcdClient", "EtcdElection", "EtcdAPI", "EventLoop", "Posix", "Time"],
                 swiftSettings: sharedSettings),

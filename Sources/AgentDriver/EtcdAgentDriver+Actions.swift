@@ -100,7 +100,14 @@ extension EtcdAgentDriver {
     /// must be visible before anything else of the step happens).
     func refreshOffice() {
         let office = election.office.map { AgentView.OfficeView(term: $0.token, since: $0.since, leaseDeadline: $0.leaseDeadline) }
-        if office?.term != view.office?.term || office?.since != view.office?.since { view.generation &+= 1 }
+        if office?.term != view.office?.term || office?.since != view.office?.since {
+            view.generation &+= 1
+        } else if let o = office, o.leaseDeadline != view.office?.leaseDeadline {
+            // Every move of the deadline is logged (debug) before any answer can carry
+            // it, so an outside checker knows the lease a killed holder last announced.
+            log("lease-renewed", .debug, "lease renewed: office of token \(o.term) now ends at \(o.leaseDeadline.nanoseconds) ns",
+                [("token", .number(o.term)), ("lease_deadline_boottime_ns", .number(o.leaseDeadline.nanoseconds))], .always, term: o.term)
+        }
         // Renewals move the deadline; answers compare it with the clock.
         view.office = office
     }

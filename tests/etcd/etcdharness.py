@@ -42,10 +42,12 @@ def wait_for(predicate, timeout, what, step=0.01):
 class EtcdMember:
     """One etcd member on loopback ports with its own data dir."""
 
-    def __init__(self, root, name, client_port=None, peer_port=None, lifetime_s=900):
+    def __init__(self, root, name, client_port=None, peer_port=None, lifetime_s=900, host="127.0.0.1", ns=None):
         self.name = name
-        self.client_port = client_port or free_port()
-        self.peer_port = peer_port or free_port()
+        # In a network namespace (`ns`), etcd listens on `host` there with fixed ports.
+        self.host, self.ns = host, ns
+        self.client_port = client_port or (2379 if ns else free_port())
+        self.peer_port = peer_port or (2380 if ns else free_port())
         self.data_dir = os.path.join(root, name)
         self.log_path = os.path.join(root, name + ".log")
         self.proc = None
@@ -54,17 +56,18 @@ class EtcdMember:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"http://{self.host}:{self.client_port}"
 
     @property
     def peer_url(self):
-        return f"http://127.0.0.1:{self.peer_port}"
+        return f"http://{self.host}:{self.peer_port}"
 
     def start(self, initial_cluster, state="new"):
         log = open(self.log_path, "ab")
         # Under `timeout` in a process group of its own: if the test process dies without
         # its teardown, etcd still ends after `lifetime_s`; `kill` takes the whole group.
         self.proc = subprocess.Popen(
+            ([] if self.ns is None else ["ip", "netns", "exec", self.ns]) +
             ["timeout", "-s", "KILL", str(self.lifetime_s), ETCD_BIN, "--name", self.name, "--data-dir", self.data_dir,
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
@@ -81,6 +84,13 @@ class EtcdMember:
             self.proc.wait()
 
     def post(self, path, body, timeout=1.0):
+        if self.ns is not None:
+            # The host has no route into the namespaces: ask from inside etcd's own.
+            r = subprocess.run(["ip", "netns", "exec", self.ns, "curl", "-sf", "-m", str(timeout), "-X", "POST",
+                                self.url + path, "-d", json.dumps(body)], capture_output=True, timeout=timeout + 2)
+            if r.returncode != 0:
+                raise OSError(f"curl {path}: {r.returncode}")
+            return json.loads(r.stdout)
         request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST")
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return json.loads(answer.read())
@@ -103,9 +113,12 @@ class EtcdMember:
 class EtcdCluster:
     """1 or 3 members started together; `endpoints` is the client URL list."""
 
-    def __init__(self, root, size=1, lifetime_s=900):
+    def __init__(self, root, size=1, lifetime_s=900, placement=None):
+        """placement: optional [(host, ns)] per member (network namespaces)."""
         os.makedirs(root, exist_ok=True)
-        self.members = [EtcdMember(root, f"e{i + 1}", lifetime_s=lifetime_s) for i in range(size)]
+        placement = placement or [("127.0.0.1", None)] * size
+        self.members = [EtcdMember(root, f"e{i + 1}", lifetime_s=lifetime_s, host=placement[i][0], ns=placement[i][1])
+                        for i in range(size)]
         self.initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         for m in self.members:
             m.start(self.initial)

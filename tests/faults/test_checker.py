@@ -139,6 +139,36 @@ def test_killed_leader_lease_bound(tmp_path):
         assert any("overlapping offices" in v for v in c.violations) == bad, (successor_ms, c.violations)
 
 
+def test_killed_leader_with_logged_renewals_ends_at_its_last_logged_deadline(tmp_path):
+    # The etcd engine logs every renewal: a holder killed at 1 s whose last renewal (at
+    # 0.8 s) moved its deadline to 0.8 s + lease ends there (≈0.926 s), not at the kill +
+    # lease. A successor at 0.95 s is fine; one at 0.9 s overlaps; a renewal logged
+    # further ahead than a lease is a violation of its own.
+    for successor_ms, renewed_ahead, expect in ((950, LEASE, None), (900, LEASE, "overlapping offices"),
+                                                 (1200, LEASE + 5 * MS, "renewed lease deadline")):
+        d = tmp_path / str(successor_ms)
+        r = FakeRun(d)
+        r.events[0]["renewals_logged"] = True
+        r.start("n1", 1, 0)
+        r.start("n2", 1, 0)
+        r.enter("n1", 1, 500 * MS, 2)
+        r.log("n1", 1, 800 * MS, "lease-renewed", 2, token=2, lease_deadline_boottime_ns=800 * MS + renewed_ahead)
+        r.ev("exit", 1000 * MS, node="n1", inc=1, how="kill", code=-9)
+        r.enter("n2", 1, successor_ms * MS, 3)
+        c = r.write()
+        found = [v for v in c.violations if expect and expect in v]
+        assert (found != []) == (expect is not None) and (expect is not None or c.violations == []), (successor_ms, c.violations)
+    # Without the run saying renewals are logged, the kill-time bound applies (Raft runs).
+    r = FakeRun(tmp_path / "raft")
+    r.start("n1", 1, 0)
+    r.start("n2", 1, 0)
+    r.enter("n1", 1, 500 * MS, 2)
+    r.log("n1", 1, 800 * MS, "lease-renewed", 2, token=2, lease_deadline_boottime_ns=800 * MS + LEASE)
+    r.ev("exit", 1000 * MS, node="n1", inc=1, how="kill", code=-9)
+    r.enter("n2", 1, 950 * MS, 3)
+    assert any("overlapping offices" in v for v in r.write().violations)
+
+
 def test_paused_leader(tmp_path):
     # Paused at 1 s for 1 s (longer than the lease), leaves 1 ms after waking: its office
     # ends at 1 s + lease. Successor at 1.3 s is fine, at 1.1 s overlaps; leaving 400 ms

@@ -32,9 +32,12 @@ def ms(ns):
 
 
 class Office:
-    def __init__(self, node, inc, token, start, end, end_kind, deadline):
+    def __init__(self, node, inc, token, start, end, end_kind, deadline, last_deadline=None):
         self.node, self.inc, self.token = node, inc, token
         self.start, self.end, self.end_kind, self.deadline = start, end, end_kind, deadline
+        # last_deadline: the latest lease deadline the agent logged for this office (its
+        # enter or a `lease-renewed` line), when the run logs every renewal.
+        self.last_deadline = last_deadline
 
     def __repr__(self):
         return f"{self.node}#{self.inc} token {self.token} [{self.start}, {self.end}] ({self.end_kind})"
@@ -60,6 +63,12 @@ class History:
         self.lease_ns = int(self.emin_ns * (1 - d) / (1 + d)) - cfg["margin_ms"] * 1_000_000
         self.offset_ns = {n: int(cfg["boot_offsets_s"].get(n, 0)) * 1_000_000_000 for n in self.nodes}
         self.hooks = cfg.get("hooks", False)
+        # renewals_logged: the agents log every move of an office's lease deadline
+        # (`lease-renewed`, before any answer can announce it): a killed holder's office
+        # then ends at the last deadline it logged. The etcd engine's successors do not
+        # wait from the kill but from the holder's last renewal, so the kill-time bound
+        # alone would report overlaps that cannot happen (tests/etcd/agentworld.py).
+        self.renewals_logged = cfg.get("renewals_logged", False)
         # Incarnations: (node, inc) -> dict(start, log, exit, how, code, pauses)
         self.incs = {}
         for e in self.events:
@@ -129,25 +138,30 @@ class Checker:
                     if open_office is not None:
                         self.fail(f"{node}#{num} entered office (token {token}) while still in office (token {open_office[0]})")
                     deadline = int(line["lease_deadline_boottime_ns"]) - h.offset_ns[node] if "lease_deadline_boottime_ns" in line else None
-                    open_office = (token, line["host_ns"], deadline)
+                    open_office = (token, line["host_ns"], deadline, deadline)
                     if deadline is not None and deadline - line["host_ns"] > h.lease_ns + 1_000_000:
                         self.fail(f"{node}#{num} token {token}: logged lease deadline {ms(deadline - line['host_ns']):.1f} ms after entering office, longer than the lease {ms(h.lease_ns):.1f} ms")
+                elif ev == "lease-renewed" and h.renewals_logged and open_office is not None and int(line["token"]) == open_office[0]:
+                    renewed = int(line["lease_deadline_boottime_ns"]) - h.offset_ns[node]
+                    if renewed - line["host_ns"] > h.lease_ns + 1_000_000:
+                        self.fail(f"{node}#{num} token {open_office[0]}: renewed lease deadline {ms(renewed - line['host_ns']):.1f} ms ahead, longer than the lease {ms(h.lease_ns):.1f} ms")
+                    open_office = open_office[:3] + (max(open_office[3] or 0, renewed),)
                 elif ev == "office-leave":
                     token = int(line.get("token", line["term"]))
                     if open_office is None or open_office[0] != token:
                         self.fail(f"{node}#{num} left office token {token} it was not in")
                         continue
-                    raw.append((open_office[0], open_office[1], line["host_ns"], "leave", open_office[2]))
+                    raw.append((open_office[0], open_office[1], line["host_ns"], "leave", open_office[2], open_office[3]))
                     open_office = None
             if open_office is not None:
-                raw.append((open_office[0], open_office[1], None, None, open_office[2]))
-            for token, start, end, kind, deadline in raw:
-                end, kind = self._cut(node, num, inc, token, start, end, kind)
-                self.offices.append(Office(node, num, token, start, end, kind, deadline))
+                raw.append((open_office[0], open_office[1], None, None, open_office[2], open_office[3]))
+            for token, start, end, kind, deadline, last_deadline in raw:
+                end, kind = self._cut(node, num, inc, token, start, end, kind, last_deadline)
+                self.offices.append(Office(node, num, token, start, end, kind, deadline, last_deadline))
         self.offices.sort(key=lambda o: o.start)
         self.stats["offices"] = len(self.offices)
 
-    def _cut(self, node, num, inc, token, start, end, kind):
+    def _cut(self, node, num, inc, token, start, end, kind, last_deadline=None):
         """Ends an office at the lease bound when its holder was paused past its lease or died."""
         h = self.h
         for stop, cont in inc["pauses"]:
@@ -167,6 +181,8 @@ class Checker:
         if end is None:
             if inc["exit"] is None:
                 return None, "running"
+            if h.renewals_logged and last_deadline is not None:
+                return min(inc["exit"] + h.lease_ns, last_deadline), f"{inc['how']}-logged-lease-bound"
             return inc["exit"] + h.lease_ns, f"{inc['how']}-lease-bound"
         return end, kind
 
