@@ -5,9 +5,12 @@ only if absent (a transaction on create_revision == 0), bound to a lease; the va
 who leads; the leader renews every TTL/3 (clientv3's rhythm) and stops leading the moment
 a renewal fails or etcd says the lease is gone; the others watch the key from the
 revision they read and contend again when it is deleted. Prints `LEADER` / `LOST` lines.
+SIGTERM revokes the lease it holds (its key goes with it) and exits: the planned hand-over.
 
     python peer_etcd3.py NAME TTL PREFIX HOST:PORT
 """
+import os
+import signal
 import sys
 import time
 
@@ -20,8 +23,20 @@ def main():
     host, port = endpoint.rsplit(":", 1)
     client = etcd3.client(host=host, port=int(port), timeout=max(1, ttl // 2))
     key = prefix + "/leader"
+    held = {}
+
+    def hand_over(*_):
+        # Revoking deletes the key bound to the lease, so the next candidate's watch fires.
+        if "lease" in held:
+            try:
+                held["lease"].revoke()
+            except Exception:
+                pass
+        os._exit(0)
+    signal.signal(signal.SIGTERM, hand_over)
     while True:
         lease = client.lease(ttl)
+        held["lease"] = lease
         won, _ = client.transaction(
             compare=[client.transactions.create(key) == 0],
             success=[client.transactions.put(key, name, lease=lease)],

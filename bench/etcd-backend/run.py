@@ -13,16 +13,22 @@ Contestants (each a plain command that prints a line when it leads):
                code predates protobuf 4).
   etcdctl      `etcdctl elect` (etcd's own concurrency.Election). In etcd 3.4 its
                session TTL is fixed at 60 s (no flag), so it runs at 60 s only.
-  baton-probe  Baton's etcd engine (EtcdElection + EtcdClient) in baton-etcd-probe (also
-               baton-probe-ttl4 and baton-probe-slow: other renewal intervals), until
-               `baton agent --backend etcd` exists; then add a `baton` contestant here
-               (same shape: argv, and the line that says it leads).
+  baton        `baton agent --backend etcd`, the whole agent (API, hooks machinery, its
+               log): it leads when it logs `office-enter`, the moment its API starts
+               answering "in office".
+  baton-probe  Baton's etcd engine alone (EtcdElection + EtcdClient) in baton-etcd-probe
+               (also baton-probe-ttl4 and baton-probe-slow: other renewal intervals).
 
-    swift build -c release --product baton-etcd-probe
+--stop term measures the planned hand-over instead: SIGTERM (etcdctl: SIGINT, which
+makes it resign) to the holder, and the time until the next candidate leads.
+
+    swift build -c release --product baton --product baton-etcd-probe
     python3 bench/etcd-backend/run.py --ttls 2,10 --rounds 10 --etcdctl-rounds 3 --nice 10
+    python3 bench/etcd-backend/run.py --stop term --ttls 2 --contestants baton,etcd3,etcdctl --nice 10
 """
 import argparse
 import os
+import socket
 import random
 import shutil
 import signal
@@ -38,6 +44,21 @@ sys.path.insert(0, os.path.join(HERE, "../../tests/etcd"))
 from etcdharness import EtcdCluster, now_ns  # noqa: E402
 
 VENV = os.path.join(HERE, ".venv")
+# Each baton agent gets a data dir here (removed at the end of the run).
+SCRATCH = tempfile.mkdtemp(prefix="baton-etcd-bench-agents-")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def baton_argv(baton, c, ttl, prefix, ep):
+    data_dir = tempfile.mkdtemp(prefix=c + "-", dir=SCRATCH)
+    return [baton, "agent", "--backend", "etcd", "--id", c, "--api-listen", f"127.0.0.1:{free_port()}",
+            "--data-dir", data_dir, "--etcd-endpoints", "http://" + ep, "--etcd-prefix", prefix,
+            "--etcd-lease-ttl", f"{ttl}s", "--log-format", "json"]
 
 
 def etcd3_python():
@@ -51,11 +72,13 @@ def etcd3_python():
 
 
 class Contestant:
-    def __init__(self, name, argv, leads, fixed_ttl=None):
+    def __init__(self, name, argv, leads, fixed_ttl=None, stderr_lines=False, stop_signal=signal.SIGTERM):
         self.name = name
         self.argv = argv          # (candidate, ttl, prefix, endpoint) -> [str]
         self.leads = leads        # line -> bool
         self.fixed_ttl = fixed_ttl
+        self.stderr_lines = stderr_lines  # the line that says it leads is on stderr (the agent's log)
+        self.stop_signal = stop_signal    # --stop term: the signal that makes it hand over
 
 
 def contestants(args):
@@ -70,7 +93,13 @@ def contestants(args):
         out["etcdctl"] = Contestant(
             "etcdctl elect",
             lambda c, ttl, prefix, ep: ["etcdctl", "--endpoints", ep, "elect", prefix + "/elect", c],
-            lambda line: line.strip().startswith("cand-"), fixed_ttl=60)
+            lambda line: line.strip().startswith("cand-"), fixed_ttl=60, stop_signal=signal.SIGINT)
+    if "baton" in args.contestants:
+        baton = args.baton
+        out["baton"] = Contestant(
+            "Baton agent --backend etcd",
+            lambda c, ttl, prefix, ep: baton_argv(baton, c, ttl, prefix, ep),
+            lambda line: '"event":"office-enter"' in line, stderr_lines=True)
     if "baton-probe" in args.contestants:
         probe = args.probe
         out["baton-probe"] = Contestant(
@@ -101,10 +130,11 @@ def contestants(args):
 
 
 class Candidate:
-    def __init__(self, argv, leads, env):
+    def __init__(self, argv, leads, env, stderr_lines=False):
         self.leads = leads
         self.led_at = []
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT if stderr_lines else subprocess.DEVNULL,
+                                     env=env, text=True)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -117,6 +147,13 @@ class Candidate:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
+    def stop(self, how):
+        """kill: kill -9 now; else send signal `how` and let it hand over (reaped later)."""
+        if how == "kill":
+            self.kill()
+        elif self.proc.poll() is None:
+            self.proc.send_signal(how)
+
 
 def wait_for(predicate, timeout):
     deadline = time.monotonic() + timeout
@@ -128,12 +165,13 @@ def wait_for(predicate, timeout):
     return None
 
 
-def one_round(contestant, ttl, endpoint, round_no, env):
+def one_round(contestant, ttl, endpoint, round_no, env, candidates=3, stop="kill"):
     prefix = f"/bench/{contestant.name.split()[0]}/{ttl}/{round_no}/{random.getrandbits(32):08x}"
     cands = []
     try:
-        for k in range(3):
-            cands.append(Candidate(contestant.argv(f"cand-{k}", ttl, prefix, endpoint), contestant.leads, env))
+        for k in range(candidates):
+            cands.append(Candidate(contestant.argv(f"cand-{k}", ttl, prefix, endpoint), contestant.leads, env,
+                                   contestant.stderr_lines))
             time.sleep(0.2)
         holder = wait_for(lambda: next((c for c in cands if c.led_at), None), 30)
         if holder is None:
@@ -143,7 +181,7 @@ def one_round(contestant, ttl, endpoint, round_no, env):
         if sum(len(c.led_at) for c in cands) != 1:
             return None, "leadership changed before the kill"
         killed_at = now_ns()
-        holder.kill()
+        holder.stop("kill" if stop == "kill" else contestant.stop_signal)
         rest = [c for c in cands if c is not holder]
         successor = wait_for(lambda: next((c for c in rest if c.led_at), None), ttl * 3 + 10)
         if successor is None:
@@ -165,8 +203,11 @@ def main():
     ap.add_argument("--ttls", default="2,10")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--etcdctl-rounds", type=int, default=3, help="rounds for etcdctl elect (60 s TTL each)")
-    ap.add_argument("--contestants", default="etcd3,etcdctl,baton-probe")
+    ap.add_argument("--contestants", default="etcd3,etcdctl,baton")
+    ap.add_argument("--candidates", type=int, default=3, help="candidates per round (the issue's 20 contenders: --candidates 20)")
+    ap.add_argument("--stop", choices=["kill", "term"], default="kill", help="kill: kill -9 the holder; term: planned hand-over")
     ap.add_argument("--probe", default=os.environ.get("BATON_ETCD_PROBE", os.path.join(HERE, "../../.build/release/baton-etcd-probe")))
+    ap.add_argument("--baton", default=os.environ.get("BATON_BIN", os.path.join(HERE, "../../.build/release/baton")))
     ap.add_argument("--nice", type=int, default=0)
     args = ap.parse_args()
     if args.nice:
@@ -185,7 +226,7 @@ def main():
                 rounds = args.etcdctl_rounds if contestant.fixed_ttl else args.rounds
                 times, failures = [], []
                 for r in range(rounds):
-                    t, why = one_round(contestant, ttl, endpoint, r, env)
+                    t, why = one_round(contestant, ttl, endpoint, r, env, args.candidates, args.stop)
                     (failures.append(why) if t is None else times.append(t))
                     print(f"  {contestant.name:28} TTL {ttl:>2} s round {r + 1}/{rounds}: "
                           + (f"{t:.3f} s" if t is not None else f"FAILED ({why})"), flush=True)
@@ -193,8 +234,10 @@ def main():
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(SCRATCH, ignore_errors=True)
     print()
-    print(f"failover after kill -9 of the holder (3 candidates, one etcd 3.4 member on loopback)")
+    what = "failover after kill -9 of the holder" if args.stop == "kill" else "planned hand-over (SIGTERM; etcdctl SIGINT)"
+    print(f"{what} ({args.candidates} candidates, one etcd 3.4 member on loopback)")
     print(f"{'contestant':30} {'TTL':>5} {'rounds':>7} {'p50':>9} {'p99':>9} {'max':>9} {'p50-TTL':>9}")
     for (name, ttl), (times, failures) in results.items():
         if not times:

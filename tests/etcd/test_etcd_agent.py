@@ -270,3 +270,40 @@ def test_refused_raft_flags_say_why(world):
     from agentworld import BATON
     out = os.popen(f"{BATON} agent --backend etcd --id a --etcd-endpoints http://127.0.0.1:1 --peers a=127.0.0.1:7001 2>&1; echo rc=$?").read()
     assert "--peers: set (command line) but --backend etcd elects through etcd" in out and "rc=2" in out, out
+
+
+def test_systemd_notify_watchdog_and_leader_unit_as_with_raft(world, tmp_path, monkeypatch):
+    """The same systemd wiring as the Raft agent (AgentSystemd): READY=1 after the
+    start-up run, STATUS naming the office and its token, the watchdog, STOPPING=1 on
+    SIGTERM; --leader-unit stopped at start-up, started on promote, stopped on demote
+    (a private dbus-daemon with the mock manager of tests/agent/test_systemd.py)."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "agent"))
+    from test_systemd import NotifySocket, PrivateBus
+    etcd, run = world
+    cluster = etcd()
+    bus = PrivateBus(tmp_path)
+    notify = NotifySocket(str(tmp_path / "notify.sock"))
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
+    monkeypatch.setenv("WATCHDOG_USEC", "300000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    try:
+        r = run(["n01"], cluster.endpoints, hooks=False, extra=["--leader-unit=app.service"])
+        node = r.nodes["n01"]
+        r.start(node)
+        wait_for(lambda: [t for t in notify.texts() if "READY=1" in t], 10, "READY=1")
+        enter = wait_for(lambda: node.logged("office-enter"), 10, "the agent to lead")[-1]
+        wait_for(lambda: f"STATUS=leader, term {enter['token']}" in notify.texts(), 5, "STATUS=leader, term TOKEN")
+        wait_for(lambda: any(l.startswith("StartUnit app.service replace") for l in bus.lines()), 10, "StartUnit")
+        assert [l.split()[0] for l in bus.lines()][:2] == ["StopUnit", "StartUnit"], bus.lines()
+        before = notify.texts().count("WATCHDOG=1")
+        time.sleep(1.0)
+        ticks = notify.texts().count("WATCHDOG=1") - before
+        assert 4 <= ticks <= 9, f"{ticks} WATCHDOG=1 in 1 s at a 150 ms interval"
+        r.terminate(node)
+        assert [l.split()[0] for l in bus.lines()] == ["StopUnit", "StartUnit", "StopUnit"], bus.lines()
+        texts = notify.texts()
+        assert any("STOPPING=1" in t for t in texts), texts[-5:]
+    finally:
+        bus.close()
