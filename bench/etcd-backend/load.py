@@ -6,7 +6,7 @@ one leads and things settle, then reads etcd's own counter of gRPC calls started
 (`grpc_server_started_total`, which also counts what arrives through the JSON gateway)
 over a window, and divides by N. Idle: nobody joins, leaves or fails meanwhile.
 
-    python3 bench/etcd-backend/load.py --candidates 3,20 --window 20
+    python3 bench/etcd-backend/load.py --candidates 3,20 --window 20 --nice 10
 """
 import argparse
 import os
@@ -38,7 +38,8 @@ def main():
     ap.add_argument("--candidates", default="3,20")
     ap.add_argument("--window", type=float, default=20.0)
     ap.add_argument("--ttl", type=int, default=2)
-    ap.add_argument("--contestants", default="etcd3,baton-probe,baton-probe-slow")
+    ap.add_argument("--contestants", default="etcd3,baton,baton-probe")
+    ap.add_argument("--baton", default=os.environ.get("BATON_BIN", os.path.join(HERE, "../../.build/release/baton")))
     ap.add_argument("--probe", default=os.environ.get("BATON_ETCD_PROBE", os.path.join(HERE, "../../.build/release/baton-etcd-probe")))
     ap.add_argument("--nice", type=int, default=0)
     args = ap.parse_args()
@@ -56,8 +57,8 @@ def main():
         for key, contestant in run.contestants(args).items():
             for n in [int(x) for x in args.candidates.split(",")]:
                 prefix = f"/load/{key}/{n}"
-                cands = [run.Candidate(contestant.argv(f"cand-{k}", args.ttl, prefix, endpoint), contestant.leads, env)
-                         for k in range(n)]
+                cands = [run.Candidate(contestant.argv(f"cand-{k}", args.ttl, prefix, endpoint), contestant.leads, env,
+                                       contestant.stderr_lines) for k in range(n)]
                 try:
                     run.wait_for(lambda: any(c.led_at for c in cands), 30)
                     time.sleep(2 * args.ttl)
@@ -72,6 +73,7 @@ def main():
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(run.SCRATCH, ignore_errors=True)
     print(f"idle load on etcd, TTL {args.ttl} s, window {args.window:.0f} s (grpc_server_started_total)")
     print(f"{'contestant':30} {'candidates':>10} {'calls/s':>9} {'per candidate':>14}")
     for name, n, rate in rows:

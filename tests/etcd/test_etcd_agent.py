@@ -307,3 +307,41 @@ def test_systemd_notify_watchdog_and_leader_unit_as_with_raft(world, tmp_path, m
         assert any("STOPPING=1" in t for t in texts), texts[-5:]
     finally:
         bus.close()
+
+
+def test_a_failing_check_holds_candidacies_and_makes_the_leader_hand_over(world, tmp_path):
+    """--check gating as with Raft: an unhealthy agent does not contend, and an unhealthy
+    leader hands over (here every agent's check fails at once: nobody may lead)."""
+    etcd, run = world
+    cluster = etcd()
+    fail = tmp_path / "fail"
+    r = run(names(3), cluster.endpoints,
+            extra=["--check", f"test ! -e {fail}", "--check-interval", "200ms", "--check-failures", "1"])
+    r.start_observer()
+    r.start_all()
+    leader = r.one_holder(timeout=15)
+    token = leader.logged("office-enter")[-1]["token"]
+    failing_from = now_ns()
+    fail.write_text("")
+    gone = wait_for(lambda: next((l for l in leader.logged("office-leave") if l["token"] == token), None), 5,
+                    "the unhealthy leader to hand over")
+    assert gone["reason"] == "check-failed", gone
+    # Each agent learns of its own check at its own phase: the next in line may enter
+    # before its check failed, then hands over too. Once every one is unhealthy, nobody enters.
+    def unhealthy_at(node):
+        return next((l["boottime_ns"] for l in node.logged("check-unhealthy") if l["boottime_ns"] > failing_from), None)
+    all_unhealthy = wait_for(lambda: (lambda ts: max(ts) if None not in ts else None)([unhealthy_at(n) for n in r.nodes.values()]),
+                             5, "every agent's check to fail")
+    time.sleep(1.5)
+    assert r.holders() == [], "an agent whose check fails is in office"
+    assert not [e for e in r.office_enters() if e[0] > all_unhealthy], "an unhealthy agent entered office"
+    for node in r.nodes.values():
+        leaves = [l for l in node.logged("office-leave") if l["boottime_ns"] > failing_from]
+        assert all(l["reason"] == "check-failed" for l in leaves), leaves
+    status = json.loads(http_get(leader.api, "/status")[2])
+    assert status["in_office"] is False
+    fail.unlink()
+    r.heal()
+    later = r.one_holder(timeout=10)
+    assert later.logged("office-enter")[-1]["token"] > token
+    assert_clean(r.finish())
