@@ -345,3 +345,13 @@ def test_a_failing_check_holds_candidacies_and_makes_the_leader_hand_over(world,
     later = r.one_holder(timeout=10)
     assert later.logged("office-enter")[-1]["token"] > token
     assert_clean(r.finish())
+
+
+def test_check_config_shows_the_etcd_settings_and_not_the_raft_groups(tmp_path):
+    from agentworld import BATON
+    out = os.popen(f"{BATON} agent --backend etcd --id a --api-listen 127.0.0.1:1 --data-dir {tmp_path}/d "
+                   f"--etcd-endpoints http://127.0.0.1:1 --etcd-prefix /baton/x --check-config 2>&1; echo rc=$?").read()
+    assert "rc=0" in out and "--etcd-endpoints" in out and "election keys under /baton/x/election/" in out, out
+    for raft_only in ("--election-timeout", "--heartbeat-interval", "--bootstrap", "--peers"):
+        assert raft_only not in out, out
+    assert not os.path.exists(f"{tmp_path}/d"), "--check-config made the data dir"
