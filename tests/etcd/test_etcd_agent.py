@@ -27,7 +27,8 @@ def world(tmp_path):
         return c
 
     def run(names, endpoints, **kw):
-        r = AgentRun(str(tmp_path / f"run{len(made['runs'])}"), names, endpoints, ttl=TTL, **kw)
+        kw.setdefault("ttl", TTL)
+        r = AgentRun(str(tmp_path / f"run{len(made['runs'])}"), names, endpoints, **kw)
         made["runs"].append(r)
         return r
 
@@ -43,20 +44,29 @@ def names(n):
     return [f"n{i + 1:02d}" for i in range(n)]
 
 
-@pytest.mark.parametrize("n", [3, 20])
-def test_one_leader_among_n_agents_and_every_agent_names_it(world, n):
+@pytest.mark.parametrize("n, ttl", [(3, TTL), (20, 4)])
+def test_one_leader_among_n_agents_and_every_agent_names_it(world, n, ttl):
+    """20 debug-built agents and etcd share 2 cores here: at TTL 4 s a keep-alive may take
+    1.7 s to come back before an office must end (at 2 s, 0.9 s: a loaded CI machine
+    sometimes misses that, and the leader then rightly leaves office)."""
     etcd, run = world
     cluster = etcd()
-    r = run(names(n), cluster.endpoints)
+    r = run(names(n), cluster.endpoints, ttl=ttl)
     r.start_observer()
     r.start_all()
-    r.heal()  # no fault in this run: one leader within the liveness bound, then quiet
+    # No fault in this run: one leader within the liveness bound once every process is
+    # up (starting 20 processes is not the election's time), then quiet.
+    wait_for(lambda: all(node.logged("started") for node in r.nodes.values()), 15 + n * 0.5, "every agent to start")
+    r.heal()
     leader = r.one_holder(timeout=15 + n * 0.5)
     token = leader.logged("office-enter")[-1]["token"]
 
     def everyone_names_it():
         for node in r.nodes.values():
-            status, headers, body = http_get(node.api, "/leader")
+            try:
+                status, headers, body = http_get(node.api, "/leader")
+            except OSError:
+                return False  # the leader can be in office before the last agent listens
             if status != 200 or json.loads(body)["leader"]["id"] != leader.name or headers.get("X-Baton-Term") != str(token):
                 return False
         return True
@@ -64,19 +74,22 @@ def test_one_leader_among_n_agents_and_every_agent_names_it(world, n):
     # The leader's answer: in office, its lease stamped, its own API address published in etcd.
     status, headers, body = http_get(leader.api, "/leader")
     assert json.loads(body)["self"] is True and json.loads(body)["leader"]["api"] == leader.api
-    assert 0 < int(headers["X-Baton-Lease-Remaining-Ms"]) <= lease_ns(TTL) // 1_000_000
+    assert 0 < int(headers["X-Baton-Lease-Remaining-Ms"]) <= lease_ns(ttl) // 1_000_000
     follower = next(node for node in r.nodes.values() if node is not leader)
     assert json.loads(http_get(follower.api, "/leader")[2])["leader"]["api"] == leader.api
     assert http_get(follower.api, "/is-leader")[0] == 503
-    status_doc = json.loads(http_get(leader.api, "/status")[2])
+    # Every agent gets in line once its start-up hook ran (later than the first leader,
+    # on a busy machine).
+    status_doc = wait_for(lambda: (lambda d: d if d["etcd"]["candidates_in_line"] == n else None)(
+        json.loads(http_get(leader.api, "/status")[2])), 10, f"all {n} agents in line")
     assert status_doc["backend"] == "etcd" and status_doc["in_office"] and status_doc["etcd"]["reachable"]
-    assert status_doc["etcd"]["lease_ttl_ms"] == TTL * 1000 and status_doc["etcd"]["position_in_line"] == 1
-    assert status_doc["etcd"]["candidates_in_line"] == n and 0 < status_doc["lease_remaining_ms"] <= 1760
+    assert status_doc["etcd"]["lease_ttl_ms"] == ttl * 1000 and status_doc["etcd"]["position_in_line"] == 1
+    assert 0 < status_doc["lease_remaining_ms"] <= lease_ns(ttl) // 1_000_000
     assert status_doc["etcd"]["endpoint"] == cluster.endpoints
     metrics = http_get(leader.api, "/metrics")[2].decode()
     assert "baton_is_leader 1" in metrics and "baton_etcd_reachable 1" in metrics
     # Held by keep-alives: the same one leader 2 TTLs later, nobody else ever.
-    time.sleep(2 * TTL)
+    time.sleep(2 * ttl)
     assert r.holders() == [leader.name]
     stats = assert_clean(r.finish())
     assert stats["offices"] == 1 and stats["observer_claims"] > 0
@@ -192,6 +205,12 @@ def test_three_member_etcd_losing_its_leader_then_quorum(world):
     # Both come back: one leader again.
     cluster.restart(etcd_leader)
     cluster.restart(survivors[0])
+    # The fault is over once etcd serves again (a quorum elected its leader): the
+    # checker's liveness bound counts from there, not from the processes' start.
+    cluster.leader()
+    for m in cluster.members:
+        if m.proc.poll() is None:
+            wait_for(m.healthy, 10, "etcd to serve again")
     r.heal()
     r.one_holder(timeout=20)
     assert_clean(r.finish())
