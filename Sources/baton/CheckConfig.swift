@@ -16,7 +16,7 @@ enum CheckConfigReport {
         out += ":\n"
         // With --backend etcd the Raft group's settings are refused when set, so their
         // defaults would only mislead here.
-        let hidden = settings.etcd != nil ? Set(AgentSettings.raftOnlyFlags) : []
+        let hidden = settings.etcd != nil ? Set(AgentSettings.raftOnlyFlags + AgentSettings.raftControlFlags) : []
         let rows = sources.effective().filter { $0.value != nil && !hidden.contains($0.flag) }
         let flagWidth = rows.map { $0.flag.count }.max() ?? 0
         let valueWidth = min(48, rows.map { $0.value!.count }.max() ?? 0)

@@ -272,6 +272,16 @@ def test_a_data_dir_is_one_agents_and_never_a_raft_members(world, tmp_path):
     node = r.nodes["n01"]
     r.start(node)
     wait_for(lambda: node.logged("office-enter"), 10, "the agent to lead")
+    # What only the Raft group has answers 404 saying why (and changes nothing).
+    import urllib.request
+    for method, path, words in [("GET", "/members", "no member list"), ("POST", "/pause", "not available with --backend etcd"),
+                                ("POST", "/resume", "not available with --backend etcd"), ("GET", "/history", "not available with --backend etcd")]:
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"http://{node.api}{path}", method=method, data=b"" if method == "POST" else None), timeout=2)
+            raise AssertionError(f"{method} {path} answered 2xx")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404 and words in json.loads(e.read())["reason"], (method, path, e.code)
+    assert json.loads(http_get(node.api, "/status")[2])["in_office"] is True
     second = os.popen(" ".join(r.argv(node)).replace(node.api, "127.0.0.1:1") + " 2>&1; echo rc=$?").read()
     assert "rc=2" in second and "lock" in second, second
     raft_dir = tmp_path / "raft"
@@ -289,6 +299,8 @@ def test_refused_raft_flags_say_why(world):
     from agentworld import BATON
     out = os.popen(f"{BATON} agent --backend etcd --id a --etcd-endpoints http://127.0.0.1:1 --peers a=127.0.0.1:7001 2>&1; echo rc=$?").read()
     assert "--peers: set (command line) but --backend etcd elects through etcd" in out and "rc=2" in out, out
+    out = os.popen(f"{BATON} agent --backend etcd --id a --etcd-endpoints http://127.0.0.1:1 --priority 5 2>&1; echo rc=$?").read()
+    assert "--priority: set (command line) but pause, priority and preemption" in out and "rc=2" in out, out
 
 
 def test_systemd_notify_watchdog_and_leader_unit_as_with_raft(world, tmp_path, monkeypatch):
@@ -340,6 +352,8 @@ def test_a_failing_check_holds_candidacies_and_makes_the_leader_hand_over(world,
     r.start_all()
     leader = r.one_holder(timeout=15)
     token = leader.logged("office-enter")[-1]["token"]
+    # An agent starts unhealthy until its first check passed: wait for all three.
+    wait_for(lambda: all(node.logged("check-healthy") for node in r.nodes.values()), 10, "every agent's check to pass")
     failing_from = now_ns()
     fail.write_text("")
     gone = wait_for(lambda: next((l for l in leader.logged("office-leave") if l["token"] == token), None), 5,
