@@ -226,6 +226,10 @@ class Cluster:
                 status, _, data = self.get(n, "/members")
                 if status != 200 or not all(m["incarnation"] for m in data["members"]):
                     return None
+                # ...and knows the binding committed (a follower learns it with the next
+                # heartbeat): no change left in progress anywhere.
+                if data.get("change_in_progress"):
+                    return None
             return leader
         end = time.monotonic() + timeout
         while time.monotonic() < end:
