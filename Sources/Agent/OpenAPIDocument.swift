@@ -1044,6 +1044,360 @@ let openAPIDocument: StaticString = #"""
         }
       }
     },
+    "/pause": {
+      "post": {
+        "operationId": "pause",
+        "summary": "Pause the group (maintenance): no member campaigns and a failing check or failed promote does not make the leader hand over, until resumed or the pause's time runs out.",
+        "description": "An admin endpoint, like POST /resign: with `--admin-token-file` it needs `Authorization: Bearer TOKEN`; without one it is accepted only when the API listens on loopback. Sent to any member; only the leader logs it (another member answers 409 naming it; `baton pause` follows). Answered once the entry commits. Planned hand-overs (resign, SIGTERM) still work while paused.",
+        "security": [
+          {
+            "adminToken": []
+          },
+          {}
+        ],
+        "requestBody": {
+          "required": false,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/PauseRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The pause committed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/PauseChanged"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "A bad body, duration (0, or over `--pause-max`) or reason (over 512 bytes); nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "The admin token is missing or wrong; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              },
+              "WWW-Authenticate": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "No admin token is configured and the API listens beyond loopback.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Nothing changed: this node is not the leader (`leader` names it, if known) or no leader is known.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NotInOffice"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The entry did not commit in time or the leadership moved before it did (`changed` null: see GET /status), the node is stopping, or too many requests wait.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipUnknown"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/resume": {
+      "post": {
+        "operationId": "resume",
+        "summary": "End the pause. On any member: in a paused group without a leader, the member asked campaigns and logs the resume as its first act in office.",
+        "description": "An admin endpoint, like POST /resign: with `--admin-token-file` it needs `Authorization: Bearer TOKEN`; without one it is accepted only when the API listens on loopback. Answered once the resume commits (`changed` false when the group was not paused).",
+        "security": [
+          {
+            "adminToken": []
+          },
+          {}
+        ],
+        "responses": {
+          "200": {
+            "description": "Resumed, or not paused.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/PauseChanged"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "The admin token is missing or wrong; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              },
+              "WWW-Authenticate": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "No admin token is configured and the API listens beyond loopback.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Nothing changed: this node is not the leader (`leader` names it, if known) or no leader is known.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NotInOffice"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The entry did not commit in time, the leadership moved, this node did not take office in time to log the resume, or it is stopping.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipUnknown"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/history": {
+      "get": {
+        "operationId": "history",
+        "summary": "The replicated leadership history: office changes, hand-overs and why, hook outcomes, pauses; the same list on every member, oldest first.",
+        "parameters": [
+          {
+            "name": "since",
+            "in": "query",
+            "required": false,
+            "description": "Only records about this term or later.",
+            "schema": {
+              "type": "integer",
+              "minimum": 0
+            }
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "description": "Only the newest N of them.",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 100000
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The history.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/History"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "`since` or `limit` is not valid.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
     "/openapi.json": {
       "get": {
         "operationId": "getOpenAPI",
@@ -1585,6 +1939,9 @@ let openAPIDocument: StaticString = #"""
           "membership_change_in_progress": {
             "type": "boolean",
             "description": "A membership change is appended and not yet committed."
+          },
+          "pause": {
+            "$ref": "#/components/schemas/Pause"
           }
         }
       },
@@ -1886,6 +2243,204 @@ let openAPIDocument: StaticString = #"""
           },
           "reason": {
             "type": "string"
+          },
+          "term": {
+            "type": "integer",
+            "minimum": 0
+          }
+        }
+      },
+      "PauseRequest": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "for": {
+            "type": "string",
+            "description": "How long, e.g. `30m`, `2h` (default: the agents' `--pause-default`; at most `--pause-max`).",
+            "example": "30m"
+          },
+          "reason": {
+            "type": "string",
+            "maxLength": 512,
+            "description": "Why, for /status and the history."
+          }
+        }
+      },
+      "PauseChanged": {
+        "type": "object",
+        "required": [
+          "paused",
+          "changed",
+          "term"
+        ],
+        "properties": {
+          "paused": {
+            "type": "boolean"
+          },
+          "changed": {
+            "type": "boolean",
+            "description": "false: `POST /resume` found the group not paused."
+          },
+          "index": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The log index the pause or resume committed at."
+          },
+          "until_unix_ms": {
+            "type": "integer",
+            "description": "When the pause ends by the leader's wall clock (0: unknown)."
+          },
+          "remaining_ms": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "reason": {
+            "type": "string"
+          },
+          "term": {
+            "type": "integer",
+            "minimum": 0
+          }
+        }
+      },
+      "Pause": {
+        "type": "object",
+        "nullable": true,
+        "description": "The maintenance pause in force; null when not paused.",
+        "required": [
+          "paused",
+          "committed",
+          "index",
+          "by",
+          "reason",
+          "remaining_ms"
+        ],
+        "properties": {
+          "paused": {
+            "type": "boolean",
+            "enum": [
+              true
+            ]
+          },
+          "committed": {
+            "type": "boolean",
+            "description": "false while the entry is only in this node's log (campaigns are held already)."
+          },
+          "index": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "by": {
+            "type": "string"
+          },
+          "reason": {
+            "type": "string"
+          },
+          "since_unix_ms": {
+            "type": "integer",
+            "nullable": true
+          },
+          "until_unix_ms": {
+            "type": "integer",
+            "nullable": true
+          },
+          "remaining_ms": {
+            "type": "integer",
+            "minimum": 0
+          }
+        }
+      },
+      "HistoryRecord": {
+        "type": "object",
+        "required": [
+          "index",
+          "term",
+          "event"
+        ],
+        "description": "One record of the replicated history. `event` says which fields it has: `enter` (member, previous, reason: election or transfer), `hand-over` and `hand-over-refused` (member, reason, by), `hook` (member, hook, exit_code, duration_ms, timed_out, result), `pause` (by, reason, duration_ms, until_unix_ms), `resume` (by, reason).",
+        "properties": {
+          "index": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The log entry that holds the record."
+          },
+          "term": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The office term the record is about."
+          },
+          "event": {
+            "type": "string"
+          },
+          "member": {
+            "type": "string"
+          },
+          "previous": {
+            "type": "string",
+            "nullable": true
+          },
+          "reason": {
+            "type": "string",
+            "nullable": true
+          },
+          "by": {
+            "type": "string",
+            "nullable": true
+          },
+          "unix_ms": {
+            "type": "integer",
+            "nullable": true,
+            "description": "The logging leader's wall clock."
+          },
+          "boottime_ns": {
+            "type": "integer",
+            "description": "The logging leader's CLOCK_BOOTTIME."
+          },
+          "hook": {
+            "type": "string"
+          },
+          "exit_code": {
+            "type": "integer",
+            "nullable": true
+          },
+          "duration_ms": {
+            "type": "integer"
+          },
+          "timed_out": {
+            "type": "boolean"
+          },
+          "result": {
+            "type": "string"
+          },
+          "until_unix_ms": {
+            "type": "integer",
+            "nullable": true
+          }
+        }
+      },
+      "History": {
+        "type": "object",
+        "required": [
+          "history",
+          "count",
+          "kept_max",
+          "term"
+        ],
+        "properties": {
+          "history": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/HistoryRecord"
+            },
+            "description": "Oldest first."
+          },
+          "count": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "kept_max": {
+            "type": "integer",
+            "description": "How many records every member keeps (the newest)."
           },
           "term": {
             "type": "integer",

@@ -35,7 +35,8 @@ def test_agent_serves_the_document_and_it_lists_every_route(cluster):
         document = json.load(f)
     assert status == 200 and served == document and "X-Baton-Term" in headers
     assert set(document["paths"]) == {"/leader", "/is-leader", "/health", "/ready", "/status",
-                                      "/metrics", "/resign", "/members", "/members/{name}", "/openapi.json"}
+                                      "/metrics", "/resign", "/members", "/members/{name}", "/pause", "/resume",
+                                      "/history", "/openapi.json"}
 
 
 def test_schemathesis_finds_no_failure(cluster, tmp_path):
@@ -68,7 +69,7 @@ def test_schemathesis_finds_no_failure(cluster, tmp_path):
     print(r.stdout[-6000:])
     summary = r.stdout
     assert r.returncode == 0, summary[-6000:] + r.stderr[-2000:]
-    assert re.search(r"Tested:\s+12\b", summary), summary[-3000:]
+    assert re.search(r"Tested:\s+15\b", summary), summary[-3000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", summary)
     assert generated and int(generated.group(1)) >= 50 and generated.group(1) == generated.group(2), summary[-3000:]
 
@@ -87,3 +88,20 @@ def test_wrong_method_gets_405_with_allow_and_head_works(cluster):
     c.request("HEAD", "/status")
     r = c.getresponse()
     assert r.status == 200 and r.read() == b"" and int(r.getheader("Content-Length")) > 100
+
+
+def test_the_document_and_the_agent_agree_on_every_path_and_method(cluster):
+    """A method no path serves (PUT) gets 405 with Allow: the methods the agent serves
+    there, which must be the document's (with HEAD beside GET), for every documented path."""
+    import http.client
+    with open(DOCUMENT) as f:
+        document = json.load(f)
+    port = cluster.api_port["n1"]
+    for path, operations in document["paths"].items():
+        documented = {m.upper() for m in operations} | ({"HEAD"} if "get" in operations else set())
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("PUT", path.replace("{name}", "n2"))
+        r = c.getresponse()
+        r.read()
+        served = {m.strip() for m in (r.getheader("Allow") or "").split(",") if m.strip()}
+        assert r.status == 405 and served == documented, (path, r.status, served, documented)
