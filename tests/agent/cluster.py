@@ -10,18 +10,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from freeport import free_port  # noqa: E402  (re-exported: the tests import it from here)
+
 BATON = os.environ.get("BATON_BIN", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "baton"))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def records(path):
@@ -212,7 +208,17 @@ class Cluster:
             if len(office) == 1:
                 return office[0]
             time.sleep(0.01)
-        raise AssertionError(f"no single leader in office within {timeout}s: {self.in_office()}")
+        raise AssertionError(f"no single leader in office within {timeout}s: {self.in_office()}{self.exited_report()}")
+
+    def exited_report(self):
+        """For a failure message: the members whose process has ended, with their log's last
+        lines (a member that could not start explains a group that cannot elect)."""
+        lines = []
+        for name, p in self.procs.items():
+            if p.poll() is not None:
+                tail = self.log(name).strip().splitlines()[-5:]
+                lines.append(f"\n  {name} exited with {p.returncode}:\n    " + "\n    ".join(tail))
+        return "".join(lines)
 
     def wait_bound(self, timeout=5.0):
         """The leader once its membership binds every member's incarnation: from then on
@@ -237,7 +243,7 @@ class Cluster:
             if leader:
                 return leader
             time.sleep(0.02)
-        raise AssertionError(f"the membership was not bound within {timeout}s")
+        raise AssertionError(f"the membership was not bound within {timeout}s{self.exited_report()}")
 
     def form(self, *names, timeout=10.0):
         """Starts every founding member (a new group's first election needs all of them),

@@ -10,11 +10,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from freeport import free_port  # noqa: E402  (outside the ephemeral range: see there)
 
 ETCD_BIN = os.environ.get("BATON_ETCD_BIN", shutil.which("etcd") or "/usr/bin/etcd")
 
@@ -23,10 +26,6 @@ def now_ns():
     return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout, what, step=0.01):
