@@ -1,4 +1,4 @@
-import AgentDriver
+@testable import AgentDriver
 import RaftCore
 @testable import RaftSimulation
 import Testing
@@ -100,6 +100,14 @@ import Testing
 
     /// A membership loaded from --peers also leaves groups that cannot elect (L1), which
     /// may show first; the safety break it causes — two leaders — shows within 60 seeds.
+    /// The seeds where a member with a failing disk won, in memory only, an election the
+    /// group later held again (see oneLeaderPerTermCountsDurableLeaderships).
+    @Test func erasedLeadershipsAreNotTwoLeaders() {
+        let f = Self.failures(Self.settings(.three, safetyS: 10), seeds: 11397...11397)
+            + Self.failures(Self.settings(.three, safetyS: 10), seeds: 19672...19672)
+        #expect(f.isEmpty, "\(f)")
+    }
+
     @Test func peersFlagOverridesMembershipMakesTwoLeaders() {
         let s = Self.settings(.three, faults: [.peersFlagOverridesMembership])
         let caught = (UInt64(1)...60).lazy.compactMap { runAgentSimulation(seed: $0, settings: s).violation }
@@ -162,6 +170,25 @@ import Testing
         exit.hookEnded(node: 0, realNs: 0)
         exit.lifeEnded(node: 0, cleanExit: true, realNs: 0)
         #expect(exit.violation?.property == "S4")
+    }
+
+    static func leaderView(_ name: String, term: Term) -> AgentView {
+        var v = AgentView(name: name, peers: [], options: Options(), now: Instant(nanoseconds: 0))
+        v.role = .leader
+        v.term = term
+        return v
+    }
+
+    /// S1 counts a leadership once it can act — its term durable — and not a win a crash
+    /// erases (a node whose disk fails, sole voter in its own appended configuration,
+    /// seeds 11397 and 19672 of the 3-agent layer): the group may reuse that term.
+    @Test func oneLeaderPerTermCountsDurableLeaderships() {
+        var c = AgentChecker(nodeCount: 3)
+        c.observe(node: 2, view: Self.leaderView("n3", term: 5), durableTerm: 4, realNs: 100)
+        c.observe(node: 1, view: Self.leaderView("n2", term: 5), durableTerm: 5, realNs: 200)
+        #expect(c.violation == nil)
+        c.observe(node: 2, view: Self.leaderView("n3", term: 5), durableTerm: 5, realNs: 300)
+        #expect(c.violation?.property == "S1")
     }
 
     @Test func sendsMustRestOnDurableState() {

@@ -89,8 +89,17 @@ struct AgentChecker {
     }
 
     /// observe checks node i's view after a step: one leader per term; office entries.
-    mutating func observe(node i: Int, view: AgentView, realNs: Int64) {
-        if view.role == .leader {
+    ///
+    /// A leadership counts for S1 once it can act: once the node's term is really
+    /// durable (`durableTerm`, what its disk holds, not what it was told), or once it
+    /// entered office. Before that it is a state a crash erases without a trace — every
+    /// message waits for the term to be durable (S5, checked in `send`), the core counts
+    /// its own log toward a commit only in a durable term, and office follows a commit —
+    /// and a node whose disk fails can win that erased election again and again in
+    /// memory (a sole voter in its own, not yet durable, configuration does, seeds 11397
+    /// and 19672), while the group reuses the term after it restarts.
+    mutating func observe(node i: Int, view: AgentView, durableTerm: Term, realNs: Int64) {
+        if view.role == .leader && (durableTerm >= view.term || view.office?.term == view.term) {
             if let other = leaderOfTerm[view.term], other != i {
                 fail("S1", "n\(other + 1) and n\(i + 1) are both leaders of term \(view.term)", realNs)
             } else {

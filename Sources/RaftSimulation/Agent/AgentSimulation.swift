@@ -288,7 +288,7 @@ public final class AgentSimulation {
             schedule(nowNs + delay, .restart, node: i, life: node.life)
             return
         }
-        checker.observe(node: i, view: driver.view, realNs: nowNs)
+        checker.observe(node: i, view: driver.view, durableTerm: node.durable.hardState.term, realNs: nowNs)
         checker.observePause(node: i, view: driver.view, raft: driver.raft, realNs: nowNs)
         answerIsLeader(i)
         scheduleTick(i)
