@@ -139,25 +139,10 @@ enum IdentityFile {
         }
     }
 
-    /// write replaces `DIR/identity` atomically and returns once it is durable.
+    /// write replaces `DIR/identity` atomically (AtomicReplace) and returns once it is durable.
     static func write(_ id: MemberIdentity, in directory: borrowing FileDescriptor, dataDir: String) throws(StorageError) {
-        let temporaryPath = dataDir + "/" + temporaryName
-        var step = "creating"
-        var stepPath = temporaryPath
-        do {
-            let file = try DiskIO.openFile(temporaryName, in: directory, create: true, truncate: true)
-            step = "writing"
-            try DiskIO.writeAll(file, encode(id), at: 0)
-            step = "fsync"
-            try DiskIO.fsync(file)
-            step = "rename to \(name)"
-            try DiskIO.rename(temporaryName, to: name, in: directory)
-            step = "fsync of the directory after renaming"
-            stepPath = dataDir + "/" + name
-            try DiskIO.fsync(directory)
-        } catch {
-            if stepPath == temporaryPath { try? DiskIO.unlink(temporaryName, in: directory) }
-            throw StorageError.from(error, file: stepPath, operation: step)
-        }
+        var noFaults = FaultPlan()
+        try AtomicReplace.write(encode(id), to: name, temporaryName: temporaryName, in: directory,
+                                dataDir: dataDir, faults: &noFaults)
     }
 }

@@ -91,31 +91,11 @@ enum SnapshotFile {
         }
     }
 
-    /// write replaces `DIR/snapshot` atomically (temp → write → fsync → rename → fsync the
-    /// directory) and returns only when the new snapshot is durable. On failure the old
-    /// file is untouched or already replaced whole, and the caller writes again later.
+    /// write replaces `DIR/snapshot` atomically (AtomicReplace) and returns only when the
+    /// new snapshot is durable; on a failure the caller writes again later.
     static func write(_ snapshot: Snapshot, in directory: borrowing FileDescriptor, dataDir: String,
                       faults: inout FaultPlan) throws(StorageError) {
-        let temporaryPath = dataDir + "/" + temporaryName
-        var step = "creating"
-        var stepPath = temporaryPath
-        do {
-            let file = try DiskIO.openFile(temporaryName, in: directory, create: true, truncate: true)
-            step = "writing"
-            try faults.check(.write)
-            try DiskIO.writeAll(file, encode(snapshot), at: 0)
-            step = "fsync"
-            try faults.check(.sync)
-            try DiskIO.fsync(file)
-            step = "rename to \(name)"
-            try DiskIO.rename(temporaryName, to: name, in: directory)
-            step = "fsync of the directory after renaming"
-            stepPath = dataDir + "/" + name
-            try faults.check(.sync)
-            try DiskIO.fsync(directory)
-        } catch {
-            if stepPath == temporaryPath { try? DiskIO.unlink(temporaryName, in: directory) }
-            throw StorageError.from(error, file: stepPath, operation: step)
-        }
+        try AtomicReplace.write(encode(snapshot), to: name, temporaryName: temporaryName, in: directory,
+                                dataDir: dataDir, faults: &faults)
     }
 }

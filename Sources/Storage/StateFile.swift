@@ -102,41 +102,13 @@ enum StateFile {
         }
     }
 
-    /// write replaces `DIR/state` atomically: temp file → write → fsync → rename → fsync
-    /// the directory. It returns only when the new state is durable. On any failure the old
-    /// file is untouched or already replaced by a whole new one, and the caller must treat
-    /// the state as not durable and call write again later (a whole new temp file: nothing
-    /// written before the failure is trusted).
+    /// write replaces `DIR/state` atomically (AtomicReplace) and returns only when the new
+    /// state is durable; on a failure the caller treats it as not durable and writes again.
     /// Returns how long the file's fsync and the directory's fsync took, in nanoseconds.
     @discardableResult
     static func write(_ state: HardState, in directory: borrowing FileDescriptor, dataDir: String,
                       faults: inout FaultPlan) throws(StorageError) -> (file: UInt64, directory: UInt64) {
-        let temporaryPath = dataDir + "/" + temporaryName
-        let path = dataDir + "/" + name
-        var step = "creating"
-        var stepPath = temporaryPath
-        do {
-            let file = try DiskIO.openFile(temporaryName, in: directory, create: true, truncate: true)
-            step = "writing"
-            try faults.check(.write)
-            try DiskIO.writeAll(file, encode(state), at: 0)
-            step = "fsync"
-            try faults.check(.sync)
-            let t0 = Clock.boottime()
-            try DiskIO.fsync(file)
-            let t1 = Clock.boottime()
-            step = "rename to \(name)"
-            try DiskIO.rename(temporaryName, to: name, in: directory)
-            step = "fsync of the directory after renaming"
-            stepPath = path
-            try faults.check(.sync)
-            let t2 = Clock.boottime()
-            try DiskIO.fsync(directory)
-            return (t1 - t0, Clock.boottime() - t2)
-        } catch {
-            // Best effort: a leftover temp file is harmless (open removes it) but wastes room.
-            if stepPath == temporaryPath { try? DiskIO.unlink(temporaryName, in: directory) }
-            throw StorageError.from(error, file: stepPath, operation: step)
-        }
+        try AtomicReplace.write(encode(state), to: name, temporaryName: temporaryName, in: directory,
+                                dataDir: dataDir, faults: &faults)
     }
 }
