@@ -27,6 +27,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let noSuchProcess = Errno(rawValue: ESRCH)
     public static let noChildProcess = Errno(rawValue: ECHILD)
     public static let invalidArgument = Errno(rawValue: EINVAL)
+    public static let isDirectory = Errno(rawValue: EISDIR)
     public static let permissionDenied = Errno(rawValue: EACCES)
     public static let notPermitted = Errno(rawValue: EPERM)
     public static let noSuchFile = Errno(rawValue: ENOENT)

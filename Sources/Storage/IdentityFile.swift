@@ -121,28 +121,17 @@ enum IdentityFile {
                               incarnation: incarnation, createdWallNs: created, removed: flags & removedFlag != 0)
     }
 
+    /// read loads and verifies `DIR/identity` (the caller checked that it exists).
     static func read(in directory: borrowing FileDescriptor, path: String) throws(StorageError) -> MemberIdentity {
-        do {
-            let file = try DiskIO.openFile(name, in: directory)
-            if !(try DiskIO.isRegularFile(file)) { throw StorageError.damaged(file: path, offset: nil, problem: "it is not a regular file") }
-            let length = try DiskIO.size(file)
-            if length > UInt64(maxBytes) {
-                throw StorageError.damaged(file: path, offset: nil, problem: "it is \(length) bytes, more than an identity file holds")
-            }
-            return try decode(try DiskIO.read(file, count: Int(length), at: 0), file: path)
-        } catch let error as StorageError {
-            throw error
-        } catch let error as Errno {
-            throw .ioFailed(file: path, operation: "reading", errno: error.rawValue)
-        } catch {
-            preconditionFailure("unexpected \(error)")
-        }
+        try decode(WholeFile.read(name, in: directory, path: path, maxBytes: UInt64(maxBytes)) {
+            "it is \($0) bytes, more than an identity file holds"
+        }, file: path)
     }
 
-    /// write replaces `DIR/identity` atomically (AtomicReplace) and returns once it is durable.
+    /// write replaces `DIR/identity` atomically (WholeFile) and returns once it is durable.
     static func write(_ id: MemberIdentity, in directory: borrowing FileDescriptor, dataDir: String) throws(StorageError) {
         var noFaults = FaultPlan()
-        try AtomicReplace.write(encode(id), to: name, temporaryName: temporaryName, in: directory,
+        try WholeFile.write(encode(id), to: name, temporaryName: temporaryName, in: directory,
                                 dataDir: dataDir, faults: &noFaults)
     }
 }

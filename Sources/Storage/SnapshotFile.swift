@@ -73,29 +73,16 @@ enum SnapshotFile {
 
     /// read loads and verifies `DIR/snapshot` (the caller checked that it exists).
     static func read(in directory: borrowing FileDescriptor, path: String) throws(StorageError) -> Snapshot {
-        do {
-            let file = try DiskIO.openFile(name, in: directory)
-            if !(try DiskIO.isRegularFile(file)) { throw StorageError.damaged(file: path, offset: nil, problem: "it is not a regular file") }
-            let length = try DiskIO.size(file)
-            // Cap before allocating.
-            if length > UInt64(headerSize + Limits.maxSnapshotBytes + 4) {
-                throw StorageError.damaged(file: path, offset: nil, problem: "it is \(length) bytes, over the snapshot limit")
-            }
-            return try decode(try DiskIO.read(file, count: Int(length), at: 0), file: path)
-        } catch let error as StorageError {
-            throw error
-        } catch let error as Errno {
-            throw .ioFailed(file: path, operation: "reading", errno: error.rawValue)
-        } catch {
-            preconditionFailure("unexpected \(error)")
-        }
+        try decode(WholeFile.read(name, in: directory, path: path, maxBytes: UInt64(headerSize + Limits.maxSnapshotBytes + 4)) {
+            "it is \($0) bytes, over the snapshot limit"
+        }, file: path)
     }
 
-    /// write replaces `DIR/snapshot` atomically (AtomicReplace) and returns only when the
+    /// write replaces `DIR/snapshot` atomically (WholeFile) and returns only when the
     /// new snapshot is durable; on a failure the caller writes again later.
     static func write(_ snapshot: Snapshot, in directory: borrowing FileDescriptor, dataDir: String,
                       faults: inout FaultPlan) throws(StorageError) {
-        try AtomicReplace.write(encode(snapshot), to: name, temporaryName: temporaryName, in: directory,
+        try WholeFile.write(encode(snapshot), to: name, temporaryName: temporaryName, in: directory,
                                 dataDir: dataDir, faults: &faults)
     }
 }

@@ -84,31 +84,19 @@ enum StateFile {
 
     /// read loads and verifies `DIR/state` (the caller checked that it exists).
     static func read(in directory: borrowing FileDescriptor, path: String) throws(StorageError) -> HardState {
-        do {
-            let file = try DiskIO.openFile(name, in: directory)
-            if !(try DiskIO.isRegularFile(file)) { throw StorageError.damaged(file: path, offset: nil, problem: "it is not a regular file") }
-            let length = try DiskIO.size(file)
-            // Cap before allocating: a state file is 40 bytes; anything much larger is not one.
-            if length > 4096 {
-                throw StorageError.damaged(file: path, offset: nil, problem: "it is \(length) bytes where a state file has \(size)")
-            }
-            return try decode(try DiskIO.read(file, count: Int(length), at: 0), file: path)
-        } catch let error as StorageError {
-            throw error
-        } catch let error as Errno {
-            throw .ioFailed(file: path, operation: "reading", errno: error.rawValue)
-        } catch {
-            preconditionFailure("unexpected \(error)")
-        }
+        // Capped before allocating: a state file is 40 bytes; anything much larger is not one.
+        try decode(WholeFile.read(name, in: directory, path: path, maxBytes: 4096) {
+            "it is \($0) bytes where a state file has \(size)"
+        }, file: path)
     }
 
-    /// write replaces `DIR/state` atomically (AtomicReplace) and returns only when the new
+    /// write replaces `DIR/state` atomically (WholeFile) and returns only when the new
     /// state is durable; on a failure the caller treats it as not durable and writes again.
     /// Returns how long the file's fsync and the directory's fsync took, in nanoseconds.
     @discardableResult
     static func write(_ state: HardState, in directory: borrowing FileDescriptor, dataDir: String,
                       faults: inout FaultPlan) throws(StorageError) -> (file: UInt64, directory: UInt64) {
-        try AtomicReplace.write(encode(state), to: name, temporaryName: temporaryName, in: directory,
+        try WholeFile.write(encode(state), to: name, temporaryName: temporaryName, in: directory,
                                 dataDir: dataDir, faults: &faults)
     }
 }

@@ -331,3 +331,49 @@ struct LogDamageTests {
         expectDamaged(openError(tmp.dataDir), file: path, mentioning: "not a torn final write")
     }
 }
+
+/// The files read whole (state, snapshot, identity) are refused as damaged, before
+/// anything is allocated, when they are far longer than such a file can be or are not
+/// files at all — one reader (WholeFile) serves all three, each test one of them.
+@Suite("Damage: files read whole")
+struct WholeFileDamageTests {
+    /// grow extends `path` to `size` bytes (sparse: nothing is written).
+    static func grow(_ path: String, to size: Int) {
+        let fd = open(path, O_WRONLY | O_CREAT, 0o600)
+        #expect(fd >= 0)
+        #expect(ftruncate(fd, off_t(size)) == 0)
+        close(fd)
+    }
+
+    @Test func aStateFileOverItsCapIsDamaged() throws {
+        let tmp = TempDir()
+        try makeDir(tmp)
+        let path = tmp.dataDir + "/state"
+        Self.grow(path, to: 4097)
+        expectDamaged(openError(tmp.dataDir), file: path, mentioning: "4097 bytes where a state file has 40")
+    }
+
+    @Test func aStateThatIsADirectoryIsDamaged() throws {
+        let tmp = TempDir()
+        try makeDir(tmp)
+        let path = tmp.dataDir + "/state"
+        #expect(unlink(path) == 0 && mkdir(path, 0o700) == 0)
+        expectDamaged(openError(tmp.dataDir), file: path, mentioning: "not a regular file")
+    }
+
+    @Test func aSnapshotOverTheLimitIsDamaged() throws {
+        let tmp = TempDir()
+        try makeDir(tmp)
+        let path = tmp.dataDir + "/" + SnapshotFile.name
+        Self.grow(path, to: SnapshotFile.headerSize + Limits.maxSnapshotBytes + 5)
+        expectDamaged(openError(tmp.dataDir), file: path, mentioning: "over the snapshot limit")
+    }
+
+    @Test func anIdentityOverItsCapIsDamaged() throws {
+        let tmp = TempDir()
+        do { _ = try DataDirectory.open(path: tmp.dataDir, creating: IdentityTests.me) }
+        let path = tmp.dataDir + "/" + IdentityFile.name
+        Self.grow(path, to: IdentityFile.maxBytes + 1)
+        expectDamaged(openError(tmp.dataDir), file: path, mentioning: "more than an identity file holds")
+    }
+}

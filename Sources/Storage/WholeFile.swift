@@ -1,13 +1,37 @@
 import Posix
 
-/// AtomicReplace is the one way a small whole file of the data dir (state, snapshot,
-/// identity) is written: a temp file beside it → write → fsync → rename over the old
+/// WholeFile is how the small files of the data dir that are read and written whole
+/// (state, snapshot, identity) reach the disk.
+///
+/// Writing: a temp file beside it → write → fsync → rename over the old
 /// one → fsync the directory (style rule 17). It returns only when the new content is
 /// durable. On any failure the old file is untouched or already replaced by a whole new
 /// one, and the caller must treat the content as not durable and write it again later:
 /// each attempt makes a whole new temp file, so nothing written before a failure is
 /// trusted. A leftover temp file is harmless (opening the data dir removes it).
-enum AtomicReplace {
+enum WholeFile {
+    /// read returns the whole of `name` in `directory` (`path` names it in errors):
+    /// refused as damaged when it is not a regular file or is longer than `maxBytes`,
+    /// checked before anything is allocated; `tooLong` says why in the file's own terms.
+    static func read(_ name: String, in directory: borrowing FileDescriptor, path: String, maxBytes: UInt64,
+                     tooLong: (UInt64) -> String) throws(StorageError) -> [UInt8] {
+        do {
+            let file = try DiskIO.openFile(name, in: directory)
+            if !(try DiskIO.isRegularFile(file)) { throw StorageError.damaged(file: path, offset: nil, problem: "it is not a regular file") }
+            let length = try DiskIO.size(file)
+            if length > maxBytes { throw StorageError.damaged(file: path, offset: nil, problem: tooLong(length)) }
+            return try DiskIO.read(file, count: Int(length), at: 0)
+        } catch let error as StorageError {
+            throw error
+        } catch let error as Errno where error == .isDirectory {
+            throw .damaged(file: path, offset: nil, problem: "it is a directory, not a regular file")
+        } catch let error as Errno {
+            throw .ioFailed(file: path, operation: "reading", errno: error.rawValue)
+        } catch {
+            preconditionFailure("unexpected \(error)")
+        }
+    }
+
     /// write replaces `dataDir/name` with `bytes`; `faults` injects the test suite's
     /// failures at the write and at each sync. Returns how long the file's fsync and
     /// the directory's fsync took, in nanoseconds.
