@@ -219,6 +219,55 @@ def test_state_going_back_fails(tmp_path):
     assert any("vote in term 3 changed" in v for v in c.violations), c.violations
 
 
+def wiped_n3(root):
+    """healthy(), plus n3 killed at 1.5 s, its data dir wiped, started again at 1.6 s
+    (incarnation 2, refused by its peers), removed at 2.5 s and re-added."""
+    r = healthy(root)
+    r.events = [e for e in r.events if not (e.get("node") == "n3" and e["t"] > 9000 * MS)]
+    r.ev("exit", 1500 * MS, node="n3", inc=1, how="kill", code=-9, signal_t=1500 * MS)
+    r.ev("state", 1501 * MS, node="n3", inc=1, term=2, vote=1, commit=2)
+    r.ev("wipe", 1502 * MS, node="n3", inc=1, wipes=1, bootstrap=True)
+    r.start("n3", 2, 1600 * MS)
+    r.ev("wiped-start", 1601 * MS, node="n3", inc=2, bootstrap=True)
+    r.log("n3", 2, 1700 * MS, "role", 1, role="candidate")  # its own campaigns are expected
+    r.log("n1", 1, 1800 * MS, "peer-refused", 2, peer="n3")
+    r.ev("wiped-removed", 2500 * MS, node="n3", inc=2)
+    # The wiped dir starts over at term 1: not a term going back.
+    r.ev("exit", 9001 * MS, node="n3", inc=2, how="end", code=-9)
+    r.ev("state", 9002 * MS, node="n3", inc=2, term=1, vote=None, commit=0)
+    r.events.sort(key=lambda e: e["t"])  # the harness writes its events in time order
+    return r
+
+
+def test_wiped_member_starting_over_is_not_a_violation(tmp_path):
+    c = wiped_n3(tmp_path).write()
+    assert c.violations == [], c.violations
+    assert c.stats["wiped_refusals"] == 1
+
+
+def test_wiped_member_in_office_while_refused_fails(tmp_path):
+    r = wiped_n3(tmp_path)
+    r.enter("n3", 2, 2000 * MS, 9)  # a refused member must never lead
+    r.leave("n3", 2, 2100 * MS, 9)
+    c = r.write()
+    assert any("wipe: n3#2" in v and "entered office" in v for v in c.violations), c.violations
+
+
+def test_leader_change_while_a_wiped_member_is_refused_fails(tmp_path):
+    r = wiped_n3(tmp_path)
+    r.leave("n1", 1, 2200 * MS, 2)  # n1 had the office until 3 s; the refused n3 disrupted it
+    r.enter("n2", 1, 2300 * MS, 3)
+    c = r.write()
+    assert any(v.startswith("wipe: the group changed leader while n3 was refused") for v in c.violations), c.violations
+
+
+def test_term_going_back_without_a_wipe_still_fails(tmp_path):
+    r = wiped_n3(tmp_path)
+    r.events = [e for e in r.events if e["ev"] != "wipe"]
+    c = r.write()
+    assert any("n3's term went back" in v for v in c.violations), c.violations
+
+
 def test_hooks_pairing(tmp_path):
     r = healthy(tmp_path, hooks=True)
     for n in ("n1", "n2", "n3"):

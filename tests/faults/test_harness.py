@@ -17,7 +17,9 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from faultlib import cluster, netns  # noqa: E402
-from faultlib.nemesis import ALL_KINDS, Plan  # noqa: E402
+from faultlib import runner  # noqa: E402
+from faultlib.members import MemberOps  # noqa: E402
+from faultlib.nemesis import ALL_KINDS, MEMBERSHIP_KINDS, Plan  # noqa: E402
 
 root_only = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None, reason="needs root and nft")
 
@@ -33,6 +35,56 @@ def test_pauses_outlast_the_lease():
     for seed in range(50):
         for f in Plan(seed, ["n1", "n2", "n3"], 60, ["pause"], 125, 150).faults:
             assert f["hold"] * 1000 >= 1.5 * 125
+
+
+def test_membership_faults_are_behind_a_flag_and_fully_specified():
+    # The default mix (and so every existing seed's schedule) is unchanged.
+    assert not set(MEMBERSHIP_KINDS) & set(runner.DEFAULT_KINDS)
+    assert runner.replay_kinds(runner.DEFAULT_KINDS + list(MEMBERSHIP_KINDS)) == " --membership"
+    assert runner.parse_kinds("membership,kill") == ["replace", "wipe", "remove-leader", "kill"]
+    seen = set()
+    for seed in range(40):
+        for f in Plan(seed, ["n1", "n2", "n3"], 60, list(MEMBERSHIP_KINDS), 125, 150).faults:
+            seen.add(f["kind"])
+            assert f["hold"] > 0
+            if f["kind"] == "replace":
+                assert f["stop"] in ("kill", "term") and f["order"] in ("start-first", "add-first") and f["target"]
+            elif f["kind"] == "wipe":
+                assert f["stop"] in ("kill", "term") and f["rejoin"] in ("in-place", "restart")
+                seen.add(("wipe", f["bootstrap"]))
+    assert seen == {"replace", "wipe", "remove-leader", ("wipe", True), ("wipe", False)}
+
+
+class NoAgents:
+    """A cluster whose agents are all down: no membership change can be sent."""
+    names = ["n1", "n2"]
+
+    def __init__(self):
+        self.events = []
+        self.nodes = {n: type("N", (), {"name": n, "alive": False, "paused": False, "addr": "10.213.0.9"})()
+                      for n in self.names}
+
+    def current_leader(self):
+        return None
+
+    def event(self, name, **fields):
+        self.events.append(dict(fields, ev=name))
+
+
+def test_a_membership_change_that_never_commits_is_reported():
+    c = NoAgents()
+    ops = MemberOps(c)
+    ops.op_bound_s = 0.5
+    assert ops.remove(c.nodes["n2"]) is False
+    assert [f[:2] for f in ops.failures] == [("remove", "n2")]
+    assert any(e["ev"] == "member-op-failed" and e["node"] == "n2" for e in c.events)
+    # The run fails with the reason, and the summary counts it apart from safety.
+    res = runner.Result(1, 3, {"replace": 1}, None, "/nonexistent", None, member_ops={"add": 1},
+                        member_failures=ops.failures)
+    assert res.violations == [f"membership op failed: {ops.failures[0][2]}"]
+    assert "no running member" in res.violations[0]
+    line, detail = runner.summary([res], 60)
+    assert "1 violations" in line and "0 safety, 0 liveness, 1 membership ops failed" in detail
 
 
 def free_port():

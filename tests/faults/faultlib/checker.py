@@ -329,6 +329,11 @@ class Checker:
         last = {}
         readings = 0
         for e in self.h.events:
+            if e["ev"] == "wipe":
+                # A wiped data dir starts over: a new incarnation of the member, with its
+                # own term and vote (its peers refuse it until it is removed and re-added).
+                last.pop(e["node"], None)
+                continue
             if e["ev"] != "state":
                 continue
             readings += 1
@@ -349,6 +354,42 @@ class Checker:
                     self.fail(f"state: {node}'s vote in term {cur[0]} changed from {prev[1]} to {cur[1]}")
             last[node] = cur
         self.stats["state_readings"] = readings
+
+    # Wiped members (membership faults)
+
+    def check_wipes(self):
+        """A member started on a wiped data dir and not yet removed is refused by its
+        peers: it must never enter office, and the group keeps its leader meanwhile
+        (after the election that replaces it, when it was the leader it stopped). Its
+        own campaigns and its peers' refusals are expected, not violations."""
+        h = self.h
+        ev = h.events
+        refusals = 0
+        for i, e in enumerate(ev):
+            if e["ev"] != "wiped-start":
+                continue
+            node, inc, t0 = e["node"], e["inc"], e["t"]
+            end = next((x["t"] for x in ev[i + 1:] if x.get("node") == node
+                        and x["ev"] in ("wiped-removed", "exit", "wipe")), h.event_time("end"))
+            if end is None:
+                continue
+            for line in h.logs.get((node, inc), []):
+                if line.get("event") == "office-enter" and t0 <= line["host_ns"] <= end:
+                    self.fail(f"wipe: {node}#{inc}, started on a wiped data dir and not yet removed, "
+                              f"entered office in term {line.get('term')} ({ms(line['host_ns'] - t0):.0f} ms after its start)")
+            for key, lines in h.logs.items():
+                if key[0] == node:
+                    continue
+                refusals += sum(1 for l in lines if l.get("event") == "peer-refused" and t0 <= l["host_ns"] <= end
+                                and l.get("peer") == node)
+            # The group keeps its leader: one election at most (the stopped member may
+            # have been the leader), within 2·Emax + heartbeat of the start.
+            settle = t0 + 2 * h.emax_ns + h.hb_ns
+            for o in self.offices:
+                if o.node != node and settle < o.start < end:
+                    self.fail(f"wipe: the group changed leader while {node} was refused: {o.node}#{o.inc} entered office "
+                              f"in term {o.token}, {ms(o.start - t0):.0f} ms after {node} started on its wiped data dir")
+        self.stats["wiped_refusals"] = refusals
 
     # Exits, liveness after the final heal, quiet period
 
@@ -398,6 +439,7 @@ class Checker:
         self.check_observer()
         self.check_hooks()
         self.check_state()
+        self.check_wipes()
         self.check_exits()
         self.check_liveness_and_quiet()
         return self

@@ -12,6 +12,7 @@ CLOCK_BOOTTIME, for the checker.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,6 +76,14 @@ class Node:
         self.paused = False
         self.started_once = False
         self.last_state = None
+        # Membership (faultlib/members.py): the next start founds a group (--bootstrap)
+        # only on the first start, or after a wipe that the nemesis restarts that way.
+        self.bootstrap_next = True
+        self.wipes = 0
+        # held: the nemesis manages this node's process itself (it is being replaced,
+        # or was removed), so the "restart whatever died" sweep leaves it alone.
+        self.held = False
+        self.refused = False  # wiped and not yet removed: its peers refuse it
 
     @property
     def host_data_dir(self):
@@ -107,6 +116,11 @@ class Cluster:
         self.secret = os.path.join(run_dir, "secret")
         with open(self.secret, "wb") as f:
             f.write(os.urandom(32))
+        # The members endpoints are admin endpoints: the harness reaches the agents'
+        # API from the bridge namespace (not loopback), so it holds their admin token.
+        self.admin_token = os.path.join(run_dir, "admin-token")
+        with open(self.admin_token, "w") as f:
+            f.write(os.urandom(16).hex() + "\n")
         self.unexpected_exits = []
         # Per-node election timeout (lo, hi) overrides; only the checker's self-test uses
         # them, to run a deliberately unsafe cluster.
@@ -216,8 +230,9 @@ class Cluster:
                  "--data-dir", node.data_dir, "--cluster-secret-file", self.secret,
                  "--log-format", "json", "--election-timeout", f"{lo}ms..{hi}ms",
                  "--heartbeat-interval", f"{self.settings['heartbeat']}ms",
-                 "--max-drift", str(self.settings["drift"])]
-        if not node.started_once:
+                 "--max-drift", str(self.settings["drift"]),
+                 "--admin-token-file", self.admin_token]
+        if node.bootstrap_next:
             args.append("--bootstrap")
         if self.hooks:
             rec = self.shims["hookrec"]
@@ -233,8 +248,9 @@ class Cluster:
         node.proc = subprocess.Popen(self.argv(node), stdout=log, stderr=log, env=env)
         node.paused = False
         node.started_once = True
+        bootstrap, node.bootstrap_next = node.bootstrap_next, False
         self.event("start", node=node.name, pid=node.proc.pid, inc=node.incarnation, log=log_path,
-                   boot_offset_s=node.boot_offset_s)
+                   boot_offset_s=node.boot_offset_s, bootstrap=bootstrap)
 
     def start_all(self):
         for node in self.nodes.values():
@@ -320,6 +336,21 @@ class Cluster:
                 code = node.proc.returncode
                 self.unexpected_exits.append((node.name, node.incarnation, code))
                 self._after_exit(node, "unexpected")
+
+    def wipe(self, node, bootstrap=False):
+        """Empties a stopped node's data dir (a replaced disk, a pod back with an empty
+        volume). Its next start has a new incarnation, with --bootstrap if asked."""
+        assert not node.alive, "wipe a running agent's data dir"
+        root = node.host_data_dir
+        for entry in os.listdir(root):
+            path = os.path.join(root, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        node.wipes += 1
+        node.bootstrap_next = bootstrap
+        self.event("wipe", node=node.name, inc=node.incarnation, wipes=node.wipes, bootstrap=bootstrap)
 
     # Disk faults
 

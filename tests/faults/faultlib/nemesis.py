@@ -10,6 +10,8 @@ period in which the checker allows no election.
 import random
 import time
 
+from .members import MemberOps
+
 ALL_KINDS = {
     # kind: weight
     "kill": 4, "pause": 4, "restart": 2, "rolling-restart": 1,
@@ -18,6 +20,17 @@ ALL_KINDS = {
     "disk-full": 1, "fsync-fail": 1,
 }
 PROCESS_KINDS = ("kill", "pause", "restart")
+# Membership changes and wipes (faultlib/members.py), through `baton members`:
+#   replace        stop a member (kill -9 or SIGTERM), remove it, wipe its data dir,
+#                  start it without --bootstrap and add it (before or after the start);
+#   wipe           a member restarted on an empty data dir (with or without --bootstrap)
+#                  without being removed: refused by its peers (never votes, the group
+#                  keeps its leader) until the nemesis removes and adds it again;
+#   remove-leader  remove the leader (it hands over), stop it, wipe, start, add it back.
+# Each waits for the member to be a voter again, so the group is whole after every one.
+MEMBERSHIP_KINDS = {"replace": 2, "wipe": 2, "remove-leader": 2}
+LATE_LIMIT_S = 30.0
+ALL_KINDS.update(MEMBERSHIP_KINDS)
 
 
 class Plan:
@@ -33,6 +46,7 @@ class Plan:
         self.boot_offsets = {}
         for n in rng.sample(self.names, 2 if rng.random() < 0.3 else 1):
             self.boot_offsets[n] = rng.randrange(1_000, 10_000_000)
+        self.kinds = list(kinds)
         weights = {k: ALL_KINDS[k] for k in kinds}
         self.faults = []
         t = 1.0
@@ -74,6 +88,20 @@ class Plan:
                 f["hold"] = round(rng.uniform(0.3, 2.0), 2)
             elif kind == "fsync-fail":
                 f["hold"] = round(rng.uniform(0.3, 2.0), 2)
+            elif kind == "replace":
+                f["target"] = "leader" if rng.random() < 0.4 else rng.choice(self.names)
+                f["stop"] = rng.choice(["kill", "term"])
+                f["order"] = rng.choice(["start-first", "add-first"])
+                f["hold"] = round(rng.uniform(0.1, 1.0), 2)  # down before the remove
+            elif kind == "wipe":
+                f["target"] = "leader" if rng.random() < 0.4 else rng.choice(self.names)
+                f["stop"] = rng.choice(["kill", "term"])
+                f["bootstrap"] = rng.random() < 0.5
+                # Re-added as it runs (the README's way) or restarted on an empty dir.
+                f["rejoin"] = rng.choice(["in-place", "restart"])
+                f["hold"] = round(rng.uniform(1.0, 3.0), 2)  # refused for this long
+            elif kind == "remove-leader":
+                f["hold"] = round(rng.uniform(0.1, 0.8), 2)  # removed, still running
             self.faults.append(f)
             t += f["hold"] * (len(self.names) if kind == "rolling-restart" else 1) + rng.uniform(0.3, 1.2)
 
@@ -91,6 +119,8 @@ class Nemesis:
         self.c = cluster
         self.plan = plan
         self.counts = {}
+        self.members = MemberOps(cluster)
+        self.cut = 0  # faults of the schedule dropped to keep the run bounded
 
     def resolve(self, target):
         if target != "leader":
@@ -103,6 +133,13 @@ class Nemesis:
     def execute(self, t0):
         c = self.c
         for i, f in enumerate(self.plan.faults):
+            # Membership changes wait for commits and promotions, which a starved machine
+            # can stretch: a run stays bounded by dropping what is left of its schedule
+            # once it runs LATE_LIMIT_S behind (said in the run's line, never silent).
+            if time.monotonic() - t0 - f["at"] > LATE_LIMIT_S:
+                self.cut = len(self.plan.faults) - i
+                c.event("faults-cut", left=self.cut, behind_s=round(time.monotonic() - t0 - f["at"], 1))
+                return
             wait = t0 + f["at"] - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
@@ -192,12 +229,111 @@ class Nemesis:
             time.sleep(hold)
             if heal:
                 c.fail_fsync(node, False)
+        elif kind in MEMBERSHIP_KINDS:
+            # A membership change is always finished (the member a voter again): the
+            # group must be whole for the next fault and for the liveness check.
+            if kind == "remove-leader":
+                target = self.c.wait_leader(5.0)
+                if target is None:
+                    c.event("fault-skipped", kind=kind, reason="no leader in office within 5 s")
+                    return
+                node = c.nodes[target]
+                c.event("fault-target", kind=kind, target=target)
+            node.held = True
+            try:
+                if getattr(self, "_" + kind.replace("-", "_"))(node, f):
+                    self.count(kind)
+            finally:
+                node.held = False
         if heal:
             c.event("heal", kind=kind, target=target)
 
+    # Membership changes (one at a time: each call returns once it is done or failed)
+
+    def _stop(self, node, how):
+        if how == "kill":
+            self.c.kill(node)
+        else:
+            self.c.terminate(node)
+
+    def _rejoin(self, node, order):
+        """A member removed from the group comes back on an empty data dir, without
+        --bootstrap, started before or after it is added; done once it is a voter."""
+        c, m = self.c, self.members
+        if node.alive:
+            c.terminate(node)
+        c.wipe(node, bootstrap=False)
+        if order == "start-first":
+            c.start(node)
+            ok = m.add(node)
+        else:
+            ok = m.add(node)
+            c.start(node)
+        return ok and m.wait_voter(node)
+
+    def _replace(self, node, f):
+        self._stop(node, f["stop"])
+        time.sleep(f["hold"])
+        if not self.members.remove(node):
+            self.c.start(node)  # still a member: back on its own data dir
+            return False
+        return self._rejoin(node, f["order"])
+
+    def _wipe(self, node, f):
+        c, m = self.c, self.members
+        self._stop(node, f["stop"])
+        c.wipe(node, bootstrap=f["bootstrap"])
+        node.refused = True
+        c.start(node)
+        c.event("wiped-start", node=node.name, inc=node.incarnation, bootstrap=f["bootstrap"])
+        time.sleep(f["hold"])
+        # The fix the agents' messages give: remove it and add it again, as it runs or
+        # restarted on an empty data dir without --bootstrap.
+        if not m.remove(node):
+            return False
+        c.event("wiped-removed", node=node.name, inc=node.incarnation)
+        node.refused = False
+        if f["rejoin"] == "restart":
+            return self._rejoin(node, "start-first")
+        return m.add(node) and m.wait_voter(node)
+
+    def _remove_leader(self, node, f):
+        if not self.members.remove(node):
+            return False
+        time.sleep(f["hold"])
+        return self._rejoin(node, "start-first")
+
+    def restore_membership(self):
+        """Before the final heal's mark: every node a voter again, whatever a failed
+        change left behind (removed, refused after a wipe, a learner not promoted)."""
+        c, m = self.c, self.members
+        end = time.monotonic() + 15
+        roles = None
+        while roles is None and time.monotonic() < end:
+            roles = m.roles(avoid=[n for n in c.names if c.nodes[n].refused])
+            if roles is None:
+                time.sleep(0.3)
+        if roles is None:
+            m.failures.append(("restore", "-", "final heal: no member answered GET /members within 15 s"))
+            return
+        for name in c.names:
+            node = c.nodes[name]
+            if node.refused and name in roles:
+                c.event("restore", node=name, why="refused after a wipe")
+                if not m.remove(node):
+                    continue
+                roles.pop(name)
+                node.refused = False
+            if name not in roles:
+                c.event("restore", node=name, why="not a member")
+                self._rejoin(node, "start-first")
+            elif roles[name] != "voter":
+                c.event("restore", node=name, why=f"role {roles[name]}")
+                m.wait_voter(node)
+
     def restart_dead(self):
         for node in self.c.nodes.values():
-            if node.proc is None:
+            if node.proc is None and not node.held:
                 self.c.start(node)
 
     def final_heal(self):
@@ -212,4 +348,6 @@ class Nemesis:
                 c.resume(node)
         c.reap_unexpected()
         self.restart_dead()
+        if any(k in MEMBERSHIP_KINDS for k in self.plan.kinds):
+            self.restore_membership()
         return c.event("heal-final")

@@ -10,7 +10,7 @@ import time
 from . import checker as checker_mod
 from . import cluster as cluster_mod
 from . import netns
-from .nemesis import ALL_KINDS, PROCESS_KINDS, Nemesis, Plan
+from .nemesis import ALL_KINDS, LATE_LIMIT_S, MEMBERSHIP_KINDS, PROCESS_KINDS, Nemesis, Plan
 
 
 def settings_from(args):
@@ -24,14 +24,22 @@ def lease_ms(settings):
     return lo * (1 - d) / (1 + d) - settings["margin"]
 
 
+MEMBER_OP_PREFIX = "membership op failed"
+
+
 class Result:
-    def __init__(self, seed, nodes, counts, checker, run_dir, plan, error=None):
+    def __init__(self, seed, nodes, counts, checker, run_dir, plan, error=None, member_ops=None, member_failures=()):
         self.seed, self.nodes, self.counts, self.checker = seed, nodes, counts, checker
         self.run_dir, self.plan, self.error = run_dir, plan, error
+        self.member_ops = member_ops or {}         # committed `baton members` changes by op
+        self.member_failures = list(member_failures)  # (op, node, reason)
 
     @property
     def violations(self):
         v = list(self.checker.violations) if self.checker else []
+        # A change that never committed (or a member never promoted) is reported, not
+        # dropped: the nemesis could not do what its schedule says.
+        v += [f"{MEMBER_OP_PREFIX}: {reason}" for _, _, reason in self.member_failures]
         if self.error:
             v.append(f"harness error: {self.error}")
         return v
@@ -76,25 +84,48 @@ def run_one(seed, nodes, duration, kinds, settings, out_dir, quiet_s, keep=False
     finally:
         c.teardown()
     chk = checker_mod.check(run_dir)
-    res = Result(seed, nodes, nem.counts, chk, run_dir, plan, error)
+    res = Result(seed, nodes, nem.counts, chk, run_dir, plan, error, nem.members.counts, nem.members.failures)
     status = "FAIL" if res.violations else "ok"
     counts = ", ".join(f"{k} {v}" for k, v in sorted(nem.counts.items()))
-    log(f"seed {seed} ({nodes} nodes): {status}: {res.faults} faults ({counts}); {chk.stats}")
+    ops = ""
+    if any(k in MEMBERSHIP_KINDS for k in kinds):
+        ops = (" member ops: " + ", ".join(f"{k} {v}" for k, v in sorted(nem.members.counts.items()))
+               + f", failed {len(nem.members.failures)};")
+    if nem.cut:
+        ops += f" {nem.cut} faults of the schedule dropped (over {LATE_LIMIT_S:.0f} s behind it);"
+    log(f"seed {seed} ({nodes} nodes): {status}: {res.faults} faults ({counts});{ops} {chk.stats}")
     if res.violations:
         for v in res.violations:
             log(f"  VIOLATION {v}")
         log(plan.describe())
         log(f"  history kept in {run_dir}; replay: tests/faults/run --nodes {nodes} --seed {seed} --duration {duration:g}"
-            + (f" --kinds {','.join(kinds)}" if set(kinds) != set(ALL_KINDS) else ""))
+            + replay_kinds(kinds))
     elif not keep:
         shutil.rmtree(run_dir, ignore_errors=True)
     return res
 
 
+# The default mix: every kind but the membership changes (nemesis.MEMBERSHIP_KINDS), which
+# `--membership` adds: with them a 25 s run takes longer (each change waits for its commit
+# and for the member to be a voter again), so CI runs them for one seed apart.
+DEFAULT_KINDS = [k for k in ALL_KINDS if k not in MEMBERSHIP_KINDS]
+
+
+def replay_kinds(kinds):
+    if set(kinds) == set(DEFAULT_KINDS):
+        return ""
+    if set(kinds) == set(DEFAULT_KINDS) | set(MEMBERSHIP_KINDS):
+        return " --membership"
+    return f" --kinds {','.join(kinds)}"
+
+
 def common_args(p):
     p.add_argument("--duration", type=float, default=30, help="seconds of faults per run (default 30)")
-    p.add_argument("--kinds", default=",".join(ALL_KINDS),
-                   help=f"comma-separated fault kinds (default all: {','.join(ALL_KINDS)}); 'process' = {','.join(PROCESS_KINDS)}")
+    p.add_argument("--kinds", default=",".join(DEFAULT_KINDS),
+                   help=f"comma-separated fault kinds (default: {','.join(DEFAULT_KINDS)}); 'process' = {','.join(PROCESS_KINDS)}; "
+                        f"'membership' = {','.join(MEMBERSHIP_KINDS)}")
+    p.add_argument("--membership", action="store_true",
+                   help="add the membership changes and wipes (replace, wipe, remove-leader) to the mix")
     p.add_argument("--election-timeout", default="150ms..300ms")
     p.add_argument("--heartbeat", type=int, default=10, help="heartbeat interval in ms (default 10; see README)")
     p.add_argument("--drift", type=float, default=0.05)
@@ -110,11 +141,13 @@ def parse_kinds(text):
         k = k.strip()
         if k == "process":
             kinds += list(PROCESS_KINDS)
+        elif k == "membership":
+            kinds += list(MEMBERSHIP_KINDS)
         elif k in ALL_KINDS:
             kinds.append(k)
         else:
-            sys.exit(f"unknown fault kind '{k}'; choose from {', '.join(ALL_KINDS)} or 'process'")
-    return kinds
+            sys.exit(f"unknown fault kind '{k}'; choose from {', '.join(ALL_KINDS)}, 'process' or 'membership'")
+    return list(dict.fromkeys(kinds))
 
 
 def summary(results, elapsed):
@@ -131,11 +164,22 @@ def summary(results, elapsed):
     hooks = [r.checker.stats for r in results if r.checker and "hook_pairs" in r.checker.stats]
     line = f"{runs} runs, {faults} faults, {v} violations, {quiet} elections during quiet periods"
     # Safety (S1–S5) apart from liveness (L1, flapping, a cluster that never got going).
-    live_prefixes = ("liveness", "quiet period", "harness error: no leader")
+    # A wiped member's leader change while it was refused is disruption, not two leaders.
+    live_prefixes = ("liveness", "quiet period", "harness error: no leader", "wipe: the group changed leader")
     liveness = sum(1 for r in results for x in r.violations if x.startswith(live_prefixes))
-    detail = (f"  violations: {v - liveness} safety, {liveness} liveness; offices {offices}, overlapping offices {overlaps}, faults by kind "
+    member_failed = sum(1 for r in results for x in r.violations if x.startswith(MEMBER_OP_PREFIX))
+    ops = {}
+    for r in results:
+        for k, n in r.member_ops.items():
+            ops[k] = ops.get(k, 0) + n
+    detail = (f"  violations: {v - liveness - member_failed} safety, {liveness} liveness, {member_failed} membership ops failed; "
+              f"offices {offices}, overlapping offices {overlaps}, faults by kind "
               + ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items()))
               + f"; process events (kill -9/SIGSTOP/restart) {sum(by_kind.get(k, 0) for k in PROCESS_KINDS)}")
+    if ops:
+        refused = sum(r.checker.stats.get("wiped_refusals", 0) for r in results if r.checker)
+        detail += ("; committed member changes " + ", ".join(f"{k} {n}" for k, n in sorted(ops.items()))
+                   + f"; refusals of wiped members logged by their peers {refused}")
     if hooks:
         detail += (f"; hook pairs {sum(s['hook_pairs'] for s in hooks)}, duplicate {sum(s['hook_duplicates'] for s in hooks)}, "
                    f"missing {sum(s['hook_missing'] for s in hooks)}")
@@ -174,7 +218,7 @@ def main_run(argv):
     a = p.parse_args(argv)
     preflight()
     install_signal_cleanup()
-    kinds = parse_kinds(a.kinds)
+    kinds = parse_kinds(a.kinds + (",membership" if a.membership else ""))
     sizes = [int(x) for x in a.nodes.split(",")]
     seeds = [a.seed] if a.seed is not None else list(range(a.first_seed, a.first_seed + a.seeds))
     settings = settings_from(a)
@@ -205,7 +249,7 @@ def main_soak(argv):
     a = p.parse_args(argv)
     preflight()
     install_signal_cleanup()
-    kinds = parse_kinds(a.kinds)
+    kinds = parse_kinds(a.kinds + (",membership" if a.membership else ""))
     sizes = [int(x) for x in a.nodes.split(",")]
     settings = settings_from(a)
     hooks = False if a.no_hooks else None
