@@ -63,6 +63,8 @@ public final class Agent: PeerTransportDelegate {
     private var lastReachProblem: [String: String?] = [:]
     /// The hook executor and the application check (AgentHooks.swift); set by `start`.
     var hooks: AgentHooks!
+    /// joiner asks the group to add this member while it waits to be (`--join`).
+    private var joiner: Joiner?
     /// sd_notify, the watchdog and `--leader-unit` (AgentSystemd.swift); set by `start`.
     var systemd: AgentSystemd?
     public private(set) var boundAPI: SocketAddress? = nil
@@ -195,8 +197,13 @@ public final class Agent: PeerTransportDelegate {
             ("witness", .bool(settings.witness)), ("log_entries", .number(view.lastLogIndex)),
             ("election_timeout", "\(settings.raft.electionTimeoutMin)..\(settings.raft.electionTimeoutMax)"),
             ("heartbeat", "\(settings.raft.heartbeatInterval)"), ("pid", .number(Process.id))], .essential)
+        if settings.bootstrapSkippedAsJoiner {
+            log.event("bootstrap-skipped", .notice, "--bootstrap ignored: \(settings.id) is not among --peers (they found the group); it asks to be added (--join)", [], .essential)
+        }
+        if let join = settings.join { joiner = Joiner(settings: settings, join: join, loop: loop, log: log) }
         // The driver holds campaigns until the start-up hook finished (design S4).
         deliver(.start)
+        joiner?.viewChanged(view)
         hooks.startCheck()
     }
 
@@ -275,6 +282,7 @@ public final class Agent: PeerTransportDelegate {
         apiState.metrics.operatorMetrics.noteLeader(view.leader)
         rebuildResponses()
         systemd?.viewChanged(view)
+        joiner?.viewChanged(view)
     }
 
     /// rescheduleTick keeps one timer at the driver's next deadline. Most inputs leave
@@ -425,6 +433,7 @@ public final class Agent: PeerTransportDelegate {
     /// disk, then asks to exit; `done` runs then (the process exits 0).
     public func beginShutdown(_ done: @escaping () -> Void) {
         if onExit == nil { onExit = done }
+        joiner?.stop()
         hooks?.stopCheck()
         systemd?.stopping()
         deliver(.terminate)
@@ -434,6 +443,7 @@ public final class Agent: PeerTransportDelegate {
     /// the caller exits the process right after (nothing waits for the disk or peers).
     public func stopNow() {
         stopNowRequested = true
+        joiner?.stop()
         deliver(.terminate)
     }
 

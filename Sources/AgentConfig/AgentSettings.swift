@@ -36,6 +36,12 @@ public struct AgentSettings: Hashable, Sendable {
     /// etcd: `--backend etcd` and its settings; nil for Baton's own Raft group (the
     /// default). With it, the Raft-only fields above are empty and unused.
     public var etcd: EtcdBackendSettings? = nil
+    /// join: `--join`, how this member asks to be added while it waits to be (nil: it
+    /// waits for the operator's 'baton members add').
+    public var join: JoinSettings? = nil
+    /// bootstrapSkippedAsJoiner: --bootstrap was given to a member missing from --peers
+    /// (one template for every pod): it founds nothing and joins; said once at start.
+    public var bootstrapSkippedAsJoiner = false
 
     public typealias LogFormat = AgentLogging.LogFormat
 
@@ -66,7 +72,7 @@ public struct SettingKey: Hashable, Sendable {
 
 public enum AgentSettingKeys {
     public static let all: [SettingKey] = [
-        SettingKey(flag: "--id", isBoolean: false, defaultValue: nil, help: "This member's name, one of --peers."),
+        SettingKey(flag: "--id", isBoolean: false, defaultValue: nil, help: "This member's name, one of --peers (or, with --join, a member that asks to be added)."),
         SettingKey(flag: "--peers", isBoolean: false, defaultValue: nil, help: "This member and others: n1=HOST:PORT,n2=HOST:PORT,… (1 to 7). With --bootstrap on an empty data dir, the founding members; afterwards only whom to contact (the membership is stored; see baton members)."),
         SettingKey(flag: "--peer-listen", isBoolean: false, defaultValue: nil, help: "Where to accept peer connections (default: this member's --peers address)."),
         SettingKey(flag: "--api-listen", isBoolean: false, defaultValue: AgentSettings.defaultAPIListen.description, help: "Where the HTTP API listens."),
@@ -84,7 +90,7 @@ public enum AgentSettingKeys {
         SettingKey(flag: "--log-format", isBoolean: false, defaultValue: "text", help: "text or json."),
         SettingKey(flag: "--log-level", isBoolean: false, defaultValue: "info", help: "The least severe lines written: debug, info, notice, warning or error."),
         SettingKey(flag: "--admin-token-file", isBoolean: false, defaultValue: nil, help: "File with the token admin endpoints (POST /resign) require as 'Authorization: Bearer TOKEN'; without it they are accepted from loopback only."),
-    ] + hookSettingKeys + controlSettingKeys + etcdSettingKeys
+    ] + hookSettingKeys + controlSettingKeys + joinSettingKeys + etcdSettingKeys
 
     static func key(_ flag: String) -> SettingKey { all.first { $0.flag == flag }! }
 }
@@ -123,11 +129,20 @@ extension AgentSettings {
         }
 
         let id = try required("--id")
-        let members = try parsePeers(try required("--peers"))
-        guard let me = members.first(where: { $0.name == id }) else {
-            throw ConfigError(flag: "--id", "'\(id)' is not one of --peers (\(members.map(\.name).joined(separator: ", ")))")
+        var members = try parsePeers(try required("--peers"))
+        let witnessFlag = try bool("--witness")
+        let join = try JoinSettings.resolve(value, witness: witnessFlag)
+        // A member missing from --peers is a joiner (only with --join, so a mistyped --id
+        // is still caught): --peers are then the group's founders and contacts, and its
+        // own address is --peer-listen's.
+        let listed = members.first(where: { $0.name == id })
+        if listed == nil && join == nil {
+            throw ConfigError(flag: "--id", "'\(id)' is not one of --peers (\(members.map(\.name).joined(separator: ", "))); a member that joins an existing group lists itself in --peers, or passes --join to ask the group to add it")
         }
-        let peerListen = try value("--peer-listen").map { (s) throws(ConfigError) in try HostPort(parsing: s, flag: "--peer-listen") } ?? me.peerAddress
+        if listed == nil && value("--peer-listen") == nil {
+            throw ConfigError(flag: "--peer-listen", "required: '\(id)' is not in --peers (it joins with --join), so its peer address comes from --peer-listen")
+        }
+        let peerListen = try value("--peer-listen").map { (s) throws(ConfigError) in try HostPort(parsing: s, flag: "--peer-listen") } ?? listed!.peerAddress
         let apiListen = try HostPort(parsing: try required("--api-listen"), flag: "--api-listen")
         let peerAdvertise = try value("--peer-advertise").map { (s) throws(ConfigError) in try HostPort(parsing: s, flag: "--peer-advertise") } ?? peerListen
         let apiAdvertise = try value("--api-advertise").map { (s) throws(ConfigError) in try HostPort(parsing: s, flag: "--api-advertise") } ?? apiListen
@@ -137,6 +152,11 @@ extension AgentSettings {
             where address.description.utf8.count > AgentSettings.advertisedAddressBytesMax {
             throw ConfigError(flag: flag, "'\(address)' is \(address.description.utf8.count) bytes; the peer handshake carries at most \(AgentSettings.advertisedAddressBytesMax) (give a shorter name or an IP address)")
         }
+        let isFounder = listed != nil
+        if !isFounder && peerAdvertise.isWildcard {
+            throw ConfigError(flag: "--peer-advertise", "required: '\(id)' joins (it is not in --peers) and \(peerAdvertise) does not say where the others reach it; give its HOST:PORT")
+        }
+        if !isFounder { members.append(Member(name: id, peerAddress: peerAdvertise, witness: witnessFlag)) }
         if apiListen == peerListen {
             throw ConfigError(flag: "--api-listen", "\(apiListen) is also the peer address; give the API its own port")
         }
@@ -178,16 +198,19 @@ extension AgentSettings {
             let flag = error.message.contains("heartbeat") ? "--heartbeat-interval" : error.message.contains("drift") ? "--max-drift" : "--election-timeout"
             throw ConfigError(flag: flag, error.message)
         }
-        let witness = try bool("--witness")
+        let witness = witnessFlag
         if witness && members.count == 1 {
             throw ConfigError(flag: "--witness", "a single-member cluster needs a member that can lead")
         }
+        let bootstrapFlag = try bool("--bootstrap")
         var settings = AgentSettings(
             id: id, members: members, peerListen: peerListen, apiListen: apiListen,
             peerAdvertise: peerAdvertise, apiAdvertise: apiAdvertise,
             dataDir: try required("--data-dir"), clusterSecretFile: secretFile, insecurePeers: insecure,
-            bootstrap: try bool("--bootstrap"), clusterID: clusterID, witness: witness,
+            bootstrap: bootstrapFlag && isFounder, clusterID: clusterID, witness: witness,
             logFormat: format, raft: raft)
+        settings.join = join
+        settings.bootstrapSkippedAsJoiner = bootstrapFlag && !isFounder
         settings.hooks = try HookSettings.resolve(value)
         settings.controls = try ControlSettings.resolve(value)
         if settings.controls.priority == 0 && members.count == 1 {

@@ -55,7 +55,8 @@ let etcdSettingKeys: [SettingKey] = [
 extension AgentSettings {
     /// raftOnlyFlags are the Raft group's own settings: refused with `--backend etcd`.
     public static let raftOnlyFlags = ["--peers", "--peer-listen", "--peer-advertise", "--cluster-secret-file",
-                                       "--insecure-peers", "--bootstrap", "--witness", "--election-timeout", "--heartbeat-interval"]
+                                       "--insecure-peers", "--bootstrap", "--witness", "--election-timeout", "--heartbeat-interval",
+                                       "--join", "--join-as"]
     /// raftControlFlags are issue 16's operator controls (pause, priority, preemption):
     /// kept in the Raft group's replicated log, so not available with `--backend etcd` yet.
     public static let raftControlFlags = ["--pause-default", "--pause-max", "--priority", "--preempt", "--preempt-after"]

@@ -70,6 +70,8 @@ extension AgentSettings {
         ("--bootstrap", { _, _ in true }),
         ("--cluster-id", { $0.clusterID == $1.clusterID }),
         ("--witness", { $0.witness == $1.witness }),
+        ("--join", { $0.join?.apis == $1.join?.apis }),
+        ("--join-as", { $0.join?.role == $1.join?.role }),
         ("--election-timeout", { $0.raft.electionTimeoutMin == $1.raft.electionTimeoutMin && $0.raft.electionTimeoutMax == $1.raft.electionTimeoutMax }),
         ("--heartbeat-interval", { $0.raft.heartbeatInterval == $1.raft.heartbeatInterval }),
         ("--max-drift", { $0.raft.maxDrift == $1.raft.maxDrift }),

@@ -52,6 +52,10 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
 
     public init(host: String, port: UInt16) { self.host = host; self.port = port }
 
+    /// isWildcard: an address that listens everywhere and so tells nobody where to
+    /// connect (0.0.0.0, ::).
+    public var isWildcard: Bool { host == "0.0.0.0" || host == "::" || host == "0:0:0:0:0:0:0:0" }
+
     public init(parsing text: String, flag: String) throws(ConfigError) {
         let t = text.trimmingSpaces
         let hostPart: Substring, portPart: Substring

@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 struct AgentOptions: ParsableArguments {
-    @Option(help: "This member's name, one of --peers.") var id: String?
+    @Option(help: "This member's name, one of --peers (or, with --join, a member that asks to be added).") var id: String?
     @Option(help: "This member and others: n1=HOST:PORT,n2=HOST:PORT,… (1 to 7). With --bootstrap on an empty data dir, the founding members; afterwards only whom to contact (the membership is stored; see baton members).") var peers: String?
     @Option(help: "Where to accept peer connections (default: this member's --peers address).") var peerListen: String?
     @Option(help: "Where the HTTP API listens (default: 127.0.0.1:7480).") var apiListen: String?
@@ -31,9 +31,11 @@ struct AgentOptions: ParsableArguments {
     @Option(help: "The least severe lines written: debug, info, notice, warning or error (default: info).") var logLevel: String?
     @Option(help: "File with the token admin endpoints (POST /resign) require; without it they are loopback-only.") var adminTokenFile: String?
     @Option(help: "A file of BATON_KEY=value lines (the format of /etc/default/baton).") var config: String?
+    @Option(help: ArgumentHelp("While this member waits to be added, ask these members' APIs to add it: 'baton members add' with --admin-token-file, retried until it is a member. Its --id may then be missing from --peers (whose members found the group; it needs --peer-listen), so one start-up template serves every member.", valueName: "host:port,…")) var join: String?
+    @Option(help: ArgumentHelp("With --join: the role to ask for, voter (default) or observer; a --witness member joins as a witness.", valueName: "role")) var joinAs: String?
 
     // The election engine (issue 18): Baton's own Raft group, or an existing etcd cluster.
-    @Option(help: ArgumentHelp("raft (Baton's own group, the default) or etcd (elect through an existing etcd cluster: only --id, --api-listen, --data-dir and the --etcd-* flags are needed; the Raft-only flags --peers, --peer-listen, --peer-advertise, --cluster-secret-file, --insecure-peers, --bootstrap, --witness, --election-timeout, --heartbeat-interval are refused).", valueName: "engine")) var backend: String?
+    @Option(help: ArgumentHelp("raft (Baton's own group, the default) or etcd (elect through an existing etcd cluster: only --id, --api-listen, --data-dir and the --etcd-* flags are needed; the Raft-only flags --peers, --peer-listen, --peer-advertise, --cluster-secret-file, --insecure-peers, --bootstrap, --witness, --election-timeout, --heartbeat-interval, --join, --join-as are refused).", valueName: "engine")) var backend: String?
     @Option(help: ArgumentHelp("With --backend etcd: etcd client URLs, http://HOST:PORT[,…], tried in order with failover.", valueName: "urls")) var etcdEndpoints: String?
     @Option(help: ArgumentHelp("With --backend etcd: the key prefix of this group (default: /baton/CLUSTER-ID).", valueName: "prefix")) var etcdPrefix: String?
     @Option(help: ArgumentHelp("With --backend etcd: the lease TTL in whole seconds; failover after a crash takes about this long (default: 2s).", valueName: "duration")) var etcdLeaseTtl: String?
@@ -71,7 +73,7 @@ struct AgentOptions: ParsableArguments {
             ("--cluster-secret-file", clusterSecretFile), ("--cluster-id", clusterId),
             ("--election-timeout", electionTimeout), ("--heartbeat-interval", heartbeatInterval),
             ("--max-drift", maxDrift), ("--log-format", logFormat), ("--log-level", logLevel),
-            ("--admin-token-file", adminTokenFile),
+            ("--admin-token-file", adminTokenFile), ("--join", join), ("--join-as", joinAs),
             ("--on-promote", onPromote), ("--on-demote", onDemote), ("--on-change", onChange),
             ("--hook-timeout", hookTimeout), ("--promote-delay", promoteDelay), ("--promote-failure", promoteFailure),
             ("--check", check), ("--check-url", checkUrl), ("--check-interval", checkInterval),

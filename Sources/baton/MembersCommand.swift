@@ -160,7 +160,9 @@ func change(_ method: String, _ path: String, body: JSONValue?, options: APIOpti
             target = AgentTarget.parse(api, source: "the leader \(leader)'s API, named by \(target)")
             continue
         }
-        if answer.status == 409, reply["leader"] == .null, leaderless < leaderlessRetries {
+        // (Only an answer that names no leader — `"leader": null` — means an election is
+        // on; a refusal of the change itself has no such field and is final.)
+        if answer.status == 409, reply.has("leader"), reply["leader"] == .null, leaderless < leaderlessRetries {
             leaderless += 1
             target = asked
             try? PosixThread.sleepMs(250)

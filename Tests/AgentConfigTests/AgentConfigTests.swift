@@ -129,3 +129,52 @@ private func expectError(_ flag: String, _ fragment: String, _ body: () throws(C
         #expect(Set(names).count == names.count)
     }
 }
+
+/// `--join` (issue 14): one start-up template for founders and later members.
+@Suite struct JoinSettingsTests {
+    static let base = ["--peers": peers, "--api-listen": "127.0.0.1:7480", "--cluster-secret-file": "/s", "--bootstrap": "true"]
+    static let join = "127.0.0.1:8001, 127.0.0.1:8002,m3.example:8003"
+    static func with(_ extra: [String: String]) -> [String: String] { base.merging(extra) { $1 } }
+
+    @Test func aFounderKeepsBootstrapAndJoinsOnlyIfItWaits() throws {
+        let s = try resolve(Self.with(["--id": "n2", "--join": Self.join]))
+        #expect(s.bootstrap && !s.bootstrapSkippedAsJoiner)
+        #expect(s.join?.apis.map(\.description) == ["127.0.0.1:8001", "127.0.0.1:8002", "m3.example:8003"])
+        #expect(s.join?.role == .voter)
+        #expect(s.members.map(\.name) == ["n1", "n2", "n3"])
+    }
+
+    @Test func aMemberMissingFromPeersJoinsAndFoundsNothing() throws {
+        let s = try resolve(Self.with(["--id": "n4", "--join": Self.join, "--peer-listen": "127.0.0.1:7004",
+                                      "--join-as": "observer"]))
+        #expect(!s.bootstrap && s.bootstrapSkippedAsJoiner)
+        #expect(s.members.map(\.name) == ["n1", "n2", "n3", "n4"])
+        #expect(s.members.last?.peerAddress.description == "127.0.0.1:7004")
+        #expect(s.join?.role == .observer)
+        let w = try resolve(Self.with(["--id": "n4", "--join": Self.join, "--peer-listen": "127.0.0.1:7004",
+                                      "--witness": "true"]))
+        #expect(w.join?.role == .witness && w.members.last?.witness == true)
+    }
+
+    @Test func mistakesAreRefusedSayingWhatToDo() {
+        // A mistyped --id is still caught without --join, and the message names --join.
+        expectError("--id", "passes --join") { () throws(ConfigError) in _ = try resolve(Self.with(["--id": "n9"])) }
+        expectError("--peer-listen", "comes from --peer-listen") { () throws(ConfigError) in
+            _ = try resolve(Self.with(["--id": "n4", "--join": Self.join]))
+        }
+        expectError("--peer-advertise", "does not say where the others reach it") { () throws(ConfigError) in
+            _ = try resolve(Self.with(["--id": "n4", "--join": Self.join, "--peer-listen": "0.0.0.0:7004"]))
+        }
+        expectError("--join-as", "only with --join") { () throws(ConfigError) in _ = try resolve(Self.with(["--id": "n1", "--join-as": "observer"])) }
+        expectError("--join-as", "not voter or observer") { () throws(ConfigError) in
+            _ = try resolve(Self.with(["--id": "n1", "--join": Self.join, "--join-as": "witness"]))
+        }
+        expectError("--join-as", "joins as a witness") { () throws(ConfigError) in
+            _ = try resolve(Self.with(["--id": "n1", "--join": Self.join, "--join-as": "observer", "--witness": "true"]))
+        }
+        expectError("--join", "an empty address") { () throws(ConfigError) in _ = try resolve(Self.with(["--id": "n1", "--join": "127.0.0.1:1,,"])) }
+        let many = (1...17).map { "127.0.0.1:\(8000 + $0)" }.joined(separator: ",")
+        expectError("--join", "at most 16") { () throws(ConfigError) in _ = try resolve(Self.with(["--id": "n1", "--join": many])) }
+        expectError("--join", "") { () throws(ConfigError) in _ = try resolve(Self.with(["--id": "n1", "--join": "no-port"])) }
+    }
+}

@@ -129,8 +129,8 @@ class Cluster:
     def data_dir(self, name):
         return os.path.join(self.tmp, f"data-{name}")
 
-    def argv(self, name, bootstrap=True, extra=()):
-        args = [BATON, "agent", "--id", name, "--peers", self.peers_for(name),
+    def argv(self, name, bootstrap=True, extra=(), peers=None):
+        args = [BATON, "agent", "--id", name, "--peers", peers or self.peers_for(name),
                 "--peer-listen", f"127.0.0.1:{self.peer_port[name]}",
                 "--api-listen", f"127.0.0.1:{self.api_port[name]}",
                 "--data-dir", self.data_dir(name), "--cluster-secret-file", self.secret_file]
@@ -140,9 +140,9 @@ class Cluster:
             args.append("--witness")
         return args + self.extra + list(extra)
 
-    def start(self, name, bootstrap=True, extra=()):
+    def start(self, name, bootstrap=True, extra=(), peers=None):
         log = open(os.path.join(self.tmp, f"{name}.log"), "ab")
-        self.procs[name] = subprocess.Popen(self.argv(name, bootstrap, extra), stdout=log, stderr=log)
+        self.procs[name] = subprocess.Popen(self.argv(name, bootstrap, extra, peers), stdout=log, stderr=log)
         return self.procs[name]
 
     def start_all(self):

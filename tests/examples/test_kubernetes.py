@@ -187,17 +187,25 @@ def test_manifest_wiring():
     # --id is the pod name, through the downward API.
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["BATON_ID"]["value"] == "$(POD_NAME)"
-    # Peers: one per replica, named like the pods, at <pod>.<headless service>:<peer port>.
+    # Peers: the founders, one per initial replica, named like the pods, at
+    # <pod>.<headless service>:<peer port>.
     peers = dict(item.split("=", 1) for item in env["BATON_PEERS"]["value"].split(","))
     expected = {f"{sts['metadata']['name']}-{i}" for i in range(spec["replicas"])}
     assert set(peers) == expected
     for name, addr in peers.items():
         assert addr == f"{name}.{spec['serviceName']}:{ports['baton-peer']}", addr
+    # A pod beyond them joins from the same template: it tells the group its stable
+    # peer address, asks the founders' agents (their API port, by stable name) and joins
+    # as an observer, so the voters — HAProxy's servers below — stay the founders.
+    assert env["BATON_PEER_ADVERTISE"]["value"] == f"$(POD_NAME).{spec['serviceName']}:{ports['baton-peer']}"
+    joins = env["BATON_JOIN"]["value"].split(",")
+    assert joins == [f"{n}.{spec['serviceName']}:{ports['baton-api']}" for n in sorted(expected)], joins
+    assert env["BATON_JOIN_AS"]["value"] == "observer"
     # Every BATON_* setting is one the agent knows (the names of `baton agent --help`).
     known = {"BATON_" + f.upper().replace("-", "_") for f in (
         "id peers peer-listen api-listen peer-advertise api-advertise data-dir cluster-secret-file "
         "insecure-peers bootstrap cluster-id witness election-timeout heartbeat-interval max-drift "
-        "log-format log-level config").split()}
+        "log-format log-level config admin-token-file join join-as").split()}
     assert {k for k in env if k.startswith("BATON_")} <= known, set(env) - known
     assert "BATON_INSECURE_PEERS" not in env
     assert env["BATON_API_LISTEN"]["value"].endswith(f":{ports['baton-api']}")
@@ -250,6 +258,10 @@ def test_manifest_wiring():
     assert secret_volume["secret"]["secretName"] == "baton-cluster-secret"
     assert secret_volume["secret"]["defaultMode"] & 0o007 == 0
     assert secret_volume["secret"]["defaultMode"] & 0o040, "the agent (group fsGroup) must read it"
+    # The admin token (a joiner's request comes from another pod) is in the same Secret.
+    assert os.path.dirname(env["BATON_ADMIN_TOKEN_FILE"]["value"]) == secret_dir
+    with open(MANIFEST) as f:
+        assert "--from-file=admin-token=" in f.read(), "the instructions create the admin token"
     assert pod["securityContext"]["fsGroup"] == baton["securityContext"]["runAsGroup"]
     # The data dir is a persistent claim (term and vote must survive restarts).
     assert mounts[env["BATON_DATA_DIR"]["value"]] in claims
