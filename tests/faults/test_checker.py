@@ -261,6 +261,30 @@ def test_leader_change_while_a_wiped_member_is_refused_fails(tmp_path):
     assert any(v.startswith("wipe: the group changed leader while n3 was refused") for v in c.violations), c.violations
 
 
+def early_handover(root):
+    """wiped_n3, but n1's office ends at 1.55 s (before n3's wiped start) and n2's
+    healthy() office at 3.3 s is taken out: no one is in office when n3 starts."""
+    r = wiped_n3(root)
+    for lines in r.logs.values():
+        lines[:] = [l for l in lines if not (l["event"] == "office-leave" and l["node"] == "n1")
+                    and not (l["event"] == "office-enter" and l["node"] == "n2")]
+    r.leave("n1", 1, 1550 * MS, 2)
+    return r
+
+
+def test_one_election_allowed_when_no_one_held_office_at_the_wiped_start(tmp_path):
+    r = early_handover(tmp_path)
+    r.enter("n2", 1, 2300 * MS, 3)  # the one election that replaces n1: late, not a violation
+    c = r.write()
+    assert c.violations == [], c.violations
+    r = early_handover(tmp_path / "second")
+    r.enter("n2", 1, 2000 * MS, 3)
+    r.leave("n2", 1, 2100 * MS, 3)
+    r.enter("n1", 1, 2300 * MS, 4)  # a second change of leader is one too many
+    c = r.write()
+    assert any(v.startswith("wipe: the group changed leader while n3 was refused: n1#1") for v in c.violations), c.violations
+
+
 def test_term_going_back_without_a_wipe_still_fails(tmp_path):
     r = wiped_n3(tmp_path)
     r.events = [e for e in r.events if e["ev"] != "wipe"]
