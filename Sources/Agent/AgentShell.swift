@@ -45,6 +45,7 @@ extension Agent: AgentShell {
     func registerEngineRoutes(on server: HTTPServer) {
         registerMemberRoutes(on: server)
         registerPauseRoutes(on: server)
+        registerHandoverRoutes(on: server)
     }
 }
 

@@ -206,11 +206,12 @@ extension EtcdAgent: AgentShell {
     /// live in the Raft group's replicated log, which this engine does not have.
     func registerEngineRoutes(on server: HTTPServer) {
         let members = "--backend etcd has no member list to change: every agent started with the same --etcd-prefix is a candidate (see GET /status for the line)"
-        let controls = "pause, resume and history are not available with --backend etcd yet: they are kept in the Raft group's replicated log"
+        let controls = "pause, resume, history and scheduled hand-overs are not available with --backend etcd yet: they are kept in the Raft group's replicated log"
         let routes: [(HTTPMethod, String, APIRoute, String)] = [
             (.get, "/members", .members, members), (.post, "/members", .members, members),
             (.delete, "/members/*", .members, members), (.patch, "/members/*", .members, members),
-            (.post, "/pause", .pause, controls), (.post, "/resume", .resume, controls), (.get, "/history", .history, controls)]
+            (.post, "/pause", .pause, controls), (.post, "/resume", .resume, controls), (.get, "/history", .history, controls),
+            (.post, "/handover", .handover, controls), (.delete, "/handover", .handover, controls)]
         for (method, path, route, reason) in routes {
             server.route(method, path) { [unowned self] _ in self.counted(route, .respond(self.notWithThisEngine(reason))) }
         }

@@ -53,7 +53,7 @@ extension Agent {
         switch e.record {
         case .office(let o): o.term
         case .hook(let h): h.term
-        case .pause, .resume: e.term
+        case .pause, .resume, .handoverScheduled, .handoverEnded: e.term
         }
     }
 
@@ -74,6 +74,12 @@ extension Agent {
                 + ",\"until_unix_ms\":\(ms(p.untilWallMs)),\"duration_ms\":\(p.duration.nanoseconds / 1_000_000)}"
         case .resume(let r):
             return head + ",\"event\":\"resume\",\"by\":\(text(r.by)),\"reason\":\(text(r.reason)),\"unix_ms\":\(ms(r.wallMs))}"
+        case .handoverScheduled(let s):
+            return head + ",\"event\":\"handover-scheduled\",\"member\":\(AgentLog.json(s.target)),\"by\":\(text(s.by))"
+                + ",\"unix_ms\":\(ms(s.requestedWallMs)),\"at_unix_ms\":\(ms(s.atWallMs)),\"delay_ms\":\(s.delay.nanoseconds / 1_000_000)}"
+        case .handoverEnded(let h):
+            return head + ",\"event\":\"handover-\(h.outcome.name)\",\"member\":\(AgentLog.json(h.target)),\"reason\":\(text(h.reason))"
+                + ",\"by\":\(text(h.by)),\"unix_ms\":\(ms(h.wallMs)),\"scheduled_index\":\(h.scheduleIndex)}"
         }
     }
 }

@@ -185,7 +185,7 @@ extension Agent {
 /// APIRoute names the API's paths for `baton_http_requests_total{path}` (a fixed set, so
 /// the label cannot grow with what clients send).
 enum APIRoute: Int {
-    case leader, isLeader, health, ready, status, resign, metrics, openAPI, members, pause, resume, history
+    case leader, isLeader, health, ready, status, resign, metrics, openAPI, members, pause, resume, history, handover
 
     var path: String {
         switch self {
@@ -201,6 +201,7 @@ enum APIRoute: Int {
         case .pause: "/pause"
         case .resume: "/resume"
         case .history: "/history"
+        case .handover: "/handover"
         }
     }
 }

@@ -1398,6 +1398,285 @@ let openAPIDocument: StaticString = #"""
         }
       }
     },
+    "/handover": {
+      "post": {
+        "operationId": "scheduleHandover",
+        "summary": "Schedule a hand-over to a member at a moment (`baton resign --to NAME --at TIME | --in DURATION`).",
+        "description": "An admin endpoint, like POST /resign: with `--admin-token-file` it needs `Authorization: Bearer TOKEN`; without one it is accepted only when the API listens on loopback. Sent to any member; only the leader logs it (another member answers 409 naming it; `baton resign` follows). Answered once the entry commits. At the moment the leader in office hands over by the usual transfer (demote before promote) if the target can lead then; otherwise the schedule is dropped and GET /history says why (see the README, \"Operator controls\"). One schedule at a time.",
+        "security": [
+          {
+            "adminToken": []
+          },
+          {}
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/HandoverRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "Scheduled.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/HandoverChanged"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "A bad body, an unknown member or one that never leads or leads now, a time not in the future or more than 24 h ahead, or both `at` and `in`; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "The admin token is missing or wrong; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              },
+              "WWW-Authenticate": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "No admin token is configured and the API listens beyond loopback.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Nothing changed: this node is not the leader (`leader` names it, if known), or a hand-over is already scheduled (`scheduled_to` names its target).",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NotInOffice"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The entry did not commit in time or the leadership moved before it did (`changed` null: see GET /status), the node is stopping, or too many requests wait.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipUnknown"
+                }
+              }
+            }
+          }
+        }
+      },
+      "delete": {
+        "operationId": "cancelHandover",
+        "summary": "Cancel the scheduled hand-over (`baton resign --cancel`).",
+        "description": "An admin endpoint, like POST /resign: with `--admin-token-file` it needs `Authorization: Bearer TOKEN`; without one it is accepted only when the API listens on loopback. Answered once the cancel commits.",
+        "security": [
+          {
+            "adminToken": []
+          },
+          {}
+        ],
+        "responses": {
+          "200": {
+            "description": "Cancelled.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/HandoverChanged"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "The admin token is missing or wrong; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              },
+              "WWW-Authenticate": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "No admin token is configured and the API listens beyond loopback.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Nothing changed: this node is not the leader (`leader` names it, if known), nothing is scheduled (`scheduled_to` null), or the schedule is being carried out now.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NotInOffice"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The entry did not commit in time or the leadership moved before it did (`changed` null: see GET /status), the node is stopping, or too many requests wait.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipUnknown"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
     "/openapi.json": {
       "get": {
         "operationId": "getOpenAPI",
@@ -1942,6 +2221,9 @@ let openAPIDocument: StaticString = #"""
           },
           "pause": {
             "$ref": "#/components/schemas/Pause"
+          },
+          "handover": {
+            "$ref": "#/components/schemas/ScheduledHandover"
           }
         }
       },
@@ -2357,7 +2639,7 @@ let openAPIDocument: StaticString = #"""
           "term",
           "event"
         ],
-        "description": "One record of the replicated history. `event` says which fields it has: `enter` (member, previous, reason: election or transfer), `hand-over` and `hand-over-refused` (member, reason, by), `hook` (member, hook, exit_code, duration_ms, timed_out, result), `pause` (by, reason, duration_ms, until_unix_ms), `resume` (by, reason).",
+        "description": "One record of the replicated history. `event` says which fields it has: `enter` (member, previous, reason: election or transfer), `hand-over` and `hand-over-refused` (member, reason, by), `hook` (member, hook, exit_code, duration_ms, timed_out, result), `pause` (by, reason, duration_ms, until_unix_ms), `resume` (by, reason), `handover-scheduled` (member: the target, by, at_unix_ms, delay_ms), `handover-cancelled`, `handover-carried-out` and `handover-dropped` (member: the target, reason, by, scheduled_index).",
         "properties": {
           "index": {
             "type": "integer",
@@ -2415,6 +2697,16 @@ let openAPIDocument: StaticString = #"""
           "until_unix_ms": {
             "type": "integer",
             "nullable": true
+          },
+          "at_unix_ms": {
+            "type": "integer",
+            "nullable": true
+          },
+          "delay_ms": {
+            "type": "integer"
+          },
+          "scheduled_index": {
+            "type": "integer"
           }
         }
       },
@@ -2445,6 +2737,109 @@ let openAPIDocument: StaticString = #"""
           "term": {
             "type": "integer",
             "minimum": 0
+          }
+        }
+      },
+      "HandoverRequest": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "to"
+        ],
+        "properties": {
+          "to": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9._-]{1,63}$",
+            "description": "The member to hand over to: a voter of priority above 0 that does not lead now."
+          },
+          "at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When: RFC 3339 with an offset (Z or ±HH:MM), by the leader's wall clock; in the future, at most 24 h ahead.",
+            "example": "2026-12-07T19:00:00Z"
+          },
+          "in": {
+            "type": "string",
+            "description": "Or after how long (e.g. `90s`, `10m`, `2h`; more than 0, at most 24 h).",
+            "example": "10m"
+          }
+        },
+        "description": "`to` and exactly one of `at` and `in`."
+      },
+      "HandoverChanged": {
+        "type": "object",
+        "required": [
+          "scheduled",
+          "changed",
+          "index",
+          "term"
+        ],
+        "properties": {
+          "scheduled": {
+            "type": "boolean",
+            "description": "true: scheduled; false: cancelled."
+          },
+          "changed": {
+            "type": "boolean",
+            "enum": [
+              true
+            ]
+          },
+          "index": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The log index the schedule or cancel committed at."
+          },
+          "to": {
+            "type": "string"
+          },
+          "at_unix_ms": {
+            "type": "integer",
+            "description": "The moment by the leader's wall clock."
+          },
+          "remaining_ms": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "term": {
+            "type": "integer",
+            "minimum": 0
+          }
+        }
+      },
+      "ScheduledHandover": {
+        "type": "object",
+        "nullable": true,
+        "description": "The scheduled hand-over; null when none.",
+        "required": [
+          "to",
+          "index",
+          "by",
+          "remaining_ms"
+        ],
+        "properties": {
+          "to": {
+            "type": "string"
+          },
+          "index": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "by": {
+            "type": "string"
+          },
+          "requested_unix_ms": {
+            "type": "integer",
+            "nullable": true
+          },
+          "at_unix_ms": {
+            "type": "integer",
+            "nullable": true
+          },
+          "remaining_ms": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Until the moment by this node's clock (0 once due)."
           }
         }
       }

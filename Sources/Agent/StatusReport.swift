@@ -66,7 +66,7 @@ extension Agent {
         body += ",\"config\":{\"members\":[\(memberNames.map { AgentLog.json($0) }.joined(separator: ","))]"
         body += ",\"election_timeout_ms\":[\(ms(o.electionTimeoutMin)),\(ms(o.electionTimeoutMax))]"
         body += ",\"heartbeat_ms\":\(ms(o.heartbeatInterval)),\"max_drift\":\(o.maxDrift)}"
-        for (key, json) in statusSections() + [("limits", limitsStatus()), ("pause", pauseJSON(at: now))] { body += ",\(AgentLog.json(key)):\(json)" }
+        for (key, json) in statusSections() + [("limits", limitsStatus()), ("pause", pauseJSON(at: now)), ("handover", handoverJSON(at: now))] { body += ",\(AgentLog.json(key)):\(json)" }
         body += "}\n"
         return PreparedResponse(status: 200, headers: perRequestHeaders(), body: Array(body.utf8))
     }

@@ -68,6 +68,8 @@ public final class AgentDriver {
     var replicated = ReplicatedState()
     /// pauseControl: the maintenance pause's local part (Pause.swift).
     var pauseControl = PauseControl()
+    /// handoverControl: the scheduled hand-over's local part (ScheduledHandover.swift).
+    var handoverControl = HandoverControl()
     /// pendingHistory: history records this leader logs after the current step.
     var pendingHistory: [ControlRecord] = []
     /// preemptWatch: the higher-priority member this leader waits to hand over to.
@@ -179,6 +181,7 @@ public final class AgentDriver {
         syncMembers(now: now)
         answerResignWaiters(now: now)
         updatePause(now: now)
+        updateScheduledHandover(now: now)
         flushHistory(now: now)
         updatePriority(now: now)
         advanceShutdown(now: now)
@@ -234,6 +237,10 @@ public final class AgentDriver {
             pauseRequested(request, duration: duration, reason: reason, client: client, now: now)
         case .resume(let request, let client):
             resumeRequested(request, client: client, now: now)
+        case .scheduleHandover(let request, let to, let at, let client):
+            scheduleHandoverRequested(request, to: to, at: at, client: client, now: now)
+        case .cancelHandover(let request, let client):
+            cancelHandoverRequested(request, client: client, now: now)
         }
     }
 
@@ -289,6 +296,7 @@ public final class AgentDriver {
         for w in membershipWaiters { d = min(d, w.deadline) }
         for q in queuedMembership { d = min(d, q.deadline) }
         d = min(d, pauseDeadline)
+        d = min(d, handoverDeadline)
         d = min(d, preemptDeadline)
         if let t = removedAt, membershipKey?.isolated == false { d = min(d, t + settings.removedLinger) }
         if let s = shutdown, let t = s.nextDeadline { d = min(d, t) }

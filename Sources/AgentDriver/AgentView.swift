@@ -119,6 +119,8 @@ public struct AgentView: Sendable {
     public internal(set) var lastPromoteFailure: Instant? = nil
     /// pause: the maintenance pause in force, nil when not paused (issue 16).
     public internal(set) var pause: PauseView? = nil
+    /// scheduledHandover: the hand-over scheduled by the log, nil when none (issue 16).
+    public internal(set) var scheduledHandover: ScheduledHandoverView? = nil
     /// history: the replicated leadership history, oldest first (GET /history). Not
     /// counted in `generation`: answers read it per request.
     public internal(set) var history: [HistoryEntry] = []

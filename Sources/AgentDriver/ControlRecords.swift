@@ -15,12 +15,18 @@ public enum ControlRecord: Hashable, Sendable {
     case office(OfficeRecord)
     /// A hook's outcome for a term, logged by the leader once known.
     case hook(HookRecord)
+    /// A hand-over to `target` is scheduled (`baton resign --to NAME --at/--in`).
+    case handoverScheduled(ScheduledHandoverRecord)
+    /// A scheduled hand-over ended: cancelled, carried out or dropped (and why).
+    case handoverEnded(HandoverEndRecord)
 
     /// Kind bytes. 0 is never used: an empty or zeroed entry is not a record.
     static let pauseKind: UInt8 = 1
     static let resumeKind: UInt8 = 2
     static let officeKind: UInt8 = 3
     static let hookKind: UInt8 = 4
+    static let handoverScheduledKind: UInt8 = 5
+    static let handoverEndedKind: UInt8 = 6
     /// textBytesMax bounds every string a record carries (a reason, who asked).
     static let textBytesMax = 512
 
@@ -43,6 +49,12 @@ public enum ControlRecord: Hashable, Sendable {
             w.byte(Self.hookKind)
             w.u64(h.term); w.text(h.member); w.text(h.hook); w.i64(h.exitCode ?? -1 - Int64(UInt32.max))
             w.i64(h.durationMs); w.byte(h.timedOut ? 1 : 0); w.text(h.summary)
+        case .handoverScheduled(let s):
+            w.byte(Self.handoverScheduledKind)
+            w.text(s.target); w.u64(UInt64(s.delay.nanoseconds / 1_000_000)); w.i64(s.atWallMs); w.i64(s.requestedWallMs); w.text(s.by)
+        case .handoverEnded(let e):
+            w.byte(Self.handoverEndedKind)
+            w.u64(e.scheduleIndex); w.byte(e.outcome.rawValue); w.text(e.target); w.text(e.reason); w.text(e.by); w.i64(e.wallMs)
         }
         return w.bytes
     }
@@ -70,6 +82,16 @@ public enum ControlRecord: Hashable, Sendable {
                   let timedOut = r.byte(), timedOut <= 1, let summary = r.text(), r.atEnd else { return nil }
             return .hook(HookRecord(term: term, member: member, hook: hook, exitCode: code == -1 - Int64(UInt32.max) ? nil : code,
                                     durationMs: ms, timedOut: timedOut == 1, summary: summary))
+        case handoverScheduledKind:
+            guard let target = r.text(), let ms = r.u64(), ms <= UInt64(Int64.max / 1_000_000), let at = r.i64(),
+                  let asked = r.i64(), let by = r.text(), r.atEnd else { return nil }
+            return .handoverScheduled(ScheduledHandoverRecord(target: target, delay: .milliseconds(Int64(ms)), atWallMs: at,
+                                                              requestedWallMs: asked, by: by))
+        case handoverEndedKind:
+            guard let index = r.u64(), let outcome = r.byte().flatMap(HandoverOutcome.init(rawValue:)), let target = r.text(),
+                  let reason = r.text(), let by = r.text(), let wall = r.i64(), r.atEnd else { return nil }
+            return .handoverEnded(HandoverEndRecord(scheduleIndex: index, outcome: outcome, target: target, reason: reason,
+                                                    by: by, wallMs: wall))
         default:
             return nil
         }
@@ -139,6 +161,47 @@ public struct ResumeRecord: Hashable, Sendable {
     public var wallMs: Int64
     public var by: String
     public var reason: String
+}
+
+/// ScheduledHandoverRecord is what `baton resign --to NAME --at TIME` put in the log:
+/// hand over to `target` `delay` after the proposing leader logged it, which was
+/// `atWallMs` by its wall clock (a member works out its own moment from both, so a
+/// restart or a new leader does not move it: ScheduledHandover.swift).
+public struct ScheduledHandoverRecord: Hashable, Sendable {
+    public var target: String
+    public var delay: Interval
+    public var atWallMs: Int64
+    public var requestedWallMs: Int64
+    public var by: String
+}
+
+/// HandoverOutcome is how a scheduled hand-over ended.
+public enum HandoverOutcome: UInt8, Hashable, Sendable {
+    case cancelled = 1
+    /// The leader started the transfer to the target (the next `enter` shows who took office).
+    case carriedOut = 2
+    /// The target could not lead at the moment (or the moment was missed): nothing moved.
+    case dropped = 3
+
+    public var name: String {
+        switch self {
+        case .cancelled: "cancelled"
+        case .carriedOut: "carried-out"
+        case .dropped: "dropped"
+        }
+    }
+}
+
+/// HandoverEndRecord ends the scheduled hand-over logged at `scheduleIndex`.
+public struct HandoverEndRecord: Hashable, Sendable {
+    public var scheduleIndex: LogIndex
+    public var outcome: HandoverOutcome
+    public var target: String
+    /// reason: why it was dropped, or what was done.
+    public var reason: String
+    /// by: who cancelled (an operator's address); "" for the agent itself.
+    public var by: String
+    public var wallMs: Int64
 }
 
 /// RecordWriter builds a record: little-endian integers, strings as a 2-byte length

@@ -43,6 +43,19 @@ public enum DriverInput: Sendable {
     /// `POST /resume`: end the pause — on the leader, or on a member of a paused group
     /// that knows no leader (it campaigns and logs the resume once in office).
     case resume(RequestID, client: String)
+    /// `POST /handover`: schedule a hand-over to `to` at a moment — a log entry, on the
+    /// leader; answered once committed (ScheduledHandover.swift).
+    case scheduleHandover(RequestID, to: String, at: HandoverMoment, client: String)
+    /// `DELETE /handover`: cancel the scheduled hand-over; on the leader.
+    case cancelHandover(RequestID, client: String)
+}
+
+/// HandoverMoment is when a scheduled hand-over is to happen, as the operator wrote it.
+public enum HandoverMoment: Hashable, Sendable {
+    /// A wall-clock moment (Unix ms), read by the leader's wall clock.
+    case at(wallMs: Int64)
+    /// After this long from when the leader logs it.
+    case after(Interval)
 }
 
 /// DriverReload is what a SIGHUP may change in a running driver.

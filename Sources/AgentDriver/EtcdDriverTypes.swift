@@ -35,7 +35,8 @@ public enum EtcdDriverInput: Sendable {
         case .terminate: self = .terminate
         case .resign(let request, let to, let client): self = .resign(request, to: to, client: client)
         case .reload(let r): self = .reload(r)
-        case .message, .peerConnected, .peerDisconnected, .persisted, .persistFailed, .membership, .pause, .resume: return nil
+        case .message, .peerConnected, .peerDisconnected, .persisted, .persistFailed, .membership, .pause, .resume,
+             .scheduleHandover, .cancelHandover: return nil
         }
     }
 }

@@ -107,11 +107,11 @@ extension AgentDriver {
     }
 
     /// leaderForControl answers 409 (naming the leader) unless this node leads.
-    private func leaderForControl(_ request: RequestID, now: Instant) -> Term? {
+    func leaderForControl(_ request: RequestID, now: Instant) -> Term? {
         guard raft.role == .leader, !raft.isTransferring else {
             let leader = leaderHeard(now) ? raft.leader.flatMap { $0 == me ? nil : name($0) } : nil
             controlAnswer(request, 409, [
-                .init("reason", .string(leader == nil ? "no leader is known to this node; retry in a moment" : "only the leader logs a pause or resume; ask it")),
+                .init("reason", .string(leader == nil ? "no leader is known to this node; retry in a moment" : "only the leader logs a pause, resume or scheduled hand-over; ask it")),
                 .init("leader", leader.map { .member($0) } ?? .null)])
             return nil
         }
@@ -160,7 +160,7 @@ extension AgentDriver {
             switch r {
             case .pause(let p): return (e.index, p)
             case .resume: return (e.index, nil)
-            case .office, .hook: continue
+            case .office, .hook, .handoverScheduled, .handoverEnded: continue
             }
         }
         return nil

@@ -19,6 +19,9 @@ struct ReplicatedState: Equatable {
     /// skips a kind it does not know.
     static let pauseSection: UInt8 = 1
     static let historySection: UInt8 = 2
+    static let handoverSection: UInt8 = 3
+    /// handover: the scheduled hand-over in force by the log, nil when none.
+    private(set) var handover: AppliedHandover? = nil
     /// history: office changes, hook outcomes, pauses and resumes, oldest first; the
     /// newest `historyLimit` are kept (compacted with the log into snapshots).
     private(set) var history: [HistoryEntry] = []
@@ -58,6 +61,13 @@ struct ReplicatedState: Equatable {
                     historyBytes += Int(n) + 24
                 }
             }
+            if kind == Self.handoverSection {
+                var r = RecordReader(body)
+                if let index = r.u64(), let term = r.u64(),
+                   case .handoverScheduled(let s)? = ControlRecord.decode(Array(body[r.at...])) {
+                    handover = AppliedHandover(index: index, term: term, record: s)
+                }
+            }
             if kind == Self.pauseSection {
                 var r = RecordReader(body)
                 if let index = r.u64(), let term = r.u64(), case .pause(let p)? = ControlRecord.decode(Array(body[r.at...])) {
@@ -74,6 +84,8 @@ struct ReplicatedState: Equatable {
         switch record {
         case .pause(let p): pause = AppliedPause(index: entry.index, term: entry.term, record: p)
         case .resume: pause = nil
+        case .handoverScheduled(let s): handover = AppliedHandover(index: entry.index, term: entry.term, record: s)
+        case .handoverEnded(let e): if handover?.index == e.scheduleIndex { handover = nil }
         case .office, .hook: break
         }
         history.append(HistoryEntry(index: entry.index, term: entry.term, record: record))
@@ -97,6 +109,11 @@ struct ReplicatedState: Equatable {
             var w = RecordWriter()
             w.u64(pause.index); w.u64(pause.term)
             section(Self.pauseSection, w.bytes + ControlRecord.pause(pause.record).encoded())
+        }
+        if let handover {
+            var w = RecordWriter()
+            w.u64(handover.index); w.u64(handover.term)
+            section(Self.handoverSection, w.bytes + ControlRecord.handoverScheduled(handover.record).encoded())
         }
         if !history.isEmpty {
             var w = RecordWriter()
@@ -130,4 +147,11 @@ struct AppliedPause: Equatable {
     var index: LogIndex
     var term: Term
     var record: PauseRecord
+}
+
+/// AppliedHandover is a scheduled hand-over with where it stands in the log.
+struct AppliedHandover: Equatable {
+    var index: LogIndex
+    var term: Term
+    var record: ScheduledHandoverRecord
 }

@@ -49,6 +49,11 @@ struct HistoryCommand: ParsableCommand {
                 detail = (r["reason"].string ?? "") + (r["by"].string.map { ", asked by \($0)" } ?? "")
             case "hook":
                 detail = "\(r["hook"].string ?? "?"): \(r["result"].string ?? "?") in \(r["duration_ms"].int ?? 0) ms"
+            case "handover-scheduled":
+                detail = "hand-over to \(r["member"].string ?? "?") at \(when(r["at_unix_ms"].int)) UTC (in \((r["delay_ms"].int ?? 0) / 1000) s)"
+                    + (r["by"].string.map { ", asked by \($0)" } ?? "")
+            case "handover-cancelled", "handover-carried-out", "handover-dropped":
+                detail = "scheduled at \(r["scheduled_index"].int ?? 0): \(r["reason"].string ?? "")" + (r["by"].string.map { " (\($0))" } ?? "")
             case "pause":
                 detail = "for \((r["duration_ms"].int ?? 0) / 1000) s" + (r["reason"].string.map { ": \($0)" } ?? "")
                     + (r["by"].string.map { " (\($0))" } ?? "")

@@ -59,6 +59,11 @@ struct StatusCommand: ParsableCommand {
             out += pad("paused", 14) + "yes, \((p["remaining_ms"].int ?? 0) / 1000) s left, by \(p["by"].string ?? "?")\(why)"
                 + (p["committed"].bool == false ? " (not yet committed)" : "") + "\n"
         }
+        if s["handover"]["to"].string != nil {
+            let h = s["handover"]
+            out += pad("hand-over", 14) + "to \(h["to"].string ?? "?") at \(HistoryCommand.when(h["at_unix_ms"].int)) UTC, "
+                + "\((h["remaining_ms"].int ?? 0) / 1000) s left, asked by \(h["by"].string ?? "?") (cancel: baton resign --cancel)\n"
+        }
         out += pad("campaigning", 14) + (s["campaign_allowed"].bool == false ? "held back (start-up hook, check, promote back-off or stopping)" : "allowed") + "\n"
         let check = s["check"]
         if !check.isNull {

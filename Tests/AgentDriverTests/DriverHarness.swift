@@ -27,6 +27,7 @@ import RaftCore
 ///   `hooks auto|manual`: whether `stabilize` ends running steps with exit 0.
 /// - `check N pass|fail [times=K]`, `resign N [to=M]`, `terminate N`, `conn-lost N from=M`.
 /// - `kill N…` (kill -9: gone at once), `pause N [for=D] [reason=TEXT]`, `resume N`.
+/// - `handover N to=nM in=D` (a scheduled hand-over asked of N), `handover-cancel N`.
 /// - `status [N…]`: the view of each node.
 final class DriverHarness {
     struct Failure: Error, CustomStringConvertible { var description: String }
@@ -207,6 +208,18 @@ final class DriverHarness {
             let request = nextRequest
             nextRequest += 1
             input(i, .resume(request, client: "test"), "resume req=\(request)")
+        case "handover":
+            let i = try node(positional)
+            let request = nextRequest
+            nextRequest += 1
+            guard let to = options["to"], let d = options["in"] else { throw Failure(description: "handover needs to=nM in=D") }
+            input(i, .scheduleHandover(request, to: to, at: .after(try Self.mustDuration(d)), client: "test"),
+                  "handover req=\(request) to=\(to) in=\(d)")
+        case "handover-cancel":
+            let i = try node(positional)
+            let request = nextRequest
+            nextRequest += 1
+            input(i, .cancelHandover(request, client: "test"), "handover-cancel req=\(request)")
         case "conn-lost":
             let i = try node(positional)
             guard let from = options["from"], let id = table.idOf[from] else { throw Failure(description: "conn-lost needs from=nM") }

@@ -340,3 +340,150 @@ def test_sd_notify_status_says_paused(tmp_path, monkeypatch):
                  "STATUS without paused")
     finally:
         c.stop_all()
+
+
+# --- Scheduled hand-over (issue 16 item 4): `baton resign --to NAME --at/--in`, `--cancel`.
+
+def rfc3339(seconds_from_now):
+    import datetime
+    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds_from_now)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def handover_records(h):
+    return [r for r in h if r["event"].startswith("handover-")]
+
+
+def wait_handover_end(c, outcome, timeout=10):
+    """Waits until every member holds the same history ending a schedule with `outcome`;
+    returns (that record, the history)."""
+    def ended():
+        h = same_history_everywhere(c, timeout=timeout)
+        ends = [r for r in h if r["event"] == f"handover-{outcome}"]
+        return (ends[-1], h) if ends and all(c.get(n, "/status")[2]["handover"] is None for n in c.procs) else None
+    return wait_for(ended, timeout, f"a scheduled hand-over {outcome} on every member")
+
+
+def test_a_scheduled_handover_happens_at_its_time_with_demote_before_promote(cluster_factory, tmp_path):
+    """Bad input is refused and changes nothing; `--in 2s` asked of a follower: every
+    member shows it; the target takes office about 2 s later (demote before promote);
+    the history says it was scheduled and carried out, identical on every member."""
+    rec = str(tmp_path / "hooks.log")
+    c = cluster_factory(["n1", "n2", "n3"], extra=hook_flags(rec))
+    leader, term = c.form()
+    follower, target = [n for n in c.names if n != leader]
+    for args, words in [(["--to", "n9", "--in", "2s"], "'n9' is not a member"),
+                        (["--to", target, "--at", rfc3339(-5)], "not in the future"),
+                        (["--to", target, "--at", rfc3339(2 * 86_400)], "at most 24h"),
+                        (["--to", target, "--at", "tomorrow"], "not a time"),
+                        (["--to", target, "--at", "2026-12-07T19:00:00"], "no offset"),
+                        (["--to", target, "--in", "soon"], "soon"),
+                        (["--to", target, "--in", "2s", "--at", rfc3339(5)], "not both"),
+                        (["--in", "2s"], "needs --to"),
+                        (["--cancel", "--to", target], "--cancel takes no"),
+                        (["--cancel"], "no hand-over is scheduled"),
+                        (["--to", leader, "--in", "2s"], "leads now")]:
+        code, out, err = baton(c, follower, "resign", *args)
+        assert code != 0 and words in err, (args, code, out, err)
+    assert all(c.get(n, "/status")[2]["handover"] is None for n in c.names)
+    assert not handover_records(history(c, leader))
+    code, out, err = baton(c, follower, "resign", "--to", target, "--in", "2s")
+    asked = time.monotonic()
+    assert code == 0 and f"hand-over to {target} scheduled" in out, (out, err)
+    for n in c.names:
+        h = wait_for(lambda: c.get(n, "/status")[2]["handover"], 2, f"{n} shows the schedule")
+        assert h["to"] == target and 0 < h["remaining_ms"] <= 2_000 and h["at_unix_ms"], (n, h)
+    code, out, _ = baton(c, follower, "status")
+    assert code == 0 and f"to {target}" in out and "baton resign --cancel" in out, out
+    code, out, err = baton(c, follower, "resign", "--to", follower, "--in", "5s")
+    assert code == 1 and "already scheduled" in err, (out, err)
+    # The target takes office at about the time (a loaded machine delays it somewhat).
+    wait_for(lambda: [n for n, _ in c.in_office()] == [target], 8, f"{target} in office")
+    took = time.monotonic() - asked
+    assert 1.5 < took < 6, took
+    new, new_term = c.wait_leader(timeout=5)
+    assert new == target and new_term > term
+    end, h = wait_handover_end(c, "carried-out")
+    assert end["member"] == target and end["term"] == term, end
+    scheduled = next(r for r in h if r["event"] == "handover-scheduled")
+    assert scheduled["member"] == target and scheduled["delay_ms"] == 2_000 and scheduled["by"], scheduled
+    assert end["scheduled_index"] == scheduled["index"]
+    hand_over = next(r for r in h if r["event"] == "hand-over" and r["index"] > scheduled["index"])
+    assert hand_over["member"] == leader and hand_over["reason"].startswith(f"scheduled hand-over to {target}"), hand_over
+    enter = wait_for(lambda: [r for r in same_history_everywhere(c) if r["event"] == "enter" and r["term"] == new_term], 5,
+                     "the new leader's enter record")
+    assert enter[0]["member"] == target and enter[0]["reason"] == "transfer" and enter[0]["previous"] == leader, enter
+    wait_for(lambda: demote_ended_before_promote(rec, leader, target, new_term), 5, "both hooks recorded")
+    print(f"scheduled in 2 s: the target in office {took * 1000:.0f} ms after the request")
+
+
+def test_a_cancelled_or_paused_schedule_moves_nothing(cluster_factory):
+    """Cancelled: nothing happens at the time. Paused at the moment: dropped, saying so
+    (README: a pause means nothing moves)."""
+    c = cluster_factory(["n1", "n2", "n3"])
+    leader, term = c.form()
+    target = next(n for n in c.names if n != leader)
+    assert baton(c, leader, "resign", "--to", target, "--in", "2s")[0] == 0
+    code, out, err = baton(c, target, "resign", "--cancel")
+    assert code == 0 and "cancelled" in out, (out, err)
+    wait_for(lambda: all(c.get(n, "/status")[2]["handover"] is None for n in c.names), 2, "the cancel on every member")
+    time.sleep(3)
+    end, h = wait_handover_end(c, "cancelled")
+    assert end["by"] and end["member"] == target, end
+    assert not any(r["event"] in ("handover-carried-out", "handover-dropped", "hand-over") for r in h), h
+    assert c.wait_leader(timeout=5) == (leader, term), "a cancelled hand-over moved the leadership"
+    # Paused at the moment: dropped.
+    assert baton(c, leader, "resign", "--to", target, "--at", rfc3339(1.5))[0] == 0
+    assert baton(c, leader, "pause", "--for", "1m")[0] == 0
+    end, h = wait_handover_end(c, "dropped", timeout=8)
+    assert end["reason"] == "the group is paused", end
+    assert c.wait_leader(timeout=5) == (leader, term)
+    assert baton(c, leader, "resume")[0] == 0
+
+
+def test_a_scheduled_handover_to_a_member_that_died_is_dropped_saying_why(cluster_factory):
+    c = cluster_factory(["n1", "n2", "n3"])
+    leader, term = c.form()
+    target = next(n for n in c.names if n != leader)
+    assert baton(c, leader, "resign", "--to", target, "--in", "2s")[0] == 0
+    c.kill(target)
+    end, h = wait_handover_end(c, "dropped", timeout=10)
+    assert end["member"] == target and "has not answered" in end["reason"], end
+    assert not any(r["event"] == "hand-over" for r in h), h
+    assert c.wait_leader(timeout=5)[0] == leader
+    assert "event=handover-dropped" in c.log(leader)
+
+
+def test_a_new_leader_carries_out_a_schedule_its_predecessor_logged(cluster_factory, tmp_path):
+    """The leader is killed before the moment: the new leader carries the schedule out
+    (or, if the new leader is the target itself, drops it: it already leads), and the
+    old leader restarted holds the same history. The target has priority 50: a
+    scheduled hand-over goes to whom it names, whatever the priorities (but never 0)."""
+    rec = str(tmp_path / "hooks.log")
+    c = cluster_factory(["n1", "n2", "n3"], extra=hook_flags(rec))
+    leader, term = c.form()
+    target = next(n for n in c.names if n != leader)
+    # A lower priority ranks the target's campaign after the other member's, so the
+    # other member usually wins the election after the kill and must carry it out.
+    set_priority(c, target, 50)
+    leader, term = c.wait_leader(timeout=5)
+    wait_for(lambda: settled(c), 10, "every member holding every entry")
+    assert baton(c, target, "resign", "--to", target, "--in", "4s")[0] == 0
+    asked = time.monotonic()
+    wait_for(lambda: settled(c), 5, "the schedule on every member")
+    c.kill(leader)
+    interim, interim_term = c.wait_leader(timeout=5, exclude=(leader,))
+    c.start(leader, bootstrap=False)
+    if interim == target:
+        end, h = wait_handover_end(c, "dropped", timeout=10)
+        assert end["reason"] == f"{target} already leads", end
+        print("the new leader was the target: dropped, it already leads")
+        return
+    wait_for(lambda: [n for n, _ in c.in_office()] == [target], 10, f"{target} in office")
+    took = time.monotonic() - asked
+    assert took > 3.5, took
+    end, h = wait_handover_end(c, "carried-out")
+    assert end["term"] == interim_term, (end, interim)
+    new, new_term = c.wait_leader(timeout=5)
+    wait_for(lambda: demote_ended_before_promote(rec, interim, target, new_term), 5, "both hooks recorded")
+    print(f"carried out by the new leader {interim}: target in office {took * 1000:.0f} ms after the request")
