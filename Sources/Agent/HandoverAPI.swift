@@ -47,25 +47,14 @@ extension Agent {
             do { moment = .after(try parseDuration(text, flag: "in")) } catch { return .respond(badRequest(error.description)) }
         }
         let client = request.clientDescription
-        return holdHandover(request) { id in .scheduleHandover(id, to: to, at: moment, client: client) }
+        return holdControl(request, .handover) { id in .scheduleHandover(id, to: to, at: moment, client: client) }
     }
 
     /// cancelHandover: `DELETE /handover`.
     func cancelHandover(_ request: borrowing HTTPRequest) -> HTTPHandlerResult {
         if let refusal = adminRefusal(request) { return .respond(refusal) }
         let client = request.clientDescription
-        return holdHandover(request) { id in .cancelHandover(id, client: client) }
-    }
-
-    private func holdHandover(_ request: borrowing HTTPRequest, _ input: @escaping (RequestID) -> DriverInput) -> HTTPHandlerResult {
-        let id = apiState.nextRequest
-        apiState.nextRequest += 1
-        apiState.heldActions[id] = (request.held, .handover)
-        loop.schedule(after: .zero) { [unowned self] _ in self.deliver(input(id)) }
-        let term = view.term
-        return .hold(timeout: driver.settings.membershipChangeWait + .seconds(5), onTimeout: PreparedResponse(
-            status: 503, headers: commonHeaders(term: term),
-            body: Array("{\"changed\":null,\"reason\":\"the agent did not answer in time\",\"term\":\(term)}\n".utf8)))
+        return holdControl(request, .handover) { id in .cancelHandover(id, client: client) }
     }
 
     /// handoverJSON is the `handover` object of /status: null when none is scheduled.

@@ -58,7 +58,8 @@ extension Agent {
         return holdControl(request, .resume) { id in .resume(id, client: client) }
     }
 
-    private func holdControl(_ request: borrowing HTTPRequest, _ route: APIRoute,
+    /// holdControl holds an admin request the driver answers once its entry commits.
+    func holdControl(_ request: borrowing HTTPRequest, _ route: APIRoute,
                              _ input: @escaping (RequestID) -> DriverInput) -> HTTPHandlerResult {
         let id = apiState.nextRequest
         apiState.nextRequest += 1

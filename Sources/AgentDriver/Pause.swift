@@ -245,25 +245,32 @@ extension AgentDriver {
         var i = 0
         while i < pauseControl.waiters.count {
             let w = pauseControl.waiters[i]
-            var fields: [ApiAnswer.Field]? = nil
-            var status = 200
-            if raft.commitIndex >= w.index && raft.term == w.term {
+            guard let (status, outcome) = heldEntryOutcome(index: w.index, term: w.term, deadline: w.deadline, now: now) else { i += 1; continue }
+            var fields = outcome
+            if status == 200 {
                 fields = [.init("paused", .bool(w.paused)), .init("changed", .bool(true)), .init("index", .int(Int64(w.index)))]
                 if w.paused, let p = view.pause, p.index == w.index {
-                    fields! += [.init("until_unix_ms", .int(p.untilWallMs)),
-                                .init("remaining_ms", .int(max(0, (p.endsAt - now).nanoseconds / 1_000_000)))]
+                    fields += [.init("until_unix_ms", .int(p.untilWallMs)),
+                               .init("remaining_ms", .int(max(0, (p.endsAt - now).nanoseconds / 1_000_000)))]
                 }
-            } else if raft.term != w.term || raft.role != .leader {
-                status = 503
-                fields = [.init("changed", .null), .init("reason", .string("the leadership moved before the entry committed; see 'baton status' for whether it took effect"))]
-            } else if now >= w.deadline {
-                status = 503
-                fields = [.init("changed", .null), .init("reason", .string("the entry did not commit within \(settings.membershipChangeWait.formatted): a majority of the voters is not reachable"))]
             }
-            guard let fields else { i += 1; continue }
             pauseControl.waiters.remove(at: i)
             controlAnswer(w.request, status, fields)
         }
+    }
+
+    /// heldEntryOutcome: where a held control request whose entry is `index` of `term`
+    /// stands — nil while it waits; 200 once committed (the caller fills the fields);
+    /// 503 with the reason when the leadership moved or the wait ran out.
+    func heldEntryOutcome(index: LogIndex, term: Term, deadline: Instant, now: Instant) -> (Int, [ApiAnswer.Field])? {
+        if raft.commitIndex >= index && raft.term == term { return (200, []) }
+        if raft.term != term || raft.role != .leader {
+            return (503, [.init("changed", .null), .init("reason", .string("the leadership moved before the entry committed; see 'baton status' for whether it took effect"))])
+        }
+        if now >= deadline {
+            return (503, [.init("changed", .null), .init("reason", .string("the entry did not commit within \(settings.membershipChangeWait.formatted): a majority of the voters is not reachable"))])
+        }
+        return nil
     }
 
     /// pauseDeadline: when the driver must look at the pause again.

@@ -301,22 +301,15 @@ extension AgentDriver {
         var i = 0
         while i < handoverControl.waiters.count {
             let w = handoverControl.waiters[i]
-            var fields: [ApiAnswer.Field]? = nil
-            var status = 200
-            if raft.commitIndex >= w.index && raft.term == w.term {
+            guard let (status, outcome) = heldEntryOutcome(index: w.index, term: w.term, deadline: w.deadline, now: now) else { i += 1; continue }
+            var fields = outcome
+            if status == 200 {
                 fields = [.init("scheduled", .bool(w.schedule != nil)), .init("changed", .bool(true)), .init("index", .int(Int64(w.index)))]
                 if let s = w.schedule {
-                    fields! += [.init("to", .string(s.record.target)), .init("at_unix_ms", .int(s.record.atWallMs)),
-                                .init("remaining_ms", .int(max(0, (s.dueAt - now).nanoseconds / 1_000_000)))]
+                    fields += [.init("to", .string(s.record.target)), .init("at_unix_ms", .int(s.record.atWallMs)),
+                               .init("remaining_ms", .int(max(0, (s.dueAt - now).nanoseconds / 1_000_000)))]
                 }
-            } else if raft.term != w.term || raft.role != .leader {
-                status = 503
-                fields = [.init("changed", .null), .init("reason", .string("the leadership moved before the entry committed; see 'baton status' for whether it took effect"))]
-            } else if now >= w.deadline {
-                status = 503
-                fields = [.init("changed", .null), .init("reason", .string("the entry did not commit within \(settings.membershipChangeWait.formatted): a majority of the voters is not reachable"))]
             }
-            guard let fields else { i += 1; continue }
             handoverControl.waiters.remove(at: i)
             controlAnswer(w.request, status, fields)
         }
