@@ -56,6 +56,7 @@ let package = Package(
         .target(name: "EventLoop", dependencies: ["Posix", "Time"], swiftSettings: sharedSettings),
         // Pure incremental HTTP/1.1 request parser (also built alone by the fuzz script).
         .target(name: "HTTPParser", swiftSettings: sharedSettings),
+        .target(name: "BlockingHTTP", dependencies: ["HTTPParser", "Posix", "Time"], swiftSettings: sharedSettings),
         // A small strict JSON reader and writer (pure; numbers keep their text so 64-bit
         // integers stay exact). Used by the etcd client; meant to become the one JSON reader.
         .target(name: "JSON", swiftSettings: sharedSettings),
@@ -129,11 +130,11 @@ let package = Package(
         .target(name: "PeerTransport", dependencies: ["PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "PeerWire", "EventLoop", "Posix", "RaftCore"], swiftSettings: sharedSettings),
         // The driver joining core, storage, transport and HTTP on the loop (issue 4).
-        .target(name: "Agent", dependencies: ["AgentLogging", "AgentDriver", "Membership", "JSON", "RaftCore", "Storage", "EtcdEngine", "EtcdClient", "EtcdElection", "EtcdAPI", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd", "Time",
+        .target(name: "Agent", dependencies: ["AgentLogging", "BlockingHTTP", "AgentDriver", "Membership", "JSON", "RaftCore", "Storage", "EtcdEngine", "EtcdClient", "EtcdElection", "EtcdAPI", "PeerTransport", "PeerWire", "HTTPServer", "HTTPParser", "EventLoop", "Posix", "AgentConfig", "Hooks", "HookSyntax", "Systemd", "Time",
                                          .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: sharedSettings),
         .executableTarget(
             name: "baton",
-            dependencies: ["Agent", "AgentConfig", "AgentLogging", "EtcdClient", "EventLoop", "Hooks", "HTTPParser", "JSON", "Posix", "RaftCore", "Storage", "Time",
+            dependencies: ["Agent", "AgentConfig", "AgentLogging", "BlockingHTTP", "EtcdClient", "EventLoop", "Hooks", "HTTPParser", "JSON", "Posix", "RaftCore", "Storage", "Time",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: sharedSettings, linkerSettings: fixedAddressLinking),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation", "ScenarioText"], exclude: ["scenarios"], swiftSettings: sharedSettings),

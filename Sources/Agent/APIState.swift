@@ -23,6 +23,8 @@ final class APIState {
     var nextRequest: RequestID = 1
     /// peers: per member name, what this node observed of it.
     var peers: [String: PeerObservation] = [:]
+    /// forwarding: this follower's own hook outcomes on their way to the leader.
+    var forwarding = HookOutcomeForwarding()
     let metrics: AgentMetrics
     /// startedNs: CLOCK_BOOTTIME when the agent started (counts as every peer's first contact).
     let startedNs = Int64(Clock.boottime())

@@ -269,6 +269,7 @@ public final class Agent: PeerTransportDelegate {
             viewChanged()
         }
         completeAnswers()
+        forwardHookOutcomesIfDue()
         if exitRequested {
             finishExit()
             return

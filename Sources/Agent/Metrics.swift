@@ -185,7 +185,7 @@ extension Agent {
 /// APIRoute names the API's paths for `baton_http_requests_total{path}` (a fixed set, so
 /// the label cannot grow with what clients send).
 enum APIRoute: Int {
-    case leader, isLeader, health, ready, status, resign, metrics, openAPI, members, pause, resume, history, handover
+    case leader, isLeader, health, ready, status, resign, metrics, openAPI, members, pause, resume, history, handover, historyHooks
 
     var path: String {
         switch self {
@@ -202,6 +202,7 @@ enum APIRoute: Int {
         case .resume: "/resume"
         case .history: "/history"
         case .handover: "/handover"
+        case .historyHooks: "/history/hooks"
         }
     }
 }

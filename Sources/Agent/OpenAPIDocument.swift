@@ -1398,6 +1398,162 @@ let openAPIDocument: StaticString = #"""
         }
       }
     },
+    "/history/hooks": {
+      "post": {
+        "operationId": "forwardHookOutcomes",
+        "summary": "Between agents: a member's own hook outcomes (the demote it ran after leaving office) for the leader to log in the history.",
+        "description": "An admin endpoint, like POST /resign. Agents send it to the leader on their own (an operator has no need to): each outcome the history does not hold yet, again every second until it does; the leader skips what it already holds (same term, member and hook), so a retry never duplicates a record.",
+        "security": [
+          {
+            "adminToken": []
+          },
+          {}
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/HookOutcomes"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "Taken: `appended` new, `known` already held.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/HookOutcomesLogged"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "A bad body, a member that is not another member of the group, or a term this group has not reached; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "The admin token is missing or wrong; nothing changed.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              },
+              "WWW-Authenticate": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "No admin token is configured and the API listens beyond loopback.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Nothing changed: this node is not the leader (`leader` names it, if known).",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/NotInOffice"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The leader could not append now (handing over), the node is stopping, or the agent did not answer in time.",
+            "headers": {
+              "X-Baton-Term": {
+                "$ref": "#/components/headers/Term"
+              },
+              "X-Baton-Leader": {
+                "$ref": "#/components/headers/Leader"
+              },
+              "X-Baton-Lease-Remaining-Ms": {
+                "$ref": "#/components/headers/LeaseRemaining"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MembershipUnknown"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
     "/handover": {
       "post": {
         "operationId": "scheduleHandover",
@@ -2840,6 +2996,93 @@ let openAPIDocument: StaticString = #"""
             "type": "integer",
             "minimum": 0,
             "description": "Until the moment by this node's clock (0 once due)."
+          }
+        }
+      },
+      "HookOutcome": {
+        "type": "object",
+        "required": [
+          "term",
+          "member",
+          "hook",
+          "exit_code",
+          "duration_ms",
+          "timed_out",
+          "result"
+        ],
+        "properties": {
+          "term": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The office term the hook ran for."
+          },
+          "member": {
+            "type": "string",
+            "description": "The member that ran it (another member than the leader, of the group)."
+          },
+          "hook": {
+            "type": "string",
+            "enum": [
+              "on-promote",
+              "on-demote",
+              "on-change",
+              "leader-unit"
+            ]
+          },
+          "exit_code": {
+            "type": "integer",
+            "nullable": true
+          },
+          "duration_ms": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "timed_out": {
+            "type": "boolean"
+          },
+          "result": {
+            "type": "string"
+          }
+        }
+      },
+      "HookOutcomes": {
+        "type": "object",
+        "required": [
+          "outcomes"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "outcomes": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 16,
+            "items": {
+              "$ref": "#/components/schemas/HookOutcome"
+            }
+          }
+        }
+      },
+      "HookOutcomesLogged": {
+        "type": "object",
+        "required": [
+          "appended",
+          "known",
+          "term"
+        ],
+        "properties": {
+          "appended": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Records appended to the log (committed shortly after)."
+          },
+          "known": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Records the history or the log already held (a retry)."
+          },
+          "term": {
+            "type": "integer",
+            "minimum": 0
           }
         }
       }

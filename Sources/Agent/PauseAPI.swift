@@ -17,6 +17,7 @@ extension Agent {
         server.route(.post, "/pause") { [unowned self] request in self.counted(.pause, self.pause(request)) }
         server.route(.post, "/resume") { [unowned self] request in self.counted(.resume, self.resume(request)) }
         registerHistoryRoutes(on: server)
+        registerHookOutcomeRoute(on: server)
     }
 
     /// pauseBodyBytesMax bounds a pause request's body (a duration and a reason).

@@ -70,6 +70,8 @@ public final class AgentDriver {
     var pauseControl = PauseControl()
     /// handoverControl: the scheduled hand-over's local part (ScheduledHandover.swift).
     var handoverControl = HandoverControl()
+    /// ownHookOutcomes: this node's hook outcomes its leader is to log.
+    var ownHookOutcomes = OwnHookOutcomes()
     /// pendingHistory: history records this leader logs after the current step.
     var pendingHistory: [ControlRecord] = []
     /// preemptWatch: the higher-priority member this leader waits to hand over to.
@@ -188,6 +190,7 @@ public final class AgentDriver {
         drainInbox(now: now)
         takePendingPlanIfIdle()
         refreshHistory()
+        refreshOutcomesToForward()
         refreshView(now: now)
         nextDeadline = computeNextDeadline()
     }
@@ -241,6 +244,8 @@ public final class AgentDriver {
             scheduleHandoverRequested(request, to: to, at: at, client: client, now: now)
         case .cancelHandover(let request, let client):
             cancelHandoverRequested(request, client: client, now: now)
+        case .hookOutcomes(let request, let records, let client):
+            hookOutcomesForwarded(request, records, client: client, now: now)
         }
     }
 

@@ -121,6 +121,10 @@ public struct AgentView: Sendable {
     public internal(set) var pause: PauseView? = nil
     /// scheduledHandover: the hand-over scheduled by the log, nil when none (issue 16).
     public internal(set) var scheduledHandover: ScheduledHandoverView? = nil
+    /// hookOutcomesToForward: this node's own hook outcomes (its demote runs) the
+    /// replicated history does not hold yet; the shell sends them to the leader. Not
+    /// counted in `generation`.
+    public internal(set) var hookOutcomesToForward: [HookRecord] = []
     /// history: the replicated leadership history, oldest first (GET /history). Not
     /// counted in `generation`: answers read it per request.
     public internal(set) var history: [HistoryEntry] = []

@@ -145,6 +145,11 @@ public struct HookRecord: Hashable, Sendable {
     public var durationMs: Int64
     public var timedOut: Bool
     public var summary: String
+
+    public init(term: Term, member: String, hook: String, exitCode: Int64?, durationMs: Int64, timedOut: Bool, summary: String) {
+        self.term = term; self.member = member; self.hook = hook; self.exitCode = exitCode
+        self.durationMs = durationMs; self.timedOut = timedOut; self.summary = summary
+    }
 }
 
 /// PauseRecord is what `baton pause` put in the log.

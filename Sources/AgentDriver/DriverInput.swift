@@ -48,6 +48,9 @@ public enum DriverInput: Sendable {
     case scheduleHandover(RequestID, to: String, at: HandoverMoment, client: String)
     /// `DELETE /handover`: cancel the scheduled hand-over; on the leader.
     case cancelHandover(RequestID, client: String)
+    /// `POST /history/hooks`: another member's own hook outcomes (its demote), for the
+    /// leader to log (HookOutcomeForwarding.swift).
+    case hookOutcomes(RequestID, [HookRecord], client: String)
 }
 
 /// HandoverMoment is when a scheduled hand-over is to happen, as the operator wrote it.

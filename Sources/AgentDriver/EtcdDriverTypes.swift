@@ -36,7 +36,7 @@ public enum EtcdDriverInput: Sendable {
         case .resign(let request, let to, let client): self = .resign(request, to: to, client: client)
         case .reload(let r): self = .reload(r)
         case .message, .peerConnected, .peerDisconnected, .persisted, .persistFailed, .membership, .pause, .resume,
-             .scheduleHandover, .cancelHandover: return nil
+             .scheduleHandover, .cancelHandover, .hookOutcomes: return nil
         }
     }
 }

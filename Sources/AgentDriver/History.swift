@@ -9,7 +9,9 @@
 // `hand-over` with the reason and who asked *before* it starts the transfer, so the
 // successor has it (the core appends nothing once a transfer runs); a refused resign
 // logs `hand-over-refused`. A leader that crashed or lost its lease logs nothing: the
-// successor's `enter` (reason election) is then the record of it.
+// successor's `enter` (reason election) is then the record of it. A member's demote
+// outcome, run once it left office, reaches the history through the leader
+// (HookOutcomeForwarding.swift).
 import AgentLogging
 import RaftCore
 
@@ -36,13 +38,23 @@ extension AgentDriver {
                                             reason: refusal, by: by, wallMs: wallMs, bootNs: now.nanoseconds)), now: now)
     }
 
-    /// noteHookOutcome queues the outcome of a hook run for this node's office (the
-    /// promote side: a leader logs its own; see the file's comment for what is not).
+    /// noteHookOutcome queues the outcome of a hook run: a promote for this node's
+    /// office it logs itself; a demote (the office it left) it logs if it leads again,
+    /// else its leader does (HookOutcomeForwarding.swift).
     func noteHookOutcome(event: HookEvent, term: Term, hook: String, _ outcome: HookStepOutcome) {
-        guard event == .promote, raft.office?.term == term else { return }
-        pendingHistory.append(.hook(HookRecord(
+        let record = HookRecord(
             term: term, member: settings.name, hook: hook, exitCode: outcome.exitCode.map(Int64.init),
-            durationMs: outcome.duration.nanoseconds / 1_000_000, timedOut: outcome.timedOut, summary: outcome.summary)))
+            durationMs: outcome.duration.nanoseconds / 1_000_000, timedOut: outcome.timedOut, summary: outcome.summary)
+        switch event {
+        case .promote where raft.office?.term == term:
+            pendingHistory.append(.hook(record))
+        case .demote where raft.role == .leader && raft.office != nil:
+            pendingHistory.append(.hook(record))
+        case .demote:
+            noteOwnHookOutcome(record)
+        default:
+            break
+        }
     }
 
     /// flushHistory logs what was queued, while this node is in office; what a leader

@@ -3,6 +3,7 @@
 import JSON
 import AgentConfig
 import ArgumentParser
+import BlockingHTTP
 import HTTPParser
 import Posix
 
@@ -96,76 +97,15 @@ struct ClientError: Error {
 }
 
 /// HTTPClient is the executable's one HTTP client: a blocking request over TCP with
-/// bounded connect and answer times, speaking HTTPParser's HTTPClientMessage.
+/// bounded waits (BlockingHTTP, shared with the agent), its failures worded for a CLI user.
 enum HTTPClient {
-    /// maxAnswerBytes bounds an answer (the agent's largest, /metrics, is a few KiB).
-    static let maxAnswerBytes = 1 << 20
-
     /// request makes one request to `target` and reads the whole answer, waiting at most
     /// `timeoutMs` for the connection and then for the answer.
     static func request(_ method: String, _ path: String, to target: AgentTarget, headers: [(String, String)] = [],
                         body: [UInt8] = [], timeoutMs: Int = 2_000, userAgent: String = "baton") -> Result<HTTPClientMessage.Answer, ClientError> {
-        func unreachable(_ why: String) -> Result<HTTPClientMessage.Answer, ClientError> {
-            .failure(ClientError(message: "cannot reach the agent at \(target) (from \(target.source)): \(why); is `baton agent` running there?"))
-        }
-        let addresses: [SocketAddress]
-        do { addresses = try Resolver.resolve(host: target.host, port: target.port) } catch { return unreachable("\(error)") }
-        var lastError = "no address"
-        for address in addresses {
-            let fd: FileDescriptor
-            do { fd = try Socket.connect(to: address, nonBlocking: true) } catch { lastError = "\(error)"; continue }
-            if let problem = waitConnected(fd, timeoutMs: timeoutMs) { lastError = problem; continue }
-            return exchange(fd, method: method, path: path, host: target.description, headers: headers, body: body,
-                            timeoutMs: timeoutMs, userAgent: userAgent).flatMapError { unreachable($0.message) }
-        }
-        return unreachable(lastError)
-    }
-
-    /// waitConnected waits for a non-blocking connect; nil once connected.
-    private static func waitConnected(_ fd: borrowing FileDescriptor, timeoutMs: Int) -> String? {
-        var p = pollfd(fd: fd.rawValue, events: Int16(POLLOUT), revents: 0)
-        let n = poll(&p, 1, Int32(clamping: timeoutMs))
-        if n == 0 { return "no connection within \(timeoutMs) ms" }
-        if n < 0 { return "poll: \(Errno(rawValue: errno))" }
-        if let error = Socket.pendingError(fd) { return "\(error)" }
-        return nil
-    }
-
-    private static func exchange(_ fd: borrowing FileDescriptor, method: String, path: String, host: String,
-                                 headers: [(String, String)], body: [UInt8], timeoutMs: Int, userAgent: String) -> Result<HTTPClientMessage.Answer, ClientError> {
-        let request = HTTPClientMessage.request(method: method, target: path, host: host, userAgent: userAgent, headers: headers, body: body)
-        var sent = 0
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        let deadline = Clock.boottime() + UInt64(timeoutMs) * 1_000_000
-        while true {
-            let now = Clock.boottime()
-            guard now < deadline else { return .failure(ClientError(message: "no answer within \(timeoutMs) ms")) }
-            var p = pollfd(fd: fd.rawValue, events: Int16(sent < request.count ? POLLOUT : POLLIN), revents: 0)
-            if poll(&p, 1, Int32(clamping: (deadline - now) / 1_000_000 + 1)) < 0 && errno != EINTR {
-                return .failure(ClientError(message: "poll: \(Errno(rawValue: errno))"))
-            }
-            if sent < request.count {
-                switch request[sent...].withUnsafeBytes({ try? fd.write($0) }) {
-                case .ready(let n)?: sent += n
-                case .wouldBlock?: continue
-                case nil: return .failure(ClientError(message: "the connection closed while sending"))
-                }
-                continue
-            }
-            switch buffer.withUnsafeMutableBytes({ try? fd.read(into: $0) }) {
-            case .wouldBlock?: continue
-            case .ready(let n)? where n > 0:
-                response += buffer[0..<n]
-                if response.count > maxAnswerBytes { return .failure(ClientError(message: "an answer over \(maxAnswerBytes) bytes")) }
-            case .ready?:
-                guard let answer = HTTPClientMessage.answer(response) else {
-                    return .failure(ClientError(message: response.isEmpty ? "the connection closed without an answer" : "not an HTTP answer"))
-                }
-                return .success(answer)
-            case nil:
-                return .failure(ClientError(message: "the connection failed while reading"))
-            }
+        BlockingHTTP.request(method, path, host: target.host, port: target.port, headers: headers, body: body,
+                             timeoutMs: timeoutMs, userAgent: userAgent).mapError { error in
+            ClientError(message: "cannot reach the agent at \(target) (from \(target.source)): \(error.message); is `baton agent` running there?")
         }
     }
 }

@@ -28,6 +28,8 @@ import RaftCore
 /// - `check N pass|fail [times=K]`, `resign N [to=M]`, `terminate N`, `conn-lost N from=M`.
 /// - `kill N…` (kill -9: gone at once), `pause N [for=D] [reason=TEXT]`, `resume N`.
 /// - `handover N to=nM in=D` (a scheduled hand-over asked of N), `handover-cancel N`.
+/// - `forward-hooks N from=M`: M's own hook outcomes not yet in the history, sent to N
+///   (what the agent's shell does over HTTP).
 /// - `status [N…]`: the view of each node.
 final class DriverHarness {
     struct Failure: Error, CustomStringConvertible { var description: String }
@@ -215,6 +217,13 @@ final class DriverHarness {
             guard let to = options["to"], let d = options["in"] else { throw Failure(description: "handover needs to=nM in=D") }
             input(i, .scheduleHandover(request, to: to, at: .after(try Self.mustDuration(d)), client: "test"),
                   "handover req=\(request) to=\(to) in=\(d)")
+        case "forward-hooks":
+            let i = try node(positional)
+            guard let from = options["from"], let m = nodes.firstIndex(where: { $0.name == from }) else { throw Failure(description: "forward-hooks needs from=nM") }
+            let request = nextRequest
+            nextRequest += 1
+            let records = nodes[m].driver.view.hookOutcomesToForward
+            input(i, .hookOutcomes(request, records, client: "test"), "forward-hooks req=\(request) from=\(from) count=\(records.count)")
         case "handover-cancel":
             let i = try node(positional)
             let request = nextRequest

@@ -487,3 +487,48 @@ def test_a_new_leader_carries_out_a_schedule_its_predecessor_logged(cluster_fact
     new, new_term = c.wait_leader(timeout=5)
     wait_for(lambda: demote_ended_before_promote(rec, interim, target, new_term), 5, "both hooks recorded")
     print(f"carried out by the new leader {interim}: target in office {took * 1000:.0f} ms after the request")
+
+
+def test_the_old_leaders_demote_outcome_reaches_the_history_once(cluster_factory):
+    """After a resign the history holds the old leader's demote outcome (forwarded to the
+    new leader, which logs it) and the new leader's promote outcome, identical on every
+    member, each once although the old leader keeps sending until it sees it; a record
+    that is not another member's, or a term not reached, is refused."""
+    c = cluster_factory(["n1", "n2", "n3"], extra=["--on-promote", "true", "--on-demote", "sh -c 'exit 3'"])
+    old, old_term = c.form()
+    code, out, err = baton(c, old, "resign")
+    assert code == 0, (out, err)
+    new, new_term = c.wait_leader(timeout=5, exclude=(old,))
+
+    def both():
+        h = same_history_everywhere(c)
+        demote = [r for r in h if r["event"] == "hook" and r["member"] == old and r["hook"] == "on-demote"]
+        promote = [r for r in h if r["event"] == "hook" and r["member"] == new and r["hook"] == "on-promote" and r["term"] == new_term]
+        return (h, demote, promote) if demote and promote else None
+    h, demote, promote = wait_for(both, 10, "the old leader's demote and the new leader's promote in the history")
+    assert demote[0]["term"] == old_term and demote[0]["exit_code"] == 3 and demote[0]["result"], demote
+    assert promote[0]["exit_code"] == 0, promote
+    assert "event=hook-outcomes-sent" in c.log(old) and "event=hook-outcomes-forwarded" in c.log(new)
+    time.sleep(2.5)  # two more retry periods: nothing is sent again, nothing doubles
+    h = same_history_everywhere(c)
+    keys = [(r["term"], r["member"], r["hook"]) for r in h if r["event"] == "hook"]
+    assert len(keys) == len(set(keys)), keys
+    # Sent again by hand (a retry whose answer was lost): known, not appended.
+    import http.client
+    import json
+
+    def post(body):
+        conn = http.client.HTTPConnection("127.0.0.1", c.api_port[new], timeout=5)
+        conn.request("POST", "/history/hooks", body=json.dumps(body), headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, json.loads(r.read() or b"null")
+    record = {k: demote[0][k] for k in ("term", "member", "hook", "exit_code", "duration_ms", "timed_out")}
+    record["result"] = demote[0]["result"]
+    status, answer = post({"outcomes": [record]})
+    assert status == 200 and answer["appended"] == 0 and answer["known"] == 1, answer
+    for bad in ({"outcomes": [{**record, "member": new}]}, {"outcomes": [{**record, "member": "n9"}]},
+                {"outcomes": [{**record, "term": new_term + 100}]}, {"outcomes": [{**record, "hook": "rm -rf"}]},
+                {"outcomes": []}, {"outcomes": [record] * 17}, {"other": 1}):
+        status, answer = post(bad)
+        assert status == 400 and answer["reason"], (bad, status, answer)
+    assert same_history_everywhere(c) == h

@@ -36,7 +36,7 @@ def test_agent_serves_the_document_and_it_lists_every_route(cluster):
     assert status == 200 and served == document and "X-Baton-Term" in headers
     assert set(document["paths"]) == {"/leader", "/is-leader", "/health", "/ready", "/status",
                                       "/metrics", "/resign", "/members", "/members/{name}", "/pause", "/resume",
-                                      "/history", "/handover", "/openapi.json"}
+                                      "/history", "/history/hooks", "/handover", "/openapi.json"}
 
 
 def test_schemathesis_finds_no_failure(cluster, tmp_path):
@@ -69,7 +69,7 @@ def test_schemathesis_finds_no_failure(cluster, tmp_path):
     print(r.stdout[-6000:])
     summary = r.stdout
     assert r.returncode == 0, summary[-6000:] + r.stderr[-2000:]
-    assert re.search(r"Tested:\s+17\b", summary), summary[-3000:]
+    assert re.search(r"Tested:\s+18\b", summary), summary[-3000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", summary)
     assert generated and int(generated.group(1)) >= 50 and generated.group(1) == generated.group(2), summary[-3000:]
 
