@@ -211,7 +211,8 @@ extension EtcdAgent: AgentShell {
             (.get, "/members", .members, members), (.post, "/members", .members, members),
             (.delete, "/members/*", .members, members), (.patch, "/members/*", .members, members),
             (.post, "/pause", .pause, controls), (.post, "/resume", .resume, controls), (.get, "/history", .history, controls),
-            (.post, "/handover", .handover, controls), (.delete, "/handover", .handover, controls)]
+            (.post, "/handover", .handover, controls), (.delete, "/handover", .handover, controls),
+            (.post, "/history/hooks", .historyHooks, controls)]
         for (method, path, route, reason) in routes {
             server.route(method, path) { [unowned self] _ in self.counted(route, .respond(self.notWithThisEngine(reason))) }
         }

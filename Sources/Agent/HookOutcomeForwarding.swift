@@ -24,6 +24,14 @@ struct HookOutcomeForwarding {
     var retryTimer: TimerID? = nil
     /// lastFailure: the last failure logged, so a leader that keeps refusing is logged once.
     var lastFailure = ""
+    /// failingSince: when sends began to fail (nil after a success, a new leader or new
+    /// outcomes); past `giveUpAfter` this member stops sending until one of those.
+    var failingSince: Instant? = nil
+    var failingFor: (leader: String, count: Int) = ("", 0)
+    /// giveUpAfter bounds the retries: a leader that refuses for this long (an older
+    /// release without the endpoint answers 404; a token that differs, 401) will not
+    /// take them, and sending every second for ever would only load it.
+    static let giveUpAfter = Interval.seconds(300)
     /// retryEvery: the pause between sends (the history shows a record within a few
     /// heartbeats; sending it again sooner would only be skipped).
     static let retryEvery = Interval.seconds(1)
@@ -74,6 +82,7 @@ extension Agent {
         let outcomes = view.hookOutcomesToForward
         guard !outcomes.isEmpty, !apiState.forwarding.inFlight else { return }
         let now = now()
+        if let leader = view.leader, gaveUp(leader: leader, count: outcomes.count, now: now) { return }
         guard now >= apiState.forwarding.nextAt,
               let leader = view.leader, leader != settings.id,
               let api = view.peer(leader)?.apiAddress ?? view.members.first(where: { $0.name == leader })?.apiAddress,
@@ -111,12 +120,35 @@ extension Agent {
         case .failure(let e):
             failure = e.message
         }
+        if failure.isEmpty {
+            apiState.forwarding.failingSince = nil
+        } else if apiState.forwarding.failingSince == nil {
+            apiState.forwarding.failingSince = now()
+            apiState.forwarding.failingFor = (leader, count)
+        }
         if !failure.isEmpty && failure != apiState.forwarding.lastFailure {
             log.event("hook-outcomes-not-sent", .warning, "the leader \(leader) did not take this node's hook outcomes for the history (retrying every second): \(failure)",
                       [("leader", .string(leader)), ("failure", .string(failure))], .always)
         }
         apiState.forwarding.lastFailure = failure
         scheduleForwardRetry()
+    }
+
+    /// gaveUp: sends to this leader have failed for `giveUpAfter` with the same
+    /// outcomes waiting (logged once); a new leader or a new outcome starts again.
+    private func gaveUp(leader: String, count: Int, now: Instant) -> Bool {
+        guard let since = apiState.forwarding.failingSince else { return false }
+        guard apiState.forwarding.failingFor == (leader, count) else {
+            apiState.forwarding.failingSince = nil
+            return false
+        }
+        guard now >= since + HookOutcomeForwarding.giveUpAfter else { return false }
+        if apiState.forwarding.lastFailure != "gave up" {
+            apiState.forwarding.lastFailure = "gave up"
+            log.event("hook-outcomes-given-up", .warning, "the leader \(leader) has not taken this node's \(count) hook outcome(s) for \(HookOutcomeForwarding.giveUpAfter.formatted): no longer sending them until the leader changes or another outcome comes",
+                      [("leader", .string(leader)), ("count", .number(count))], .always)
+        }
+        return true
     }
 
     private func scheduleForwardRetry() {

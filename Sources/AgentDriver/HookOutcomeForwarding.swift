@@ -47,6 +47,12 @@ extension AgentDriver {
     /// refreshOutcomesToForward: the view lists the own outcomes the history does not
     /// hold yet (worked out again when the history or the list changed).
     func refreshOutcomesToForward() {
+        // In office again before they were sent: this node logs them itself.
+        if !ownHookOutcomes.records.isEmpty && raft.role == .leader && raft.office != nil && !raft.isTransferring {
+            for r in ownHookOutcomes.records where !hookRecorded(r) { pendingHistory.append(.hook(r)) }
+            ownHookOutcomes.records.removeAll()
+            ownHookOutcomes.dirty = true
+        }
         let h = replicated.history
         let index = h.last?.index ?? 0
         guard ownHookOutcomes.dirty || index != ownHookOutcomes.checkedIndex || h.count != ownHookOutcomes.checkedCount else { return }

@@ -275,7 +275,9 @@ def test_a_data_dir_is_one_agents_and_never_a_raft_members(world, tmp_path):
     # What only the Raft group has answers 404 saying why (and changes nothing).
     import urllib.request
     for method, path, words in [("GET", "/members", "no member list"), ("POST", "/pause", "not available with --backend etcd"),
-                                ("POST", "/resume", "not available with --backend etcd"), ("GET", "/history", "not available with --backend etcd")]:
+                                ("POST", "/resume", "not available with --backend etcd"), ("GET", "/history", "not available with --backend etcd"),
+                                ("POST", "/handover", "not available with --backend etcd"), ("DELETE", "/handover", "not available with --backend etcd"),
+                                ("POST", "/history/hooks", "not available with --backend etcd")]:
         try:
             urllib.request.urlopen(urllib.request.Request(f"http://{node.api}{path}", method=method, data=b"" if method == "POST" else None), timeout=2)
             raise AssertionError(f"{method} {path} answered 2xx")
