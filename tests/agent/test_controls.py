@@ -414,6 +414,8 @@ def test_a_scheduled_handover_happens_at_its_time_with_demote_before_promote(clu
                      "the new leader's enter record")
     assert enter[0]["member"] == target and enter[0]["reason"] == "transfer" and enter[0]["previous"] == leader, enter
     wait_for(lambda: demote_ended_before_promote(rec, leader, target, new_term), 5, "both hooks recorded")
+    code, out, _ = baton(c, follower, "history")
+    assert code == 0 and f"hand-over to {target} at" in out and "handover-carried-out" in out, out
     print(f"scheduled in 2 s: the target in office {took * 1000:.0f} ms after the request")
 
 
@@ -532,3 +534,36 @@ def test_the_old_leaders_demote_outcome_reaches_the_history_once(cluster_factory
         status, answer = post(bad)
         assert status == 400 and answer["reason"], (bad, status, answer)
     assert same_history_everywhere(c) == h
+
+
+def test_a_schedule_survives_a_restart_of_every_member(cluster_factory):
+    """Every member is killed and restarted before the moment: the schedule is in their
+    logs, its moment is not moved by the restart (the proposer's wall clock bounds it),
+    and the leader then in office carries it out (or drops it: the target already leads)."""
+    c = cluster_factory(["n1", "n2", "n3"])
+    leader, term = c.form()
+    target = next(n for n in c.names if n != leader)
+    set_priority(c, target, 50)
+    wait_for(lambda: settled(c), 10, "every member holding every entry")
+    code, out, err = baton(c, leader, "resign", "--to", target, "--in", "6s")
+    assert code == 0, (out, err)
+    asked = time.monotonic()
+    wait_for(lambda: settled(c), 5, "the schedule on every member")
+    for n in c.names:
+        c.kill(n)
+    for n in c.names:
+        c.start(n, bootstrap=False)
+    first, _ = c.wait_leader(timeout=10)
+    for n in c.names:
+        h = wait_for(lambda: c.get(n, "/status")[2]["handover"], 5, f"{n} shows the schedule after the restart")
+        left = h["remaining_ms"] / 1000
+        assert h["to"] == target and left <= 6 - (time.monotonic() - asked) + 0.5, (n, h)
+    if first == target:
+        end, _ = wait_handover_end(c, "dropped", timeout=12)
+        assert end["reason"] == f"{target} already leads", end
+        return
+    wait_for(lambda: [n for n, _ in c.in_office()] == [target], 12, f"{target} in office")
+    took = time.monotonic() - asked
+    assert took > 5, took
+    end, _ = wait_handover_end(c, "carried-out")
+    print(f"after a restart of every member: the target in office {took * 1000:.0f} ms after the request (6 s)")
