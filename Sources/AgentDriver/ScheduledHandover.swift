@@ -156,13 +156,17 @@ extension AgentDriver {
     /// scheduledInLog: the schedule in force counting this node's uncommitted tail (a
     /// schedule or end appended there but not yet committed decides).
     var scheduledInLog: AppliedHandover? {
+        var ended: Set<LogIndex> = []
         for e in raft.log.reversed() {
             guard e.index > replicated.appliedIndex else { break }
             guard case .data(let bytes) = e.payload, let r = ControlRecord.decode(bytes) else { continue }
-            if case .handoverScheduled(let s) = r { return AppliedHandover(index: e.index, term: e.term, record: s) }
-            if case .handoverEnded(let end) = r, end.scheduleIndex == replicated.handover?.index { return nil }
+            if case .handoverEnded(let end) = r { ended.insert(end.scheduleIndex) }
+            if case .handoverScheduled(let s) = r {
+                return ended.contains(e.index) ? nil : AppliedHandover(index: e.index, term: e.term, record: s)
+            }
         }
-        return replicated.handover
+        guard let h = replicated.handover, !ended.contains(h.index) else { return nil }
+        return h
     }
 
     /// endInLog: this node's uncommitted tail already ends the schedule at `index`.

@@ -83,6 +83,19 @@ import Testing
         for i in h.nodes.indices { #expect(ends(h, i).map(\.outcome) == [.cancelled]) }
     }
 
+    @Test func scheduleCancelScheduleBeforeAnyCommitsIsOneScheduleInForce() throws {
+        let (h, l) = try group()
+        let f = (l + 1) % 3
+        // Nothing is delivered between the three: each sees the others only in the
+        // leader's uncommitted tail.
+        let out = try h.run("handover \(l + 1) to=n\(f + 1) in=2s") + h.run("handover-cancel \(l + 1)")
+            + h.run("handover \(l + 1) to=n\(f + 1) in=5s") + h.run("stabilize")
+        #expect(answers(out, status: 200).count == 3, "\(out)")
+        try settle(h, .milliseconds(200))
+        for n in h.nodes { #expect(n.driver.view.scheduledHandover?.index == h.nodes[l].driver.replicated.handover?.index) }
+        #expect(h.nodes[l].driver.replicated.handover?.record.delay == .seconds(5))
+    }
+
     @Test func aTargetThatStoppedAnsweringIsWaitedForThenDropped() throws {
         let (h, l) = try group()
         let t = (l + 1) % 3
