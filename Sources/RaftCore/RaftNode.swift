@@ -797,13 +797,18 @@ public struct RaftNode: Sendable {
             #endif
             if t > p.lastEcho { p.lastEcho = t }
         }
+        // Send again at once only when this reply moved nextIndex: a reply that moves
+        // nothing (a duplicate, the answer to a duplicated append) was already answered
+        // by the one that did, and answering it again would keep one more append in
+        // flight for every duplicate until the follower caught up.
         var resend = false
         if success {
             if matchIndex > lastLogIndex { progress[m.from] = p; return }  // nonsense from a broken peer
             if matchIndex > p.matchIndex { p.matchIndex = matchIndex }
+            let before = p.nextIndex
             p.nextIndex = max(p.nextIndex, matchIndex + 1)
             p.snapshotSentAt = .distantPast
-            resend = p.nextIndex <= lastLogIndex
+            resend = p.nextIndex > before && p.nextIndex <= lastLogIndex
         } else if hintIndex > 0 {
             let next = max(p.matchIndex + 1, min(hintIndex, lastLogIndex + 1))
             // A fresh refusal always hints below nextIndex; anything else is stale.
@@ -817,7 +822,7 @@ public struct RaftNode: Sendable {
         if resend, role == .leader, progress[m.from] != nil { sendAppend(to: m.from, now) }
         guard role == .leader else { return }
         updateLease(now)
-        if transfer != nil { advanceTransfer(now) }
+        if transfer != nil { advanceTransfer(kick: false, now) }
     }
 
     private mutating func broadcastAppend(_ now: Instant) {
@@ -1064,7 +1069,7 @@ public struct RaftNode: Sendable {
         transfer = Transfer(target: target, named: requested != nil, reason: reason, demoteFinished: !wasInOffice,
                             deadline: now + options.electionTimeoutMax)
         ready.transferOutcome = .started(target: target)
-        advanceTransfer(now)
+        advanceTransfer(kick: true, now)
     }
 
     /// transferTarget: the requested member if it may lead, else the most up-to-date
@@ -1093,18 +1098,26 @@ public struct RaftNode: Sendable {
         t.demoteFinished = true
         t.deadline = now + options.electionTimeoutMax
         transfer = t
-        advanceTransfer(now)
+        advanceTransfer(kick: true, now)
     }
 
     /// advanceTransfer sends TimeoutNow once the demote hook finished and the target's
-    /// log is caught up, then becomes a follower; until then it helps the target catch up.
-    private mutating func advanceTransfer(_ now: Instant) {
+    /// log is caught up, then becomes a follower. Until then ordinary replication
+    /// catches the target up, paced as it is for any follower; a `kick` (the hand-over
+    /// just became free to go, or changed target) sends the target one append at once
+    /// instead of waiting for the next heartbeat, which keeps the hand-over fast.
+    /// A reply never sends one here: stepLeader already sent what that reply called
+    /// for, and sending on every reply (from any member) ping-ponged without end with
+    /// a target that refuses each append while it waits for a paced snapshot.
+    private mutating func advanceTransfer(kick: Bool, _ now: Instant) {
         guard var t = transfer else { return }
+        var kick = kick
         if !t.named, progress[t.target]?.canLead != true, let other = transferTarget(nil) {
             // The chosen successor began holding back (say, it restarted into its
             // start-up hook while our demote hook ran): hand over to one that can lead.
             t.target = other
             transfer = t
+            kick = true
         }
         guard let p = progress[t.target] else { return }
         guard t.demoteFinished else { return }
@@ -1119,7 +1132,7 @@ public struct RaftNode: Sendable {
             }
             #endif
             becomeFollower(term: term, leader: nil, now, reason: nil)
-        } else if p.nextIndex <= lastLogIndex {
+        } else if kick && p.nextIndex <= lastLogIndex {
             sendAppend(to: t.target, now)
         }
     }

@@ -14,6 +14,8 @@ struct MemberCluster {
     var conflicts: [IdentityConflict] = []
     var down: Set<Int> = []
     var cut: Set<Int> = []
+    /// Every message any node sent, in order (including those lost on a cut link).
+    var sent: [Message] = []
     let latency = Interval.milliseconds(1)
 
     /// founders voters bootstrapped from `founding`; `spares` machines start empty.
@@ -40,6 +42,7 @@ struct MemberCluster {
         if let o = r.membershipOutcome { outcomes.append(o) }
         conflicts += r.identityConflicts
         for m in r.messages { inFlight.append((now + latency, m)) }
+        sent += r.messages
         if let id = r.persistID { apply(i, nodes[i]!.handle(.persisted(persistID: id), now: now)) }
     }
 
