@@ -23,7 +23,12 @@ extension AgentDriver {
         if settings.witness { engineHolds.append("witness") }
         if removed { engineHolds.append("removed") }
         // Priority 0 never leads (issue 16): the core sees to it; this says why.
-        if priorityZero { engineHolds.append("priority-0") }
+        #if BATON_FAULT_INJECTION
+        let ignorePriority = settings.raft.injectedBugs.contains(.priorityZeroCampaigns)
+        #else
+        let ignorePriority = false
+        #endif
+        if priorityZero && !ignorePriority { engineHolds.append("priority-0") }
         guard let allowed = campaignDecision(now: now, engineHolds: engineHolds) else { return }
         stepCore(.setCampaignAllowed(allowed), now: now)
     }

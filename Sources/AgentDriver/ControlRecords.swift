@@ -60,7 +60,7 @@ public enum ControlRecord: Hashable, Sendable {
     }
 
     /// decode reads a record; nil for bytes that are not one this release knows.
-    static func decode(_ bytes: [UInt8]) -> ControlRecord? {
+    public static func decode(_ bytes: [UInt8]) -> ControlRecord? {
         var r = RecordReader(bytes)
         guard let kind = r.byte() else { return nil }
         switch kind {

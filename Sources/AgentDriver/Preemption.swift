@@ -69,7 +69,16 @@ extension AgentDriver {
         log("preempt", .notice, "\(best.name) (priority \(best.priority)) has been caught up and healthy for \(settings.preemptAfter.formatted): handing over to it",
             [("to", .string(best.name)), ("priority", .number(Int(best.priority))), ("own_priority", .number(Int(mine.priority)))], .always)
         logHandOver(reason: reason, by: "", now: now)
+        let officeTerm = raft.office?.term
         let ready = stepCore(.transferLeadership(to: best.id, reason: .transfer), now: now)
+        #if BATON_FAULT_INJECTION
+        if settings.raft.injectedBugs.contains(.preemptWithoutDemote), case .started(_)? = ready.transferOutcome, let officeTerm {
+            // The injected bug: tell the core the demote is done before the hook ran.
+            stepCore(.demoteFinished(term: officeTerm), now: now)
+        }
+        #else
+        _ = officeTerm
+        #endif
         if case .refused(let refusal)? = ready.transferOutcome {
             log("preempt-refused", .warning, "the hand-over to \(best.name) was refused: \(refusal.rawValue)",
                 [("to", .string(best.name)), ("refusal", .string(refusal.rawValue))], .always)

@@ -113,5 +113,16 @@ public enum InjectedBug: String, CaseIterable, Hashable, Sendable {
     /// Hear a member that shows another incarnation than the bound one (a wiped data
     /// dir votes again as the member it replaces; breaks S1).
     case acceptNewIncarnation = "accept-new-incarnation"
+    // The operator controls' bugs (issue 16), for the agent-layer simulator
+    // (`baton-sim --layer agent`, caught by its controls checkers).
+    /// Campaign on the node's own timer while the group is paused: the election timer
+    /// ignores `setElectionsPaused` (breaks P1/P2: no office change while paused).
+    case pauseIgnoredByCandidate = "pause-ignored-by-candidate"
+    /// A priority-0 member campaigns like any voter: the core ignores the priority and
+    /// the driver does not hold it back (breaks PZ: priority 0 never takes office).
+    case priorityZeroCampaigns = "priority-zero-campaigns"
+    /// A preempting leader sends TimeoutNow without waiting for its demote hook (the
+    /// driver reports the demote done at once; breaks H1: demote before promote).
+    case preemptWithoutDemote = "preempt-without-demote"
 }
 #endif

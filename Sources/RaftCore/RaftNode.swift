@@ -208,12 +208,24 @@ public struct RaftNode: Sendable {
     public private(set) var campaignAllowed = true
     /// mayCampaign: a voter that may lead (not a witness, priority above 0) and is not
     /// held back by the driver.
-    private var mayCampaign: Bool { campaignAllowed && (selfMember?.mayLead ?? false) }
+    private var mayCampaign: Bool { campaignAllowed && selfMayLead }
+    /// selfMayLead: this node's own record lets it lead (a voter, priority above 0).
+    private var selfMayLead: Bool {
+        #if BATON_FAULT_INJECTION
+        if has(.priorityZeroCampaigns) { return selfMember?.role == .voter }
+        #endif
+        return selfMember?.mayLead == true
+    }
     /// electionsPaused: the group is paused (`Event.setElectionsPaused`); only a
     /// TimeoutNow starts a campaign.
     public private(set) var electionsPaused = false
     /// mayStartElection: may campaign on its own timer (not only when asked to).
-    private var mayStartElection: Bool { mayCampaign && !electionsPaused }
+    private var mayStartElection: Bool {
+        #if BATON_FAULT_INJECTION
+        if has(.pauseIgnoredByCandidate) { return mayCampaign }
+        #endif
+        return mayCampaign && !electionsPaused
+    }
     /// wouldLead: what an append answer reports as `canLead` — `mayCampaign`, or for a
     /// learner on its way to voter, whether it could lead once promoted (the leader
     /// promotes only such a learner, so a held node never becomes a voter that will not
@@ -612,7 +624,7 @@ public struct RaftNode: Sendable {
     // MARK: Campaigns
 
     private mutating func campaign(_ now: Instant) {
-        precondition(selfMember?.mayLead == true, "campaign: only a voter that may lead campaigns")
+        precondition(selfMayLead, "campaign: only a voter that may lead campaigns")
         if options.preVote { becomePreCandidate(now) } else { becomeCandidate(transfer: false, now) }
     }
 
@@ -641,7 +653,7 @@ public struct RaftNode: Sendable {
     }
 
     private mutating func becomeCandidate(transfer isTransfer: Bool, _ now: Instant) {
-        precondition(selfMember?.mayLead == true, "becomeCandidate: only a voter that may lead campaigns")
+        precondition(selfMayLead, "becomeCandidate: only a voter that may lead campaigns")
         guard term < Limits.maxTerm else { return }  // no next term (Limits.maxTerm)
         campaignIsTransfer = isTransfer
         role = .candidate
@@ -936,7 +948,7 @@ public struct RaftNode: Sendable {
         if var current = office {
             current.leaseDeadline = shown
             office = current
-        } else if transfer == nil && leftOfficeTerm != term && selfMember?.mayLead == true {
+        } else if transfer == nil && leftOfficeTerm != term && selfMayLead {
             office = Office(term: term, since: now, leaseDeadline: shown)
             ready.officeChanges.append(.enter(term: term, leaseDeadline: leaseDeadline,
                                               reason: campaignIsTransfer ? .transfer : .election,

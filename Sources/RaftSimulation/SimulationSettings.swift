@@ -60,6 +60,8 @@ public enum Scenario: String, CaseIterable, Sendable {
         case .resumeOfficeAfterTransfer: return .lostTimeoutNow
         case .configOnCommit, .twoChangesInFlight, .changeBeforeTermCommit: return .membershipChurn
         case .acceptNewIncarnation: return .wipeAfterVote
+        // Agent-layer bugs (the core layer has no pause, priorities or hooks to show them).
+        case .pauseIgnoredByCandidate, .priorityZeroCampaigns, .preemptWithoutDemote: return .random
         }
     }
     #endif
@@ -170,6 +172,11 @@ public struct RunStats: Sendable {
     public var probes = 0
     /// groupPauses: operators' POST /pause (issue 16).
     public var groupPauses = 0
+    /// priorityChanges: operators' `baton members set --priority` (issue 16).
+    public var priorityChanges = 0
+    /// preemptionWindows: stable windows in which a higher priority than the leader's
+    /// was able to lead (the PR checker's work).
+    public var preemptionWindows = 0
 
     public init() {}
 
@@ -180,6 +187,6 @@ public struct RunStats: Sendable {
         terminations += o.terminations; resigns += o.resigns; resignsAnswered += o.resignsAnswered
         hookSteps += o.hookSteps; hookFailures += o.hookFailures; hookTimeouts += o.hookTimeouts
         diskFailures += o.diskFailures; checkFlips += o.checkFlips; reloads += o.reloads; probes += o.probes
-        groupPauses += o.groupPauses
+        groupPauses += o.groupPauses; priorityChanges += o.priorityChanges; preemptionWindows += o.preemptionWindows
     }
 }

@@ -39,7 +39,7 @@ struct BatonSim: ParsableCommand {
     @Option(help: "Length of the safety (fault) phase, e.g. 10s, 30s, 1500ms.")
     var duration: String = "10s"
 
-    @Option(help: "Switch on a deliberate bug: with --layer core, in every core (only in the fault-injection build, scripts/sim-faults): \(injectedBugNames.joined(separator: ", ")); with --layer agent, in the agents' environment (any build): \(AgentFault.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Switch on a deliberate bug: with --layer core, in every core (only in the fault-injection build, scripts/sim-faults): \(injectedBugNames.joined(separator: ", ")); with --layer agent, in the agents' environment (any build): \(AgentFault.allCases.map(\.rawValue).joined(separator: ", ")), or in the fault-injection build the core's bugs and the operator controls' \(controlsBugNames.joined(separator: ", ")).")
     var injectBug: [String] = []
 
     @Option(help: "Membership changes among the faults: off, sometimes (most seeds) or always (every seed, from a just-bootstrapped group).")
@@ -74,8 +74,10 @@ struct BatonSim: ParsableCommand {
         _ = try safetyPhase(duration)
         guard layer == "core" || layer == "agent" else { throw ValidationError("--layer must be core or agent") }
         if layer == "agent" {
-            for name in injectBug where AgentFault(rawValue: name) == nil {
-                throw ValidationError("unknown agent-layer bug '\(name)'; known: \(AgentFault.allCases.map(\.rawValue).joined(separator: ", "))")
+            for name in injectBug where AgentFault(rawValue: name) == nil && !injectedBugNames.contains(name) {
+                throw ValidationError("unknown agent-layer bug '\(name)'; known: \(AgentFault.allCases.map(\.rawValue).joined(separator: ", "))"
+                    + (injectedBugNames.isEmpty ? "; the operator controls' bugs (\(controlsBugNames.joined(separator: ", "))) and the core's are in the fault-injection build (scripts/sim-faults)"
+                                                : ", and in this build the core and driver bugs \(injectedBugNames.joined(separator: ", "))"))
             }
             if witnesses || scenario != "random" || !tolerate.isEmpty || noDurableSendCheck || membership != "sometimes" {
                 throw ValidationError("--layer agent takes --seed/--seeds, --first-seed, --nodes, --duration, --jobs, --inject-bug, --trace and --verbose only")
@@ -118,6 +120,9 @@ struct BatonSim: ParsableCommand {
         s.shape = ClusterShape(rawValue: nodes)!
         s.safetyPhase = try! safetyPhase(duration)  // checked by validate()
         s.faults = Set(injectBug.compactMap(AgentFault.init(rawValue:)))
+        #if BATON_FAULT_INJECTION
+        s.injectedBugs = Set(injectBug.compactMap(InjectedBug.init(rawValue:)))
+        #endif
         return s
     }
 
@@ -260,7 +265,7 @@ struct BatonSim: ParsableCommand {
         let wall = "wall \(formatted(Double(wallNs) / 1e9)) s, \(workers) jobs"
         let t = a.stats
         if layer == "agent" {
-            print("exercised: \(t.elections) elections, \(t.offices) offices, \(t.crashes) crashes, \(t.pauses) pauses, \(t.terminations) SIGTERMs, \(t.resigns) resigns (\(t.resignsAnswered) answered), \(t.hookSteps) hook steps (\(t.hookFailures) failed, \(t.hookTimeouts) timed out), \(t.diskFailures) disk failures, \(t.checkFlips) check flips, \(t.reloads) SIGHUPs, \(t.groupPauses) group pauses, \(t.probes) /is-leader answers checked, \(t.messagesSent) messages; \(wall)")
+            print("exercised: \(t.elections) elections, \(t.offices) offices, \(t.crashes) crashes, \(t.pauses) pauses, \(t.terminations) SIGTERMs, \(t.resigns) resigns (\(t.resignsAnswered) answered), \(t.hookSteps) hook steps (\(t.hookFailures) failed, \(t.hookTimeouts) timed out), \(t.diskFailures) disk failures, \(t.checkFlips) check flips, \(t.reloads) SIGHUPs, \(t.groupPauses) group pauses, \(t.priorityChanges) priority changes (\(t.preemptionWindows) preemption windows), \(t.probes) /is-leader answers checked, \(t.messagesSent) messages; \(wall)")
             let m = a.membership
             print("membership: \(m.proposed) operator requests (\(m.configurationsCommitted) committed, \(m.refused) refused), \(m.wipes) data dirs wiped, \(m.wrongPeersRestarts) restarts with a wrong --peers; \(a.livenessSkipped) runs with no electable set (liveness not checked)")
         } else {
@@ -292,6 +297,9 @@ let injectedBugNames = InjectedBug.allCases.map(\.rawValue)
 #else
 let injectedBugNames: [String] = []
 #endif
+/// controlsBugNames: the operator controls' bugs (issue 16), compiled into the cores and
+/// drivers of the fault-injection build and caught by the agent layer's checkers.
+let controlsBugNames = ["pause-ignored-by-candidate", "priority-zero-campaigns", "preempt-without-demote"]
 
 /// safetyPhase reads `--duration` in the one duration grammar (`10s`, `1500ms`, `2m`,
 /// `1m30s`), between 1 s and 1 h.

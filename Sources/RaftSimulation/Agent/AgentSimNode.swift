@@ -35,6 +35,10 @@ enum AgentEventKind: UInt8 {
     case groupPause
     /// `POST /resume` to the node.
     case groupResume
+    /// An operator action on priorities (issue 16; AgentPriorityChaos.swift).
+    case priorityAct
+    /// `baton members set NAME --priority N` to the leader; `payload`: PriorityPlan.payload.
+    case priorityChange
     /// A failing disk works again.
     case diskRecovers
     /// The application's health comes back.

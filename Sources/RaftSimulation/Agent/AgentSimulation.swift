@@ -62,6 +62,12 @@ public final class AgentSimulation {
     static let spinTickLimit = 1000
     var spinTicks: [Int]
 
+    // Operator controls (issue 16): priorities and preemption, and their checkers.
+    var priorities: PriorityPlan
+    var controls: ControlsCheckState
+    /// endAfterOfficeNs: with preemption to check, the liveness phase runs to here.
+    var endAfterOfficeNs: Int64 = 0
+
     public init(seed: UInt64, settings: AgentSimulationSettings) {
         self.seed = seed
         self.settings = settings
@@ -76,6 +82,9 @@ public final class AgentSimulation {
         founders = (1...n).map { DriverMember(name: "n\($0)", peerAddress: "10.0.0.\($0):7000") }
         let total = n + (membershipPpm > 0 ? 2 : 0)
         options = ChaosProfile.drawOptions(&root, scenario: .random)
+        #if BATON_FAULT_INJECTION
+        options.injectedBugs = settings.injectedBugs
+        #endif
         chaos = ChaosProfile.draw(&root, scenario: .random)
         // Agents propose nothing, so a run's events are mostly faults: denser than the
         // core layer's (a fault every 30–600 ms on average).
@@ -85,6 +94,8 @@ public final class AgentSimulation {
         network = Network(nodeCount: total, generator: &netGen, slabLimit: settings.messagesInFlightLimit)
         queue = EventQueue(capacity: settings.queueCapacity)
         checker = AgentChecker(nodeCount: total)
+        priorities = PriorityPlan(seed: seed)
+        controls = ControlsCheckState(nodeCount: total)
         healed = Array(repeating: true, count: total)
         spinTicks = Array(repeating: 0, count: total)
         checkIntervalNs = root.uniform(50_000_000, 500_000_000)
@@ -133,6 +144,7 @@ public final class AgentSimulation {
 
     /// run plays the whole history and returns what it found.
     public func run() -> RunResult {
+        applyPriorityPlan()
         for i in 0..<nodeCount where i < foundingCount || rng.chance(ppm: 300_000) { startProcess(i) }
         schedule(settings.safetyPhase.nanoseconds, .heal, node: 0)
         schedule(chaos.nextGapNs(&rng), .chaos, node: 0)
@@ -156,6 +168,7 @@ public final class AgentSimulation {
         let trace = traceLog?.linesWithDrops ?? []
         stats.offices = checker.officesEntered
         stats.elections = checker.leaderOfTerm.count
+        stats.preemptionWindows = controls.windows
         return RunResult(seed: seed, nodeCount: foundingCount, witnessCount: 0, violation: checker.violation, simulatedNs: nowNs,
                          events: events, healToOfficeNs: healToOfficeNs, officeAtHeal: officeAtHeal,
                          livenessBoundNs: livenessBoundNs, digest: digest, toleratedCount: 0, trace: trace, stats: stats,
@@ -236,6 +249,10 @@ public final class AgentSimulation {
         case .resume:
             guard node.paused, UInt32(e.payload) == node.pauseToken else { return }
             resume(i)
+        case .priorityAct:
+            priorityAct()
+        case .priorityChange:
+            priorityChange(e.payload)
         case .chaos:
             guard phase == .safety else { return }
             chaosAct()
@@ -252,6 +269,8 @@ public final class AgentSimulation {
         case .heal:
             heal()
         case .end:
+            // A run checking preemption (PR) goes on past the liveness bound once in office.
+            if e.payload == 1 && healToOfficeNs != nil && nowNs < endAfterOfficeNs { return }
             if e.payload == 1 && healToOfficeNs == nil && livenessApplies {
                 fail("L1", "no node of the healed majority \(healedNames) in office within \(Interval(nanoseconds: livenessBoundNs)) of the heal (δ = \(Interval(nanoseconds: livenessDeltaNs)))")
             }
@@ -268,6 +287,7 @@ public final class AgentSimulation {
             return
         }
         note { "deliver \(self.describe(m))" }
+        noteDelivered(i, m)
         step(i, .message(m))
     }
 
@@ -290,6 +310,7 @@ public final class AgentSimulation {
         }
         checker.observe(node: i, view: driver.view, durableTerm: node.durable.hardState.term, realNs: nowNs)
         checker.observePause(node: i, view: driver.view, raft: driver.raft, realNs: nowNs)
+        checkControls(i, driver)
         answerIsLeader(i)
         scheduleTick(i)
     }
@@ -320,6 +341,7 @@ public final class AgentSimulation {
                 fail("shutdown", "\(nodes[i].name) got SIGTERM at \(Interval(nanoseconds: nodes[i].terminatedAtNs ?? 0)) and has not exited by its bound \(Interval(nanoseconds: due))")
             }
         }
+        checkPreemption()
     }
 
     func scheduleTick(_ i: Int) {
@@ -382,6 +404,7 @@ public final class AgentSimulation {
     func send(from i: Int, _ m: Message) {
         stats.messagesSent += 1
         checker.send(node: i, message: m, durable: nodes[i].durable, realNs: nowNs)
+        checkTimeoutNow(i, m)
         guard let to = indexOf[m.to] else { return }
         let copies = network.draw(from: i, to: to)
         if copies.count == 0 { return }
@@ -558,10 +581,11 @@ public final class AgentSimulation {
         phase = .liveness
         healNs = nowNs
         let n = nodeCount
-        if membershipPpm > 0 {
+        if membershipPpm > 0 || priorities.active {
             // Which majority can elect depends on the configuration in force, who was
-            // wiped and who was removed: heal every machine, and check liveness only
-            // when some member could win an election (see `electable`).
+            // wiped and who was removed (and, with priorities, which members may lead at
+            // all): heal every machine, and check liveness only when some member could
+            // win an election (see `electable`).
             livenessApplies = electable()
             for k in 0..<n { healed[k] = true }
         } else if (0..<n).contains(where: { k in prospect(k).configuration.map { $0.electionQuorum > $0.quorum } ?? false }) {
@@ -596,7 +620,13 @@ public final class AgentSimulation {
     func reachedOffice() {
         healToOfficeNs = nowNs - healNs
         note { "liveness: office reached \(Interval(nanoseconds: self.nowNs - self.healNs)) after the heal" }
-        schedule(nowNs + options.electionTimeoutMax.nanoseconds * 2, .end, node: 0, payload: 0)
+        var endNs = nowNs + options.electionTimeoutMax.nanoseconds * 2
+        if priorities.active && priorities.preempt {
+            // Room for a stable window longer than the preemption bound (PR).
+            endNs = max(endNs, nowNs + preemptBoundNs + 2 * chaos.probeGapNs + 1_000_000_000)
+            endAfterOfficeNs = endNs
+        }
+        schedule(endNs, .end, node: 0, payload: 0)
     }
 
     // MARK: - Helpers

@@ -26,6 +26,12 @@ public struct AgentSimulationSettings: Sendable {
     /// safetyPhase is how long faults run before a majority is healed.
     public var safetyPhase: Interval = .seconds(10)
     public var faults: Set<AgentFault> = []
+    #if BATON_FAULT_INJECTION
+    /// injectedBugs: deliberate defects compiled into the cores and drivers of the
+    /// fault-injection build (scripts/sim-faults), e.g. the operator controls' bugs of
+    /// issue 16; unlike `faults`, they are not in the environment.
+    public var injectedBugs: Set<InjectedBug> = []
+    #endif
     /// traceLimit caps the recorded trace lines (0: no trace).
     public var traceLimit = 0
     /// eventLimit stops a runaway run with a simulator error (style rule 11).
