@@ -8,6 +8,7 @@
 //   a resume it was asked for; a paused leader starts a hand-over only by plan (resign,
 //   SIGTERM, a membership change), never for a failing check, a failed promote or a
 //   preemption (the reason its `hand-over` history record gives).
+// - PN: a leader running with `--no-preempt` never hands over to preempt.
 // - PZ: a member whose configuration gives it priority 0 never campaigns (pre-candidate
 //   or candidate) nor becomes leader.
 // - H1: demote before promote on a planned hand-over: a leader sends TimeoutNow for term
@@ -77,10 +78,13 @@ extension AgentSimulation {
             fail("P2", "n\(i + 1) became leader of term \(raft.term) by an election while its log says the group is paused (entry \(p.index)); only a planned hand-over may change the office while paused")
         }
         let transferring = raft.isTransferring
-        if transferring && !controls.transferring[i], let p = view.pause, !resumeAskedLately(i),
-           let reason = handOverReason(raft), reason.hasPrefix("preempt") || reason == LeaveReason.checkFailed.rawValue
-            || reason == LeaveReason.promoteFailed.rawValue {
-            fail("P2", "n\(i + 1) began handing over (\(reason)) in term \(raft.term) while the group is paused (entry \(p.index)); only resign, SIGTERM and membership changes hand over while paused")
+        if transferring && !controls.transferring[i], let reason = handOverReason(raft) {
+            let unplanned = reason.hasPrefix("preempt") || reason == LeaveReason.checkFailed.rawValue || reason == LeaveReason.promoteFailed.rawValue
+            if unplanned, let p = view.pause, !resumeAskedLately(i) {
+                fail("P2", "n\(i + 1) began handing over (\(reason)) in term \(raft.term) while the group is paused (entry \(p.index)); only resign, SIGTERM and membership changes hand over while paused")
+            } else if reason.hasPrefix("preempt") && !driver.settings.preempt {
+                fail("PN", "n\(i + 1) runs with --no-preempt but began handing over in term \(raft.term) (\(reason))")
+            }
         }
         controls.transferring[i] = transferring
 
