@@ -177,6 +177,8 @@ public struct RunStats: Sendable {
     /// preemptionWindows: stable windows in which a higher priority than the leader's
     /// was able to lead (the PR checker's work).
     public var preemptionWindows = 0
+    /// scheduledHandovers: operators' POST and DELETE /handover (issue 16).
+    public var scheduledHandovers = 0
 
     public init() {}
 
@@ -188,5 +190,6 @@ public struct RunStats: Sendable {
         hookSteps += o.hookSteps; hookFailures += o.hookFailures; hookTimeouts += o.hookTimeouts
         diskFailures += o.diskFailures; checkFlips += o.checkFlips; reloads += o.reloads; probes += o.probes
         groupPauses += o.groupPauses; priorityChanges += o.priorityChanges; preemptionWindows += o.preemptionWindows
+        scheduledHandovers += o.scheduledHandovers
     }
 }

@@ -265,7 +265,7 @@ struct BatonSim: ParsableCommand {
         let wall = "wall \(formatted(Double(wallNs) / 1e9)) s, \(workers) jobs"
         let t = a.stats
         if layer == "agent" {
-            print("exercised: \(t.elections) elections, \(t.offices) offices, \(t.crashes) crashes, \(t.pauses) pauses, \(t.terminations) SIGTERMs, \(t.resigns) resigns (\(t.resignsAnswered) answered), \(t.hookSteps) hook steps (\(t.hookFailures) failed, \(t.hookTimeouts) timed out), \(t.diskFailures) disk failures, \(t.checkFlips) check flips, \(t.reloads) SIGHUPs, \(t.groupPauses) group pauses, \(t.priorityChanges) priority changes (\(t.preemptionWindows) preemption windows), \(t.probes) /is-leader answers checked, \(t.messagesSent) messages; \(wall)")
+            print("exercised: \(t.elections) elections, \(t.offices) offices, \(t.crashes) crashes, \(t.pauses) pauses, \(t.terminations) SIGTERMs, \(t.resigns) resigns (\(t.resignsAnswered) answered), \(t.hookSteps) hook steps (\(t.hookFailures) failed, \(t.hookTimeouts) timed out), \(t.diskFailures) disk failures, \(t.checkFlips) check flips, \(t.reloads) SIGHUPs, \(t.groupPauses) group pauses, \(t.priorityChanges) priority changes (\(t.preemptionWindows) preemption windows), \(t.scheduledHandovers) scheduled hand-over requests, \(t.probes) /is-leader answers checked, \(t.messagesSent) messages; \(wall)")
             let m = a.membership
             print("membership: \(m.proposed) operator requests (\(m.configurationsCommitted) committed, \(m.refused) refused), \(m.wipes) data dirs wiped, \(m.wrongPeersRestarts) restarts with a wrong --peers; \(a.livenessSkipped) runs with no electable set (liveness not checked)")
         } else {

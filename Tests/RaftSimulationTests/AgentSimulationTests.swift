@@ -81,18 +81,21 @@ import Testing
     }
 
     /// The runs changed priorities as operators do (issue 16): single members, every
-    /// member but one to priority 0, all back to the default — and the checkers had
-    /// preemptions to judge (stable windows in which a higher priority was able to lead).
+    /// member but one to priority 0, all back to the default — and scheduled hand-overs;
+    /// the checkers had preemptions to judge (stable windows in which a higher priority
+    /// was able to lead).
     @Test func runsExercisePriorities() {
         var changes = 0
         var windows = 0
+        var handovers = 0
         for seed: UInt64 in 1...30 {
             let r = runAgentSimulation(seed: seed, settings: Self.settings(.three))
             #expect(r.violation == nil, "seed \(seed): \(String(describing: r.violation))")
             changes += r.stats.priorityChanges
             windows += r.stats.preemptionWindows
+            handovers += r.stats.scheduledHandovers
         }
-        #expect(changes > 20 && windows > 0, "\(changes) priority changes, \(windows) preemption windows")
+        #expect(changes > 20 && windows > 0 && handovers > 10, "\(changes) priority changes, \(windows) preemption windows, \(handovers) scheduled hand-overs")
     }
 
     /// Each environment fault is caught, by the property it breaks, within a few seeds.

@@ -9,6 +9,8 @@
 //   SIGTERM, a membership change), never for a failing check, a failed promote or a
 //   preemption (the reason its `hand-over` history record gives).
 // - PN: a leader running with `--no-preempt` never hands over to preempt.
+// - SH: a scheduled hand-over is carried out only to a member that may lead (a voter
+//   with priority above 0, not the leader itself), and never while paused (P2).
 // - PZ: a member whose configuration gives it priority 0 never campaigns (pre-candidate
 //   or candidate) nor becomes leader.
 // - H1: demote before promote on a planned hand-over: a leader sends TimeoutNow for term
@@ -79,17 +81,28 @@ extension AgentSimulation {
         }
         let transferring = raft.isTransferring
         if transferring && !controls.transferring[i], let reason = handOverReason(raft) {
-            let unplanned = reason.hasPrefix("preempt") || reason == LeaveReason.checkFailed.rawValue || reason == LeaveReason.promoteFailed.rawValue
+            // A scheduled hand-over is planned, but the pause drops it at its moment.
+            let unplanned = reason.hasPrefix("preempt") || reason.hasPrefix(Self.scheduledPrefix)
+                || reason == LeaveReason.checkFailed.rawValue || reason == LeaveReason.promoteFailed.rawValue
             if unplanned, let p = view.pause, !resumeAskedLately(i) {
                 fail("P2", "n\(i + 1) began handing over (\(reason)) in term \(raft.term) while the group is paused (entry \(p.index)); only resign, SIGTERM and membership changes hand over while paused")
             } else if reason.hasPrefix("preempt") && !driver.settings.preempt {
                 fail("PN", "n\(i + 1) runs with --no-preempt but began handing over in term \(raft.term) (\(reason))")
+            } else if reason.hasPrefix(Self.scheduledPrefix) {
+                let target = String(reason.dropFirst(Self.scheduledPrefix.count).prefix { $0 != " " })
+                let m = raft.configuration?.members.first { $0.name == target }
+                if m == nil || m!.mayLead == false || m!.id == raft.selfMember?.id {
+                    fail("SH", "n\(i + 1) carries out the hand-over scheduled to \(target) in term \(raft.term), which cannot lead by its configuration (\(m.map { "\($0.role), priority \($0.priority)" } ?? "not a member"))")
+                }
             }
         }
         controls.transferring[i] = transferring
 
         checkHistory(i, view.history)
     }
+
+    /// scheduledPrefix starts the reason of a scheduled hand-over's `hand-over` record.
+    static let scheduledPrefix = "scheduled hand-over to "
 
     /// handOverReason: the reason of the `hand-over` record this leader logged for its
     /// office (the newest of its term, near the log's end), if any.

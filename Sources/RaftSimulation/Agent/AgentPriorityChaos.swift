@@ -5,10 +5,8 @@
 // and the leaders preempt (hand over to a higher priority that has been caught up and
 // healthy for `--preempt-after`), or not (`--no-preempt`). AgentControlsChecker judges.
 //
-// Scheduled hand-overs (`baton resign --to NAME --at TIME`, issue 16 item 4) belong
-// among these operations too once the driver has them: a `.priorityChange`-like event
-// that sends the request to the leader, and a checker that the hand-over happens only
-// when its target can lead. They are not in the driver yet (worker "sched").
+// Scheduled hand-overs (issue 16 item 4) are drawn from the same plan
+// (AgentHandoverChaos.swift).
 //
 // The plan is drawn from its own generator (not the run's), so runs without priorities
 // play exactly as they did before this file.
@@ -26,6 +24,8 @@ struct PriorityPlan {
     /// meanGapNs: the mean time between two operator actions on priorities.
     var meanGapNs: Int64 = 0
     var rng: SeededGenerator
+    /// handovers: this run schedules hand-overs (about half of the runs).
+    var handovers = false
     /// changes: the priority requests sent.
     var changes = 0
 
@@ -35,6 +35,7 @@ struct PriorityPlan {
         preempt = rng.chance(ppm: 800_000)
         preemptAfter = .milliseconds(rng.uniform(100, 2_500))
         meanGapNs = rng.uniform(300_000_000, 2_000_000_000)
+        handovers = rng.chance(ppm: 500_000)
     }
 
     /// The payload of a `.priorityChange` event: the member's index and its priority.
@@ -45,8 +46,10 @@ struct PriorityPlan {
 }
 
 extension AgentSimulation {
-    /// applyPriorityPlan gives every agent the run's preemption flags (before start).
+    /// applyPriorityPlan gives every agent the run's preemption flags (before start) and
+    /// schedules the first operator actions on priorities and hand-overs.
     func applyPriorityPlan() {
+        if priorities.handovers { schedule(priorities.rng.uniform(0, 2 * priorities.meanGapNs), .handoverAct, node: 0) }
         guard priorities.active else { return }
         for node in nodes {
             node.settings.preempt = priorities.preempt

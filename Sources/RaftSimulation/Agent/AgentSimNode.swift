@@ -39,6 +39,8 @@ enum AgentEventKind: UInt8 {
     case priorityAct
     /// `baton members set NAME --priority N` to the leader; `payload`: PriorityPlan.payload.
     case priorityChange
+    /// An operator schedules or cancels a hand-over (issue 16; AgentHandoverChaos.swift).
+    case handoverAct
     /// A failing disk works again.
     case diskRecovers
     /// The application's health comes back.

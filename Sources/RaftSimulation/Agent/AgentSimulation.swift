@@ -253,6 +253,8 @@ public final class AgentSimulation {
             priorityAct()
         case .priorityChange:
             priorityChange(e.payload)
+        case .handoverAct:
+            handoverAct()
         case .chaos:
             guard phase == .safety else { return }
             chaosAct()
