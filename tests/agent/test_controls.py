@@ -81,7 +81,10 @@ def test_a_failing_check_on_a_paused_leader_does_not_hand_over(cluster_factory, 
     flags = {n: tmp_path / f"ok-{n}" for n in ("n1", "n2", "n3")}
     for f in flags.values():
         f.write_text("")
-    c = cluster_factory(["n1", "n2", "n3"])
+    # Longer timeouts than the default: a paused group whose leader lets its lease lapse
+    # (a starved CI machine) has, by design, no leader until resume — not what this
+    # test is about.
+    c = cluster_factory(["n1", "n2", "n3"], extra=["--election-timeout", "600ms..1200ms", "--heartbeat-interval", "100ms"])
     for n in c.names:
         c.start(n, extra=["--check", f"test -e {flags[n]}", "--check-interval", "100ms", "--check-failures", "1"])
     leader = c.wait_bound(timeout=10)
@@ -120,7 +123,8 @@ def test_resign_still_works_while_paused_and_a_pause_ends_by_itself(cluster_fact
     if time.monotonic() - paused_at < 3.5:  # a loaded machine may take the 4 s to get here
         assert pause is not None, "the pause outlives a planned hand-over"
     wait_for(lambda: all(c.get(n, "/status")[2]["pause"] is None for n in c.procs), 8, "the pause's end")
-    assert "event=pause-ended" in c.log(new)
+    # Logged by whoever leads at the pause's end (on a loaded machine, maybe not `new`).
+    assert any("event=pause-ended" in c.log(n) for n in c.names)
     c.kill(new)
     c.wait_leader(timeout=5, exclude=(new,))
 
