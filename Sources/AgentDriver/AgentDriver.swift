@@ -154,7 +154,7 @@ public final class AgentDriver {
         gate.allowed = false
         let held = raft.handle(.setCampaignAllowed(false), now: now)
         precondition(held.isEmpty, "a new follower held back from campaigns has nothing to do")
-        wasMember = raft.configuration?.contains(id) == true
+        wasMember = boundToThisNode(raft.configuration)
         syncMembers(now: now)
         updateMembershipStatus(now: now)
         refreshView(now: now)

@@ -109,8 +109,15 @@ extension AgentDriver {
         if let committed = raft.committedConfiguration, committed != inForce {
             for m in committed.members { keep(m.name, m.peerAddress) }
         }
-        if let leader = raft.leader, leader != me, let m = members.member(named: members.name(leader) ?? "") {
-            keep(m.name, m.peerAddress)
+        // The leader of this term is reached even when the configuration in force does
+        // not name it: a follower catching up from an old part of the log may hold a
+        // configuration from before the leader joined (soak seed 1016).
+        if let leader = raft.leader, leader != me, let name = members.name(leader) {
+            if let m = members.member(named: name) {
+                keep(m.name, m.peerAddress)
+            } else if let c = settings.members.first(where: { $0.name == name }) ?? learnedPeers[name] {
+                keep(c.name, c.peerAddress)
+            }
         }
         return out.sorted { $0.name < $1.name }
     }
@@ -119,6 +126,12 @@ extension AgentDriver {
         c.members.map { m in
             m.role == .voter ? m.name : "\(m.name) (\(m.role == .learner ? "learner, to be \(m.promotesTo)" : "\(m.role)"))"
         }.joined(separator: ", ")
+    }
+
+    /// boundToThisNode: `configuration` names this node bound to this data dir's
+    /// incarnation.
+    func boundToThisNode(_ configuration: Configuration?) -> Bool {
+        configuration?.member(me).map { $0.incarnation == settings.incarnation } ?? false
     }
 
     /// updateMembershipStatus says what this node is to the group. A member the group
@@ -130,7 +143,11 @@ extension AgentDriver {
         if removed {
             status = .removed
         } else if let own = raft.configuration?.member(me) {
-            wasMember = true
+            // Only a configuration that binds *this* data dir's incarnation proves the
+            // group knew it as a member: a wiped member catching up on the leader's log
+            // passes configurations that name an earlier incarnation of it, and the later
+            // removal of that one is not its own (soak seed 1011).
+            if boundToThisNode(raft.configuration) { wasMember = true }
             status = .member(own.role)
         } else if wasMember, let committed = raft.committedConfiguration, !committed.contains(me),
                   raft.commitIndex >= raft.configurationIndex {

@@ -339,6 +339,15 @@ public struct RaftNode: Sendable {
         return out
     }
 
+    /// isReplication: what only a leader sends its followers — appends (heartbeats
+    /// included) and snapshots.
+    static func isReplication(_ body: Message.Body) -> Bool {
+        switch body {
+        case .append, .installSnapshot: true
+        default: false
+        }
+    }
+
     // MARK: Term check shared by all roles (style rule 3)
 
     private mutating func step(_ m: Message, _ now: Instant) {
@@ -347,8 +356,15 @@ public struct RaftNode: Sendable {
         guard m.term <= Limits.maxTerm, Limits.admits(m.body) else { return }
         // Identity (design S6): a member whose incarnation is bound is heard only as that
         // incarnation. A wiped data dir comes back with a new one and is refused until it
-        // is removed and added again.
-        if let bound = configuration?.member(m.from)?.incarnation, bound != 0, bound != m.incarnation {
+        // is removed and added again. Replication from a leader is the exception: it won
+        // its term from voters that checked its incarnation against their own, newer
+        // configurations, and a follower catching up from an old part of the log may hold
+        // a configuration that binds that member's earlier incarnation (or omits it);
+        // refusing the leader there would leave the follower stuck at that configuration
+        // forever (the fault suite's membership soak, seeds 1016 and 1024). Votes, pre-votes
+        // and TimeoutNow stay checked: a wiped member still cannot vote or be elected.
+        if let bound = configuration?.member(m.from)?.incarnation, bound != 0, bound != m.incarnation,
+           !Self.isReplication(m.body) {
             #if BATON_FAULT_INJECTION
             let accept = has(.acceptNewIncarnation)
             #else

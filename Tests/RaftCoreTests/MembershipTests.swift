@@ -213,6 +213,27 @@ struct MemberCluster {
         #expect(c.inOffice().count == 1)
     }
 
+    /// A follower catching up from an old part of the log may hold a configuration that
+    /// binds the leader's *earlier* incarnation (the leader was replaced since): it
+    /// follows that leader's appends — the leader won its term from voters with newer
+    /// configurations — but a vote asked by that incarnation is still not heard (soak
+    /// seeds 1016 and 1024: such a follower stayed a learner for good).
+    @Test func aFollowerWithAnOldBindingFollowsTheLeaderButHearsNoVoteFromIt() throws {
+        var f = try RaftNode(id: NodeID(2), incarnation: 1001, options: Options(),
+                             restoring: .bootstrap(MemberCluster.voters(3)), seed: 3, now: .zero)
+        let later = Instant.zero + .seconds(5)
+        let entry = Entry(index: 1, term: 3, payload: .noop)
+        let r = f.handle(.message(Message(from: NodeID(1), to: NodeID(2), term: 3,
+            body: .append(prevLogIndex: 0, prevLogTerm: 0, entries: [entry], leaderCommit: 0, sendTime: later),
+            incarnation: 5555)), now: later)
+        #expect(r.identityConflicts.isEmpty)
+        #expect(f.lastLogIndex == 1 && f.leader == NodeID(1))
+        let v = f.handle(.message(Message(from: NodeID(1), to: NodeID(2), term: 9,
+            body: .vote(lastLogIndex: 9, lastLogTerm: 9, transfer: true), incarnation: 5555)), now: later + .seconds(1))
+        #expect(v.identityConflicts.contains { $0.member == NodeID(1) && $0.seen == 5555 })
+        #expect(f.hardState.votedFor == nil && f.term == 3)
+    }
+
     @Test func aMemberRemovedAndAddedBackIsBoundToItsNewDataDirNotTheOldOne() throws {
         // A regression: the leader bound the re-added member to the incarnation it had
         // heard before the removal, and then refused the new data dir forever.

@@ -385,3 +385,50 @@ def test_one_template_for_every_member_with_join(cluster_factory):
         return m and m["role"] == "voter" and m["incarnation"] not in (None, first)
     wait_for(rejoined, 40, "n4 back by itself with its new incarnation")
     wait_for(lambda: c.get("n4", "/ready")[0] == 200, 10, "n4 ready")
+
+
+def test_a_new_member_catches_up_through_configurations_that_predate_the_leader(cluster_factory):
+    """A member added later catches up from the start of the log, 64 entries an append,
+    and a configuration takes effect when appended: after the first append it holds one
+    that binds the current leader's earlier incarnation (the leader was replaced since).
+    It must still follow that leader — it once dropped its appends, stayed a learner and
+    was never promoted (fault-suite membership soak, seeds 1016 and 1024)."""
+    names = ["n1", "n2", "n3", "n4"]
+    c = cluster_factory(names, founders=["n1", "n2", "n3"])
+    leader, _ = c.form()
+
+    def logged_changes(count):
+        for k in range(count):
+            current, _ = c.wait_leader(timeout=10)
+            code, out, err = c.members(current, "set", "n2", "--priority", str(99 + k % 2))
+            assert code == 0, (out, err)
+
+    # Past the first append's 64 entries, every configuration binds n1's first
+    # incarnation; then n1 is replaced (killed, removed, its data dir lost, added again:
+    # a new incarnation) and leads.
+    logged_changes(70)
+    c.kill("n1")
+    current, _ = c.wait_leader(timeout=10)
+    code, out, err = c.members(current, "remove", "n1")
+    assert code == 0, (out, err)
+    shutil.rmtree(c.data_dir("n1"))
+    c.start("n1", bootstrap=False)
+    current, _ = c.wait_leader(timeout=10)
+    code, out, err = c.members(current, "add", "n1", f"127.0.0.1:{c.peer_port['n1']}",
+                               "--api-address", f"127.0.0.1:{c.api_port['n1']}")
+    assert code == 0, (out, err)
+    wait_for(lambda: c.member_list(c.wait_leader(timeout=10)[0])["n1"]["role"] == "voter", 20, "n1 a voter again")
+    current, _ = c.wait_leader(timeout=10)
+    if current != "n1":
+        r = subprocess.run([BATON, "resign", "--to", "n1", "--api", f"127.0.0.1:{c.api_port[current]}"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+    wait_for(lambda: c.wait_leader(timeout=10)[0] == "n1", 10, "n1 leading")
+
+    c.start("n4", bootstrap=False)
+    code, out, err = c.members("n1", "add", "n4", f"127.0.0.1:{c.peer_port['n4']}",
+                               "--api-address", f"127.0.0.1:{c.api_port['n4']}")
+    assert code == 0, (out, err)
+    wait_for(lambda: c.member_list(c.wait_leader(timeout=10)[0])["n4"]["role"] == "voter", 20,
+             "n4 promoted (it caught up through the old configurations)")
+    assert "event=member-removed" not in c.log("n4")
