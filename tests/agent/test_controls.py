@@ -77,14 +77,17 @@ def test_pause_holds_a_leaderless_group_until_resume(cluster_factory):
     assert "event=resume-logged" in c.log(follower) or "event=resume-logged" in c.log(new)
 
 
+# Tests that need a paused group to keep its leader run with longer timeouts than the
+# default: a paused group whose leader lets its lease lapse (a starved CI machine) has,
+# by design, no leader until resume — not what those tests are about.
+PAUSED_LEADER_TIMEOUTS = ["--election-timeout", "600ms..1200ms", "--heartbeat-interval", "100ms"]
+
+
 def test_a_failing_check_on_a_paused_leader_does_not_hand_over(cluster_factory, tmp_path):
     flags = {n: tmp_path / f"ok-{n}" for n in ("n1", "n2", "n3")}
     for f in flags.values():
         f.write_text("")
-    # Longer timeouts than the default: a paused group whose leader lets its lease lapse
-    # (a starved CI machine) has, by design, no leader until resume — not what this
-    # test is about.
-    c = cluster_factory(["n1", "n2", "n3"], extra=["--election-timeout", "600ms..1200ms", "--heartbeat-interval", "100ms"])
+    c = cluster_factory(["n1", "n2", "n3"], extra=PAUSED_LEADER_TIMEOUTS)
     for n in c.names:
         c.start(n, extra=["--check", f"test -e {flags[n]}", "--check-interval", "100ms", "--check-failures", "1"])
     leader = c.wait_bound(timeout=10)
@@ -103,7 +106,7 @@ def test_a_failing_check_on_a_paused_leader_does_not_hand_over(cluster_factory, 
 
 
 def test_resign_still_works_while_paused_and_a_pause_ends_by_itself(cluster_factory):
-    c = cluster_factory(["n1", "n2", "n3"], extra=["--pause-max", "1h"])
+    c = cluster_factory(["n1", "n2", "n3"], extra=["--pause-max", "1h"] + PAUSED_LEADER_TIMEOUTS)
     leader, term = c.form()
     # Bad input: refused, nothing changes.
     code, _, err = baton(c, leader, "pause", "--for", "2h")
@@ -427,7 +430,7 @@ def test_a_scheduled_handover_happens_at_its_time_with_demote_before_promote(clu
 def test_a_cancelled_or_paused_schedule_moves_nothing(cluster_factory):
     """Cancelled: nothing happens at the time. Paused at the moment: dropped, saying so
     (README: a pause means nothing moves)."""
-    c = cluster_factory(["n1", "n2", "n3"])
+    c = cluster_factory(["n1", "n2", "n3"], extra=PAUSED_LEADER_TIMEOUTS)
     leader, term = c.form()
     target = next(n for n in c.names if n != leader)
     assert baton(c, leader, "resign", "--to", target, "--in", "2s")[0] == 0
