@@ -90,7 +90,7 @@ def run_one(seed, nodes, duration, kinds, settings, out_dir, quiet_s, keep=False
     ops = ""
     if any(k in MEMBERSHIP_KINDS for k in kinds):
         ops = (" member ops: " + ", ".join(f"{k} {v}" for k, v in sorted(nem.members.counts.items()))
-               + f", failed {len(nem.members.failures)};")
+               + f", failed {len(nem.members.failures)}, skipped {nem.skipped_ops} (group not whole);")
     if nem.cut:
         ops += f" {nem.cut} faults of the schedule dropped (over {LATE_LIMIT_S:.0f} s behind it);"
     log(f"seed {seed} ({nodes} nodes): {status}: {res.faults} faults ({counts});{ops} {chk.stats}")
