@@ -173,19 +173,31 @@ func change(_ method: String, _ path: String, body: JSONValue?, options: APIOpti
             // had time to be elected, whether it took effect; if not, send it again.
             moved += 1
             try? PosixThread.sleepMs(500)
-            if case .success(let look) = HTTPClient.request("GET", settled.path, to: asked, headers: [], body: [], timeoutMs: 5_000),
-               look.status == 200, let now = JSONValue.read(look.bodyText), settled.holds(now) {
+            if settledNow(settled, at: asked) {
                 print("\(reply["change"].string ?? "changed"): committed (the leadership moved meanwhile)")
                 return
             }
             target = asked
             continue
         }
+        // A change sent again after the leadership moved may be refused because the first
+        // sending did commit after all ("not a member" for a removal): look once more.
+        if moved > 0, let settled, settledNow(settled, at: asked) {
+            print("\(reply["change"].string ?? "changed"): committed (the leadership moved meanwhile)")
+            return
+        }
         printError(reply["reason"].string ?? "the agent answered \(answer.status): \(answer.bodyText)")
         throw ExitCode(answer.status == 503 && reply["reason"].string == nil ? 2 : 1)
     }
     printError("the leadership kept moving; try again")
     throw ExitCode(1)
+}
+
+/// settledNow: the agent at `target` shows `settled` holding now.
+func settledNow(_ settled: Settled, at target: AgentTarget) -> Bool {
+    guard case .success(let look) = HTTPClient.request("GET", settled.path, to: target, headers: [], body: [], timeoutMs: 5_000),
+          look.status == 200, let now = JSONValue.read(look.bodyText) else { return false }
+    return settled.holds(now)
 }
 
 extension String {
