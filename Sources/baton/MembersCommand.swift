@@ -193,11 +193,20 @@ func change(_ method: String, _ path: String, body: JSONValue?, options: APIOpti
     throw ExitCode(1)
 }
 
-/// settledNow: the agent at `target` shows `settled` holding now.
+/// settledNow: the agent at `target` shows `settled` holding in a *committed*
+/// membership. A configuration is in force once appended, so while a change is in
+/// progress GET /members may show one that a new leader will still cut (a change that
+/// did not commit read back as done: the fault soak, seed 1017); wait up to 3 s for it
+/// to settle, and count only a settled answer.
 func settledNow(_ settled: Settled, at target: AgentTarget) -> Bool {
-    guard case .success(let look) = HTTPClient.request("GET", settled.path, to: target, headers: [], body: [], timeoutMs: 5_000),
-          look.status == 200, let now = JSONValue.read(look.bodyText) else { return false }
-    return settled.holds(now)
+    for attempt in 0..<12 {
+        if attempt > 0 { try? PosixThread.sleepMs(250) }
+        guard case .success(let look) = HTTPClient.request("GET", settled.path, to: target, headers: [], body: [], timeoutMs: 5_000),
+              look.status == 200, let now = JSONValue.read(look.bodyText) else { return false }
+        if now["change_in_progress"].bool == true { continue }
+        return settled.holds(now)
+    }
+    return false
 }
 
 extension String {
