@@ -31,7 +31,7 @@ struct AgentOptions: ParsableArguments {
     @Option(help: "The least severe lines written: debug, info, notice, warning or error (default: info).") var logLevel: String?
     @Option(help: "File with the token admin endpoints (POST /resign) require; without it they are loopback-only.") var adminTokenFile: String?
     @Option(help: "A file of BATON_KEY=value lines (the format of /etc/default/baton).") var config: String?
-    @Option(help: ArgumentHelp("While this member waits to be added, ask these members' APIs to add it: 'baton members add' with --admin-token-file, retried until it is a member. Its --id may then be missing from --peers (whose members found the group; it needs --peer-listen), so one start-up template serves every member.", valueName: "host:port,…")) var join: String?
+    @Option(help: ArgumentHelp("While this member waits to be added, ask these members' APIs to add it: 'baton members add' with --admin-token-file, retried until it is a member. Its --id may then be missing from --peers (whose members found the group; it needs --peer-listen), so one start-up template serves every member.", valueName: "host:port,...")) var join: String?
     @Option(help: ArgumentHelp("With --join: the role to ask for, voter (default) or observer; a --witness member joins as a witness.", valueName: "role")) var joinAs: String?
 
     // The election engine (issue 18): Baton's own Raft group, or an existing etcd cluster.
