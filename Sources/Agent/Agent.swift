@@ -36,13 +36,10 @@ public final class Agent: PeerTransportDelegate {
     private(set) var transport: PeerTransport!
     private var storage: StorageWorker!
     private var api: HTTPServer!
-    private var tickTimer: TimerID?
-    private var tickDeadline: Instant = .distantFuture
+    /// tick: one timer at the driver's next deadline.
+    private let tick = DeadlineTimer()
     private var ports: AgentPorts!
-    /// Inputs that arrive while the driver handles one (a port whose callee answers at
-    /// once, e.g. a refused unit job) wait here: the driver is never re-entered.
-    private var pendingInputs: [DriverInput] = []
-    private var delivering = false
+    private let inbox = DriverInbox<DriverInput>()
     /// What the consumers last saw of the view.
     private var seenGeneration: UInt64 = 0
     /// exit: set when the driver finished; the loop stops after the current input.
@@ -175,22 +172,11 @@ public final class Agent: PeerTransportDelegate {
         do { boundPeer = try transport.start(listen: peerAddress) } catch {
             throw Self.bindError(error, flag: "--peer-listen", settings.peerListen, peerAddress)
         }
-        var http = Self.apiServerConfiguration()
-        // The API's timeouts are seconds long; sweeping for them twice a second instead
-        // of ten times keeps an idle agent from waking up for nothing.
-        http.timeoutCheckInterval = .milliseconds(500)
-        let apiAddress = try Self.listenAddress(settings.apiListen, flag: "--api-listen")
-        let server: HTTPServer
-        do { server = try HTTPServer(loop: loop, address: apiAddress, configuration: http) } catch {
-            throw Self.bindError(error, flag: "--api-listen", settings.apiListen, apiAddress)
-        }
-        api = server
-        boundAPI = server.localAddress
-        registerRoutes(on: server)
-        let service = try AgentSystemd(agent: self)
-        systemd = service
-        service.start()
-        hooks = try AgentHooks(agent: self)
+        let services = try startServices()
+        api = services.api
+        boundAPI = services.api.localAddress
+        systemd = services.systemd
+        hooks = services.hooks
         log.event("started", .notice, "\(settings.id) started: peers on \(boundPeer!), API on \(boundAPI!), term \(view.term)", [
             ("peer_listen", "\(boundPeer!)"), ("api_listen", "\(boundAPI!)"),
             ("members", .string(settings.members.map(\.name).joined(separator: ","))),
@@ -247,17 +233,7 @@ public final class Agent: PeerTransportDelegate {
     /// deliver hands the driver one input (and any that arrive meanwhile), then lets
     /// every consumer see the new view.
     func deliver(_ input: DriverInput) {
-        if delivering {
-            pendingInputs.append(input)
-            return
-        }
-        delivering = true
-        driver.handle(input, now: now())
-        while !pendingInputs.isEmpty {
-            let next = pendingInputs.removeFirst()
-            driver.handle(next, now: now())
-        }
-        delivering = false
+        guard inbox.deliver(input, { driver.handle($0, now: now()) }) else { return }
         afterInputs()
     }
 
@@ -274,7 +250,7 @@ public final class Agent: PeerTransportDelegate {
             finishExit()
             return
         }
-        rescheduleTick()
+        tick.keep(at: driver.nextDeadline, on: loop) { [unowned self] in self.deliver(.tick) }
     }
 
     /// viewChanged hands the new view to every consumer that keeps something of it.
@@ -284,21 +260,6 @@ public final class Agent: PeerTransportDelegate {
         rebuildResponses()
         systemd?.viewChanged(view)
         joiner?.viewChanged(view)
-    }
-
-    /// rescheduleTick keeps one timer at the driver's next deadline. Most inputs leave
-    /// the deadline where it was (a follower's answer does not move the next heartbeat),
-    /// and then nothing is touched: an idle leader's CPU is mostly such wake-ups.
-    private func rescheduleTick() {
-        let deadline = driver.nextDeadline
-        if tickTimer != nil && deadline == tickDeadline { return }
-        if let t = tickTimer { loop.cancel(t); tickTimer = nil }
-        tickDeadline = deadline
-        guard deadline < .distantFuture else { return }
-        tickTimer = loop.schedule(at: deadline) { [unowned self] _ in
-            self.tickTimer = nil
-            self.deliver(.tick)
-        }
     }
 
     /// persisted runs on the loop when the storage thread finished a batch of jobs.
@@ -450,7 +411,7 @@ public final class Agent: PeerTransportDelegate {
 
     /// finishExit runs once the driver finished: the links and the disk are closed.
     private func finishExit() {
-        if let t = tickTimer { loop.cancel(t); tickTimer = nil }
+        tick.cancel(on: loop)
         if !stopNowRequested {
             transport.stop()
             storage.stop()

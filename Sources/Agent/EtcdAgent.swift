@@ -35,9 +35,7 @@ public final class EtcdAgent {
     private var api: HTTPServer!
     private let tick = DeadlineTimer()
     private var ports: EtcdAgentPorts!
-    /// Inputs that arrive while the driver handles one wait here (never re-entered).
-    private var pendingInputs: [EtcdDriverInput] = []
-    private var delivering = false
+    private let inbox = DriverInbox<EtcdDriverInput>()
     private var seenGeneration: UInt64 = 0
     var exitRequested = false
     private var onExit: (() -> Void)?
@@ -96,20 +94,11 @@ public final class EtcdAgent {
 
     /// start binds the API (a failure is fatal: exit 2), then starts the driver.
     public func start() throws {
-        var http = Agent.apiServerConfiguration()
-        http.timeoutCheckInterval = .milliseconds(500)
-        let apiAddress = try Agent.listenAddress(settings.apiListen, flag: "--api-listen")
-        let server: HTTPServer
-        do { server = try HTTPServer(loop: loop, address: apiAddress, configuration: http) } catch {
-            throw Agent.bindError(error, flag: "--api-listen", settings.apiListen, apiAddress)
-        }
-        api = server
-        boundAPI = server.localAddress
-        registerRoutes(on: server)
-        let service = try AgentSystemd(agent: self)
-        systemd = service
-        service.start()
-        hooks = try AgentHooks(agent: self)
+        let services = try startServices()
+        api = services.api
+        boundAPI = services.api.localAddress
+        systemd = services.systemd
+        hooks = services.hooks
         let etcd = settings.etcd!
         let election = driver.settings.election
         log.event("started", .notice, "\(settings.id) started: elections through etcd at \(etcd.endpoints.joined(separator: ",")) under \(etcd.prefix), API on \(boundAPI!)", [
@@ -128,16 +117,7 @@ public final class EtcdAgent {
     /// step hands the driver one input (and any that arrive meanwhile), then lets
     /// every consumer see the new view.
     func step(_ input: EtcdDriverInput) {
-        if delivering {
-            pendingInputs.append(input)
-            return
-        }
-        delivering = true
-        driver.handle(input, now: now())
-        while !pendingInputs.isEmpty {
-            driver.handle(pendingInputs.removeFirst(), now: now())
-        }
-        delivering = false
+        guard inbox.deliver(input, { driver.handle($0, now: now()) }) else { return }
         view = driver.view
         if view.generation != seenGeneration {
             seenGeneration = view.generation
@@ -253,26 +233,4 @@ final class EtcdAgentPorts: EtcdPort, HookPort, ResponderPort, LogPort, Lifecycl
     }
 
     func exit(code: Int32) { agent.exitRequested = true }
-}
-
-/// DeadlineTimer keeps one loop timer at a deadline that moves, touching the loop only
-/// when the deadline changed (an idle agent's wake-ups are mostly such checks).
-final class DeadlineTimer {
-    private var timer: TimerID?
-    private var deadline: Instant = .distantFuture
-
-    func keep(at next: Instant, on loop: EventLoop, fire: @escaping () -> Void) {
-        if timer != nil && next == deadline { return }
-        cancel(on: loop)
-        deadline = next
-        guard next < .distantFuture else { return }
-        timer = loop.schedule(at: next) { [unowned self] _ in
-            self.timer = nil
-            fire()
-        }
-    }
-
-    func cancel(on loop: EventLoop) {
-        if let t = timer { loop.cancel(t); timer = nil }
-    }
 }
