@@ -96,7 +96,11 @@ final class OutboundPeer {
         // or secret, which a redial every 100 ms will not change (32 joiners waiting to
         // be added once cost the leader its lease that way). A peer that restarts or
         // heals is dialled at once anyway: its own authenticated dial calls peerReachable.
-        let closedInHandshake = wasOpened && !wasEstablished
+        // A handshake that only ran out of time is no refusal: nothing answered (a hello
+        // lost to a partition, behind a proxy that accepted the TCP connect), and the
+        // link must come back as fast after the heal as one whose SYN was lost (fault
+        // soak seed 1004: a new leader's only other voter redialled 300 ms late).
+        let closedInHandshake = wasOpened && !wasEstablished && !c.timedOut
         wasOpened = false
         if wasRefused || closedInHandshake {
             wasRefused = false
@@ -113,7 +117,9 @@ final class OutboundPeer {
         transport.noteConnectFailure(member.name, reason, reported: reported)
         guard !stopped, retryTimer == nil else { return }
         let delay = transport.jitteredBackoffMs(backoffMs)
-        backoffMs = min(max(transport.limits.reconnectMaxMs, backoffMs), backoffMs * 2)
+        // The long wait after a refusal is for that one redial: a later failure of
+        // another kind backs off as usual (a refusal sets it again before each redial).
+        backoffMs = min(transport.limits.reconnectMaxMs, backoffMs * 2)
         retryTimer = transport.loop.schedule(after: .milliseconds(Int64(delay))) { [weak self] _ in
             guard let self else { return }
             self.retryTimer = nil

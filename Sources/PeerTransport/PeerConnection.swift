@@ -18,6 +18,8 @@ final class PeerConnection: EventHandler {
     private var wantsWrite = false
     private var handshakeTimer: TimerID?
     private(set) var established = false
+    /// timedOut: our own connect or handshake ran out of time (no answer, not a refusal).
+    private(set) var timedOut = false
     private var remoteName: String? = nil
     private var remoteIncarnation: UInt64 = 0
     /// The remote address (without port) of an inbound connection, for logs.
@@ -56,6 +58,7 @@ final class PeerConnection: EventHandler {
             guard let self, !self.established else { return }
             self.handshakeTimer = nil
             if ours {
+                self.timedOut = true
                 self.close(reason: "connect timed out")  // dialled again after the back-off
             } else {
                 self.close(reason: "peer handshake not finished within \(self.transport.limits.handshakeTimeoutMs) ms",

@@ -232,6 +232,39 @@ struct Cluster {
         _ = silent.rawValue  // open until here
         for t in c.transports.values { t.stop() }
     }
+
+    /// A hello nobody answers (a partition behind a proxy that accepted the TCP connect)
+    /// is redialled at the usual pace, not the long wait after a refusal: the link must
+    /// be back as soon after the heal as one whose SYN was lost (fault soak seed 1004).
+    @Test func aHandshakeThatTimesOutIsRedialledAtTheUsualPace() throws {
+        var c = try Cluster(names: ["n1", "n2"])
+        let silent = try Socket.listen(on: try SocketAddress(parsing: c.members[1].address))
+        let startedAt = Clock.boottime()
+        // A refusal would wait 8 × 100 ms (±50 %) before each redial: five dials ≥ 1.8 s.
+        try c.start("n1") { $0.connectTimeoutMs = 50; $0.reconnectInitialMs = 10; $0.reconnectMaxMs = 100 }
+        #expect(try c.run(timeoutMs: 3_000) { c.transports["n1"]!.stats["n2"]!.connectFailures >= 5 })
+        let ms = Double(Clock.boottime() - startedAt) / 1e6
+        #expect(ms < 1_200, "five dials that timed out took \(ms) ms")
+        _ = silent.rawValue  // open until here
+        for t in c.transports.values { t.stop() }
+    }
+
+    /// A peer that closes the connection in the handshake (it does not know this node)
+    /// is redialled slowly, every time: a stranger stays one for a while.
+    @Test func aPeerThatClosesInTheHandshakeIsRedialledSlowly() throws {
+        var c = try Cluster(names: ["n1", "n2"])
+        let all = c.members
+        c.members = [all[1]]
+        try c.start("n2")  // knows only itself: n1 is a stranger to it
+        c.members = all
+        try c.start("n1") { $0.connectTimeoutMs = 1_000; $0.reconnectInitialMs = 10; $0.reconnectMaxMs = 100 }
+        #expect(try c.run(timeoutMs: 2_000) { c.transports["n1"]!.stats["n2"]!.connectFailures >= 1 })
+        _ = try c.run(timeoutMs: 1_000) { false }
+        let failures = c.transports["n1"]!.stats["n2"]!.connectFailures
+        #expect(failures <= 4, "\(failures) dials in about a second to a peer that closes each one")
+        #expect(!c.transports["n1"]!.stats["n2"]!.connected)
+        for t in c.transports.values { t.stop() }
+    }
 }
 
 /// InboundGate: unauthenticated connections are bounded in all and per source, and the
