@@ -65,21 +65,22 @@ MOVED = (503, {"changed": None, "reason": "the agent did not answer in time", "t
 COMMITTED = (200, {"change": "add n4", "index": 41, "term": 8})
 
 
-def add_n4(agent):
-    argv = [BATON, "members", "add", "n4", "127.0.0.1:7004", "--api", f"127.0.0.1:{agent.port}"]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+def add_n4(posts, gets):
+    """Runs `baton members add n4 …` against a scripted agent: (the result, the agent)."""
+    agent = ScriptedAgent(posts, gets)
+    try:
+        argv = [BATON, "members", "add", "n4", "127.0.0.1:7004", "--api", f"127.0.0.1:{agent.port}"]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60), agent
+    finally:
+        agent.close()
 
 
 def test_an_add_read_back_while_still_in_progress_and_then_cut_is_sent_again():
     # The leadership moves; the new leader first shows the add as appended (in force, in
     # progress), then cuts it. The client must not take the first reading as done.
-    agent = ScriptedAgent(posts=[MOVED, COMMITTED],
-                          gets=[(200, members_answer(["n1", "n2", "n3", "n4"], True))] * 3
-                          + [(200, members_answer(["n1", "n2", "n3"], False))])
-    try:
-        r = add_n4(agent)
-    finally:
-        agent.close()
+    r, agent = add_n4(posts=[MOVED, COMMITTED],
+                      gets=[(200, members_answer(["n1", "n2", "n3", "n4"], True))] * 3
+                      + [(200, members_answer(["n1", "n2", "n3"], False))])
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert "committed at index 41, term 8" in r.stdout, r.stdout
     assert agent.count("POST") == 2, agent.seen
@@ -87,13 +88,9 @@ def test_an_add_read_back_while_still_in_progress_and_then_cut_is_sent_again():
 
 
 def test_an_add_that_settles_in_place_after_the_leader_moved_is_reported_once():
-    agent = ScriptedAgent(posts=[MOVED],
-                          gets=[(200, members_answer(["n1", "n2", "n3", "n4"], True))] * 2
-                          + [(200, members_answer(["n1", "n2", "n3", "n4"], False))])
-    try:
-        r = add_n4(agent)
-    finally:
-        agent.close()
+    r, agent = add_n4(posts=[MOVED],
+                      gets=[(200, members_answer(["n1", "n2", "n3", "n4"], True))] * 2
+                      + [(200, members_answer(["n1", "n2", "n3", "n4"], False))])
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert "committed (the leadership moved meanwhile)" in r.stdout, r.stdout
     assert agent.count("POST") == 1, agent.seen
@@ -102,11 +99,7 @@ def test_an_add_that_settles_in_place_after_the_leader_moved_is_reported_once():
 def test_a_change_that_never_settles_is_not_reported_as_committed():
     # In progress at every reading (a group without a quorum): the client sends the change
     # again at most twice, then fails with the agent's reason instead of claiming success.
-    agent = ScriptedAgent(posts=[MOVED], gets=[(200, members_answer(["n1", "n2", "n3", "n4"], True))])
-    try:
-        r = add_n4(agent)
-    finally:
-        agent.close()
+    r, agent = add_n4(posts=[MOVED], gets=[(200, members_answer(["n1", "n2", "n3", "n4"], True))])
     assert r.returncode != 0, r.stdout
     assert "committed" not in r.stdout, r.stdout
     assert agent.count("POST") == 3, agent.seen
