@@ -173,24 +173,24 @@ func change(_ method: String, _ path: String, body: JSONValue?, options: APIOpti
             // had time to be elected, whether it took effect; if not, send it again.
             moved += 1
             try? PosixThread.sleepMs(500)
-            if settledNow(settled, at: asked) {
-                print("\(reply["change"].string ?? "changed"): committed (the leadership moved meanwhile)")
-                return
-            }
+            if settledNow(settled, at: asked) { return printCommittedMeanwhile(reply) }
             target = asked
             continue
         }
         // A change sent again after the leadership moved may be refused because the first
         // sending did commit after all ("not a member" for a removal): look once more.
-        if moved > 0, let settled, settledNow(settled, at: asked) {
-            print("\(reply["change"].string ?? "changed"): committed (the leadership moved meanwhile)")
-            return
-        }
+        if moved > 0, let settled, settledNow(settled, at: asked) { return printCommittedMeanwhile(reply) }
         printError(reply["reason"].string ?? "the agent answered \(answer.status): \(answer.bodyText)")
         throw ExitCode(answer.status == 503 && reply["reason"].string == nil ? 2 : 1)
     }
     printError("the leadership kept moving; try again")
     throw ExitCode(1)
+}
+
+/// printCommittedMeanwhile: a change learnt, by reading the membership back, to have
+/// committed although its own answer was lost to a change of leader.
+func printCommittedMeanwhile(_ reply: JSONValue) {
+    print("\(reply["change"].string ?? "changed"): committed (the leadership moved meanwhile)")
 }
 
 /// settledNow: the agent at `target` shows `settled` holding in a *committed*
