@@ -209,12 +209,17 @@ public struct RaftNode: Sendable {
     /// mayCampaign: a voter that may lead (not a witness, priority above 0) and is not
     /// held back by the driver.
     private var mayCampaign: Bool { campaignAllowed && selfMayLead }
-    /// selfMayLead: this node's own record lets it lead (a voter, priority above 0).
+    /// selfMayLead: this node's own record lets it lead (a voter, priority above 0) and
+    /// is of this data dir: a record bound to an earlier incarnation is a wiped member's
+    /// old self, which must not campaign even where no peer is left to refuse it (a
+    /// snapshot whose configuration has that old self as sole voter: sim seed 112003
+    /// with `--membership always`, a LeaderCompleteness violation).
     private var selfMayLead: Bool {
+        guard let me = selfMember, me.incarnation == 0 || me.incarnation == incarnation else { return false }
         #if BATON_FAULT_INJECTION
-        if has(.priorityZeroCampaigns) { return selfMember?.role == .voter }
+        if has(.priorityZeroCampaigns) { return me.role == .voter }
         #endif
-        return selfMember?.mayLead == true
+        return me.mayLead
     }
     /// electionsPaused: the group is paused (`Event.setElectionsPaused`); only a
     /// TimeoutNow starts a campaign.

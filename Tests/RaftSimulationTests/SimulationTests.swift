@@ -83,6 +83,17 @@ import Testing
         #expect(Self.failures(s, seeds: 4001...4040).isEmpty)
     }
 
+    /// A wiped member, removed meanwhile, installed a snapshot whose configuration had its
+    /// *earlier* incarnation as sole voter, and elected itself without the group's later
+    /// entries (LeaderCompleteness; `baton-sim --seed 112003 --nodes 3 --duration 10s
+    /// --membership always`). A record bound to another incarnation of this node must not
+    /// let it campaign.
+    @Test func aWipedMembersOldSelfInASnapshotNeverCampaigns() {
+        var s = Self.settings(.three, safetyS: 10)
+        s.membership = .always
+        #expect(Self.failures(s, seeds: 112003...112003).isEmpty)
+    }
+
     /// The membership runs did membership work: changes committed, wipes, snapshots.
     @Test func membershipRunsExerciseChanges() {
         var s = Self.settings(.three)
